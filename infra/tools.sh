@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Installs every non-Rust tool the project needs, pinned, into a cache dir outside the repo.
+#
+#   bash infra/tools.sh                       # idempotent; a rerun is a no-op (stamp = sha256 of this file)
+#   export PATH="$(bash infra/tools.sh --print-bin):$PATH"   # install if needed, print the bin dir
+#
+# Needs only: python3 (>= 3.10; 3.11 on our machines) with venv + pip, network to PyPI.
+# Layout of $TOOLS_DIR (default ~/.cache/serverless-jobs/tools, override with JOBS_TOOLS_DIR):
+#   localstack/  venv: uv + localstack-core[runtime] 4.13.1 (deps resolved as of its release date;
+#                plain pip pulls newer cbor2/pyOpenSSL/psutil that break it)
+#   py/          venv: moto[server], cargo-lambda (+ ziglang), aws-sam-cli, awscli v1
+#   bin/         cargo-lambda, zig, sam, aws, moto_server, localstack-python
+#                (localstack-python is a 2-line wrapper, not a symlink: a symlinked venv python
+#                 does not find its pyvenv.cfg and runs without the venv's site-packages)
+# Run LocalStack with: GATEWAY_LISTEN=127.0.0.1:4566 DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+#   LOCALSTACK_VOLUME_DIR=DIR SERVICES=s3,sqs localstack-python -m localstack.runtime.main
+set -euo pipefail
+
+# ---- pins (changing anything here changes the stamp and triggers a reinstall) ----
+UV_VERSION=0.13.9
+LOCALSTACK_SPEC='localstack-core[runtime]==4.13.1'
+LOCALSTACK_EXCLUDE_NEWER=2026-02-03
+PY_SPECS=('moto[server]==5.2.5' 'cargo-lambda==1.9.2' 'ziglang==0.17.0' 'aws-sam-cli==1.170.0' 'awscli==1.46.2')
+PY_EXCLUDE_NEWER=2026-11-01   # moto 5.2.5 was released 2026-10-27; everything resolves conflict-free as of this date
+
+TOOLS_DIR=${JOBS_TOOLS_DIR:-$HOME/.cache/serverless-jobs/tools}
+PYTHON=${JOBS_PYTHON:-python3}
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+STAMP="$TOOLS_DIR/.stamp"
+LOG="$TOOLS_DIR/install.log"
+BIN="$TOOLS_DIR/bin"
+LINKS=(cargo-lambda zig sam aws moto_server localstack-python)
+
+PRINT_BIN=0
+case "${1:-}" in
+  --print-bin) PRINT_BIN=1 ;;
+  '') ;;
+  *) echo "usage: $0 [--print-bin]" >&2; exit 2 ;;
+esac
+
+say() { echo "tools.sh: $*" >&2; }
+show_log() { if [ -s "$LOG" ]; then say "last lines of $LOG:"; tail -n 25 "$LOG" >&2; fi; }
+die() { say "ERROR: $*"; show_log; exit 1; }
+trap 'rc=$?; say "FAILED (exit $rc) at line $LINENO: $BASH_COMMAND"; show_log; exit $rc' ERR
+
+WANT=$(sha256sum "$SELF" | cut -d' ' -f1)
+up_to_date() {
+  [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] || return 1
+  local l
+  for l in "${LINKS[@]}"; do [ -x "$BIN/$l" ] || return 1; done
+}
+done_ok() { [ "$PRINT_BIN" = 1 ] && echo "$BIN"; exit 0; }
+
+up_to_date && done_ok
+
+mkdir -p "$TOOLS_DIR"
+exec 9>"$TOOLS_DIR/.lock"
+flock 9                       # serialise concurrent runs (e.g. parallel CI steps)
+up_to_date && done_ok         # another run may have finished while we waited
+
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set JOBS_PYTHON)"
+"$PYTHON" -c 'import sys, venv; sys.exit(sys.version_info < (3, 10))' \
+  || die "$PYTHON must be Python >= 3.10 with the venv module"
+
+say "installing into $TOOLS_DIR (log: $LOG)"
+start=$SECONDS
+rm -f "$STAMP"
+rm -rf "$TOOLS_DIR/localstack" "$TOOLS_DIR/py" "$BIN"
+: > "$LOG"
+export UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+say "[1/4] localstack venv + uv $UV_VERSION"
+"$PYTHON" -m venv "$TOOLS_DIR/localstack" >>"$LOG" 2>&1
+"$TOOLS_DIR/localstack/bin/python" -m pip install -q "uv==$UV_VERSION" >>"$LOG" 2>&1
+UV="$TOOLS_DIR/localstack/bin/uv"
+
+say "[2/4] $LOCALSTACK_SPEC (deps as of $LOCALSTACK_EXCLUDE_NEWER)"
+"$UV" pip install -p "$TOOLS_DIR/localstack/bin/python" --exclude-newer "$LOCALSTACK_EXCLUDE_NEWER" \
+  "$LOCALSTACK_SPEC" >>"$LOG" 2>&1
+
+say "[3/4] ${PY_SPECS[*]} (deps as of $PY_EXCLUDE_NEWER)"
+"$PYTHON" -m venv --without-pip "$TOOLS_DIR/py" >>"$LOG" 2>&1
+"$UV" pip install -p "$TOOLS_DIR/py/bin/python" --exclude-newer "$PY_EXCLUDE_NEWER" \
+  "${PY_SPECS[@]}" >>"$LOG" 2>&1
+
+say "[4/4] linking $BIN and checking"
+mkdir -p "$BIN"
+for t in cargo-lambda sam aws moto_server; do
+  [ -x "$TOOLS_DIR/py/bin/$t" ] || die "$t missing from the py venv"
+  ln -sfn "$TOOLS_DIR/py/bin/$t" "$BIN/$t"
+done
+# cargo-lambda (cargo-zigbuild) finds zig via PATH or `python3 -m ziglang` with whatever python3 is
+# on PATH; expose the wheel's binary directly (zig locates its lib/ through /proc/self/exe).
+ZIG=$("$TOOLS_DIR/py/bin/python" -c 'import ziglang, os; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))')
+[ -x "$ZIG" ] || die "zig binary not found in the ziglang wheel ($ZIG)"
+ln -sfn "$ZIG" "$BIN/zig"
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$TOOLS_DIR/localstack/bin/python" > "$BIN/localstack-python"
+chmod +x "$BIN/localstack-python"
+
+{
+  "$BIN/cargo-lambda" lambda --version
+  echo "zig $("$BIN/zig" version)"
+  SAM_CLI_TELEMETRY=0 "$BIN/sam" --version
+  "$BIN/aws" --version
+  "$TOOLS_DIR/py/bin/python" -c 'import moto; print("moto", moto.__version__)'
+  "$BIN/localstack-python" -c 'import localstack.runtime.main, localstack.version as v; print("localstack", v.__version__)'
+} >>"$LOG" 2>&1 || die "a tool failed its version check"
+tail -n 6 "$LOG" | sed 's/^/tools.sh:   /' >&2
+
+echo "$WANT" > "$STAMP"
+say "done in $((SECONDS - start)) s; use: export PATH=\"$BIN:\$PATH\""
+done_ok

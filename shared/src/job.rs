@@ -1,0 +1,670 @@
+//! The job: identity, kinds with typed payloads, and the one state machine every writer uses.
+//!
+//! ```text
+//! pending -> queued -> processing -> completed
+//!    |         |           |  \----> failed -> queued (retry)
+//!    |         |           \-------> queued  (automatic retry, attempts < max)
+//!    \---------+--> cancelled
+//! ```
+//! Everything here is pure: methods change a `Job` value or refuse with [`Error::Conflict`]. The
+//! store persists the result with a conditional write on `version`, so a change computed from a
+//! stale copy never lands (see `store::JobStore::modify`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::clock::serde_ts;
+use crate::error::{Error, Result, invalid};
+
+/// Attempts a job gets before it is `failed` for good (and its message goes to the DLQ).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Timeline entries kept on a job; older ones are dropped first (the item must stay small).
+pub const TIMELINE_LIMIT: usize = 100;
+
+/// A job's identity: a UUID (v7, so ids sort by creation time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(Uuid);
+
+impl JobId {
+    pub fn new() -> Self {
+        JobId(Uuid::now_v7())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Uuid::parse_str(s).map(JobId).map_err(|_| Error::Invalid(format!("not a job id: {s:?}")))
+    }
+}
+
+/// Where a job is in its life. Legal moves are in [`JobStatus::can_become`] and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Pending,
+    Queued,
+    Processing,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Pending,
+        JobStatus::Queued,
+        JobStatus::Processing,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Queued => "queued",
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// No worker will touch a job in this state again (a failed job can still be retried by hand).
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
+    }
+
+    /// The state machine: the one place that says which moves are legal.
+    pub fn can_become(self, to: JobStatus) -> bool {
+        use JobStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Queued)
+                | (Pending | Queued, Processing)
+                | (Processing, Completed | Failed | Queued)
+                | (Pending | Queued, Cancelled)
+                | (Failed, Queued)
+        )
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        JobStatus::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown status {s:?}; expected one of pending, queued, processing, completed, failed, cancelled"
+            ))
+        })
+    }
+}
+
+/// The kinds of work the system knows. Each has a typed payload in [`JobSpec`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Image,
+    LogIngest,
+    Archive,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 3] = [JobKind::Image, JobKind::LogIngest, JobKind::Archive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Image => "image",
+            JobKind::LogIngest => "log_ingest",
+            JobKind::Archive => "archive",
+        }
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        JobKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| Error::Invalid(format!("unknown kind {s:?}; expected one of image, log_ingest, archive")))
+    }
+}
+
+/// A kind together with its typed payload; serialized as `{"kind": ..., "payload": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum JobSpec {
+    /// A Retail Pulse store-visit job: every image is fetched and measured by the worker.
+    Image(ImagePayload),
+    /// A JSONL log file in S3, ingested line by line by the ingest function.
+    LogIngest(LogIngestPayload),
+    /// Seed 000's media-asset archive: copy an S3 object to the archive prefix.
+    Archive(ArchivePayload),
+}
+
+impl JobSpec {
+    pub fn kind(&self) -> JobKind {
+        match self {
+            JobSpec::Image(_) => JobKind::Image,
+            JobSpec::LogIngest(_) => JobKind::LogIngest,
+            JobSpec::Archive(_) => JobKind::Archive,
+        }
+    }
+
+    /// Parses `{"kind", "payload"}` from JSON, naming the offending field on error
+    /// (`payload.visits[0].store_id: missing field`), then checks what types cannot express.
+    pub fn from_json(kind: &str, payload: Value) -> Result<Self> {
+        let kind: JobKind = kind.parse()?;
+        let spec = match kind {
+            JobKind::Image => JobSpec::Image(parse_payload(payload)?),
+            JobKind::LogIngest => JobSpec::LogIngest(parse_payload(payload)?),
+            JobKind::Archive => JobSpec::Archive(parse_payload(payload)?),
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            JobSpec::Image(p) => p.validate(),
+            JobSpec::LogIngest(p) => p.validate(),
+            JobSpec::Archive(p) => p.validate(),
+        }
+    }
+}
+
+fn parse_payload<T: serde::de::DeserializeOwned>(payload: Value) -> Result<T> {
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { "payload".to_string() } else { format!("payload.{path}") };
+        invalid(&field, e.into_inner())
+    })
+}
+
+/// Retail Pulse's submission, kept in its public shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagePayload {
+    pub count: usize,
+    pub visits: Vec<Visit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    pub store_id: String,
+    pub image_url: Vec<String>,
+    #[serde(default)]
+    pub visit_time: String,
+}
+
+impl ImagePayload {
+    pub fn validate(&self) -> Result<()> {
+        if self.visits.is_empty() {
+            return Err(invalid("payload.visits", "must not be empty"));
+        }
+        if self.count != self.visits.len() {
+            return Err(invalid(
+                "payload.count",
+                format!("is {} but visits has {} entries", self.count, self.visits.len()),
+            ));
+        }
+        for (i, v) in self.visits.iter().enumerate() {
+            if v.store_id.trim().is_empty() {
+                return Err(invalid(&format!("payload.visits[{i}].store_id"), "must not be empty"));
+            }
+            if v.image_url.is_empty() {
+                return Err(invalid(&format!("payload.visits[{i}].image_url"), "must list at least one URL"));
+            }
+            for (j, u) in v.image_url.iter().enumerate() {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(invalid(&format!("payload.visits[{i}].image_url[{j}]"), "must be an http(s) URL"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Total number of images across all visits.
+    pub fn image_count(&self) -> usize {
+        self.visits.iter().map(|v| v.image_url.len()).sum()
+    }
+}
+
+/// A JSONL object in S3 to ingest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogIngestPayload {
+    pub bucket: String,
+    pub key: String,
+    #[serde(default)]
+    pub file_name: String,
+    #[serde(default)]
+    pub size: u64,
+}
+
+impl LogIngestPayload {
+    pub fn validate(&self) -> Result<()> {
+        if self.bucket.is_empty() {
+            return Err(invalid("payload.bucket", "must not be empty"));
+        }
+        if !(self.key.ends_with(".jsonl") || self.key.ends_with(".jsonl.gz")) {
+            return Err(invalid("payload.key", "must end in .jsonl or .jsonl.gz"));
+        }
+        Ok(())
+    }
+}
+
+/// Copy `source` (`s3://bucket/key`) to the archive prefix with an archival storage class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchivePayload {
+    pub asset_id: String,
+    pub source: String,
+}
+
+impl ArchivePayload {
+    pub fn validate(&self) -> Result<()> {
+        if self.asset_id.trim().is_empty() {
+            return Err(invalid("payload.asset_id", "must not be empty"));
+        }
+        if !self.asset_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(invalid("payload.asset_id", "may hold only letters, digits, '-', '_' and '.'"));
+        }
+        self.source_location().map(|_| ())
+    }
+
+    /// `(bucket, key)` of the source object.
+    pub fn source_location(&self) -> Result<(&str, &str)> {
+        let rest = self
+            .source
+            .strip_prefix("s3://")
+            .ok_or_else(|| invalid("payload.source", "must look like s3://bucket/key"))?;
+        match rest.split_once('/') {
+            Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b, k)),
+            _ => Err(invalid("payload.source", "must look like s3://bucket/key")),
+        }
+    }
+}
+
+/// How far a running job is: a percentage and a short stage text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub percent: u8,
+    #[serde(default)]
+    pub stage: String,
+}
+
+/// One line of a job's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    #[serde(with = "serde_ts")]
+    pub at: OffsetDateTime,
+    pub status: JobStatus,
+    pub attempt: u32,
+    pub message: String,
+}
+
+/// A job as stored and served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    #[serde(flatten)]
+    pub spec: JobSpec,
+    pub status: JobStatus,
+    pub priority: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub progress: Progress,
+    #[serde(with = "serde_ts")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "serde_ts")]
+    pub updated_at: OffsetDateTime,
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<OffsetDateTime>,
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<OffsetDateTime>,
+    /// While `processing`: the time after which another delivery may take the job over.
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// Bumped by every write; the store's conditional writes compare it.
+    pub version: u64,
+}
+
+/// Why a delivery may not work on a job right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// Completed, failed or cancelled: acknowledge the message, do nothing.
+    Finished(JobStatus),
+    /// Another delivery holds a live lease: leave the message for later.
+    Busy { lease_until: OffsetDateTime },
+}
+
+impl Job {
+    /// A new job in `pending`, with its first timeline entry.
+    pub fn new(spec: JobSpec, priority: u8, scheduled_for: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<Job> {
+        if !(1..=5).contains(&priority) {
+            return Err(invalid("priority", "must be between 1 and 5"));
+        }
+        spec.validate()?;
+        let mut job = Job {
+            id: JobId::new(),
+            spec,
+            status: JobStatus::Pending,
+            priority,
+            result: None,
+            error: None,
+            attempts: 0,
+            max_attempts: MAX_ATTEMPTS,
+            progress: Progress::default(),
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            completed_at: None,
+            scheduled_for,
+            lease_until: None,
+            timeline: Vec::new(),
+            version: 0,
+        };
+        job.record(now, "created");
+        Ok(job)
+    }
+
+    pub fn kind(&self) -> JobKind {
+        self.spec.kind()
+    }
+
+    fn record(&mut self, now: OffsetDateTime, message: impl Into<String>) {
+        self.timeline.push(TimelineEntry { at: now, status: self.status, attempt: self.attempts, message: message.into() });
+        if self.timeline.len() > TIMELINE_LIMIT {
+            let excess = self.timeline.len() - TIMELINE_LIMIT;
+            self.timeline.drain(1..=excess); // keep "created"
+        }
+        self.updated_at = now;
+    }
+
+    /// Moves to `to` if the state machine allows it; the only way `status` changes.
+    pub fn transition(&mut self, to: JobStatus, now: OffsetDateTime, message: impl Into<String>) -> Result<()> {
+        if !self.status.can_become(to) {
+            return Err(Error::Conflict(format!("job {} is {} and cannot become {}", self.id, self.status, to)));
+        }
+        if self.status == JobStatus::Processing {
+            self.lease_until = None;
+        }
+        match to {
+            JobStatus::Processing => self.started_at = Some(now),
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => self.completed_at = Some(now),
+            JobStatus::Queued | JobStatus::Pending => self.completed_at = None,
+        }
+        self.status = to;
+        self.record(now, message);
+        Ok(())
+    }
+
+    /// Takes the job for one attempt, with a lease. Refuses finished jobs and live leases;
+    /// takes over a `processing` job whose lease has expired (its worker died).
+    pub fn claim(&mut self, now: OffsetDateTime, lease: Duration) -> Result<(), ClaimRefused> {
+        match self.status {
+            JobStatus::Pending | JobStatus::Queued => {
+                self.attempts += 1;
+                let attempt = self.attempts;
+                self.transition(JobStatus::Processing, now, format!("attempt {attempt} started"))
+                    .expect("pending/queued -> processing is legal");
+            }
+            JobStatus::Processing => match self.lease_until {
+                Some(until) if until > now => return Err(ClaimRefused::Busy { lease_until: until }),
+                _ => {
+                    self.attempts += 1;
+                    self.started_at = Some(now);
+                    let attempt = self.attempts;
+                    self.record(now, format!("lease expired; attempt {attempt} started"));
+                }
+            },
+            s @ (JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled) => {
+                return Err(ClaimRefused::Finished(s));
+            }
+        }
+        self.lease_until = Some(now + lease);
+        self.error = None;
+        Ok(())
+    }
+
+    /// Checks that the caller's attempt still holds the job (no one took it over).
+    pub fn ensure_attempt(&self, attempt: u32) -> Result<()> {
+        if self.status == JobStatus::Processing && self.attempts == attempt {
+            Ok(())
+        } else {
+            Err(Error::Conflict(format!(
+                "job {} attempt {attempt} no longer holds the job (status {}, attempt {})",
+                self.id, self.status, self.attempts
+            )))
+        }
+    }
+
+    /// Records progress of the running attempt.
+    pub fn set_progress(&mut self, attempt: u32, percent: u8, stage: impl Into<String>, now: OffsetDateTime) -> Result<()> {
+        self.ensure_attempt(attempt)?;
+        let stage = stage.into();
+        self.progress = Progress { percent: percent.min(100), stage: stage.clone() };
+        self.record(now, stage);
+        Ok(())
+    }
+
+    /// The running attempt succeeded.
+    pub fn complete(&mut self, attempt: u32, result: Value, now: OffsetDateTime) -> Result<()> {
+        self.ensure_attempt(attempt)?;
+        self.result = Some(result);
+        self.error = None;
+        self.progress = Progress { percent: 100, stage: "completed".into() };
+        self.transition(JobStatus::Completed, now, "completed")
+    }
+
+    /// The running attempt failed. Returns `true` if the job will be tried again (back to
+    /// `queued`), `false` if it is now `failed` for good.
+    pub fn fail_attempt(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<bool> {
+        self.ensure_attempt(attempt)?;
+        let error = error.into();
+        self.error = Some(error.clone());
+        if self.attempts < self.max_attempts {
+            self.transition(JobStatus::Queued, now, format!("attempt {attempt} failed, will retry: {error}"))?;
+            Ok(true)
+        } else {
+            self.transition(JobStatus::Failed, now, format!("attempt {attempt} failed, giving up: {error}"))?;
+            Ok(false)
+        }
+    }
+
+    /// Fails the job for good, whatever attempts are left (the error is permanent).
+    pub fn fail_permanently(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<()> {
+        self.ensure_attempt(attempt)?;
+        let error = error.into();
+        self.error = Some(error.clone());
+        self.transition(JobStatus::Failed, now, format!("failed: {error}"))
+    }
+
+    /// Manual or bulk retry of a failed job: back to `queued` with a fresh set of attempts.
+    pub fn retry(&mut self, now: OffsetDateTime) -> Result<()> {
+        if self.status != JobStatus::Failed {
+            return Err(Error::Conflict(format!("job {} is {}; only failed jobs can be retried", self.id, self.status)));
+        }
+        self.attempts = 0;
+        self.progress = Progress::default();
+        self.transition(JobStatus::Queued, now, "retry requested")
+    }
+
+    /// Cancels a job that no worker has started.
+    pub fn cancel(&mut self, now: OffsetDateTime) -> Result<()> {
+        if !matches!(self.status, JobStatus::Pending | JobStatus::Queued) {
+            return Err(Error::Conflict(format!(
+                "job {} is {}; only pending or queued jobs can be cancelled",
+                self.id, self.status
+            )));
+        }
+        self.transition(JobStatus::Cancelled, now, "cancelled")
+    }
+
+    /// A manual status change (`PUT /jobs/{id}/status`), through the same state machine.
+    pub fn set_status_manually(&mut self, to: JobStatus, now: OffsetDateTime, lease: Duration) -> Result<()> {
+        match to {
+            JobStatus::Processing => {
+                if !matches!(self.status, JobStatus::Pending | JobStatus::Queued) {
+                    return Err(Error::Conflict(format!("job {} is {} and cannot become processing", self.id, self.status)));
+                }
+                self.claim(now, lease).map_err(|_| Error::Conflict("job could not be claimed".into()))
+            }
+            JobStatus::Queued if self.status == JobStatus::Failed => self.retry(now),
+            _ => self.transition(to, now, format!("status set to {to} by hand")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn archive() -> JobSpec {
+        JobSpec::from_json("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"})).unwrap()
+    }
+
+    fn t(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).unwrap()
+    }
+
+    #[test]
+    fn state_machine_allows_exactly_the_documented_moves() {
+        use JobStatus::*;
+        let legal = [
+            (Pending, Queued),
+            (Pending, Processing),
+            (Queued, Processing),
+            (Processing, Completed),
+            (Processing, Failed),
+            (Processing, Queued),
+            (Pending, Cancelled),
+            (Queued, Cancelled),
+            (Failed, Queued),
+        ];
+        for from in JobStatus::ALL {
+            for to in JobStatus::ALL {
+                assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn payload_errors_name_the_field() {
+        let err = JobSpec::from_json("archive", json!({"asset_id": "a"})).unwrap_err();
+        assert!(err.to_string().contains("source"), "{err}");
+        let err = JobSpec::from_json("archive", json!({"asset_id": "a", "source": "http://x"})).unwrap_err();
+        assert!(err.to_string().starts_with("payload.source"), "{err}");
+        let err = JobSpec::from_json(
+            "image",
+            json!({"count": 1, "visits": [{"store_id": "S1", "image_url": [1], "visit_time": ""}]}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("payload.visits[0].image_url[0]"), "{err}");
+        let err = JobSpec::from_json("image", json!({"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg"]}]}))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("payload.count"), "{err}");
+        assert!(JobSpec::from_json("email", json!({})).unwrap_err().to_string().contains("unknown kind"));
+    }
+
+    #[test]
+    fn job_json_has_kind_and_payload_at_top_level_and_round_trips() {
+        let job = Job::new(archive(), 3, None, t(0)).unwrap();
+        let v = serde_json::to_value(&job).unwrap();
+        assert_eq!(v["kind"], "archive");
+        assert_eq!(v["payload"]["asset_id"], "a1");
+        assert_eq!(v["status"], "pending");
+        let back: Job = serde_json::from_value(v).unwrap();
+        assert_eq!(back, job);
+    }
+
+    #[test]
+    fn given_a_failing_job_when_it_fails_three_times_then_it_is_failed_for_good() {
+        let mut job = Job::new(archive(), 3, None, t(0)).unwrap();
+        job.transition(JobStatus::Queued, t(1), "enqueued").unwrap();
+        for attempt in 1..=3 {
+            job.claim(t(attempt as i64 * 10), Duration::seconds(5)).unwrap();
+            assert_eq!(job.attempts, attempt);
+            let again = job.fail_attempt(attempt, "boom", t(attempt as i64 * 10 + 1)).unwrap();
+            assert_eq!(again, attempt < 3);
+        }
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error.as_deref(), Some("boom"));
+        assert!(job.completed_at.is_some());
+        job.retry(t(100)).unwrap();
+        assert_eq!((job.status, job.attempts), (JobStatus::Queued, 0));
+    }
+
+    #[test]
+    fn claims_respect_live_leases_and_take_over_expired_ones() {
+        let mut job = Job::new(archive(), 3, None, t(0)).unwrap();
+        job.claim(t(0), Duration::seconds(30)).unwrap();
+        let mut dup = job.clone();
+        assert!(matches!(dup.claim(t(10), Duration::seconds(30)), Err(ClaimRefused::Busy { .. })));
+        dup.claim(t(31), Duration::seconds(30)).unwrap();
+        assert_eq!(dup.attempts, 2);
+        // the first attempt lost the job and may not complete it
+        assert!(dup.complete(1, json!({}), t(32)).is_err());
+        dup.complete(2, json!({"ok": true}), t(33)).unwrap();
+        assert_eq!(dup.claim(t(40), Duration::seconds(30)), Err(ClaimRefused::Finished(JobStatus::Completed)));
+    }
+
+    #[test]
+    fn only_pending_or_queued_jobs_cancel() {
+        let mut job = Job::new(archive(), 3, None, t(0)).unwrap();
+        job.cancel(t(1)).unwrap();
+        assert!(job.cancel(t(2)).is_err());
+        let mut running = Job::new(archive(), 3, None, t(0)).unwrap();
+        running.claim(t(1), Duration::seconds(30)).unwrap();
+        assert!(matches!(running.cancel(t(2)), Err(Error::Conflict(_))));
+    }
+
+    #[test]
+    fn priority_is_bounded() {
+        assert!(Job::new(archive(), 0, None, t(0)).is_err());
+        assert!(Job::new(archive(), 6, None, t(0)).is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! The library every function of the workspace builds on.
+//!
+//! - [`job`]: the job, its kinds and typed payloads, and the one state machine every writer uses.
+//! - [`store`]: storage traits (`JobStore`) and their DynamoDB implementation.
+//! - [`queue`]: the SQS side: priority bands, messages, delays.
+//! - [`aws`]: loads `SdkConfig` once and builds the clients; endpoints come only from the environment.
+//! - [`sqs_batch`]: the generic SQS batch loop that builds `batchItemFailures`.
+//! - [`telemetry`]: tracing set-up shared by the three binaries.
+
+pub mod aws;
+pub mod clock;
+pub mod error;
+pub mod job;
+pub mod queue;
+pub mod settings;
+pub mod sqs_batch;
+pub mod store;
+pub mod telemetry;
+
+pub use error::{Error, Result};

@@ -1,0 +1,119 @@
+//! The SQS side of jobs: which queue a priority goes to, what a message says, and delays.
+//!
+//! Priorities 4-5 go to the high queue, 1-3 to the normal one. Each queue has its own event
+//! source mapping, so a high-priority job never waits behind a normal-priority backlog.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::error::{Error, Result};
+use crate::job::{Job, JobId};
+
+/// SQS refuses delays above 15 minutes; later jobs are re-delayed by the worker until due.
+pub const MAX_DELAY: Duration = Duration::minutes(15);
+
+/// The body of every job message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: JobId,
+    /// For jobs split into parts (image jobs): which part this message carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+}
+
+/// Which queue a priority uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Band {
+    High,
+    Normal,
+}
+
+impl Band {
+    pub fn of(priority: u8) -> Band {
+        if priority >= 4 { Band::High } else { Band::Normal }
+    }
+}
+
+/// How long to delay a message so that it arrives at `scheduled_for` (capped at 15 minutes).
+pub fn delay_until(scheduled_for: Option<OffsetDateTime>, now: OffsetDateTime) -> Duration {
+    match scheduled_for {
+        Some(at) if at > now => (at - now).min(MAX_DELAY),
+        _ => Duration::ZERO,
+    }
+}
+
+/// Sends job messages.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Enqueues `message` on the queue of `priority`, invisible for `delay`.
+    async fn send(&self, message: &JobMessage, priority: u8, delay: Duration) -> Result<()>;
+
+    /// Enqueues the message for a job as it stands (priority, schedule).
+    async fn enqueue(&self, job: &Job, now: OffsetDateTime) -> Result<()> {
+        self.send(&JobMessage { job_id: job.id, part: None }, job.priority, delay_until(job.scheduled_for, now)).await
+    }
+}
+
+/// The SQS implementation.
+#[derive(Clone, Debug)]
+pub struct SqsJobQueue {
+    client: aws_sdk_sqs::Client,
+    high_url: String,
+    normal_url: String,
+}
+
+impl SqsJobQueue {
+    pub fn new(client: aws_sdk_sqs::Client, high_url: impl Into<String>, normal_url: impl Into<String>) -> Self {
+        SqsJobQueue { client, high_url: high_url.into(), normal_url: normal_url.into() }
+    }
+
+    pub fn url(&self, band: Band) -> &str {
+        match band {
+            Band::High => &self.high_url,
+            Band::Normal => &self.normal_url,
+        }
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsJobQueue {
+    async fn send(&self, message: &JobMessage, priority: u8, delay: Duration) -> Result<()> {
+        let body = serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?;
+        let priority_attr = MessageAttributeValue::builder()
+            .data_type("Number")
+            .string_value(priority.to_string())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(self.url(Band::of(priority)))
+            .message_body(body)
+            .delay_seconds(delay.whole_seconds().clamp(0, MAX_DELAY.whole_seconds()) as i32)
+            .message_attributes("priority", priority_attr)
+            .send()
+            .await
+            .map_err(|e| Error::aws("SendMessage", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_split_into_two_bands() {
+        assert_eq!([1, 2, 3, 4, 5].map(Band::of), [Band::Normal, Band::Normal, Band::Normal, Band::High, Band::High]);
+    }
+
+    #[test]
+    fn delays_cap_at_fifteen_minutes() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        assert_eq!(delay_until(None, now), Duration::ZERO);
+        assert_eq!(delay_until(Some(now - Duration::minutes(1)), now), Duration::ZERO);
+        assert_eq!(delay_until(Some(now + Duration::seconds(90)), now), Duration::seconds(90));
+        assert_eq!(delay_until(Some(now + Duration::hours(2)), now), MAX_DELAY);
+    }
+}

@@ -1,0 +1,91 @@
+//! Storage behind small traits; DynamoDB is the real implementation ([`dynamo::DynamoJobStore`]).
+//!
+//! Every write of a job is conditional on the `version` it was read at, so a change computed from a
+//! stale copy never lands: [`JobStore::modify`] re-reads and re-applies the change instead, and the
+//! state machine in [`crate::job`] decides again whether it is still legal.
+
+pub mod dynamo;
+pub mod table;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+use crate::error::Result;
+use crate::job::{Job, JobId, JobKind, JobStatus};
+
+pub use dynamo::DynamoJobStore;
+
+/// What [`JobStore::create`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// The job was written.
+    New(Job),
+    /// The idempotency key was used before: this is the job it created.
+    Existing(Job),
+}
+
+/// A change to one job, computed from its current value; an `Err` refuses the change.
+pub type Change<'a> = dyn FnMut(&mut Job) -> Result<()> + Send + 'a;
+
+/// Which jobs to list. Empty `statuses` means every status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListFilter {
+    pub statuses: Vec<JobStatus>,
+    pub kind: Option<JobKind>,
+}
+
+/// One page of a listing, newest first. `next` is an opaque cursor for the following page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub jobs: Vec<Job>,
+    pub next: Option<String>,
+}
+
+/// Counts that always equal what a full listing would count, and recent throughput.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stats {
+    pub total: i64,
+    pub by_status: BTreeMap<String, i64>,
+    pub by_kind: BTreeMap<String, i64>,
+    /// Jobs completed in each of the last 60 minutes, oldest first.
+    pub completed_per_minute: Vec<MinuteCount>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MinuteCount {
+    pub minute: String,
+    pub completed: i64,
+}
+
+/// Where jobs live.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Writes a new job (and counts it). With an idempotency key already used, writes nothing
+    /// and returns the job that key created; a key reused for a different request is a conflict.
+    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<Created>;
+
+    /// Reads one job (strongly consistent).
+    async fn get(&self, id: JobId) -> Result<Option<Job>>;
+
+    /// Applies `change` to the current job and writes it if nobody wrote in between; otherwise
+    /// re-reads and tries again. Returns the job as written. `NotFound` if there is no such job.
+    async fn modify(&self, id: JobId, change: &mut Change<'_>) -> Result<Job>;
+
+    /// Undoes a `create` whose message could not be enqueued (job, idempotency key and counts).
+    async fn discard(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<()>;
+
+    /// Lists jobs newest first, from GSI queries (never a table scan).
+    async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page>;
+
+    /// Counts by status and kind, and completions per minute for the hour before `now`.
+    async fn stats(&self, now: OffsetDateTime) -> Result<Stats>;
+}
+
+/// A client's `Idempotency-Key` with a fingerprint of the request it came with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: String,
+}
