@@ -1,0 +1,340 @@
+//! The HTTP API (API Gateway v2) in front of the functions: a plain HTTP request comes in, the
+//! function gets the payload-format-2.0 event AWS would send, its response goes back out.
+//! Routes and CORS come from the template; preflight requests are answered here, as API Gateway
+//! answers them when `CorsConfiguration` is set.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+use crate::invoke::Invoker;
+use crate::provision::HttpRoute;
+
+/// API Gateway's payload limit for HTTP APIs.
+pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+/// Lambda's limit for a synchronous invocation's event.
+pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
+
+pub struct Gateway {
+    pub routes: Vec<HttpRoute>,
+    pub cors: Option<Value>,
+    pub invoker: Arc<dyn Invoker>,
+    pub api_id: String,
+}
+
+impl Gateway {
+    /// Serves until `shutdown` flips.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.changed() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                },
+            };
+            let gw = self.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let gw = gw.clone();
+                    async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
+                });
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
+                    tracing::debug!(error = %e, "connection closed");
+                }
+            });
+        }
+    }
+
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let origin = parts.headers.get("origin").cloned();
+        if parts.method == http::Method::OPTIONS && parts.headers.contains_key("access-control-request-method") && self.cors.is_some() {
+            return self.preflight(origin.as_ref());
+        }
+        let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+        };
+        let path = parts.uri.path().to_string();
+        let Some((route, params)) = self.route(parts.method.as_str(), &path) else {
+            return message(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let event = event(&parts, &body, &route, params, peer, &self.api_id);
+        if serde_json::to_vec(&event).map(|v| v.len()).unwrap_or(0) > MAX_EVENT_BYTES {
+            return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+        }
+        let mut resp = match self.invoker.invoke(&route.function, &event).await {
+            Ok(v) => response(v),
+            Err(e) => {
+                tracing::warn!(function = %route.function, error = %e, "integration failed");
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        };
+        if let (Some(origin), Some(_)) = (origin, &self.cors) {
+            resp.headers_mut().insert("access-control-allow-origin", self.allowed_origin(&origin));
+        }
+        resp
+    }
+
+    fn route(&self, method: &str, path: &str) -> Option<(HttpRoute, Map<String, Value>)> {
+        let mut best: Option<(u8, HttpRoute, Map<String, Value>)> = None;
+        for r in &self.routes {
+            if r.method != "ANY" && r.method != method {
+                continue;
+            }
+            if let Some((score, params)) = match_path(&r.path, path) {
+                let score = score * 2 + u8::from(r.method != "ANY");
+                if best.as_ref().is_none_or(|(s, ..)| score > *s) {
+                    best = Some((score, r.clone(), params));
+                }
+            }
+        }
+        best.map(|(_, r, p)| (r, p))
+    }
+
+    fn allowed_origin(&self, origin: &HeaderValue) -> HeaderValue {
+        let allowed: Vec<&str> = self
+            .cors
+            .as_ref()
+            .and_then(|c| c.get("AllowOrigins"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if allowed.contains(&"*") { HeaderValue::from_static("*") } else { origin.clone() }
+    }
+
+    fn preflight(&self, origin: Option<&HeaderValue>) -> Response<Full<Bytes>> {
+        let cors = self.cors.as_ref().expect("checked");
+        let join = |k: &str| -> String {
+            cors.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default()
+        };
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = StatusCode::NO_CONTENT;
+        let h = resp.headers_mut();
+        if let Some(o) = origin {
+            h.insert("access-control-allow-origin", self.allowed_origin(o));
+        }
+        for (name, key) in [("access-control-allow-methods", "AllowMethods"), ("access-control-allow-headers", "AllowHeaders")] {
+            if let Ok(v) = HeaderValue::from_str(&join(key)) {
+                h.insert(name, v);
+            }
+        }
+        if let Some(age) = cors.get("MaxAge") {
+            if let Ok(v) = HeaderValue::from_str(&age.to_string()) {
+                h.insert("access-control-max-age", v);
+            }
+        }
+        resp
+    }
+}
+
+/// Matches a route path (`/jobs/{id}`, `/{proxy+}`) against a request path. The score prefers
+/// literal segments over parameters over greedy parameters.
+pub fn match_path(pattern: &str, path: &str) -> Option<(u8, Map<String, Value>)> {
+    let pat: Vec<&str> = pattern.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let mut params = Map::new();
+    let mut score: u8 = 100;
+    for (i, p) in pat.iter().enumerate() {
+        if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix("+}")) {
+            if i >= segs.len() {
+                return None;
+            }
+            params.insert(name.to_string(), Value::String(segs[i..].join("/")));
+            return Some((score.saturating_sub(50), params));
+        }
+        let seg = segs.get(i)?;
+        if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            params.insert(name.to_string(), Value::String(seg.to_string()));
+            score = score.saturating_sub(1);
+        } else if p != seg {
+            return None;
+        }
+    }
+    (pat.len() == segs.len()).then_some((score, params))
+}
+
+fn is_text(content_type: &str) -> bool {
+    let ct = content_type.to_ascii_lowercase();
+    ct.is_empty() || ct.starts_with("text/") || ["json", "xml", "javascript", "x-www-form-urlencoded"].iter().any(|t| ct.contains(t))
+}
+
+fn event(parts: &http::request::Parts, body: &Bytes, route: &HttpRoute, params: Map<String, Value>, peer: SocketAddr, api_id: &str) -> Value {
+    let mut headers = Map::new();
+    let mut cookies = Vec::new();
+    for name in parts.headers.keys() {
+        let values: Vec<&str> = parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        if name == "cookie" {
+            cookies.extend(values.iter().flat_map(|v| v.split(';')).map(|c| c.trim().to_string()));
+            continue;
+        }
+        headers.insert(name.as_str().to_string(), Value::String(values.join(",")));
+    }
+    let raw_query = parts.uri.query().unwrap_or_default().to_string();
+    let mut query = Map::new();
+    for (k, v) in url_pairs(&raw_query) {
+        match query.get_mut(&k) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query.insert(k, Value::String(v));
+            }
+        }
+    }
+    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (body, b64) = if body.is_empty() {
+        (Value::Null, false)
+    } else if is_text(content_type) && std::str::from_utf8(body).is_ok() {
+        (Value::String(String::from_utf8_lossy(body).into_owned()), false)
+    } else {
+        (Value::String(STANDARD.encode(body)), true)
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let route_key = format!("{} {}", route.method, route.path);
+    let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": parts.uri.path(),
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": crate::provision::ACCOUNT,
+            "apiId": api_id,
+            "domainName": host,
+            "domainPrefix": host.split('.').next().unwrap_or(host),
+            "http": {
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": peer.ip().to_string(),
+                "userAgent": user_agent,
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
+            "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        },
+        "isBase64Encoded": b64,
+    });
+    let m = event.as_object_mut().expect("object");
+    if !body.is_null() {
+        m.insert("body".into(), body);
+    }
+    if !query.is_empty() {
+        m.insert("queryStringParameters".into(), Value::Object(query));
+    }
+    if !params.is_empty() {
+        m.insert("pathParameters".into(), Value::Object(params));
+    }
+    if !cookies.is_empty() {
+        m.insert("cookies".into(), json!(cookies));
+    }
+    event
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// Turns a payload-2.0 response into HTTP. A bare value (not `{statusCode, ...}`) is served as
+/// a 200 JSON body, as API Gateway does.
+fn response(v: Value) -> Response<Full<Bytes>> {
+    let Some(status) = v.get("statusCode").and_then(Value::as_u64) else {
+        let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+        r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+        return r;
+    };
+    let body = v.get("body").and_then(Value::as_str).unwrap_or_default();
+    let bytes = if v.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
+        STANDARD.decode(body).unwrap_or_default()
+    } else {
+        body.as_bytes().to_vec()
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    *resp.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
+    let headers: &mut HeaderMap = resp.headers_mut();
+    for (k, val) in v.get("headers").and_then(Value::as_object).into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) = (http::HeaderName::try_from(k.as_str()), val.as_str().map(HeaderValue::from_str)) {
+            headers.insert(name, value);
+        }
+    }
+    for (k, vals) in v.get("multiValueHeaders").and_then(Value::as_object).into_iter().flatten() {
+        if let Ok(name) = http::HeaderName::try_from(k.as_str()) {
+            for val in vals.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                if let Ok(value) = HeaderValue::from_str(val) {
+                    headers.append(name.clone(), value);
+                }
+            }
+        }
+    }
+    for c in v.get("cookies").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        if let Ok(value) = HeaderValue::from_str(c) {
+            headers.append("set-cookie", value);
+        }
+    }
+    resp
+}
+
+fn message(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(json!({ "message": text }).to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_like_api_gateway() {
+        assert!(match_path("/", "/").is_some());
+        assert!(match_path("/", "/jobs").is_none());
+        let (_, p) = match_path("/{proxy+}", "/jobs/abc/retry").unwrap();
+        assert_eq!(p["proxy"], "jobs/abc/retry");
+        assert!(match_path("/{proxy+}", "/").is_none());
+        let (exact, _) = match_path("/jobs/{id}", "/jobs/1").unwrap();
+        let (greedy, _) = match_path("/{proxy+}", "/jobs/1").unwrap();
+        assert!(exact > greedy);
+    }
+
+    #[test]
+    fn query_strings_decode_and_repeat() {
+        assert_eq!(
+            url_pairs("status=failed&status=queued&q=a+b%2Fc"),
+            vec![("status".into(), "failed".into()), ("status".into(), "queued".into()), ("q".into(), "a b/c".into())]
+        );
+    }
+
+    #[test]
+    fn multipart_bodies_are_base64_like_on_aws() {
+        assert!(is_text("application/json; charset=utf-8"));
+        assert!(!is_text("multipart/form-data; boundary=x"));
+        assert!(!is_text("application/octet-stream"));
+    }
+}

@@ -1,0 +1,567 @@
+//! Creates a template's resources in the emulators and resolves what the functions need.
+//!
+//! Supported resource types: `AWS::DynamoDB::Table`, `AWS::SQS::Queue`, `AWS::S3::Bucket`,
+//! `AWS::Serverless::Function` (events `HttpApi`, `SQS`, `S3`) and `AWS::Serverless::HttpApi`.
+//! Anything else fails loudly: the local stack must not silently differ from the template.
+//! Creation is idempotent, so provisioning twice is harmless.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, anyhow, bail};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_s3::types::{
+    CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+
+use crate::template::{EvalError, Resolver, Template, evaluate};
+
+/// Region and account the local stack pretends to be.
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "000000000000";
+
+/// The emulator clients resources are created with.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl Clients {
+    /// Clients for the endpoints in the environment (`AWS_ENDPOINT_URL_*`), path-style S3.
+    pub async fn from_env() -> Clients {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(REGION).load().await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+        }
+    }
+}
+
+/// How to provision.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `AWS::StackName`; also the prefix of every generated name, so stacks do not collide.
+    pub stack_name: String,
+    /// Overrides every queue's visibility timeout (tests that watch redrive use 1-2 s).
+    pub visibility_timeout: Option<u32>,
+}
+
+/// A created resource: what `Ref` and `Fn::GetAtt` give.
+#[derive(Debug, Clone, Default)]
+pub struct Physical {
+    pub kind: String,
+    pub reference: String,
+    pub attributes: HashMap<String, String>,
+}
+
+/// A function as the local stack runs it.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub logical_id: String,
+    /// The binary name, which is what `cargo lambda watch` serves.
+    pub name: String,
+    pub env: BTreeMap<String, String>,
+    pub timeout_secs: u64,
+}
+
+/// An SQS event source mapping.
+#[derive(Debug, Clone)]
+pub struct SqsSource {
+    pub function: String,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub batch_size: usize,
+    pub batching_window_secs: u64,
+    pub report_batch_item_failures: bool,
+    /// From the queue's `RedrivePolicy`.
+    pub max_receive_count: Option<u32>,
+    pub dead_letter_queue_url: Option<String>,
+}
+
+/// An S3 notification routed to a function; `id` is the notification's configuration id.
+#[derive(Debug, Clone)]
+pub struct S3Route {
+    pub id: String,
+    pub bucket: String,
+    pub function: String,
+}
+
+/// A route of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct HttpRoute {
+    /// `ANY` or an HTTP method.
+    pub method: String,
+    /// `/`, `/jobs/{id}`, `/{proxy+}`...
+    pub path: String,
+    pub function: String,
+}
+
+/// Everything the bridge needs to run a provisioned template.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub name: String,
+    pub resources: BTreeMap<String, Physical>,
+    pub functions: BTreeMap<String, Function>,
+    pub sqs_sources: Vec<SqsSource>,
+    /// Internal queue that buckets notify; the bridge relays its messages to the functions.
+    pub s3_events_queue_url: Option<String>,
+    pub s3_routes: Vec<S3Route>,
+    pub http_routes: Vec<HttpRoute>,
+    /// The HTTP API's `CorsConfiguration`, if any.
+    pub cors: Option<Value>,
+}
+
+impl Stack {
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.values().find(|f| f.name == name)
+    }
+
+    /// The union of the functions' environments (cargo lambda watch takes one env file).
+    /// Two functions giving one variable different values is an error.
+    pub fn merged_env(&self) -> anyhow::Result<BTreeMap<String, String>> {
+        let mut merged: BTreeMap<String, String> = BTreeMap::new();
+        for f in self.functions.values() {
+            for (k, v) in &f.env {
+                if let Some(old) = merged.insert(k.clone(), v.clone())
+                    && &old != v
+                {
+                    bail!("environment variable {k} differs between functions ({old:?} vs {v:?}); the local stack runs them with one environment");
+                }
+            }
+        }
+        Ok(merged)
+    }
+
+    /// `Ref` of a logical id.
+    pub fn reference(&self, logical_id: &str) -> Option<&str> {
+        self.resources.get(logical_id).map(|p| p.reference.as_str())
+    }
+}
+
+struct Names<'a> {
+    stack: &'a str,
+    params: &'a HashMap<String, String>,
+    created: &'a BTreeMap<String, Physical>,
+}
+
+impl Resolver for Names<'_> {
+    fn reference(&self, name: &str) -> Option<String> {
+        match name {
+            "AWS::StackName" => Some(self.stack.to_string()),
+            "AWS::Region" => Some(REGION.into()),
+            "AWS::AccountId" => Some(ACCOUNT.into()),
+            "AWS::URLSuffix" => Some("amazonaws.com".into()),
+            "AWS::Partition" => Some("aws".into()),
+            "AWS::NoValue" => None,
+            _ => self.params.get(name).cloned().or_else(|| self.created.get(name).map(|p| p.reference.clone())),
+        }
+    }
+
+    fn attribute(&self, resource: &str, attribute: &str) -> Option<String> {
+        self.created.get(resource).and_then(|p| p.attributes.get(attribute).cloned())
+    }
+}
+
+/// Provisions every resource of `template` and returns the resolved stack.
+pub async fn provision(template: &Template, clients: &Clients, options: &Options) -> anyhow::Result<Stack> {
+    let params = template.parameter_defaults();
+    let mut created: BTreeMap<String, Physical> = BTreeMap::new();
+    let mut evaluated: BTreeMap<String, Value> = BTreeMap::new();
+
+    // Create in dependency order: each pass creates what can be evaluated now.
+    loop {
+        let mut progress = false;
+        let mut waiting = Vec::new();
+        for (id, res) in &template.resources {
+            if created.contains_key(id) {
+                continue;
+            }
+            let names = Names { stack: &options.stack_name, params: &params, created: &created };
+            let props = match evaluate(&strip_events(&res.properties), &names) {
+                Ok(p) => p,
+                Err(EvalError::Pending(what)) => {
+                    waiting.push(format!("{id} (needs {what})"));
+                    continue;
+                }
+                Err(e) => bail!("resource {id}: {e}"),
+            };
+            let physical = create(id, &res.kind, &props, &res.metadata, clients, options)
+                .await
+                .with_context(|| format!("creating {id} ({})", res.kind))?;
+            created.insert(id.clone(), physical);
+            evaluated.insert(id.clone(), props);
+            progress = true;
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        if !progress {
+            bail!("cannot resolve: {}", waiting.join(", "));
+        }
+    }
+
+    let names = Names { stack: &options.stack_name, params: &params, created: &created };
+    let globals = template.globals.get("Function").cloned().unwrap_or(Value::Null);
+    let globals = evaluate(&globals, &names).map_err(|e| anyhow!("Globals: {e}"))?;
+
+    let mut stack = Stack {
+        name: options.stack_name.clone(),
+        resources: created.clone(),
+        functions: BTreeMap::new(),
+        sqs_sources: Vec::new(),
+        s3_events_queue_url: None,
+        s3_routes: Vec::new(),
+        http_routes: Vec::new(),
+        cors: None,
+    };
+    let mut s3_configs: BTreeMap<String, Vec<QueueConfiguration>> = BTreeMap::new();
+
+    for (id, res) in &template.resources {
+        match res.kind.as_str() {
+            "AWS::Serverless::HttpApi" => stack.cors = evaluated[id].get("CorsConfiguration").cloned(),
+            "AWS::Serverless::Function" => {
+                let function = function(id, &evaluated[id], &res.metadata, &globals)?;
+                let events = res.properties.get("Events").and_then(Value::as_object).cloned().unwrap_or_default();
+                for (event_id, event) in events {
+                    let kind = event.get("Type").and_then(Value::as_str).unwrap_or_default();
+                    let raw = event.get("Properties").cloned().unwrap_or(Value::Null);
+                    let props = evaluate(&raw, &names).map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
+                    match kind {
+                        "HttpApi" => stack.http_routes.push(HttpRoute {
+                            method: props.get("Method").and_then(Value::as_str).unwrap_or("ANY").to_uppercase(),
+                            path: props.get("Path").and_then(Value::as_str).unwrap_or("/").to_string(),
+                            function: function.name.clone(),
+                        }),
+                        "SQS" => stack.sqs_sources.push(sqs_source(&function, &props, &created, clients).await?),
+                        "S3" => {
+                            let bucket_id = raw
+                                .get("Bucket")
+                                .and_then(|b| b.get("Ref"))
+                                .and_then(Value::as_str)
+                                .ok_or_else(|| anyhow!("{id}.Events.{event_id}: Bucket must be !Ref of a bucket in the template"))?;
+                            let bucket = created[bucket_id].reference.clone();
+                            let config_id = format!("{id}-{event_id}");
+                            s3_configs.entry(bucket.clone()).or_default().push(queue_configuration(&config_id, &props)?);
+                            stack.s3_routes.push(S3Route { id: config_id, bucket, function: function.name.clone() });
+                        }
+                        other => bail!("{id}.Events.{event_id}: event type {other} is not supported by the local stack"),
+                    }
+                }
+                stack.functions.insert(id.clone(), function);
+            }
+            _ => {}
+        }
+    }
+
+    if !s3_configs.is_empty() {
+        let queue_name = format!("{}-s3-notifications", options.stack_name);
+        let url = clients
+            .sqs
+            .create_queue()
+            .queue_name(&queue_name)
+            .attributes(QueueAttributeName::VisibilityTimeout, "30")
+            .send()
+            .await
+            .context("creating the S3 notification queue")?
+            .queue_url
+            .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
+        let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}");
+        for (bucket, configs) in s3_configs {
+            let configs = configs.into_iter().map(|mut c| {
+                c.queue_arn = arn.clone();
+                c
+            });
+            clients
+                .s3
+                .put_bucket_notification_configuration()
+                .bucket(&bucket)
+                .notification_configuration(NotificationConfiguration::builder().set_queue_configurations(Some(configs.collect())).build())
+                .send()
+                .await
+                .with_context(|| format!("configuring notifications of bucket {bucket}"))?;
+        }
+        stack.s3_events_queue_url = Some(url);
+    }
+    Ok(stack)
+}
+
+/// Function events are read raw later (they refer to functions and buckets), not evaluated here.
+fn strip_events(props: &Value) -> Value {
+    let mut p = props.clone();
+    if let Some(m) = p.as_object_mut() {
+        m.remove("Events");
+    }
+    p
+}
+
+fn generated_name(options: &Options, id: &str) -> String {
+    format!("{}-{id}", options.stack_name)
+}
+
+async fn create(id: &str, kind: &str, props: &Value, metadata: &Value, clients: &Clients, options: &Options) -> anyhow::Result<Physical> {
+    let mut physical = Physical { kind: kind.to_string(), ..Default::default() };
+    match kind {
+        "AWS::DynamoDB::Table" => {
+            let name = str_prop(props, "TableName").unwrap_or_else(|| generated_name(options, id));
+            create_table(&name, props, clients).await?;
+            physical.attributes.insert("Arn".into(), format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"));
+            physical.reference = name;
+        }
+        "AWS::SQS::Queue" => {
+            let name = str_prop(props, "QueueName").unwrap_or_else(|| generated_name(options, id));
+            let url = create_queue(&name, props, clients, options).await?;
+            physical.attributes.insert("Arn".into(), format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"));
+            physical.attributes.insert("QueueName".into(), name.clone());
+            physical.attributes.insert("QueueUrl".into(), url.clone());
+            physical.reference = url;
+        }
+        "AWS::S3::Bucket" => {
+            let name = str_prop(props, "BucketName").unwrap_or_else(|| generated_name(options, id).to_lowercase());
+            create_bucket(&name, props, clients).await?;
+            physical.attributes.insert("Arn".into(), format!("arn:aws:s3:::{name}"));
+            physical.attributes.insert("DomainName".into(), format!("{name}.s3.amazonaws.com"));
+            physical.reference = name;
+        }
+        "AWS::Serverless::Function" => {
+            let name = binary_name(id, metadata);
+            physical.attributes.insert("Arn".into(), format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"));
+            physical.reference = name;
+        }
+        "AWS::Serverless::HttpApi" => physical.reference = format!("{}-http-api", options.stack_name),
+        other => bail!("resource type {other} is not supported by the local stack (infra/local-bridge/src/provision.rs)"),
+    }
+    Ok(physical)
+}
+
+fn binary_name(id: &str, metadata: &Value) -> String {
+    metadata
+        .pointer("/BuildProperties/Binary")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| id.to_string())
+}
+
+fn str_prop(props: &Value, name: &str) -> Option<String> {
+    props.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::Result<()> {
+    let key_schema = |v: &Value| -> anyhow::Result<Vec<KeySchemaElement>> {
+        v.as_array()
+            .ok_or_else(|| anyhow!("KeySchema must be a list"))?
+            .iter()
+            .map(|k| {
+                Ok(KeySchemaElement::builder()
+                    .attribute_name(scalar(&k["AttributeName"]))
+                    .key_type(KeyType::from(scalar(&k["KeyType"]).as_str()))
+                    .build()?)
+            })
+            .collect()
+    };
+    let mut req = clients.dynamodb.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+    for a in props["AttributeDefinitions"].as_array().into_iter().flatten() {
+        req = req.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(scalar(&a["AttributeName"]))
+                .attribute_type(ScalarAttributeType::from(scalar(&a["AttributeType"]).as_str()))
+                .build()?,
+        );
+    }
+    req = req.set_key_schema(Some(key_schema(&props["KeySchema"])?));
+    for g in props["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
+        let projection = &g["Projection"];
+        let mut p = Projection::builder().projection_type(ProjectionType::from(
+            projection.get("ProjectionType").map(scalar).unwrap_or("ALL".into()).as_str(),
+        ));
+        for attr in projection.get("NonKeyAttributes").and_then(Value::as_array).into_iter().flatten() {
+            p = p.non_key_attributes(scalar(attr));
+        }
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(scalar(&g["IndexName"]))
+                .set_key_schema(Some(key_schema(&g["KeySchema"])?))
+                .projection(p.build())
+                .build()?,
+        );
+    }
+    match req.send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
+        Err(e) => return Err(anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())),
+    }
+    if let Some(ttl) = props.get("TimeToLiveSpecification")
+        && ttl.get("Enabled").map(scalar).as_deref() == Some("true")
+    {
+        clients
+            .dynamodb
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder().attribute_name(scalar(&ttl["AttributeName"])).enabled(true).build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+    }
+    Ok(())
+}
+
+async fn create_queue(name: &str, props: &Value, clients: &Clients, options: &Options) -> anyhow::Result<String> {
+    let mut attrs: HashMap<QueueAttributeName, String> = HashMap::new();
+    for (prop, attr) in [
+        ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+        ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+        ("DelaySeconds", QueueAttributeName::DelaySeconds),
+        ("ReceiveMessageWaitTimeSeconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
+        ("MaximumMessageSize", QueueAttributeName::MaximumMessageSize),
+        ("FifoQueue", QueueAttributeName::FifoQueue),
+        ("ContentBasedDeduplication", QueueAttributeName::ContentBasedDeduplication),
+    ] {
+        if let Some(v) = props.get(prop) {
+            attrs.insert(attr, scalar(v));
+        }
+    }
+    if let Some(v) = options.visibility_timeout {
+        attrs.insert(QueueAttributeName::VisibilityTimeout, v.to_string());
+    }
+    if let Some(r) = props.get("RedrivePolicy") {
+        let policy = serde_json::json!({
+            "deadLetterTargetArn": scalar(&r["deadLetterTargetArn"]),
+            "maxReceiveCount": scalar(&r["maxReceiveCount"]).parse::<u32>().context("maxReceiveCount")?,
+        });
+        attrs.insert(QueueAttributeName::RedrivePolicy, policy.to_string());
+    }
+    let out = clients.sqs.create_queue().queue_name(name).set_attributes(Some(attrs.clone())).send().await;
+    match out {
+        Ok(o) => o.queue_url.ok_or_else(|| anyhow!("CreateQueue returned no URL")),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_name_exists()) => {
+            // Exists with other attributes (e.g. an edited template): bring it in line.
+            let url = clients.sqs.get_queue_url().queue_name(name).send().await?.queue_url.unwrap_or_default();
+            clients.sqs.set_queue_attributes().queue_url(&url).set_attributes(Some(attrs)).send().await?;
+            Ok(url)
+        }
+        Err(e) => Err(anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())),
+    }
+}
+
+async fn create_bucket(name: &str, props: &Value, clients: &Clients) -> anyhow::Result<()> {
+    match clients.s3.create_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => return Err(anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+    }
+    if let Some(rules) = props.pointer("/CorsConfiguration/CorsRules").and_then(Value::as_array) {
+        let list = |r: &Value, k: &str| -> Vec<String> { r.get(k).and_then(Value::as_array).map(|a| a.iter().map(scalar).collect()).unwrap_or_default() };
+        let rules = rules
+            .iter()
+            .map(|r| {
+                Ok(CorsRule::builder()
+                    .set_allowed_methods(Some(list(r, "AllowedMethods")))
+                    .set_allowed_origins(Some(list(r, "AllowedOrigins")))
+                    .set_allowed_headers(Some(list(r, "AllowedHeaders")))
+                    .set_expose_headers(Some(list(r, "ExposedHeaders")))
+                    .set_max_age_seconds(r.get("MaxAge").and_then(|m| scalar(m).parse().ok()))
+                    .build()?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        clients
+            .s3
+            .put_bucket_cors()
+            .bucket(name)
+            .cors_configuration(CorsConfiguration::builder().set_cors_rules(Some(rules)).build()?)
+            .send()
+            .await
+            .map_err(|e| anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+    }
+    Ok(())
+}
+
+fn function(id: &str, props: &Value, metadata: &Value, globals: &Value) -> anyhow::Result<Function> {
+    let mut env = BTreeMap::new();
+    for source in [globals, props] {
+        if let Some(vars) = source.pointer("/Environment/Variables").and_then(Value::as_object) {
+            for (k, v) in vars {
+                env.insert(k.clone(), scalar(v));
+            }
+        }
+    }
+    let timeout = props.get("Timeout").or_else(|| globals.get("Timeout")).map(scalar).unwrap_or("3".into());
+    Ok(Function {
+        logical_id: id.to_string(),
+        name: binary_name(id, metadata),
+        env,
+        timeout_secs: timeout.parse().with_context(|| format!("{id}.Timeout"))?,
+    })
+}
+
+async fn sqs_source(function: &Function, props: &Value, created: &BTreeMap<String, Physical>, clients: &Clients) -> anyhow::Result<SqsSource> {
+    let arn = props.get("Queue").map(scalar).ok_or_else(|| anyhow!("{}: SQS event without Queue", function.logical_id))?;
+    let queue = created
+        .values()
+        .find(|p| p.attributes.get("Arn") == Some(&arn))
+        .ok_or_else(|| anyhow!("{}: SQS event on a queue outside the template ({arn})", function.logical_id))?;
+    let url = queue.reference.clone();
+    let attrs = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    let (mut max_receive_count, mut dlq_url) = (None, None);
+    if let Some(policy) = attrs.get(&QueueAttributeName::RedrivePolicy) {
+        let policy: Value = serde_json::from_str(policy)?;
+        max_receive_count = policy.get("maxReceiveCount").and_then(|v| scalar(v).parse().ok());
+        let dlq_arn = policy.get("deadLetterTargetArn").map(scalar).unwrap_or_default();
+        dlq_url = created.values().find(|p| p.attributes.get("Arn") == Some(&dlq_arn)).map(|p| p.reference.clone());
+    }
+    let types: Vec<String> = props.get("FunctionResponseTypes").and_then(Value::as_array).map(|a| a.iter().map(scalar).collect()).unwrap_or_default();
+    Ok(SqsSource {
+        function: function.name.clone(),
+        queue_url: url,
+        queue_arn: arn,
+        batch_size: props.get("BatchSize").map(scalar).unwrap_or("10".into()).parse()?,
+        batching_window_secs: props.get("MaximumBatchingWindowInSeconds").map(scalar).unwrap_or("0".into()).parse()?,
+        report_batch_item_failures: types.iter().any(|t| t == "ReportBatchItemFailures"),
+        max_receive_count,
+        dead_letter_queue_url: dlq_url,
+    })
+}
+
+fn queue_configuration(id: &str, props: &Value) -> anyhow::Result<QueueConfiguration> {
+    let events: Vec<Event> = match props.get("Events") {
+        Some(Value::Array(a)) => a.iter().map(|e| Event::from(scalar(e).as_str())).collect(),
+        Some(v) => vec![Event::from(scalar(v).as_str())],
+        None => bail!("S3 event {id} without Events"),
+    };
+    let mut rules = Vec::new();
+    for r in props.pointer("/Filter/S3Key/Rules").and_then(Value::as_array).into_iter().flatten() {
+        let name = scalar(&r["Name"]).to_lowercase();
+        rules.push(FilterRule::builder().name(FilterRuleName::from(name.as_str())).value(scalar(&r["Value"])).build());
+    }
+    let mut config = QueueConfiguration::builder().id(id).queue_arn("pending").set_events(Some(events));
+    if !rules.is_empty() {
+        config = config.filter(
+            NotificationConfigurationFilter::builder().key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build()).build(),
+        );
+    }
+    Ok(config.build()?)
+}

@@ -1,0 +1,207 @@
+//! An SQS event source mapping, as Lambda runs one: long-poll the queue, hand the batch to the
+//! function, then delete what succeeded.
+//!
+//! - With `ReportBatchItemFailures`, only the records named in `batchItemFailures` stay on the
+//!   queue; a response naming an unknown or empty id fails the whole batch, as on AWS.
+//! - A function error or timeout leaves the whole batch; it reappears after the visibility timeout.
+//! - Redrive: a message received more than `maxReceiveCount` times is moved to the dead-letter
+//!   queue instead of being delivered (done here so it does not depend on the emulator doing it).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use serde_json::{Map, Value, json};
+
+use crate::invoke::{InvokeError, Invoker};
+use crate::provision::{REGION, SqsSource};
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub received: usize,
+    pub delivered: usize,
+    pub deleted: usize,
+    pub left_for_retry: usize,
+    pub moved_to_dead_letter_queue: usize,
+}
+
+/// One event source mapping.
+#[derive(Clone)]
+pub struct SqsPoller {
+    pub sqs: Client,
+    pub source: SqsSource,
+    pub invoker: Arc<dyn Invoker>,
+    /// Long-poll wait (20 s like Lambda; tests use 1 s).
+    pub wait_secs: i32,
+}
+
+impl SqsPoller {
+    /// Polls until `shutdown` flips to true.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        tracing::info!(queue = %self.source.queue_url, function = %self.source.function, "SQS event source started");
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                outcome = self.poll_once() => match outcome {
+                    Ok(o) if o.received > 0 => tracing::info!(function = %self.source.function, ?o, "batch done"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(queue = %self.source.queue_url, error = %e, "poll failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Receives one batch and delivers it.
+    pub async fn poll_once(&self) -> anyhow::Result<PollOutcome> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.source.queue_url)
+            .max_number_of_messages(self.source.batch_size.clamp(1, 10) as i32)
+            .wait_time_seconds(self.wait_secs)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        let messages = out.messages.unwrap_or_default();
+        let mut outcome = PollOutcome { received: messages.len(), ..Default::default() };
+        let mut batch = Vec::new();
+        for m in messages {
+            if self.exhausted(&m) {
+                self.redrive(&m).await?;
+                outcome.moved_to_dead_letter_queue += 1;
+            } else {
+                batch.push(m);
+            }
+        }
+        if batch.is_empty() {
+            return Ok(outcome);
+        }
+        outcome.delivered = batch.len();
+        let event = json!({ "Records": batch.iter().map(|m| record(m, &self.source.queue_arn)).collect::<Vec<_>>() });
+        let succeeded: Vec<&Message> = match self.invoker.invoke(&self.source.function, &event).await {
+            Ok(response) => match self.failed_ids(&response, &batch) {
+                Some(failed) => batch.iter().filter(|m| !failed.contains(m.message_id().unwrap_or_default())).collect(),
+                None => Vec::new(),
+            },
+            Err(e @ InvokeError::Function { .. }) => {
+                tracing::warn!(function = %self.source.function, error = %e, "function failed; the batch stays on the queue");
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        outcome.deleted = succeeded.len();
+        outcome.left_for_retry = batch.len() - succeeded.len();
+        self.delete(&succeeded).await?;
+        Ok(outcome)
+    }
+
+    /// The ids the function reported as failed; `None` if the whole batch counts as failed.
+    fn failed_ids(&self, response: &Value, batch: &[Message]) -> Option<HashSet<String>> {
+        if !self.source.report_batch_item_failures {
+            return Some(HashSet::new());
+        }
+        let failures = match response.get("batchItemFailures") {
+            None | Some(Value::Null) => return Some(HashSet::new()),
+            Some(Value::Array(f)) => f,
+            Some(_) => return None,
+        };
+        let known: HashSet<&str> = batch.iter().filter_map(|m| m.message_id()).collect();
+        let mut failed = HashSet::new();
+        for f in failures {
+            match f.get("itemIdentifier").and_then(Value::as_str) {
+                Some(id) if known.contains(id) => {
+                    failed.insert(id.to_string());
+                }
+                other => {
+                    tracing::warn!(function = %self.source.function, item = ?other, "invalid batchItemFailures entry; the whole batch fails");
+                    return None;
+                }
+            }
+        }
+        Some(failed)
+    }
+
+    fn exhausted(&self, m: &Message) -> bool {
+        let count: u32 = m
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        matches!((self.source.max_receive_count, &self.source.dead_letter_queue_url), (Some(max), Some(_)) if count > max)
+    }
+
+    async fn redrive(&self, m: &Message) -> anyhow::Result<()> {
+        let dlq = self.source.dead_letter_queue_url.as_deref().expect("checked by exhausted()");
+        self.sqs
+            .send_message()
+            .queue_url(dlq)
+            .message_body(m.body().unwrap_or_default())
+            .set_message_attributes(m.message_attributes().cloned())
+            .send()
+            .await?;
+        self.sqs.delete_message().queue_url(&self.source.queue_url).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await?;
+        tracing::warn!(message_id = ?m.message_id(), dlq, "maxReceiveCount exceeded; moved to the dead-letter queue");
+        Ok(())
+    }
+
+    async fn delete(&self, messages: &[&Message]) -> anyhow::Result<()> {
+        for chunk in messages.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(m.receipt_handle().unwrap_or_default()).build())
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self.sqs.delete_message_batch().queue_url(&self.source.queue_url).set_entries(Some(entries)).send().await?;
+            if !out.failed.is_empty() {
+                anyhow::bail!("DeleteMessageBatch failed for {} messages", out.failed.len());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An SQS record exactly as Lambda delivers it.
+fn record(m: &Message, queue_arn: &str) -> Value {
+    let attributes: Map<String, Value> = m
+        .attributes()
+        .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone()))).collect())
+        .unwrap_or_default();
+    let message_attributes: HashMap<String, Value> = m
+        .message_attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        json!({
+                            "stringValue": v.string_value(),
+                            "binaryValue": v.binary_value().map(|b| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b.as_ref())),
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                            "dataType": v.data_type(),
+                        }),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "messageId": m.message_id(),
+        "receiptHandle": m.receipt_handle(),
+        "body": m.body(),
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": m.md5_of_body(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    })
+}
