@@ -532,6 +532,19 @@ impl Job {
         self.transition(JobStatus::Queued, now, "retry requested")
     }
 
+    /// Compensation for a retry whose message could not be sent: back to `failed` with the reason.
+    /// Only valid right after [`Job::retry`] (queued, no attempt made).
+    pub fn restore_failed(&mut self, reason: String, now: OffsetDateTime) -> Result<()> {
+        if self.status != JobStatus::Queued || self.attempts != 0 {
+            return Err(Error::Conflict(format!("job {} is {}; nothing to restore", self.id, self.status)));
+        }
+        self.status = JobStatus::Failed;
+        self.completed_at = Some(now);
+        self.error = Some(reason.clone());
+        self.record(now, reason);
+        Ok(())
+    }
+
     /// Cancels a job that no worker has started.
     pub fn cancel(&mut self, now: OffsetDateTime) -> Result<()> {
         if !matches!(self.status, JobStatus::Pending | JobStatus::Queued) {

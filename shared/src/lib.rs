@@ -12,6 +12,7 @@ pub mod clock;
 pub mod error;
 pub mod job;
 pub mod queue;
+pub mod service;
 pub mod settings;
 pub mod sqs_batch;
 pub mod store;

@@ -1,0 +1,35 @@
+//! The router: every route of the API, CORS, and JSON 404/405s.
+
+use axum::Router;
+use axum::http::{HeaderName, Method, StatusCode};
+use axum::routing::{get, post, put};
+use shared::service::Jobs;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::error::error_response;
+use crate::jobs;
+
+/// What handlers share; built once per cold start.
+#[derive(Clone)]
+pub struct AppState {
+    pub jobs: Jobs,
+}
+
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+        .allow_headers([HeaderName::from_static("content-type"), HeaderName::from_static("idempotency-key")]);
+    Router::new()
+        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/jobs", post(jobs::create).get(jobs::list))
+        .route("/jobs/retry", post(jobs::bulk_retry))
+        .route("/jobs/{id}", get(jobs::get).delete(jobs::cancel))
+        .route("/jobs/{id}/status", put(jobs::set_status))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/stats", get(jobs::stats))
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
+        .method_not_allowed_fallback(|| async { error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
+        .layer(cors)
+        .with_state(state)
+}

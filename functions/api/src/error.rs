@@ -1,0 +1,45 @@
+//! HTTP mapping of errors, in one place: 4xx with a clear message, 5xx logged and answered
+//! without internals.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use shared::Error;
+
+/// The error every handler returns.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError(Error::Invalid(message.into()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self.0 {
+            Error::Invalid(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            Error::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            Error::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            Error::Contention(_) => (StatusCode::SERVICE_UNAVAILABLE, self.0.to_string()),
+            Error::Aws { .. } | Error::Corrupt(_) | Error::Internal(_) => {
+                tracing::error!(error = %self.0, "request failed");
+                let status = if matches!(self.0, Error::Aws { .. }) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+                (status, "the service could not complete the request; try again later".to_string())
+            }
+        };
+        error_response(status, message)
+    }
+}
+
+pub fn error_response(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}

@@ -1,0 +1,140 @@
+//! Handlers of `/jobs` and `/stats`: parse, call `shared::service::Jobs`, serialize.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use shared::clock;
+use shared::job::{JobId, JobStatus};
+use shared::service::{NewJob, RetryFilter};
+use shared::store::{IdempotencyKey, ListFilter};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Parses a JSON body, naming the offending field on error.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    if body.is_empty() {
+        return Err(ApiError::invalid("request body must be a JSON object"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() || path == "." {
+            ApiError::invalid(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::invalid(format!("{path}: {inner}"))
+        }
+    })
+}
+
+fn job_id(raw: &str) -> ApiResult<JobId> {
+    raw.parse().map_err(ApiError)
+}
+
+/// `POST /jobs`
+pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let new: NewJob = parse_json(&body)?;
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v.to_str().map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?.trim();
+            if key.is_empty() || key.len() > 255 {
+                return Err(ApiError::invalid("Idempotency-Key must be 1-255 characters"));
+            }
+            Some(IdempotencyKey { key: key.to_string(), fingerprint: hex::encode(Sha256::digest(&body)) })
+        }
+    };
+    let (job, created) = app.jobs.submit(new, idempotency).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(job)).into_response())
+}
+
+/// `GET /jobs?status=..&status=..&kind=..&limit=..&next=..`
+pub async fn list(State(app): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+    let mut filter = ListFilter::default();
+    let mut limit = 50usize;
+    let mut next = None;
+    for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
+        match k.as_str() {
+            "status" => {
+                for s in v.split(',').filter(|s| !s.is_empty()) {
+                    filter.statuses.push(s.parse::<JobStatus>()?);
+                }
+            }
+            "kind" | "type" if !v.is_empty() => filter.kind = Some(v.parse()?),
+            "limit" => {
+                limit = v.parse().ok().filter(|l| (1..=200).contains(l)).ok_or_else(|| ApiError::invalid("limit must be between 1 and 200"))?
+            }
+            "next" | "cursor" if !v.is_empty() => next = Some(v),
+            _ => {}
+        }
+    }
+    filter.statuses.dedup();
+    let page = app.jobs.store.list(&filter, limit, next.as_deref()).await?;
+    Ok(Json(page).into_response())
+}
+
+/// `GET /jobs/{id}`
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(app.jobs.get(job_id(&id)?).await?).into_response())
+}
+
+/// `DELETE /jobs/{id}`: cancels a pending or queued job.
+pub async fn cancel(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(app.jobs.cancel(job_id(&id)?).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+}
+
+/// `PUT /jobs/{id}/status` `{"status": ...}`: a manual change, 409 if the state machine refuses.
+pub async fn set_status(State(app): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
+    let id = job_id(&id)?;
+    let body: StatusBody = parse_json(&body)?;
+    let to: JobStatus = body.status.parse()?;
+    Ok(Json(app.jobs.set_status(id, to).await?).into_response())
+}
+
+/// `POST /jobs/{id}/retry`
+pub async fn retry(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(app.jobs.retry(job_id(&id)?).await?).into_response())
+}
+
+/// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.
+pub async fn bulk_retry(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
+    let filter: RetryFilter = parse_json(&body)?;
+    let dry_run = filter.dry_run;
+    let ids = app.jobs.bulk_retry(filter).await?;
+    let key = if dry_run { "would_retry" } else { "retried" };
+    Ok(Json(json!({ key: ids.len(), "job_ids": ids })).into_response())
+}
+
+/// `GET /stats`
+pub async fn stats(State(app): State<AppState>) -> ApiResult<Response> {
+    Ok(Json(app.jobs.store.stats(clock::now()).await?).into_response())
+}
+
+/// Decodes `a=1&b=x+y` (repeated keys kept in order).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(p), String::new()),
+        })
+        .collect()
+}

@@ -1,0 +1,149 @@
+//! One SQS record = one delivery of a job message. The generic batch loop
+//! (`shared::sqs_batch`) reports the records this returns `Err` for; those stay on the queue.
+//!
+//! At-least-once delivery is assumed throughout:
+//! - a finished or cancelled job is acknowledged and not run again;
+//! - a job another delivery holds under a live lease is left on the queue (not acknowledged: if
+//!   that delivery dies, this message is what brings the job back after its lease);
+//! - a `processing` job whose lease expired is taken over (its worker died).
+//! A transient failure returns the job to `queued` and leaves the message for SQS to redeliver; after
+//! the last attempt the job is `failed` and the message goes on to the dead-letter queue.
+//! A permanent failure (bad input) fails the job at once and acknowledges the message.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use serde_json::Value;
+use shared::clock;
+use shared::job::{ClaimRefused, Job, JobSpec, JobStatus};
+use shared::queue::{JobMessage, JobQueue, delay_until};
+use shared::store::JobStore;
+use time::Duration;
+
+use crate::archive::Archiver;
+
+/// Records of one batch processed at once.
+const CONCURRENCY: usize = 4;
+
+/// Why an attempt did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// Worth another attempt (timeouts, throttling, 5xx).
+    #[error("{0}")]
+    Transient(String),
+    /// Will fail the same way every time (bad input, missing source).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Why a record stays on the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("job is held by another delivery until {0}")]
+    Busy(String),
+    #[error("attempt failed: {0}")]
+    Failed(String),
+    #[error(transparent)]
+    Store(#[from] shared::Error),
+}
+
+/// Per-kind work.
+pub struct Processors {
+    pub archive: Archiver,
+}
+
+pub struct Worker {
+    pub store: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub processors: Processors,
+    pub lease: Duration,
+    /// The queues' `maxReceiveCount`: the delivery with this count is the last one.
+    pub max_receives: u32,
+}
+
+impl Worker {
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        shared::sqs_batch::process(event, CONCURRENCY, |record| self.handle_record(record)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(message_id = record.message_id.as_deref().unwrap_or("")))]
+    pub async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
+        let body = record.body.as_deref().ok_or_else(|| RecordError::Malformed("empty body".into()))?;
+        let message: JobMessage = serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let receives: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let id = message.job_id;
+
+        let Some(job) = self.store.get(id).await? else {
+            tracing::warn!(job_id = %id, "message for a job that does not exist; acknowledged");
+            return Ok(());
+        };
+        let now = clock::now();
+        if matches!(job.status, JobStatus::Pending | JobStatus::Queued) && delay_until(job.scheduled_for, now) > Duration::seconds(1) {
+            // Scheduled beyond SQS's 15-minute delay: wait again.
+            self.queue.send(&message, job.priority, delay_until(job.scheduled_for, now)).await?;
+            tracing::info!(job_id = %id, scheduled_for = ?job.scheduled_for, "not due yet; re-delayed");
+            return Ok(());
+        }
+
+        let lease = self.lease;
+        let mut refused = None;
+        let claimed = self
+            .store
+            .modify(id, &mut |j| {
+                j.claim(clock::now(), lease).map_err(|r| {
+                    refused = Some(r);
+                    shared::Error::Conflict("claim refused".into())
+                })
+            })
+            .await;
+        let job = match (claimed, refused) {
+            (Ok(job), _) => job,
+            (Err(_), Some(ClaimRefused::Finished(status))) => {
+                tracing::info!(job_id = %id, %status, "duplicate delivery of a finished job; acknowledged");
+                return Ok(());
+            }
+            (Err(_), Some(ClaimRefused::Busy { lease_until })) => return Err(RecordError::Busy(clock::format(lease_until))),
+            (Err(e), None) => return Err(e.into()),
+        };
+        let attempt = job.attempts;
+        tracing::info!(job_id = %id, kind = %job.kind(), attempt, receives, "processing");
+
+        match self.run(&job).await {
+            Ok(result) => {
+                self.store.modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now())).await?;
+                tracing::info!(job_id = %id, attempt, "completed");
+                Ok(())
+            }
+            Err(ProcessError::Permanent(error)) => {
+                self.store.modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now())).await?;
+                tracing::warn!(job_id = %id, attempt, %error, "failed permanently");
+                Ok(())
+            }
+            Err(ProcessError::Transient(error)) => {
+                let last_delivery = receives >= self.max_receives;
+                let job = self
+                    .store
+                    .modify(id, &mut |j| {
+                        if last_delivery {
+                            j.fail_permanently(attempt, format!("{error} (last delivery)"), clock::now())
+                        } else {
+                            j.fail_attempt(attempt, error.clone(), clock::now()).map(|_| ())
+                        }
+                    })
+                    .await?;
+                tracing::warn!(job_id = %id, attempt, %error, status = %job.status, "attempt failed");
+                Err(RecordError::Failed(error))
+            }
+        }
+    }
+
+    async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
+        match &job.spec {
+            JobSpec::Archive(p) => self.processors.archive.run(p).await,
+            JobSpec::Image(_) => Err(ProcessError::Permanent("image jobs are not processed by this version of the worker".into())),
+            JobSpec::LogIngest(_) => Err(ProcessError::Permanent("log_ingest jobs are run by the ingest function".into())),
+        }
+    }
+}
