@@ -1,0 +1,92 @@
+# Shared settings of the local stack; sourced by infra/up, infra/down, infra/test, infra/bench.
+# Everything is overridable from the environment.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${JOBS_STATE_DIR:-$ROOT/.local}          # git-ignored: pids, logs, env files, emulator data
+LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}       # S3 + SQS
+MOTO_PORT=${MOTO_PORT:-4568}                   # DynamoDB
+LAMBDA_PORT=${LAMBDA_PORT:-9000}               # cargo lambda watch (Lambda Invoke API)
+API_PORT=${API_PORT:-3000}                     # HTTP API (API Gateway stand-in)
+STACK_NAME=${STACK_NAME:-jobs-local}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+# What the functions and the tests see: endpoints only through the SDK's standard variables.
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$LOCALSTACK_PORT
+export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$LOCALSTACK_PORT
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$MOTO_PORT
+export S3_FORCE_PATH_STYLE=true
+export SAM_CLI_TELEMETRY=0
+export API_URL=http://127.0.0.1:$API_PORT
+
+say() { printf '\033[1m[local]\033[0m %s\n' "$*" >&2; }
+
+# Tools (LocalStack, moto, cargo-lambda, sam, aws), pinned, installed outside the repo.
+tools_path() {
+  local bin
+  bin=$(bash "$ROOT/infra/tools.sh" --print-bin) || { say "installing tools failed"; return 1; }
+  export PATH="$bin:$PATH"
+}
+
+pid_alive() { [ -f "$STATE/pids/$1" ] && kill -0 "$(cat "$STATE/pids/$1")" 2>/dev/null; }
+
+# start NAME CMD...: runs CMD in its own session (PID = process group), logs to $STATE/logs/NAME.log
+start() {
+  local name=$1; shift
+  mkdir -p "$STATE/pids" "$STATE/logs"
+  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/pids/$name"
+}
+
+# stop NAME: SIGTERM the process group, SIGKILL after 10 s
+stop() {
+  local name=$1 pid
+  [ -f "$STATE/pids/$name" ] || return 0
+  pid=$(cat "$STATE/pids/$name")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
+    say "stopped $name (pid $pid)"
+  fi
+  rm -f "$STATE/pids/$name"
+}
+
+# wait_for NAME URL SECONDS
+wait_for() {
+  local name=$1 url=$2 secs=$3 i
+  for i in $(seq 1 $((secs * 10))); do
+    curl -fs -o /dev/null "$url" && return 0
+    pid_alive "$name" || { say "$name exited; last log lines:"; tail -n 30 "$STATE/logs/$name.log" >&2; return 1; }
+    sleep 0.1
+  done
+  say "$name not ready after ${secs}s; last log lines:"; tail -n 30 "$STATE/logs/$name.log" >&2
+  return 1
+}
+
+start_emulators() {
+  if ! pid_alive localstack; then
+    mkdir -p "$STATE/localstack"
+    say "starting LocalStack (S3, SQS) on 127.0.0.1:$LOCALSTACK_PORT"
+    start localstack env GATEWAY_LISTEN=127.0.0.1:$LOCALSTACK_PORT LOCALSTACK_HOST=127.0.0.1:$LOCALSTACK_PORT \
+      SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+      LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs localstack-python -m localstack.runtime.main
+  fi
+  if ! pid_alive moto; then
+    say "starting moto (DynamoDB) on 127.0.0.1:$MOTO_PORT"
+    start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+  fi
+  wait_for localstack "http://127.0.0.1:$LOCALSTACK_PORT/_localstack/health" 90
+  wait_for moto "http://127.0.0.1:$MOTO_PORT/moto-api/" 60
+}
+
+# wait_for_port NAME PORT SECONDS: until something listens
+wait_for_port() {
+  local name=$1 port=$2 secs=$3 i
+  for i in $(seq 1 $((secs * 10))); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    pid_alive "$name" || { say "$name exited; last log lines:"; tail -n 30 "$STATE/logs/$name.log" >&2; return 1; }
+    sleep 0.1
+  done
+  say "$name not listening on $port after ${secs}s"; return 1
+}
