@@ -15,3 +15,4 @@ pub mod provision;
 pub mod s3_source;
 pub mod sqs_source;
 pub mod template;
+pub mod testing;

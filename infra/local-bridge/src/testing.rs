@@ -1,0 +1,47 @@
+//! Test support: a freshly provisioned copy of `template.yaml` under a unique stack name, so tests
+//! against the emulators can run in parallel without sharing a table, queue or bucket.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::provision::{Clients, Options, Stack, provision};
+use crate::template::Template;
+
+/// The workspace's `template.yaml`.
+pub fn template_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")
+}
+
+/// A provisioned, isolated stack.
+pub struct TestStack {
+    pub stack: Stack,
+    pub clients: Clients,
+    pub env: BTreeMap<String, String>,
+}
+
+impl TestStack {
+    /// Provisions the template as `t<random>`. Needs the emulators (`infra/up`, or `infra/test`
+    /// which starts them) and their endpoints in `AWS_ENDPOINT_URL_*`.
+    pub async fn new(visibility_timeout: Option<u32>) -> TestStack {
+        for var in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3"] {
+            assert!(
+                std::env::var_os(var).is_some(),
+                "{var} is not set: integration tests run against the local emulators; use infra/test \
+                 (or `source infra/env.sh` after infra/up)"
+            );
+        }
+        let template = Template::load(&template_path()).expect("template.yaml");
+        let clients = Clients::from_env().await;
+        let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let stack = provision(&template, &clients, &Options { stack_name: name, visibility_timeout })
+            .await
+            .expect("provisioning a test stack (are the emulators up?)");
+        let env = stack.merged_env().expect("function environment");
+        TestStack { stack, clients, env }
+    }
+
+    /// A function environment variable, e.g. `JOBS_TABLE`.
+    pub fn var(&self, name: &str) -> &str {
+        self.env.get(name).unwrap_or_else(|| panic!("{name} is not in the functions' environment"))
+    }
+}
