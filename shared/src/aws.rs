@@ -26,7 +26,9 @@ impl Clients {
     }
 
     pub fn from_config(config: &SdkConfig) -> Self {
-        let s3_config = aws_sdk_s3::config::Builder::from(config).force_path_style(force_path_style()).build();
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(force_path_style())
+            .build();
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
@@ -37,5 +39,6 @@ impl Clients {
 
 /// `S3_FORCE_PATH_STYLE=true|1` selects path-style S3 addressing.
 pub fn force_path_style() -> bool {
-    std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
+    std::env::var("S3_FORCE_PATH_STYLE")
+        .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
 }

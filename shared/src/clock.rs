@@ -14,17 +14,22 @@ const MINUTE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]
 /// Now, in UTC, truncated to milliseconds.
 pub fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).expect("valid nanosecond")
+    t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .expect("valid nanosecond")
 }
 
 /// `2026-11-23T14:22:49.123Z`.
 pub fn format(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC).format(FORMAT).expect("formattable UTC time")
+    t.to_offset(UtcOffset::UTC)
+        .format(FORMAT)
+        .expect("formattable UTC time")
 }
 
 /// `2026-11-23T14:22`: the key of a per-minute statistics bucket.
 pub fn minute_key(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC).format(MINUTE).expect("formattable UTC time")
+    t.to_offset(UtcOffset::UTC)
+        .format(MINUTE)
+        .expect("formattable UTC time")
 }
 
 /// Serde adapter for `OffsetDateTime` fields stored and served in the fixed-width format.
@@ -48,14 +53,19 @@ pub mod serde_ts {
         use time::OffsetDateTime;
         use time::format_description::well_known::Rfc3339;
 
-        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&super::super::format(*t)),
                 None => s.serialize_none(),
             }
         }
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
             Option::<String>::deserialize(d)?
                 .map(|s| OffsetDateTime::parse(&s, &Rfc3339).map_err(serde::de::Error::custom))
                 .transpose()
@@ -75,6 +85,9 @@ mod tests {
         assert_eq!(a, "2026-11-23T09:05:07.000Z");
         assert_eq!(b, "2026-11-23T10:00:00.500Z");
         assert!(a < b);
-        assert_eq!(minute_key(datetime!(2026-11-23 10:00:59.9 UTC)), "2026-11-23T10:00");
+        assert_eq!(
+            minute_key(datetime!(2026-11-23 10:00:59.9 UTC)),
+            "2026-11-23T10:00"
+        );
     }
 }

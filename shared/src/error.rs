@@ -44,12 +44,19 @@ impl Error {
         E: std::error::Error + Send + Sync + 'static,
     {
         let message = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
-        Error::Aws { op, message, source: Box::new(err) }
+        Error::Aws {
+            op,
+            message,
+            source: Box::new(err),
+        }
     }
 
     /// True for errors a client caused (4xx); false for ours (5xx).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_))
+        matches!(
+            self,
+            Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_)
+        )
     }
 }
 

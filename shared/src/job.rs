@@ -52,7 +52,9 @@ impl fmt::Display for JobId {
 impl FromStr for JobId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Uuid::parse_str(s).map(JobId).map_err(|_| Error::Invalid(format!("not a job id: {s:?}")))
+        Uuid::parse_str(s)
+            .map(JobId)
+            .map_err(|_| Error::Invalid(format!("not a job id: {s:?}")))
     }
 }
 
@@ -91,7 +93,10 @@ impl JobStatus {
 
     /// No worker will touch a job in this state again (a failed job can still be retried by hand).
     pub fn is_finished(self) -> bool {
-        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
 
     /// The state machine: the one place that says which moves are legal.
@@ -158,7 +163,11 @@ impl FromStr for JobKind {
         JobKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| Error::Invalid(format!("unknown kind {s:?}; expected one of image, log_ingest, archive")))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown kind {s:?}; expected one of image, log_ingest, archive"
+                ))
+            })
     }
 }
 
@@ -208,7 +217,11 @@ impl JobSpec {
 fn parse_payload<T: serde::de::DeserializeOwned>(payload: Value) -> Result<T> {
     serde_path_to_error::deserialize(payload).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "payload".to_string() } else { format!("payload.{path}") };
+        let field = if path == "." {
+            "payload".to_string()
+        } else {
+            format!("payload.{path}")
+        };
         invalid(&field, e.into_inner())
     })
 }
@@ -237,19 +250,32 @@ impl ImagePayload {
         if self.count != self.visits.len() {
             return Err(invalid(
                 "payload.count",
-                format!("is {} but visits has {} entries", self.count, self.visits.len()),
+                format!(
+                    "is {} but visits has {} entries",
+                    self.count,
+                    self.visits.len()
+                ),
             ));
         }
         for (i, v) in self.visits.iter().enumerate() {
             if v.store_id.trim().is_empty() {
-                return Err(invalid(&format!("payload.visits[{i}].store_id"), "must not be empty"));
+                return Err(invalid(
+                    &format!("payload.visits[{i}].store_id"),
+                    "must not be empty",
+                ));
             }
             if v.image_url.is_empty() {
-                return Err(invalid(&format!("payload.visits[{i}].image_url"), "must list at least one URL"));
+                return Err(invalid(
+                    &format!("payload.visits[{i}].image_url"),
+                    "must list at least one URL",
+                ));
             }
             for (j, u) in v.image_url.iter().enumerate() {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(invalid(&format!("payload.visits[{i}].image_url[{j}]"), "must be an http(s) URL"));
+                    return Err(invalid(
+                        &format!("payload.visits[{i}].image_url[{j}]"),
+                        "must be an http(s) URL",
+                    ));
                 }
             }
         }
@@ -299,8 +325,15 @@ impl ArchivePayload {
         if self.asset_id.trim().is_empty() {
             return Err(invalid("payload.asset_id", "must not be empty"));
         }
-        if !self.asset_id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(invalid("payload.asset_id", "may hold only letters, digits, '-', '_' and '.'"));
+        if !self
+            .asset_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(
+                "payload.asset_id",
+                "may hold only letters, digits, '-', '_' and '.'",
+            ));
         }
         self.source_location().map(|_| ())
     }
@@ -356,14 +389,30 @@ pub struct Job {
     pub created_at: OffsetDateTime,
     #[serde(with = "serde_ts")]
     pub updated_at: OffsetDateTime,
-    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_ts::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub started_at: Option<OffsetDateTime>,
-    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_ts::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub completed_at: Option<OffsetDateTime>,
-    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_ts::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub scheduled_for: Option<OffsetDateTime>,
     /// While `processing`: the time after which another delivery may take the job over.
-    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_ts::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lease_until: Option<OffsetDateTime>,
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
@@ -382,7 +431,12 @@ pub enum ClaimRefused {
 
 impl Job {
     /// A new job in `pending`, with its first timeline entry.
-    pub fn new(spec: JobSpec, priority: u8, scheduled_for: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<Job> {
+    pub fn new(
+        spec: JobSpec,
+        priority: u8,
+        scheduled_for: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<Job> {
         if !(1..=5).contains(&priority) {
             return Err(invalid("priority", "must be between 1 and 5"));
         }
@@ -415,7 +469,12 @@ impl Job {
     }
 
     fn record(&mut self, now: OffsetDateTime, message: impl Into<String>) {
-        self.timeline.push(TimelineEntry { at: now, status: self.status, attempt: self.attempts, message: message.into() });
+        self.timeline.push(TimelineEntry {
+            at: now,
+            status: self.status,
+            attempt: self.attempts,
+            message: message.into(),
+        });
         if self.timeline.len() > TIMELINE_LIMIT {
             let excess = self.timeline.len() - TIMELINE_LIMIT;
             self.timeline.drain(1..=excess); // keep "created"
@@ -424,16 +483,26 @@ impl Job {
     }
 
     /// Moves to `to` if the state machine allows it; the only way `status` changes.
-    pub fn transition(&mut self, to: JobStatus, now: OffsetDateTime, message: impl Into<String>) -> Result<()> {
+    pub fn transition(
+        &mut self,
+        to: JobStatus,
+        now: OffsetDateTime,
+        message: impl Into<String>,
+    ) -> Result<()> {
         if !self.status.can_become(to) {
-            return Err(Error::Conflict(format!("job {} is {} and cannot become {}", self.id, self.status, to)));
+            return Err(Error::Conflict(format!(
+                "job {} is {} and cannot become {}",
+                self.id, self.status, to
+            )));
         }
         if self.status == JobStatus::Processing {
             self.lease_until = None;
         }
         match to {
             JobStatus::Processing => self.started_at = Some(now),
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => self.completed_at = Some(now),
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => {
+                self.completed_at = Some(now)
+            }
             JobStatus::Queued | JobStatus::Pending => self.completed_at = None,
         }
         self.status = to;
@@ -448,11 +517,17 @@ impl Job {
             JobStatus::Pending | JobStatus::Queued => {
                 self.attempts += 1;
                 let attempt = self.attempts;
-                self.transition(JobStatus::Processing, now, format!("attempt {attempt} started"))
-                    .expect("pending/queued -> processing is legal");
+                self.transition(
+                    JobStatus::Processing,
+                    now,
+                    format!("attempt {attempt} started"),
+                )
+                .expect("pending/queued -> processing is legal");
             }
             JobStatus::Processing => match self.lease_until {
-                Some(until) if until > now => return Err(ClaimRefused::Busy { lease_until: until }),
+                Some(until) if until > now => {
+                    return Err(ClaimRefused::Busy { lease_until: until });
+                }
                 _ => {
                     self.attempts += 1;
                     self.started_at = Some(now);
@@ -482,10 +557,19 @@ impl Job {
     }
 
     /// Records progress of the running attempt.
-    pub fn set_progress(&mut self, attempt: u32, percent: u8, stage: impl Into<String>, now: OffsetDateTime) -> Result<()> {
+    pub fn set_progress(
+        &mut self,
+        attempt: u32,
+        percent: u8,
+        stage: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         self.ensure_attempt(attempt)?;
         let stage = stage.into();
-        self.progress = Progress { percent: percent.min(100), stage: stage.clone() };
+        self.progress = Progress {
+            percent: percent.min(100),
+            stage: stage.clone(),
+        };
         self.record(now, stage);
         Ok(())
     }
@@ -495,27 +579,48 @@ impl Job {
         self.ensure_attempt(attempt)?;
         self.result = Some(result);
         self.error = None;
-        self.progress = Progress { percent: 100, stage: "completed".into() };
+        self.progress = Progress {
+            percent: 100,
+            stage: "completed".into(),
+        };
         self.transition(JobStatus::Completed, now, "completed")
     }
 
     /// The running attempt failed. Returns `true` if the job will be tried again (back to
     /// `queued`), `false` if it is now `failed` for good.
-    pub fn fail_attempt(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<bool> {
+    pub fn fail_attempt(
+        &mut self,
+        attempt: u32,
+        error: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
         self.ensure_attempt(attempt)?;
         let error = error.into();
         self.error = Some(error.clone());
         if self.attempts < self.max_attempts {
-            self.transition(JobStatus::Queued, now, format!("attempt {attempt} failed, will retry: {error}"))?;
+            self.transition(
+                JobStatus::Queued,
+                now,
+                format!("attempt {attempt} failed, will retry: {error}"),
+            )?;
             Ok(true)
         } else {
-            self.transition(JobStatus::Failed, now, format!("attempt {attempt} failed, giving up: {error}"))?;
+            self.transition(
+                JobStatus::Failed,
+                now,
+                format!("attempt {attempt} failed, giving up: {error}"),
+            )?;
             Ok(false)
         }
     }
 
     /// Fails the job for good, whatever attempts are left (the error is permanent).
-    pub fn fail_permanently(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<()> {
+    pub fn fail_permanently(
+        &mut self,
+        attempt: u32,
+        error: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         self.ensure_attempt(attempt)?;
         let error = error.into();
         self.error = Some(error.clone());
@@ -525,7 +630,10 @@ impl Job {
     /// Manual or bulk retry of a failed job: back to `queued` with a fresh set of attempts.
     pub fn retry(&mut self, now: OffsetDateTime) -> Result<()> {
         if self.status != JobStatus::Failed {
-            return Err(Error::Conflict(format!("job {} is {}; only failed jobs can be retried", self.id, self.status)));
+            return Err(Error::Conflict(format!(
+                "job {} is {}; only failed jobs can be retried",
+                self.id, self.status
+            )));
         }
         self.attempts = 0;
         self.progress = Progress::default();
@@ -536,7 +644,10 @@ impl Job {
     /// Only valid right after [`Job::retry`] (queued, no attempt made).
     pub fn restore_failed(&mut self, reason: String, now: OffsetDateTime) -> Result<()> {
         if self.status != JobStatus::Queued || self.attempts != 0 {
-            return Err(Error::Conflict(format!("job {} is {}; nothing to restore", self.id, self.status)));
+            return Err(Error::Conflict(format!(
+                "job {} is {}; nothing to restore",
+                self.id, self.status
+            )));
         }
         self.status = JobStatus::Failed;
         self.completed_at = Some(now);
@@ -557,13 +668,22 @@ impl Job {
     }
 
     /// A manual status change (`PUT /jobs/{id}/status`), through the same state machine.
-    pub fn set_status_manually(&mut self, to: JobStatus, now: OffsetDateTime, lease: Duration) -> Result<()> {
+    pub fn set_status_manually(
+        &mut self,
+        to: JobStatus,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<()> {
         match to {
             JobStatus::Processing => {
                 if !matches!(self.status, JobStatus::Pending | JobStatus::Queued) {
-                    return Err(Error::Conflict(format!("job {} is {} and cannot become processing", self.id, self.status)));
+                    return Err(Error::Conflict(format!(
+                        "job {} is {} and cannot become processing",
+                        self.id, self.status
+                    )));
                 }
-                self.claim(now, lease).map_err(|_| Error::Conflict("job could not be claimed".into()))
+                self.claim(now, lease)
+                    .map_err(|_| Error::Conflict("job could not be claimed".into()))
             }
             JobStatus::Queued if self.status == JobStatus::Failed => self.retry(now),
             _ => self.transition(to, now, format!("status set to {to} by hand")),
@@ -577,7 +697,11 @@ mod tests {
     use serde_json::json;
 
     fn archive() -> JobSpec {
-        JobSpec::from_json("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"})).unwrap()
+        JobSpec::from_json(
+            "archive",
+            json!({"asset_id": "a1", "source": "s3://b/k.mp4"}),
+        )
+        .unwrap()
     }
 
     fn t(secs: i64) -> OffsetDateTime {
@@ -600,7 +724,11 @@ mod tests {
         ];
         for from in JobStatus::ALL {
             for to in JobStatus::ALL {
-                assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from} -> {to}");
+                assert_eq!(
+                    from.can_become(to),
+                    legal.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
             }
         }
     }
@@ -609,18 +737,31 @@ mod tests {
     fn payload_errors_name_the_field() {
         let err = JobSpec::from_json("archive", json!({"asset_id": "a"})).unwrap_err();
         assert!(err.to_string().contains("source"), "{err}");
-        let err = JobSpec::from_json("archive", json!({"asset_id": "a", "source": "http://x"})).unwrap_err();
+        let err = JobSpec::from_json("archive", json!({"asset_id": "a", "source": "http://x"}))
+            .unwrap_err();
         assert!(err.to_string().starts_with("payload.source"), "{err}");
         let err = JobSpec::from_json(
             "image",
             json!({"count": 1, "visits": [{"store_id": "S1", "image_url": [1], "visit_time": ""}]}),
         )
         .unwrap_err();
-        assert!(err.to_string().starts_with("payload.visits[0].image_url[0]"), "{err}");
-        let err = JobSpec::from_json("image", json!({"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg"]}]}))
-            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("payload.visits[0].image_url[0]"),
+            "{err}"
+        );
+        let err = JobSpec::from_json(
+            "image",
+            json!({"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg"]}]}),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("payload.count"), "{err}");
-        assert!(JobSpec::from_json("email", json!({})).unwrap_err().to_string().contains("unknown kind"));
+        assert!(
+            JobSpec::from_json("email", json!({}))
+                .unwrap_err()
+                .to_string()
+                .contains("unknown kind")
+        );
     }
 
     #[test]
@@ -639,9 +780,12 @@ mod tests {
         let mut job = Job::new(archive(), 3, None, t(0)).unwrap();
         job.transition(JobStatus::Queued, t(1), "enqueued").unwrap();
         for attempt in 1..=3 {
-            job.claim(t(attempt as i64 * 10), Duration::seconds(5)).unwrap();
+            job.claim(t(attempt as i64 * 10), Duration::seconds(5))
+                .unwrap();
             assert_eq!(job.attempts, attempt);
-            let again = job.fail_attempt(attempt, "boom", t(attempt as i64 * 10 + 1)).unwrap();
+            let again = job
+                .fail_attempt(attempt, "boom", t(attempt as i64 * 10 + 1))
+                .unwrap();
             assert_eq!(again, attempt < 3);
         }
         assert_eq!(job.status, JobStatus::Failed);
@@ -656,13 +800,19 @@ mod tests {
         let mut job = Job::new(archive(), 3, None, t(0)).unwrap();
         job.claim(t(0), Duration::seconds(30)).unwrap();
         let mut dup = job.clone();
-        assert!(matches!(dup.claim(t(10), Duration::seconds(30)), Err(ClaimRefused::Busy { .. })));
+        assert!(matches!(
+            dup.claim(t(10), Duration::seconds(30)),
+            Err(ClaimRefused::Busy { .. })
+        ));
         dup.claim(t(31), Duration::seconds(30)).unwrap();
         assert_eq!(dup.attempts, 2);
         // the first attempt lost the job and may not complete it
         assert!(dup.complete(1, json!({}), t(32)).is_err());
         dup.complete(2, json!({"ok": true}), t(33)).unwrap();
-        assert_eq!(dup.claim(t(40), Duration::seconds(30)), Err(ClaimRefused::Finished(JobStatus::Completed)));
+        assert_eq!(
+            dup.claim(t(40), Duration::seconds(30)),
+            Err(ClaimRefused::Finished(JobStatus::Completed))
+        );
     }
 
     #[test]

@@ -32,7 +32,11 @@ pub enum Band {
 
 impl Band {
     pub fn of(priority: u8) -> Band {
-        if priority >= 4 { Band::High } else { Band::Normal }
+        if priority >= 4 {
+            Band::High
+        } else {
+            Band::Normal
+        }
     }
 }
 
@@ -52,7 +56,15 @@ pub trait JobQueue: Send + Sync {
 
     /// Enqueues the message for a job as it stands (priority, schedule).
     async fn enqueue(&self, job: &Job, now: OffsetDateTime) -> Result<()> {
-        self.send(&JobMessage { job_id: job.id, part: None }, job.priority, delay_until(job.scheduled_for, now)).await
+        self.send(
+            &JobMessage {
+                job_id: job.id,
+                part: None,
+            },
+            job.priority,
+            delay_until(job.scheduled_for, now),
+        )
+        .await
     }
 }
 
@@ -65,8 +77,16 @@ pub struct SqsJobQueue {
 }
 
 impl SqsJobQueue {
-    pub fn new(client: aws_sdk_sqs::Client, high_url: impl Into<String>, normal_url: impl Into<String>) -> Self {
-        SqsJobQueue { client, high_url: high_url.into(), normal_url: normal_url.into() }
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        high_url: impl Into<String>,
+        normal_url: impl Into<String>,
+    ) -> Self {
+        SqsJobQueue {
+            client,
+            high_url: high_url.into(),
+            normal_url: normal_url.into(),
+        }
     }
 
     pub fn url(&self, band: Band) -> &str {
@@ -105,15 +125,30 @@ mod tests {
 
     #[test]
     fn priorities_split_into_two_bands() {
-        assert_eq!([1, 2, 3, 4, 5].map(Band::of), [Band::Normal, Band::Normal, Band::Normal, Band::High, Band::High]);
+        assert_eq!(
+            [1, 2, 3, 4, 5].map(Band::of),
+            [
+                Band::Normal,
+                Band::Normal,
+                Band::Normal,
+                Band::High,
+                Band::High
+            ]
+        );
     }
 
     #[test]
     fn delays_cap_at_fifteen_minutes() {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         assert_eq!(delay_until(None, now), Duration::ZERO);
-        assert_eq!(delay_until(Some(now - Duration::minutes(1)), now), Duration::ZERO);
-        assert_eq!(delay_until(Some(now + Duration::seconds(90)), now), Duration::seconds(90));
+        assert_eq!(
+            delay_until(Some(now - Duration::minutes(1)), now),
+            Duration::ZERO
+        );
+        assert_eq!(
+            delay_until(Some(now + Duration::seconds(90)), now),
+            Duration::seconds(90)
+        );
         assert_eq!(delay_until(Some(now + Duration::hours(2)), now), MAX_DELAY);
     }
 }

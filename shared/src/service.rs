@@ -58,14 +58,28 @@ pub struct Jobs {
 
 impl Jobs {
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>, lease: Duration) -> Self {
-        Jobs { store, queue, lease }
+        Jobs {
+            store,
+            queue,
+            lease,
+        }
     }
 
     /// Validates, stores and enqueues a job. Returns the job and whether it is new (`false`
     /// when an idempotency key matched an earlier request).
-    pub async fn submit(&self, new: NewJob, idempotency: Option<IdempotencyKey>) -> Result<(Job, bool)> {
+    pub async fn submit(
+        &self,
+        new: NewJob,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<(Job, bool)> {
         let spec = JobSpec::from_json(&new.kind, new.payload)?;
-        self.submit_spec(spec, new.priority.unwrap_or(3), new.scheduled_for, idempotency).await
+        self.submit_spec(
+            spec,
+            new.priority.unwrap_or(3),
+            new.scheduled_for,
+            idempotency,
+        )
+        .await
     }
 
     pub async fn submit_spec(
@@ -99,7 +113,10 @@ impl Jobs {
     }
 
     pub async fn get(&self, id: JobId) -> Result<Job> {
-        self.store.get(id).await?.ok_or_else(|| Error::NotFound(format!("job {id} not found")))
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id} not found")))
     }
 
     /// Cancels a pending or queued job; the worker skips cancelled jobs.
@@ -110,7 +127,10 @@ impl Jobs {
     /// A manual status change through the state machine.
     pub async fn set_status(&self, id: JobId, to: JobStatus) -> Result<Job> {
         let lease = self.lease;
-        let job = self.store.modify(id, &mut |j| j.set_status_manually(to, clock::now(), lease)).await?;
+        let job = self
+            .store
+            .modify(id, &mut |j| j.set_status_manually(to, clock::now(), lease))
+            .await?;
         if to == JobStatus::Queued {
             self.enqueue_or_restore(job).await
         } else {
@@ -120,7 +140,10 @@ impl Jobs {
 
     /// Retries a failed job: back to `queued`, with a new message.
     pub async fn retry(&self, id: JobId) -> Result<Job> {
-        let job = self.store.modify(id, &mut |j| j.retry(clock::now())).await?;
+        let job = self
+            .store
+            .modify(id, &mut |j| j.retry(clock::now()))
+            .await?;
         self.enqueue_or_restore(job).await
     }
 
@@ -151,7 +174,9 @@ impl Jobs {
     pub async fn bulk_retry(&self, filter: RetryFilter) -> Result<Vec<JobId>> {
         let kind: Option<JobKind> = filter.kind.as_deref().map(str::parse).transpose()?;
         if kind.is_none() && filter.ids.is_none() && !filter.all {
-            return Err(Error::Invalid("give a filter: kind, ids, or all: true".into()));
+            return Err(Error::Invalid(
+                "give a filter: kind, ids, or all: true".into(),
+            ));
         }
         let mut candidates: Vec<JobId> = Vec::new();
         if let Some(ids) = &filter.ids {
@@ -164,7 +189,10 @@ impl Jobs {
                 }
             }
         } else {
-            let list = ListFilter { statuses: vec![JobStatus::Failed], kind };
+            let list = ListFilter {
+                statuses: vec![JobStatus::Failed],
+                kind,
+            };
             let mut cursor = None;
             loop {
                 let page = self.store.list(&list, 200, cursor.as_deref()).await?;

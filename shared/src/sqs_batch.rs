@@ -11,7 +11,11 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures::StreamExt;
 
 /// Runs `handle` on every record, at most `concurrency` at a time.
-pub async fn process<F, Fut, E>(event: SqsEvent, concurrency: usize, handle: F) -> Result<SqsBatchResponse, lambda_runtime::Error>
+pub async fn process<F, Fut, E>(
+    event: SqsEvent,
+    concurrency: usize,
+    handle: F,
+) -> Result<SqsBatchResponse, lambda_runtime::Error>
 where
     F: Fn(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), E>>,
@@ -61,19 +65,35 @@ mod tests {
 
     #[tokio::test]
     async fn only_failed_records_are_reported() {
-        let out = process(event(&[Some("a"), Some("b"), Some("c")]), 2, |m| async move {
-            if m.body.as_deref() == Some("b") { Err("bad") } else { Ok(()) }
-        })
+        let out = process(
+            event(&[Some("a"), Some("b"), Some("c")]),
+            2,
+            |m| async move {
+                if m.body.as_deref() == Some("b") {
+                    Err("bad")
+                } else {
+                    Ok(())
+                }
+            },
+        )
         .await
         .unwrap();
-        let ids: Vec<_> = out.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let ids: Vec<_> = out
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
         assert_eq!(ids, vec!["b"]);
     }
 
     #[tokio::test]
     async fn a_failure_without_message_id_fails_the_invocation() {
         let out = process(event(&[Some("a"), None]), 1, |m| async move {
-            if m.message_id.is_none() { Err("bad") } else { Ok(()) }
+            if m.message_id.is_none() {
+                Err("bad")
+            } else {
+                Ok(())
+            }
         })
         .await;
         assert!(out.is_err());

@@ -32,8 +32,15 @@ impl IntoResponse for ApiError {
             Error::Contention(_) => (StatusCode::SERVICE_UNAVAILABLE, self.0.to_string()),
             Error::Aws { .. } | Error::Corrupt(_) | Error::Internal(_) => {
                 tracing::error!(error = %self.0, "request failed");
-                let status = if matches!(self.0, Error::Aws { .. }) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
-                (status, "the service could not complete the request; try again later".to_string())
+                let status = if matches!(self.0, Error::Aws { .. }) {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                };
+                (
+                    status,
+                    "the service could not complete the request; try again later".to_string(),
+                )
             }
         };
         error_response(status, message)

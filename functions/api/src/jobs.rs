@@ -41,20 +41,36 @@ fn job_id(raw: &str) -> ApiResult<JobId> {
 }
 
 /// `POST /jobs`
-pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn create(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let new: NewJob = parse_json(&body)?;
     let idempotency = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let key = v.to_str().map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?.trim();
+            let key = v
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?
+                .trim();
             if key.is_empty() || key.len() > 255 {
-                return Err(ApiError::invalid("Idempotency-Key must be 1-255 characters"));
+                return Err(ApiError::invalid(
+                    "Idempotency-Key must be 1-255 characters",
+                ));
             }
-            Some(IdempotencyKey { key: key.to_string(), fingerprint: hex::encode(Sha256::digest(&body)) })
+            Some(IdempotencyKey {
+                key: key.to_string(),
+                fingerprint: hex::encode(Sha256::digest(&body)),
+            })
         }
     };
     let (job, created) = app.jobs.submit(new, idempotency).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(job)).into_response())
 }
 
@@ -72,7 +88,11 @@ pub async fn list(State(app): State<AppState>, RawQuery(query): RawQuery) -> Api
             }
             "kind" | "type" if !v.is_empty() => filter.kind = Some(v.parse()?),
             "limit" => {
-                limit = v.parse().ok().filter(|l| (1..=200).contains(l)).ok_or_else(|| ApiError::invalid("limit must be between 1 and 200"))?
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=200).contains(l))
+                    .ok_or_else(|| ApiError::invalid("limit must be between 1 and 200"))?
             }
             "next" | "cursor" if !v.is_empty() => next = Some(v),
             _ => {}
@@ -100,7 +120,11 @@ struct StatusBody {
 }
 
 /// `PUT /jobs/{id}/status` `{"status": ...}`: a manual change, 409 if the state machine refuses.
-pub async fn set_status(State(app): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
+pub async fn set_status(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let id = job_id(&id)?;
     let body: StatusBody = parse_json(&body)?;
     let to: JobStatus = body.status.parse()?;
@@ -128,7 +152,11 @@ pub async fn stats(State(app): State<AppState>) -> ApiResult<Response> {
 
 /// Decodes `a=1&b=x+y` (repeated keys kept in order).
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     query
         .split('&')
         .filter(|p| !p.is_empty())

@@ -17,8 +17,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
-    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
-    let queue = Arc::new(SqsJobQueue::new(clients.sqs.clone(), &settings.high_queue_url, &settings.normal_queue_url));
-    let state = app::AppState { jobs: Jobs::new(store, queue, settings.lease) };
+    let store = Arc::new(DynamoJobStore::new(
+        clients.dynamodb.clone(),
+        &settings.jobs_table,
+    ));
+    let queue = Arc::new(SqsJobQueue::new(
+        clients.sqs.clone(),
+        &settings.high_queue_url,
+        &settings.normal_queue_url,
+    ));
+    let state = app::AppState {
+        jobs: Jobs::new(store, queue, settings.lease),
+    };
     lambda_http::run(app::router(state)).await
 }

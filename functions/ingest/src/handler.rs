@@ -23,7 +23,9 @@ pub struct Ingest {
 
 /// S3 event keys are URL-encoded with `+` for a space (AWS) or `%20` (LocalStack): decode both.
 pub fn decode_key(raw: &str) -> String {
-    percent_encoding::percent_decode_str(&raw.replace('+', " ")).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl Ingest {
@@ -35,15 +37,44 @@ impl Ingest {
         Ok(json!({ "jobs": jobs }))
     }
 
-    async fn handle_record(&self, record: S3EventRecord) -> Result<shared::job::JobId, lambda_runtime::Error> {
-        let bucket = record.s3.bucket.name.clone().ok_or("S3 record without bucket name")?;
-        let key = decode_key(record.s3.object.key.as_deref().ok_or("S3 record without object key")?);
+    async fn handle_record(
+        &self,
+        record: S3EventRecord,
+    ) -> Result<shared::job::JobId, lambda_runtime::Error> {
+        let bucket = record
+            .s3
+            .bucket
+            .name
+            .clone()
+            .ok_or("S3 record without bucket name")?;
+        let key = decode_key(
+            record
+                .s3
+                .object
+                .key
+                .as_deref()
+                .ok_or("S3 record without object key")?,
+        );
         let size = record.s3.object.size.unwrap_or_default().max(0) as u64;
-        let version = record.s3.object.sequencer.clone().or(record.s3.object.e_tag.clone()).unwrap_or_default();
+        let version = record
+            .s3
+            .object
+            .sequencer
+            .clone()
+            .or(record.s3.object.e_tag.clone())
+            .unwrap_or_default();
         let file_name = key.rsplit('/').next().unwrap_or(&key).to_string();
-        let spec = JobSpec::LogIngest(LogIngestPayload { bucket: bucket.clone(), key: key.clone(), file_name, size });
+        let spec = JobSpec::LogIngest(LogIngestPayload {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            file_name,
+            size,
+        });
         let idempotency = IdempotencyKey {
-            key: format!("s3:{}", hex::encode(Sha256::digest(format!("{bucket}/{key}#{version}")))),
+            key: format!(
+                "s3:{}",
+                hex::encode(Sha256::digest(format!("{bucket}/{key}#{version}")))
+            ),
             fingerprint: "s3-event".into(),
         };
         let job = Job::new(spec, 3, None, clock::now())?;
@@ -78,10 +109,18 @@ impl Ingest {
         tracing::info!(job_id = %id, %bucket, %key, "ingest started");
         match self.count_lines(&bucket, &key).await {
             Ok(counts) => {
-                self.store.modify(id, &mut |j| j.complete(attempt, counts.clone(), clock::now())).await?;
+                self.store
+                    .modify(id, &mut |j| {
+                        j.complete(attempt, counts.clone(), clock::now())
+                    })
+                    .await?;
             }
             Err(error) => {
-                self.store.modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now())).await?;
+                self.store
+                    .modify(id, &mut |j| {
+                        j.fail_permanently(attempt, error.clone(), clock::now())
+                    })
+                    .await?;
             }
         }
         Ok(id)
@@ -95,10 +134,19 @@ impl Ingest {
             .key(key)
             .send()
             .await
-            .map_err(|e| format!("cannot read s3://{bucket}/{key}: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "cannot read s3://{bucket}/{key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            })?;
         let mut lines = tokio::io::BufReader::new(object.body.into_async_read()).lines();
         let (mut read, mut valid, mut rejected) = (0u64, 0u64, 0u64);
-        while let Some(line) = lines.next_line().await.map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))? {
+        while let Some(line) = lines
+            .next_line()
+            .await
+            .map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))?
+        {
             if line.trim().is_empty() {
                 continue;
             }
@@ -119,7 +167,10 @@ mod tests {
     #[test]
     fn keys_decode_plus_and_percent_forms() {
         assert_eq!(decode_key("uploads/my+file.jsonl"), "uploads/my file.jsonl");
-        assert_eq!(decode_key("uploads/my%20file.jsonl"), "uploads/my file.jsonl");
+        assert_eq!(
+            decode_key("uploads/my%20file.jsonl"),
+            "uploads/my file.jsonl"
+        );
         assert_eq!(decode_key("a%2Bb.jsonl"), "a+b.jsonl");
     }
 }

@@ -21,7 +21,9 @@ impl Archiver {
     }
 
     pub async fn run(&self, p: &ArchivePayload) -> Result<Value, ProcessError> {
-        let (bucket, key) = p.source_location().map_err(|e| ProcessError::Permanent(e.to_string()))?;
+        let (bucket, key) = p
+            .source_location()
+            .map_err(|e| ProcessError::Permanent(e.to_string()))?;
         let file = key.rsplit('/').next().unwrap_or(key);
         let target = format!("archive/{}/{file}", p.asset_id);
         let copy_source = format!("{bucket}/{}", encode_key(key));
@@ -36,10 +38,20 @@ impl Archiver {
             .send()
             .await;
         if let Err(e) = copied {
-            let missing = e.as_service_error().is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
+            let missing = e
+                .as_service_error()
+                .is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
                 || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-            let msg = format!("copying {}: {}", p.source, aws_sdk_s3::error::DisplayErrorContext(&e));
-            return Err(if missing { ProcessError::Permanent(format!("source object not found: {}", p.source)) } else { ProcessError::Transient(msg) });
+            let msg = format!(
+                "copying {}: {}",
+                p.source,
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            );
+            return Err(if missing {
+                ProcessError::Permanent(format!("source object not found: {}", p.source))
+            } else {
+                ProcessError::Transient(msg)
+            });
         }
         let head = self
             .s3
@@ -48,7 +60,12 @@ impl Archiver {
             .key(&target)
             .send()
             .await
-            .map_err(|e| ProcessError::Transient(format!("reading back {target}: {}", aws_sdk_s3::error::DisplayErrorContext(&e))))?;
+            .map_err(|e| {
+                ProcessError::Transient(format!(
+                    "reading back {target}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            })?;
         Ok(json!({
             "archived_bucket": bucket,
             "archived_key": target,
@@ -61,17 +78,29 @@ impl Archiver {
 
 /// `CopySource` wants the key URL-encoded (slashes kept).
 fn encode_key(key: &str) -> String {
-    key.split('/').map(|seg| {
-        seg.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect::<String>()
-    }).collect::<Vec<_>>().join("/")
+    key.split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn copy_source_keys_are_encoded_but_keep_slashes() {
-        assert_eq!(super::encode_key("media/my clip+1.mp4"), "media/my%20clip%2B1.mp4");
+        assert_eq!(
+            super::encode_key("media/my clip+1.mp4"),
+            "media/my%20clip%2B1.mp4"
+        );
     }
 }

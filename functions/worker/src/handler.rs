@@ -70,9 +70,17 @@ impl Worker {
 
     #[tracing::instrument(skip_all, fields(message_id = record.message_id.as_deref().unwrap_or("")))]
     pub async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
-        let body = record.body.as_deref().ok_or_else(|| RecordError::Malformed("empty body".into()))?;
-        let message: JobMessage = serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
-        let receives: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let body = record
+            .body
+            .as_deref()
+            .ok_or_else(|| RecordError::Malformed("empty body".into()))?;
+        let message: JobMessage =
+            serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let receives: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
         let id = message.job_id;
 
         let Some(job) = self.store.get(id).await? else {
@@ -80,9 +88,13 @@ impl Worker {
             return Ok(());
         };
         let now = clock::now();
-        if matches!(job.status, JobStatus::Pending | JobStatus::Queued) && delay_until(job.scheduled_for, now) > Duration::seconds(1) {
+        if matches!(job.status, JobStatus::Pending | JobStatus::Queued)
+            && delay_until(job.scheduled_for, now) > Duration::seconds(1)
+        {
             // Scheduled beyond SQS's 15-minute delay: wait again.
-            self.queue.send(&message, job.priority, delay_until(job.scheduled_for, now)).await?;
+            self.queue
+                .send(&message, job.priority, delay_until(job.scheduled_for, now))
+                .await?;
             tracing::info!(job_id = %id, scheduled_for = ?job.scheduled_for, "not due yet; re-delayed");
             return Ok(());
         }
@@ -104,7 +116,9 @@ impl Worker {
                 tracing::info!(job_id = %id, %status, "duplicate delivery of a finished job; acknowledged");
                 return Ok(());
             }
-            (Err(_), Some(ClaimRefused::Busy { lease_until })) => return Err(RecordError::Busy(clock::format(lease_until))),
+            (Err(_), Some(ClaimRefused::Busy { lease_until })) => {
+                return Err(RecordError::Busy(clock::format(lease_until)));
+            }
             (Err(e), None) => return Err(e.into()),
         };
         let attempt = job.attempts;
@@ -112,12 +126,20 @@ impl Worker {
 
         match self.run(&job).await {
             Ok(result) => {
-                self.store.modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now())).await?;
+                self.store
+                    .modify(id, &mut |j| {
+                        j.complete(attempt, result.clone(), clock::now())
+                    })
+                    .await?;
                 tracing::info!(job_id = %id, attempt, "completed");
                 Ok(())
             }
             Err(ProcessError::Permanent(error)) => {
-                self.store.modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now())).await?;
+                self.store
+                    .modify(id, &mut |j| {
+                        j.fail_permanently(attempt, error.clone(), clock::now())
+                    })
+                    .await?;
                 tracing::warn!(job_id = %id, attempt, %error, "failed permanently");
                 Ok(())
             }
@@ -127,9 +149,14 @@ impl Worker {
                     .store
                     .modify(id, &mut |j| {
                         if last_delivery {
-                            j.fail_permanently(attempt, format!("{error} (last delivery)"), clock::now())
+                            j.fail_permanently(
+                                attempt,
+                                format!("{error} (last delivery)"),
+                                clock::now(),
+                            )
                         } else {
-                            j.fail_attempt(attempt, error.clone(), clock::now()).map(|_| ())
+                            j.fail_attempt(attempt, error.clone(), clock::now())
+                                .map(|_| ())
                         }
                     })
                     .await?;
@@ -142,8 +169,12 @@ impl Worker {
     async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
         match &job.spec {
             JobSpec::Archive(p) => self.processors.archive.run(p).await,
-            JobSpec::Image(_) => Err(ProcessError::Permanent("image jobs are not processed by this version of the worker".into())),
-            JobSpec::LogIngest(_) => Err(ProcessError::Permanent("log_ingest jobs are run by the ingest function".into())),
+            JobSpec::Image(_) => Err(ProcessError::Permanent(
+                "image jobs are not processed by this version of the worker".into(),
+            )),
+            JobSpec::LogIngest(_) => Err(ProcessError::Permanent(
+                "log_ingest jobs are run by the ingest function".into(),
+            )),
         }
     }
 }

@@ -18,9 +18,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
     let worker = Arc::new(handler::Worker {
-        store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
-        queue: Arc::new(SqsJobQueue::new(clients.sqs.clone(), &settings.high_queue_url, &settings.normal_queue_url)),
-        processors: handler::Processors { archive: archive::Archiver::new(clients.s3.clone()) },
+        store: Arc::new(DynamoJobStore::new(
+            clients.dynamodb.clone(),
+            &settings.jobs_table,
+        )),
+        queue: Arc::new(SqsJobQueue::new(
+            clients.sqs.clone(),
+            &settings.high_queue_url,
+            &settings.normal_queue_url,
+        )),
+        processors: handler::Processors {
+            archive: archive::Archiver::new(clients.s3.clone()),
+        },
         lease: settings.lease,
         max_receives: shared::settings::optional("MAX_RECEIVE_COUNT", 3)?,
     });

@@ -34,7 +34,11 @@ pub struct Gateway {
 
 impl Gateway {
     /// Serves until `shutdown` flips.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         loop {
             let (stream, peer) = tokio::select! {
                 _ = shutdown.changed() => break,
@@ -60,7 +64,10 @@ impl Gateway {
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let origin = parts.headers.get("origin").cloned();
-        if parts.method == http::Method::OPTIONS && parts.headers.contains_key("access-control-request-method") && self.cors.is_some() {
+        if parts.method == http::Method::OPTIONS
+            && parts.headers.contains_key("access-control-request-method")
+            && self.cors.is_some()
+        {
             return self.preflight(origin.as_ref());
         }
         let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
@@ -83,7 +90,8 @@ impl Gateway {
             }
         };
         if let (Some(origin), Some(_)) = (origin, &self.cors) {
-            resp.headers_mut().insert("access-control-allow-origin", self.allowed_origin(&origin));
+            resp.headers_mut()
+                .insert("access-control-allow-origin", self.allowed_origin(&origin));
         }
         resp
     }
@@ -112,13 +120,25 @@ impl Gateway {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        if allowed.contains(&"*") { HeaderValue::from_static("*") } else { origin.clone() }
+        if allowed.contains(&"*") {
+            HeaderValue::from_static("*")
+        } else {
+            origin.clone()
+        }
     }
 
     fn preflight(&self, origin: Option<&HeaderValue>) -> Response<Full<Bytes>> {
         let cors = self.cors.as_ref().expect("checked");
         let join = |k: &str| -> String {
-            cors.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default()
+            cors.get(k)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
         };
         let mut resp = Response::new(Full::new(Bytes::new()));
         *resp.status_mut() = StatusCode::NO_CONTENT;
@@ -126,7 +146,10 @@ impl Gateway {
         if let Some(o) = origin {
             h.insert("access-control-allow-origin", self.allowed_origin(o));
         }
-        for (name, key) in [("access-control-allow-methods", "AllowMethods"), ("access-control-allow-headers", "AllowHeaders")] {
+        for (name, key) in [
+            ("access-control-allow-methods", "AllowMethods"),
+            ("access-control-allow-headers", "AllowHeaders"),
+        ] {
             if let Ok(v) = HeaderValue::from_str(&join(key)) {
                 h.insert(name, v);
             }
@@ -143,8 +166,16 @@ impl Gateway {
 /// Matches a route path (`/jobs/{id}`, `/{proxy+}`) against a request path. The score prefers
 /// literal segments over parameters over greedy parameters.
 pub fn match_path(pattern: &str, path: &str) -> Option<(u8, Map<String, Value>)> {
-    let pat: Vec<&str> = pattern.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let pat: Vec<&str> = pattern
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut params = Map::new();
     let mut score: u8 = 100;
     for (i, p) in pat.iter().enumerate() {
@@ -168,16 +199,37 @@ pub fn match_path(pattern: &str, path: &str) -> Option<(u8, Map<String, Value>)>
 
 fn is_text(content_type: &str) -> bool {
     let ct = content_type.to_ascii_lowercase();
-    ct.is_empty() || ct.starts_with("text/") || ["json", "xml", "javascript", "x-www-form-urlencoded"].iter().any(|t| ct.contains(t))
+    ct.is_empty()
+        || ct.starts_with("text/")
+        || ["json", "xml", "javascript", "x-www-form-urlencoded"]
+            .iter()
+            .any(|t| ct.contains(t))
 }
 
-fn event(parts: &http::request::Parts, body: &Bytes, route: &HttpRoute, params: Map<String, Value>, peer: SocketAddr, api_id: &str) -> Value {
+fn event(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    route: &HttpRoute,
+    params: Map<String, Value>,
+    peer: SocketAddr,
+    api_id: &str,
+) -> Value {
     let mut headers = Map::new();
     let mut cookies = Vec::new();
     for name in parts.headers.keys() {
-        let values: Vec<&str> = parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         if name == "cookie" {
-            cookies.extend(values.iter().flat_map(|v| v.split(';')).map(|c| c.trim().to_string()));
+            cookies.extend(
+                values
+                    .iter()
+                    .flat_map(|v| v.split(';'))
+                    .map(|c| c.trim().to_string()),
+            );
             continue;
         }
         headers.insert(name.as_str().to_string(), Value::String(values.join(",")));
@@ -195,18 +247,33 @@ fn event(parts: &http::request::Parts, body: &Bytes, route: &HttpRoute, params: 
             }
         }
     }
-    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let (body, b64) = if body.is_empty() {
         (Value::Null, false)
     } else if is_text(content_type) && std::str::from_utf8(body).is_ok() {
-        (Value::String(String::from_utf8_lossy(body).into_owned()), false)
+        (
+            Value::String(String::from_utf8_lossy(body).into_owned()),
+            false,
+        )
     } else {
         (Value::String(STANDARD.encode(body)), true)
     };
     let now = time::OffsetDateTime::now_utc();
     let route_key = format!("{} {}", route.method, route.path);
-    let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    let user_agent = parts
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
     let mut event = json!({
         "version": "2.0",
         "routeKey": route_key,
@@ -250,7 +317,11 @@ fn event(parts: &http::request::Parts, body: &Bytes, route: &HttpRoute, params: 
 }
 
 fn url_pairs(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -266,11 +337,16 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
 fn response(v: Value) -> Response<Full<Bytes>> {
     let Some(status) = v.get("statusCode").and_then(Value::as_u64) else {
         let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
-        r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+        r.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
         return r;
     };
     let body = v.get("body").and_then(Value::as_str).unwrap_or_default();
-    let bytes = if v.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
+    let bytes = if v
+        .get("isBase64Encoded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
         STANDARD.decode(body).unwrap_or_default()
     } else {
         body.as_bytes().to_vec()
@@ -278,21 +354,45 @@ fn response(v: Value) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(bytes)));
     *resp.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
     let headers: &mut HeaderMap = resp.headers_mut();
-    for (k, val) in v.get("headers").and_then(Value::as_object).into_iter().flatten() {
-        if let (Ok(name), Some(Ok(value))) = (http::HeaderName::try_from(k.as_str()), val.as_str().map(HeaderValue::from_str)) {
+    for (k, val) in v
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if let (Ok(name), Some(Ok(value))) = (
+            http::HeaderName::try_from(k.as_str()),
+            val.as_str().map(HeaderValue::from_str),
+        ) {
             headers.insert(name, value);
         }
     }
-    for (k, vals) in v.get("multiValueHeaders").and_then(Value::as_object).into_iter().flatten() {
+    for (k, vals) in v
+        .get("multiValueHeaders")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         if let Ok(name) = http::HeaderName::try_from(k.as_str()) {
-            for val in vals.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            for val in vals
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if let Ok(value) = HeaderValue::from_str(val) {
                     headers.append(name.clone(), value);
                 }
             }
         }
     }
-    for c in v.get("cookies").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+    for c in v
+        .get("cookies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if let Ok(value) = HeaderValue::from_str(c) {
             headers.append("set-cookie", value);
         }
@@ -301,9 +401,12 @@ fn response(v: Value) -> Response<Full<Bytes>> {
 }
 
 fn message(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(json!({ "message": text }).to_string())));
+    let mut r = Response::new(Full::new(Bytes::from(
+        json!({ "message": text }).to_string(),
+    )));
     *r.status_mut() = status;
-    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     r
 }
 
@@ -327,7 +430,11 @@ mod tests {
     fn query_strings_decode_and_repeat() {
         assert_eq!(
             url_pairs("status=failed&status=queued&q=a+b%2Fc"),
-            vec![("status".into(), "failed".into()), ("status".into(), "queued".into()), ("q".into(), "a b/c".into())]
+            vec![
+                ("status".into(), "failed".into()),
+                ("status".into(), "queued".into()),
+                ("q".into(), "a b/c".into())
+            ]
         );
     }
 

@@ -36,20 +36,43 @@ impl LambdaApi {
     /// `timeout` bounds one invocation; leave room for `cargo lambda watch` compiling a function
     /// on its first call.
     pub fn new(endpoint: impl Into<String>, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder().timeout(timeout).build().expect("HTTP client");
-        LambdaApi { http, endpoint: endpoint.into().trim_end_matches('/').to_string() }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("HTTP client");
+        LambdaApi {
+            http,
+            endpoint: endpoint.into().trim_end_matches('/').to_string(),
+        }
     }
 }
 
 #[async_trait]
 impl Invoker for LambdaApi {
     async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
-        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.endpoint);
-        let resp = self.http.post(&url).json(payload).send().await.map_err(|e| InvokeError::Transport(format!("{url}: {e}")))?;
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.endpoint
+        );
+        let resp = self
+            .http
+            .post(&url)
+            .json(payload)
+            .send()
+            .await
+            .map_err(|e| InvokeError::Transport(format!("{url}: {e}")))?;
         let status = resp.status();
         let function_error = resp.headers().get("x-amz-function-error").is_some();
-        let body = resp.bytes().await.map_err(|e| InvokeError::Transport(e.to_string()))?;
-        let value: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())) };
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| InvokeError::Transport(e.to_string()))?;
+        let value: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+        };
         // AWS answers 200 + X-Amz-Function-Error; cargo lambda watch answers 500 with the same body.
         if function_error || status.is_server_error() {
             let field = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -59,7 +82,9 @@ impl Invoker for LambdaApi {
             });
         }
         if !status.is_success() {
-            return Err(InvokeError::Transport(format!("{url}: HTTP {status}: {value}")));
+            return Err(InvokeError::Transport(format!(
+                "{url}: HTTP {status}: {value}"
+            )));
         }
         Ok(value)
     }

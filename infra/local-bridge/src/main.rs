@@ -51,34 +51,54 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     let template = Template::load(&cli.template)?;
     let clients = Clients::from_env().await;
-    let stack = provision::provision(&template, &clients, &Options { stack_name: cli.stack.clone(), visibility_timeout: None })
-        .await
-        .context("provisioning the template")?;
+    let stack = provision::provision(
+        &template,
+        &clients,
+        &Options {
+            stack_name: cli.stack.clone(),
+            visibility_timeout: None,
+        },
+    )
+    .await
+    .context("provisioning the template")?;
     match cli.command {
         Command::Provision { env_file } => {
             let env = stack.merged_env()?;
             let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
             match env_file {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{text}"),
             }
             for (id, p) in &stack.resources {
                 eprintln!("  {id:<24} {:<28} {}", p.kind, p.reference);
             }
         }
-        Command::Serve { lambda_endpoint, listen, concurrency } => {
+        Command::Serve {
+            lambda_endpoint,
+            listen,
+            concurrency,
+        } => {
             // Long enough for cargo lambda watch to compile a function on its first invocation.
-            let invoker: Arc<dyn Invoker> = Arc::new(LambdaApi::new(lambda_endpoint, Duration::from_secs(900)));
+            let invoker: Arc<dyn Invoker> =
+                Arc::new(LambdaApi::new(lambda_endpoint, Duration::from_secs(900)));
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let mut tasks = Vec::new();
             for source in &stack.sqs_sources {
                 for _ in 0..concurrency.max(1) {
-                    let poller = SqsPoller { sqs: clients.sqs.clone(), source: source.clone(), invoker: invoker.clone(), wait_secs: 20 };
+                    let poller = SqsPoller {
+                        sqs: clients.sqs.clone(),
+                        source: source.clone(),
+                        invoker: invoker.clone(),
+                        wait_secs: 20,
+                    };
                     tasks.push(tokio::spawn(poller.run(stopped.clone())));
                 }
             }
@@ -93,7 +113,9 @@ async fn main() -> anyhow::Result<()> {
                 };
                 tasks.push(tokio::spawn(relay.run(stopped.clone())));
             }
-            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
             let gateway = Arc::new(Gateway {
                 routes: stack.http_routes.clone(),
                 cors: stack.cors.clone(),
@@ -102,7 +124,8 @@ async fn main() -> anyhow::Result<()> {
             });
             tasks.push(tokio::spawn(gateway.serve(listener, stopped.clone())));
             tracing::info!(%listen, sqs_sources = stack.sqs_sources.len(), s3_routes = stack.s3_routes.len(), "local bridge ready");
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
-    CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
-    QueueConfiguration, S3KeyFilter,
+    CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration,
+    NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
@@ -36,8 +36,13 @@ pub struct Clients {
 impl Clients {
     /// Clients for the endpoints in the environment (`AWS_ENDPOINT_URL_*`), path-style S3.
     pub async fn from_env() -> Clients {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(REGION).load().await;
-        let s3 = aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(REGION)
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
         Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
@@ -134,7 +139,9 @@ impl Stack {
                 if let Some(old) = merged.insert(k.clone(), v.clone())
                     && &old != v
                 {
-                    bail!("environment variable {k} differs between functions ({old:?} vs {v:?}); the local stack runs them with one environment");
+                    bail!(
+                        "environment variable {k} differs between functions ({old:?} vs {v:?}); the local stack runs them with one environment"
+                    );
                 }
             }
         }
@@ -162,17 +169,27 @@ impl Resolver for Names<'_> {
             "AWS::URLSuffix" => Some("amazonaws.com".into()),
             "AWS::Partition" => Some("aws".into()),
             "AWS::NoValue" => None,
-            _ => self.params.get(name).cloned().or_else(|| self.created.get(name).map(|p| p.reference.clone())),
+            _ => self
+                .params
+                .get(name)
+                .cloned()
+                .or_else(|| self.created.get(name).map(|p| p.reference.clone())),
         }
     }
 
     fn attribute(&self, resource: &str, attribute: &str) -> Option<String> {
-        self.created.get(resource).and_then(|p| p.attributes.get(attribute).cloned())
+        self.created
+            .get(resource)
+            .and_then(|p| p.attributes.get(attribute).cloned())
     }
 }
 
 /// Provisions every resource of `template` and returns the resolved stack.
-pub async fn provision(template: &Template, clients: &Clients, options: &Options) -> anyhow::Result<Stack> {
+pub async fn provision(
+    template: &Template,
+    clients: &Clients,
+    options: &Options,
+) -> anyhow::Result<Stack> {
     let params = template.parameter_defaults();
     let mut created: BTreeMap<String, Physical> = BTreeMap::new();
     let mut evaluated: BTreeMap<String, Value> = BTreeMap::new();
@@ -185,7 +202,11 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
             if created.contains_key(id) {
                 continue;
             }
-            let names = Names { stack: &options.stack_name, params: &params, created: &created };
+            let names = Names {
+                stack: &options.stack_name,
+                params: &params,
+                created: &created,
+            };
             let props = match evaluate(&strip_events(&res.properties), &names) {
                 Ok(p) => p,
                 Err(EvalError::Pending(what)) => {
@@ -209,8 +230,16 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
         }
     }
 
-    let names = Names { stack: &options.stack_name, params: &params, created: &created };
-    let globals = template.globals.get("Function").cloned().unwrap_or(Value::Null);
+    let names = Names {
+        stack: &options.stack_name,
+        params: &params,
+        created: &created,
+    };
+    let globals = template
+        .globals
+        .get("Function")
+        .cloned()
+        .unwrap_or(Value::Null);
     let globals = evaluate(&globals, &names).map_err(|e| anyhow!("Globals: {e}"))?;
 
     let mut stack = Stack {
@@ -227,21 +256,42 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
 
     for (id, res) in &template.resources {
         match res.kind.as_str() {
-            "AWS::Serverless::HttpApi" => stack.cors = evaluated[id].get("CorsConfiguration").cloned(),
+            "AWS::Serverless::HttpApi" => {
+                stack.cors = evaluated[id].get("CorsConfiguration").cloned()
+            }
             "AWS::Serverless::Function" => {
                 let function = function(id, &evaluated[id], &res.metadata, &globals)?;
-                let events = res.properties.get("Events").and_then(Value::as_object).cloned().unwrap_or_default();
+                let events = res
+                    .properties
+                    .get("Events")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
                 for (event_id, event) in events {
-                    let kind = event.get("Type").and_then(Value::as_str).unwrap_or_default();
+                    let kind = event
+                        .get("Type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
                     let raw = event.get("Properties").cloned().unwrap_or(Value::Null);
-                    let props = evaluate(&raw, &names).map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
+                    let props = evaluate(&raw, &names)
+                        .map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
                     match kind {
                         "HttpApi" => stack.http_routes.push(HttpRoute {
-                            method: props.get("Method").and_then(Value::as_str).unwrap_or("ANY").to_uppercase(),
-                            path: props.get("Path").and_then(Value::as_str).unwrap_or("/").to_string(),
+                            method: props
+                                .get("Method")
+                                .and_then(Value::as_str)
+                                .unwrap_or("ANY")
+                                .to_uppercase(),
+                            path: props
+                                .get("Path")
+                                .and_then(Value::as_str)
+                                .unwrap_or("/")
+                                .to_string(),
                             function: function.name.clone(),
                         }),
-                        "SQS" => stack.sqs_sources.push(sqs_source(&function, &props, &created, clients).await?),
+                        "SQS" => stack
+                            .sqs_sources
+                            .push(sqs_source(&function, &props, &created, clients).await?),
                         "S3" => {
                             let bucket_id = raw
                                 .get("Bucket")
@@ -250,10 +300,19 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
                                 .ok_or_else(|| anyhow!("{id}.Events.{event_id}: Bucket must be !Ref of a bucket in the template"))?;
                             let bucket = created[bucket_id].reference.clone();
                             let config_id = format!("{id}-{event_id}");
-                            s3_configs.entry(bucket.clone()).or_default().push(queue_configuration(&config_id, &props)?);
-                            stack.s3_routes.push(S3Route { id: config_id, bucket, function: function.name.clone() });
+                            s3_configs
+                                .entry(bucket.clone())
+                                .or_default()
+                                .push(queue_configuration(&config_id, &props)?);
+                            stack.s3_routes.push(S3Route {
+                                id: config_id,
+                                bucket,
+                                function: function.name.clone(),
+                            });
                         }
-                        other => bail!("{id}.Events.{event_id}: event type {other} is not supported by the local stack"),
+                        other => bail!(
+                            "{id}.Events.{event_id}: event type {other} is not supported by the local stack"
+                        ),
                     }
                 }
                 stack.functions.insert(id.clone(), function);
@@ -284,7 +343,11 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
                 .s3
                 .put_bucket_notification_configuration()
                 .bucket(&bucket)
-                .notification_configuration(NotificationConfiguration::builder().set_queue_configurations(Some(configs.collect())).build())
+                .notification_configuration(
+                    NotificationConfiguration::builder()
+                        .set_queue_configurations(Some(configs.collect()))
+                        .build(),
+                )
                 .send()
                 .await
                 .with_context(|| format!("configuring notifications of bucket {bucket}"))?;
@@ -307,37 +370,65 @@ fn generated_name(options: &Options, id: &str) -> String {
     format!("{}-{id}", options.stack_name)
 }
 
-async fn create(id: &str, kind: &str, props: &Value, metadata: &Value, clients: &Clients, options: &Options) -> anyhow::Result<Physical> {
-    let mut physical = Physical { kind: kind.to_string(), ..Default::default() };
+async fn create(
+    id: &str,
+    kind: &str,
+    props: &Value,
+    metadata: &Value,
+    clients: &Clients,
+    options: &Options,
+) -> anyhow::Result<Physical> {
+    let mut physical = Physical {
+        kind: kind.to_string(),
+        ..Default::default()
+    };
     match kind {
         "AWS::DynamoDB::Table" => {
             let name = str_prop(props, "TableName").unwrap_or_else(|| generated_name(options, id));
             create_table(&name, props, clients).await?;
-            physical.attributes.insert("Arn".into(), format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"));
+            physical.attributes.insert(
+                "Arn".into(),
+                format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"),
+            );
             physical.reference = name;
         }
         "AWS::SQS::Queue" => {
             let name = str_prop(props, "QueueName").unwrap_or_else(|| generated_name(options, id));
             let url = create_queue(&name, props, clients, options).await?;
-            physical.attributes.insert("Arn".into(), format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"));
+            physical.attributes.insert(
+                "Arn".into(),
+                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"),
+            );
             physical.attributes.insert("QueueName".into(), name.clone());
             physical.attributes.insert("QueueUrl".into(), url.clone());
             physical.reference = url;
         }
         "AWS::S3::Bucket" => {
-            let name = str_prop(props, "BucketName").unwrap_or_else(|| generated_name(options, id).to_lowercase());
+            let name = str_prop(props, "BucketName")
+                .unwrap_or_else(|| generated_name(options, id).to_lowercase());
             create_bucket(&name, props, clients).await?;
-            physical.attributes.insert("Arn".into(), format!("arn:aws:s3:::{name}"));
-            physical.attributes.insert("DomainName".into(), format!("{name}.s3.amazonaws.com"));
+            physical
+                .attributes
+                .insert("Arn".into(), format!("arn:aws:s3:::{name}"));
+            physical
+                .attributes
+                .insert("DomainName".into(), format!("{name}.s3.amazonaws.com"));
             physical.reference = name;
         }
         "AWS::Serverless::Function" => {
             let name = binary_name(id, metadata);
-            physical.attributes.insert("Arn".into(), format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"));
+            physical.attributes.insert(
+                "Arn".into(),
+                format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"),
+            );
             physical.reference = name;
         }
-        "AWS::Serverless::HttpApi" => physical.reference = format!("{}-http-api", options.stack_name),
-        other => bail!("resource type {other} is not supported by the local stack (infra/local-bridge/src/provision.rs)"),
+        "AWS::Serverless::HttpApi" => {
+            physical.reference = format!("{}-http-api", options.stack_name)
+        }
+        other => bail!(
+            "resource type {other} is not supported by the local stack (infra/local-bridge/src/provision.rs)"
+        ),
     }
     Ok(physical)
 }
@@ -374,22 +465,45 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
             })
             .collect()
     };
-    let mut req = clients.dynamodb.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
-    for a in props["AttributeDefinitions"].as_array().into_iter().flatten() {
+    let mut req = clients
+        .dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for a in props["AttributeDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(scalar(&a["AttributeName"]))
-                .attribute_type(ScalarAttributeType::from(scalar(&a["AttributeType"]).as_str()))
+                .attribute_type(ScalarAttributeType::from(
+                    scalar(&a["AttributeType"]).as_str(),
+                ))
                 .build()?,
         );
     }
     req = req.set_key_schema(Some(key_schema(&props["KeySchema"])?));
-    for g in props["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
+    for g in props["GlobalSecondaryIndexes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let projection = &g["Projection"];
         let mut p = Projection::builder().projection_type(ProjectionType::from(
-            projection.get("ProjectionType").map(scalar).unwrap_or("ALL".into()).as_str(),
+            projection
+                .get("ProjectionType")
+                .map(scalar)
+                .unwrap_or("ALL".into())
+                .as_str(),
         ));
-        for attr in projection.get("NonKeyAttributes").and_then(Value::as_array).into_iter().flatten() {
+        for attr in projection
+            .get("NonKeyAttributes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             p = p.non_key_attributes(scalar(attr));
         }
         req = req.global_secondary_indexes(
@@ -402,8 +516,17 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
-        Err(e) => return Err(anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(anyhow!(
+                aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+            ));
+        }
     }
     if let Some(ttl) = props.get("TimeToLiveSpecification")
         && ttl.get("Enabled").map(scalar).as_deref() == Some("true")
@@ -413,7 +536,10 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
             .update_time_to_live()
             .table_name(name)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder().attribute_name(scalar(&ttl["AttributeName"])).enabled(true).build()?,
+                TimeToLiveSpecification::builder()
+                    .attribute_name(scalar(&ttl["AttributeName"]))
+                    .enabled(true)
+                    .build()?,
             )
             .send()
             .await
@@ -422,16 +548,30 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
     Ok(())
 }
 
-async fn create_queue(name: &str, props: &Value, clients: &Clients, options: &Options) -> anyhow::Result<String> {
+async fn create_queue(
+    name: &str,
+    props: &Value,
+    clients: &Clients,
+    options: &Options,
+) -> anyhow::Result<String> {
     let mut attrs: HashMap<QueueAttributeName, String> = HashMap::new();
     for (prop, attr) in [
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-        ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+        (
+            "MessageRetentionPeriod",
+            QueueAttributeName::MessageRetentionPeriod,
+        ),
         ("DelaySeconds", QueueAttributeName::DelaySeconds),
-        ("ReceiveMessageWaitTimeSeconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
+        (
+            "ReceiveMessageWaitTimeSeconds",
+            QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+        ),
         ("MaximumMessageSize", QueueAttributeName::MaximumMessageSize),
         ("FifoQueue", QueueAttributeName::FifoQueue),
-        ("ContentBasedDeduplication", QueueAttributeName::ContentBasedDeduplication),
+        (
+            "ContentBasedDeduplication",
+            QueueAttributeName::ContentBasedDeduplication,
+        ),
     ] {
         if let Some(v) = props.get(prop) {
             attrs.insert(attr, scalar(v));
@@ -447,27 +587,67 @@ async fn create_queue(name: &str, props: &Value, clients: &Clients, options: &Op
         });
         attrs.insert(QueueAttributeName::RedrivePolicy, policy.to_string());
     }
-    let out = clients.sqs.create_queue().queue_name(name).set_attributes(Some(attrs.clone())).send().await;
+    let out = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attrs.clone()))
+        .send()
+        .await;
     match out {
-        Ok(o) => o.queue_url.ok_or_else(|| anyhow!("CreateQueue returned no URL")),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_name_exists()) => {
+        Ok(o) => o
+            .queue_url
+            .ok_or_else(|| anyhow!("CreateQueue returned no URL")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_queue_name_exists()) =>
+        {
             // Exists with other attributes (e.g. an edited template): bring it in line.
-            let url = clients.sqs.get_queue_url().queue_name(name).send().await?.queue_url.unwrap_or_default();
-            clients.sqs.set_queue_attributes().queue_url(&url).set_attributes(Some(attrs)).send().await?;
+            let url = clients
+                .sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await?
+                .queue_url
+                .unwrap_or_default();
+            clients
+                .sqs
+                .set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(attrs))
+                .send()
+                .await?;
             Ok(url)
         }
-        Err(e) => Err(anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())),
+        Err(e) => Err(anyhow!(
+            aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
+        )),
     }
 }
 
 async fn create_bucket(name: &str, props: &Value, clients: &Clients) -> anyhow::Result<()> {
     match clients.s3.create_bucket().bucket(name).send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-        Err(e) => return Err(anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) => {
+            return Err(anyhow!(
+                aws_sdk_s3::error::DisplayErrorContext(e).to_string()
+            ));
+        }
     }
-    if let Some(rules) = props.pointer("/CorsConfiguration/CorsRules").and_then(Value::as_array) {
-        let list = |r: &Value, k: &str| -> Vec<String> { r.get(k).and_then(Value::as_array).map(|a| a.iter().map(scalar).collect()).unwrap_or_default() };
+    if let Some(rules) = props
+        .pointer("/CorsConfiguration/CorsRules")
+        .and_then(Value::as_array)
+    {
+        let list = |r: &Value, k: &str| -> Vec<String> {
+            r.get(k)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(scalar).collect())
+                .unwrap_or_default()
+        };
         let rules = rules
             .iter()
             .map(|r| {
@@ -484,7 +664,11 @@ async fn create_bucket(name: &str, props: &Value, clients: &Clients) -> anyhow::
             .s3
             .put_bucket_cors()
             .bucket(name)
-            .cors_configuration(CorsConfiguration::builder().set_cors_rules(Some(rules)).build()?)
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .set_cors_rules(Some(rules))
+                    .build()?,
+            )
             .send()
             .await
             .map_err(|e| anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
@@ -492,16 +676,28 @@ async fn create_bucket(name: &str, props: &Value, clients: &Clients) -> anyhow::
     Ok(())
 }
 
-fn function(id: &str, props: &Value, metadata: &Value, globals: &Value) -> anyhow::Result<Function> {
+fn function(
+    id: &str,
+    props: &Value,
+    metadata: &Value,
+    globals: &Value,
+) -> anyhow::Result<Function> {
     let mut env = BTreeMap::new();
     for source in [globals, props] {
-        if let Some(vars) = source.pointer("/Environment/Variables").and_then(Value::as_object) {
+        if let Some(vars) = source
+            .pointer("/Environment/Variables")
+            .and_then(Value::as_object)
+        {
             for (k, v) in vars {
                 env.insert(k.clone(), scalar(v));
             }
         }
     }
-    let timeout = props.get("Timeout").or_else(|| globals.get("Timeout")).map(scalar).unwrap_or("3".into());
+    let timeout = props
+        .get("Timeout")
+        .or_else(|| globals.get("Timeout"))
+        .map(scalar)
+        .unwrap_or("3".into());
     Ok(Function {
         logical_id: id.to_string(),
         name: binary_name(id, metadata),
@@ -510,12 +706,25 @@ fn function(id: &str, props: &Value, metadata: &Value, globals: &Value) -> anyho
     })
 }
 
-async fn sqs_source(function: &Function, props: &Value, created: &BTreeMap<String, Physical>, clients: &Clients) -> anyhow::Result<SqsSource> {
-    let arn = props.get("Queue").map(scalar).ok_or_else(|| anyhow!("{}: SQS event without Queue", function.logical_id))?;
+async fn sqs_source(
+    function: &Function,
+    props: &Value,
+    created: &BTreeMap<String, Physical>,
+    clients: &Clients,
+) -> anyhow::Result<SqsSource> {
+    let arn = props
+        .get("Queue")
+        .map(scalar)
+        .ok_or_else(|| anyhow!("{}: SQS event without Queue", function.logical_id))?;
     let queue = created
         .values()
         .find(|p| p.attributes.get("Arn") == Some(&arn))
-        .ok_or_else(|| anyhow!("{}: SQS event on a queue outside the template ({arn})", function.logical_id))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: SQS event on a queue outside the template ({arn})",
+                function.logical_id
+            )
+        })?;
     let url = queue.reference.clone();
     let attrs = clients
         .sqs
@@ -529,17 +738,37 @@ async fn sqs_source(function: &Function, props: &Value, created: &BTreeMap<Strin
     let (mut max_receive_count, mut dlq_url) = (None, None);
     if let Some(policy) = attrs.get(&QueueAttributeName::RedrivePolicy) {
         let policy: Value = serde_json::from_str(policy)?;
-        max_receive_count = policy.get("maxReceiveCount").and_then(|v| scalar(v).parse().ok());
-        let dlq_arn = policy.get("deadLetterTargetArn").map(scalar).unwrap_or_default();
-        dlq_url = created.values().find(|p| p.attributes.get("Arn") == Some(&dlq_arn)).map(|p| p.reference.clone());
+        max_receive_count = policy
+            .get("maxReceiveCount")
+            .and_then(|v| scalar(v).parse().ok());
+        let dlq_arn = policy
+            .get("deadLetterTargetArn")
+            .map(scalar)
+            .unwrap_or_default();
+        dlq_url = created
+            .values()
+            .find(|p| p.attributes.get("Arn") == Some(&dlq_arn))
+            .map(|p| p.reference.clone());
     }
-    let types: Vec<String> = props.get("FunctionResponseTypes").and_then(Value::as_array).map(|a| a.iter().map(scalar).collect()).unwrap_or_default();
+    let types: Vec<String> = props
+        .get("FunctionResponseTypes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(scalar).collect())
+        .unwrap_or_default();
     Ok(SqsSource {
         function: function.name.clone(),
         queue_url: url,
         queue_arn: arn,
-        batch_size: props.get("BatchSize").map(scalar).unwrap_or("10".into()).parse()?,
-        batching_window_secs: props.get("MaximumBatchingWindowInSeconds").map(scalar).unwrap_or("0".into()).parse()?,
+        batch_size: props
+            .get("BatchSize")
+            .map(scalar)
+            .unwrap_or("10".into())
+            .parse()?,
+        batching_window_secs: props
+            .get("MaximumBatchingWindowInSeconds")
+            .map(scalar)
+            .unwrap_or("0".into())
+            .parse()?,
         report_batch_item_failures: types.iter().any(|t| t == "ReportBatchItemFailures"),
         max_receive_count,
         dead_letter_queue_url: dlq_url,
@@ -553,14 +782,29 @@ fn queue_configuration(id: &str, props: &Value) -> anyhow::Result<QueueConfigura
         None => bail!("S3 event {id} without Events"),
     };
     let mut rules = Vec::new();
-    for r in props.pointer("/Filter/S3Key/Rules").and_then(Value::as_array).into_iter().flatten() {
+    for r in props
+        .pointer("/Filter/S3Key/Rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = scalar(&r["Name"]).to_lowercase();
-        rules.push(FilterRule::builder().name(FilterRuleName::from(name.as_str())).value(scalar(&r["Value"])).build());
+        rules.push(
+            FilterRule::builder()
+                .name(FilterRuleName::from(name.as_str()))
+                .value(scalar(&r["Value"]))
+                .build(),
+        );
     }
-    let mut config = QueueConfiguration::builder().id(id).queue_arn("pending").set_events(Some(events));
+    let mut config = QueueConfiguration::builder()
+        .id(id)
+        .queue_arn("pending")
+        .set_events(Some(events));
     if !rules.is_empty() {
         config = config.filter(
-            NotificationConfigurationFilter::builder().key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build()).build(),
+            NotificationConfigurationFilter::builder()
+                .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                .build(),
         );
     }
     Ok(config.build()?)

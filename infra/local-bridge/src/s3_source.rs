@@ -60,8 +60,16 @@ impl S3Relay {
                 .unwrap_or(1);
             let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or(Value::Null);
             let mut ok = true;
-            for record in body.get("Records").and_then(Value::as_array).into_iter().flatten() {
-                let config_id = record.pointer("/s3/configurationId").and_then(Value::as_str).unwrap_or_default();
+            for record in body
+                .get("Records")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let config_id = record
+                    .pointer("/s3/configurationId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let Some(route) = self.routes.iter().find(|r| r.id == config_id) else {
                     tracing::warn!(config_id, "S3 event for no known route; ignored");
                     continue;
@@ -79,9 +87,17 @@ impl S3Relay {
             let handle = m.receipt_handle().unwrap_or_default();
             if ok || attempt >= ASYNC_ATTEMPTS {
                 if !ok {
-                    tracing::error!(attempt, "S3 event dropped after {ASYNC_ATTEMPTS} attempts, as Lambda does without an on-failure destination");
+                    tracing::error!(
+                        attempt,
+                        "S3 event dropped after {ASYNC_ATTEMPTS} attempts, as Lambda does without an on-failure destination"
+                    );
                 }
-                self.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(handle).send().await?;
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
             } else {
                 self.sqs
                     .change_message_visibility()

@@ -71,7 +71,10 @@ impl SqsPoller {
             .await
             .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
         let messages = out.messages.unwrap_or_default();
-        let mut outcome = PollOutcome { received: messages.len(), ..Default::default() };
+        let mut outcome = PollOutcome {
+            received: messages.len(),
+            ..Default::default()
+        };
         let mut batch = Vec::new();
         for m in messages {
             if self.exhausted(&m) {
@@ -86,9 +89,16 @@ impl SqsPoller {
         }
         outcome.delivered = batch.len();
         let event = json!({ "Records": batch.iter().map(|m| record(m, &self.source.queue_arn)).collect::<Vec<_>>() });
-        let succeeded: Vec<&Message> = match self.invoker.invoke(&self.source.function, &event).await {
+        let succeeded: Vec<&Message> = match self
+            .invoker
+            .invoke(&self.source.function, &event)
+            .await
+        {
             Ok(response) => match self.failed_ids(&response, &batch) {
-                Some(failed) => batch.iter().filter(|m| !failed.contains(m.message_id().unwrap_or_default())).collect(),
+                Some(failed) => batch
+                    .iter()
+                    .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
+                    .collect(),
                 None => Vec::new(),
             },
             Err(e @ InvokeError::Function { .. }) => {
@@ -139,7 +149,11 @@ impl SqsPoller {
     }
 
     async fn redrive(&self, m: &Message) -> anyhow::Result<()> {
-        let dlq = self.source.dead_letter_queue_url.as_deref().expect("checked by exhausted()");
+        let dlq = self
+            .source
+            .dead_letter_queue_url
+            .as_deref()
+            .expect("checked by exhausted()");
         self.sqs
             .send_message()
             .queue_url(dlq)
@@ -147,7 +161,12 @@ impl SqsPoller {
             .set_message_attributes(m.message_attributes().cloned())
             .send()
             .await?;
-        self.sqs.delete_message().queue_url(&self.source.queue_url).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await?;
+        self.sqs
+            .delete_message()
+            .queue_url(&self.source.queue_url)
+            .receipt_handle(m.receipt_handle().unwrap_or_default())
+            .send()
+            .await?;
         tracing::warn!(message_id = ?m.message_id(), dlq, "maxReceiveCount exceeded; moved to the dead-letter queue");
         Ok(())
     }
@@ -157,11 +176,25 @@ impl SqsPoller {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(m.receipt_handle().unwrap_or_default()).build())
+                .map(|(i, m)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .build()
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            let out = self.sqs.delete_message_batch().queue_url(&self.source.queue_url).set_entries(Some(entries)).send().await?;
+            let out = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.source.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await?;
             if !out.failed.is_empty() {
-                anyhow::bail!("DeleteMessageBatch failed for {} messages", out.failed.len());
+                anyhow::bail!(
+                    "DeleteMessageBatch failed for {} messages",
+                    out.failed.len()
+                );
             }
         }
         Ok(())
@@ -172,7 +205,11 @@ impl SqsPoller {
 fn record(m: &Message, queue_arn: &str) -> Value {
     let attributes: Map<String, Value> = m
         .attributes()
-        .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone()))).collect())
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone())))
+                .collect()
+        })
         .unwrap_or_default();
     let message_attributes: HashMap<String, Value> = m
         .message_attributes()

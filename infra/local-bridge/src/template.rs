@@ -27,7 +27,8 @@ pub struct Resource {
 
 impl Template {
     pub fn load(path: &Path) -> anyhow::Result<Template> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Template::parse(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -36,19 +37,38 @@ impl Template {
         let root = to_json(yaml)?;
         let section = |name: &str| root.get(name).cloned().unwrap_or(Value::Object(Map::new()));
         let mut resources = BTreeMap::new();
-        for (id, r) in section("Resources").as_object().cloned().unwrap_or_default() {
-            let kind = r.get("Type").and_then(Value::as_str).ok_or_else(|| anyhow!("resource {id} has no Type"))?;
+        for (id, r) in section("Resources")
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let kind = r
+                .get("Type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("resource {id} has no Type"))?;
             resources.insert(
                 id,
                 Resource {
                     kind: kind.to_string(),
-                    properties: r.get("Properties").cloned().unwrap_or(Value::Object(Map::new())),
+                    properties: r
+                        .get("Properties")
+                        .cloned()
+                        .unwrap_or(Value::Object(Map::new())),
                     metadata: r.get("Metadata").cloned().unwrap_or(Value::Null),
                 },
             );
         }
-        let parameters = section("Parameters").as_object().cloned().unwrap_or_default().into_iter().collect();
-        Ok(Template { parameters, globals: section("Globals"), resources })
+        let parameters = section("Parameters")
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(Template {
+            parameters,
+            globals: section("Globals"),
+            resources,
+        })
     }
 
     /// Default values of the parameters, as strings (what `!Ref Param` yields).
@@ -74,7 +94,11 @@ fn to_json(y: Yaml) -> anyhow::Result<Value> {
         Yaml::Bool(b) => Value::Bool(b),
         Yaml::Number(n) => serde_json::to_value(&n)?,
         Yaml::String(s) => Value::String(s),
-        Yaml::Sequence(seq) => Value::Array(seq.into_iter().map(to_json).collect::<anyhow::Result<_>>()?),
+        Yaml::Sequence(seq) => Value::Array(
+            seq.into_iter()
+                .map(to_json)
+                .collect::<anyhow::Result<_>>()?,
+        ),
         Yaml::Mapping(m) => {
             let mut out = Map::new();
             for (k, v) in m {
@@ -95,16 +119,21 @@ fn to_json(y: Yaml) -> anyhow::Result<Value> {
                 "GetAtt" => {
                     let arg = match inner {
                         Value::String(s) => {
-                            let (res, attr) = s.split_once('.').ok_or_else(|| anyhow!("!GetAtt {s}: expected Resource.Attribute"))?;
+                            let (res, attr) = s.split_once('.').ok_or_else(|| {
+                                anyhow!("!GetAtt {s}: expected Resource.Attribute")
+                            })?;
                             Value::Array(vec![res.into(), attr.into()])
                         }
                         other => other,
                     };
                     ("Fn::GetAtt", arg)
                 }
-                "Sub" | "Join" | "Select" | "Split" | "If" | "Equals" | "Not" | "And" | "Or" | "FindInMap" | "Base64"
-                | "GetAZs" | "ImportValue" | "Cidr" => {
-                    return Ok(Value::Object(Map::from_iter([(format!("Fn::{tag}"), inner)])));
+                "Sub" | "Join" | "Select" | "Split" | "If" | "Equals" | "Not" | "And" | "Or"
+                | "FindInMap" | "Base64" | "GetAZs" | "ImportValue" | "Cidr" => {
+                    return Ok(Value::Object(Map::from_iter([(
+                        format!("Fn::{tag}"),
+                        inner,
+                    )])));
                 }
                 "Condition" => ("Condition", inner),
                 other => bail!("unsupported YAML tag !{other}"),
@@ -135,13 +164,22 @@ pub enum EvalError {
 /// Evaluates every intrinsic function inside `v`.
 pub fn evaluate(v: &Value, r: &dyn Resolver) -> Result<Value, EvalError> {
     match v {
-        Value::Array(items) => Ok(Value::Array(items.iter().map(|i| evaluate(i, r)).collect::<Result<_, _>>()?)),
+        Value::Array(items) => Ok(Value::Array(
+            items
+                .iter()
+                .map(|i| evaluate(i, r))
+                .collect::<Result<_, _>>()?,
+        )),
         Value::Object(m) if m.len() == 1 => {
             let (k, arg) = m.iter().next().expect("one entry");
             match k.as_str() {
                 "Ref" => {
-                    let name = arg.as_str().ok_or_else(|| EvalError::Unsupported("Ref wants a name".into()))?;
-                    r.reference(name).map(Value::String).ok_or_else(|| EvalError::Pending(name.to_string()))
+                    let name = arg
+                        .as_str()
+                        .ok_or_else(|| EvalError::Unsupported("Ref wants a name".into()))?;
+                    r.reference(name)
+                        .map(Value::String)
+                        .ok_or_else(|| EvalError::Pending(name.to_string()))
                 }
                 "Fn::GetAtt" => {
                     let parts: Vec<String> = match evaluate(arg, r)? {
@@ -152,7 +190,9 @@ pub fn evaluate(v: &Value, r: &dyn Resolver) -> Result<Value, EvalError> {
                     let [res, attr] = parts.as_slice() else {
                         return Err(EvalError::Unsupported(format!("Fn::GetAtt {arg}")));
                     };
-                    r.attribute(res, attr).map(Value::String).ok_or_else(|| EvalError::Pending(format!("{res}.{attr}")))
+                    r.attribute(res, attr)
+                        .map(Value::String)
+                        .ok_or_else(|| EvalError::Pending(format!("{res}.{attr}")))
                 }
                 "Fn::Sub" => {
                     let (text, vars) = match arg {
@@ -166,22 +206,42 @@ pub fn evaluate(v: &Value, r: &dyn Resolver) -> Result<Value, EvalError> {
                     substitute(&text, &vars, r).map(Value::String)
                 }
                 "Fn::Join" => {
-                    let a = arg.as_array().filter(|a| a.len() == 2).ok_or_else(|| EvalError::Unsupported("Fn::Join".into()))?;
+                    let a = arg
+                        .as_array()
+                        .filter(|a| a.len() == 2)
+                        .ok_or_else(|| EvalError::Unsupported("Fn::Join".into()))?;
                     let sep = a[0].as_str().unwrap_or_default();
                     let items = evaluate(&a[1], r)?;
-                    let parts: Vec<String> = items.as_array().map(|v| v.iter().map(scalar_string).collect()).unwrap_or_default();
+                    let parts: Vec<String> = items
+                        .as_array()
+                        .map(|v| v.iter().map(scalar_string).collect())
+                        .unwrap_or_default();
                     Ok(Value::String(parts.join(sep)))
                 }
-                k if k.starts_with("Fn::") => Err(EvalError::Unsupported(format!("{k} is not supported by the local stack"))),
-                _ => Ok(Value::Object(m.iter().map(|(k, v)| Ok((k.clone(), evaluate(v, r)?))).collect::<Result<_, EvalError>>()?)),
+                k if k.starts_with("Fn::") => Err(EvalError::Unsupported(format!(
+                    "{k} is not supported by the local stack"
+                ))),
+                _ => Ok(Value::Object(
+                    m.iter()
+                        .map(|(k, v)| Ok((k.clone(), evaluate(v, r)?)))
+                        .collect::<Result<_, EvalError>>()?,
+                )),
             }
         }
-        Value::Object(m) => Ok(Value::Object(m.iter().map(|(k, v)| Ok((k.clone(), evaluate(v, r)?))).collect::<Result<_, EvalError>>()?)),
+        Value::Object(m) => Ok(Value::Object(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), evaluate(v, r)?)))
+                .collect::<Result<_, EvalError>>()?,
+        )),
         other => Ok(other.clone()),
     }
 }
 
-fn substitute(text: &str, vars: &Map<String, Value>, r: &dyn Resolver) -> Result<String, EvalError> {
+fn substitute(
+    text: &str,
+    vars: &Map<String, Value>,
+    r: &dyn Resolver,
+) -> Result<String, EvalError> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -192,14 +252,18 @@ fn substitute(text: &str, vars: &Map<String, Value>, r: &dyn Resolver) -> Result
             rest = literal;
             continue;
         }
-        let end = after.find('}').ok_or_else(|| EvalError::Unsupported(format!("unclosed ${{ in {text:?}")))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| EvalError::Unsupported(format!("unclosed ${{ in {text:?}")))?;
         let name = &after[..end];
         let value = if let Some(v) = vars.get(name) {
             scalar_string(v)
         } else if let Some((res, attr)) = name.split_once('.') {
-            r.attribute(res, attr).ok_or_else(|| EvalError::Pending(name.to_string()))?
+            r.attribute(res, attr)
+                .ok_or_else(|| EvalError::Pending(name.to_string()))?
         } else {
-            r.reference(name).ok_or_else(|| EvalError::Pending(name.to_string()))?
+            r.reference(name)
+                .ok_or_else(|| EvalError::Pending(name.to_string()))?
         };
         out.push_str(&value);
         rest = &after[end + 1..];
@@ -244,15 +308,24 @@ mod tests {
 
     #[test]
     fn unknown_references_are_pending_and_unknown_functions_are_refused() {
-        assert!(matches!(evaluate(&json!({"Ref": "Later"}), &Fixed), Err(EvalError::Pending(_))));
-        assert!(matches!(evaluate(&json!({"Fn::If": []}), &Fixed), Err(EvalError::Unsupported(_))));
+        assert!(matches!(
+            evaluate(&json!({"Ref": "Later"}), &Fixed),
+            Err(EvalError::Pending(_))
+        ));
+        assert!(matches!(
+            evaluate(&json!({"Fn::If": []}), &Fixed),
+            Err(EvalError::Unsupported(_))
+        ));
     }
 
     #[test]
     fn the_project_template_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let t = Template::load(&path).unwrap();
-        assert_eq!(t.resources["WorkerFunction"].kind, "AWS::Serverless::Function");
+        assert_eq!(
+            t.resources["WorkerFunction"].kind,
+            "AWS::Serverless::Function"
+        );
         assert_eq!(t.parameter_defaults()["LeaseSeconds"], "90");
     }
 }

@@ -23,7 +23,11 @@ impl TestStack {
     /// Provisions the template as `t<random>`. Needs the emulators (`infra/up`, or `infra/test`
     /// which starts them) and their endpoints in `AWS_ENDPOINT_URL_*`.
     pub async fn new(visibility_timeout: Option<u32>) -> TestStack {
-        for var in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3"] {
+        for var in [
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "AWS_ENDPOINT_URL_SQS",
+            "AWS_ENDPOINT_URL_S3",
+        ] {
             assert!(
                 std::env::var_os(var).is_some(),
                 "{var} is not set: integration tests run against the local emulators; use infra/test \
@@ -33,15 +37,28 @@ impl TestStack {
         let template = Template::load(&template_path()).expect("template.yaml");
         let clients = Clients::from_env().await;
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let stack = provision(&template, &clients, &Options { stack_name: name, visibility_timeout })
-            .await
-            .expect("provisioning a test stack (are the emulators up?)");
+        let stack = provision(
+            &template,
+            &clients,
+            &Options {
+                stack_name: name,
+                visibility_timeout,
+            },
+        )
+        .await
+        .expect("provisioning a test stack (are the emulators up?)");
         let env = stack.merged_env().expect("function environment");
-        TestStack { stack, clients, env }
+        TestStack {
+            stack,
+            clients,
+            env,
+        }
     }
 
     /// A function environment variable, e.g. `JOBS_TABLE`.
     pub fn var(&self, name: &str) -> &str {
-        self.env.get(name).unwrap_or_else(|| panic!("{name} is not in the functions' environment"))
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is not in the functions' environment"))
     }
 }

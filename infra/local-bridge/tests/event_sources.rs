@@ -25,17 +25,41 @@ fn function(respond: fn(&Value) -> Result<Value, InvokeError>) -> (Arc<dyn Invok
 }
 
 fn ids(event: &Value) -> Vec<String> {
-    event["Records"].as_array().unwrap().iter().map(|r| r["messageId"].as_str().unwrap().to_string()).collect()
+    event["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["messageId"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn poller(t: &TestStack, queue_logical_id: &str, invoker: Arc<dyn Invoker>) -> SqsPoller {
     let url = t.stack.reference(queue_logical_id).unwrap();
-    let source = t.stack.sqs_sources.iter().find(|s| s.queue_url == url).expect("an event source on the queue").clone();
-    SqsPoller { sqs: t.clients.sqs.clone(), source, invoker, wait_secs: 1 }
+    let source = t
+        .stack
+        .sqs_sources
+        .iter()
+        .find(|s| s.queue_url == url)
+        .expect("an event source on the queue")
+        .clone();
+    SqsPoller {
+        sqs: t.clients.sqs.clone(),
+        source,
+        invoker,
+        wait_secs: 1,
+    }
 }
 
 async fn send(t: &TestStack, queue_logical_id: &str, body: &str) -> String {
-    let out = t.clients.sqs.send_message().queue_url(t.stack.reference(queue_logical_id).unwrap()).message_body(body).send().await.unwrap();
+    let out = t
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(t.stack.reference(queue_logical_id).unwrap())
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
     out.message_id.unwrap()
 }
 
@@ -52,10 +76,18 @@ async fn depth(t: &TestStack, queue_logical_id: &str) -> usize {
         .await
         .unwrap();
     let attrs = out.attributes.unwrap_or_default();
-    [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
-        .iter()
-        .map(|a| attrs.get(a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0))
-        .sum()
+    [
+        A::ApproximateNumberOfMessages,
+        A::ApproximateNumberOfMessagesNotVisible,
+    ]
+    .iter()
+    .map(|a| {
+        attrs
+            .get(a)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    })
+    .sum()
 }
 
 #[tokio::test]
@@ -69,7 +101,12 @@ async fn the_template_wires_both_queues_to_the_worker_with_partial_batch_failure
         assert!(s.dead_letter_queue_url.is_some());
     }
     assert!(t.stack.s3_routes.iter().all(|r| r.function == "ingest"));
-    assert!(t.stack.http_routes.iter().any(|r| r.path == "/{proxy+}" && r.function == "api"));
+    assert!(
+        t.stack
+            .http_routes
+            .iter()
+            .any(|r| r.path == "/{proxy+}" && r.function == "api")
+    );
     assert_eq!(t.var("JOBS_TABLE"), t.stack.reference("JobsTable").unwrap());
 }
 
@@ -78,7 +115,10 @@ async fn a_succeeded_message_is_deleted() {
     let t = TestStack::new(Some(1)).await;
     let (invoker, calls) = function(|_| Ok(json!({"batchItemFailures": []})));
     send(&t, "NormalQueue", "ok").await;
-    let outcome = poller(&t, "NormalQueue", invoker).poll_once().await.unwrap();
+    let outcome = poller(&t, "NormalQueue", invoker)
+        .poll_once()
+        .await
+        .unwrap();
     assert_eq!((outcome.delivered, outcome.deleted), (1, 1));
     assert_eq!(calls.lock().unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -89,7 +129,10 @@ async fn a_succeeded_message_is_deleted() {
 async fn a_reported_failure_is_retried_and_lands_in_the_dead_letter_queue_after_3_receives() {
     let t = TestStack::new(Some(1)).await;
     let (invoker, calls) = function(|event| {
-        let failures: Vec<Value> = ids(event).into_iter().map(|id| json!({"itemIdentifier": id})).collect();
+        let failures: Vec<Value> = ids(event)
+            .into_iter()
+            .map(|id| json!({"itemIdentifier": id}))
+            .collect();
         Ok(json!({ "batchItemFailures": failures }))
     });
     let id = send(&t, "HighQueue", "always fails").await;
@@ -103,12 +146,39 @@ async fn a_reported_failure_is_retried_and_lands_in_the_dead_letter_queue_after_
         }
     }
     let deliveries: Vec<Vec<String>> = calls.lock().unwrap().iter().map(ids).collect();
-    assert_eq!(deliveries, vec![vec![id.clone()]; 3], "delivered exactly 3 times");
-    let receive_counts: Vec<String> = calls.lock().unwrap().iter().map(|e| e["Records"][0]["attributes"]["ApproximateReceiveCount"].as_str().unwrap().to_string()).collect();
+    assert_eq!(
+        deliveries,
+        vec![vec![id.clone()]; 3],
+        "delivered exactly 3 times"
+    );
+    let receive_counts: Vec<String> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["Records"][0]["attributes"]["ApproximateReceiveCount"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     assert_eq!(receive_counts, ["1", "2", "3"]);
     assert_eq!(depth(&t, "HighQueue").await, 0);
-    let dlq = t.clients.sqs.receive_message().queue_url(t.stack.reference("HighDeadLetterQueue").unwrap()).wait_time_seconds(2).send().await.unwrap();
-    let bodies: Vec<_> = dlq.messages.unwrap_or_default().iter().map(|m| m.body().unwrap_or_default().to_string()).collect();
+    let dlq = t
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(t.stack.reference("HighDeadLetterQueue").unwrap())
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let bodies: Vec<_> = dlq
+        .messages
+        .unwrap_or_default()
+        .iter()
+        .map(|m| m.body().unwrap_or_default().to_string())
+        .collect();
     assert_eq!(bodies, ["always fails"]);
 }
 
@@ -144,12 +214,23 @@ async fn only_the_reported_records_stay_on_the_queue() {
 async fn a_function_error_or_an_invalid_response_keeps_the_whole_batch() {
     let t = TestStack::new(Some(1)).await;
     send(&t, "NormalQueue", "x").await;
-    let (crashing, _) = function(|_| Err(InvokeError::Function { error_type: "Panic".into(), message: "boom".into() }));
-    let o = poller(&t, "NormalQueue", crashing).poll_once().await.unwrap();
+    let (crashing, _) = function(|_| {
+        Err(InvokeError::Function {
+            error_type: "Panic".into(),
+            message: "boom".into(),
+        })
+    });
+    let o = poller(&t, "NormalQueue", crashing)
+        .poll_once()
+        .await
+        .unwrap();
     assert_eq!((o.delivered, o.deleted, o.left_for_retry), (1, 0, 1));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (empty_id, _) = function(|_| Ok(json!({"batchItemFailures": [{"itemIdentifier": ""}]})));
-    let o = poller(&t, "NormalQueue", empty_id).poll_once().await.unwrap();
+    let o = poller(&t, "NormalQueue", empty_id)
+        .poll_once()
+        .await
+        .unwrap();
     assert_eq!((o.delivered, o.deleted, o.left_for_retry), (1, 0, 1));
 }
 
@@ -159,7 +240,15 @@ async fn a_jsonl_dropped_in_the_bucket_reaches_the_ingest_function_once_and_othe
     let (invoker, calls) = function(|_| Ok(Value::Null));
     let bucket = t.stack.reference("UploadsBucket").unwrap().to_string();
     for key in ["uploads/my file.jsonl", "uploads/notes.txt"] {
-        t.clients.s3.put_object().bucket(&bucket).key(key).body(b"{}\n".to_vec().into()).send().await.unwrap();
+        t.clients
+            .s3
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(b"{}\n".to_vec().into())
+            .send()
+            .await
+            .unwrap();
     }
     let relay = S3Relay {
         sqs: t.clients.sqs.clone(),
@@ -181,8 +270,16 @@ async fn a_jsonl_dropped_in_the_bucket_reaches_the_ingest_function_once_and_othe
     let record = &calls[0]["Records"][0];
     assert_eq!(record["s3"]["bucket"]["name"], bucket.as_str());
     let key = record["s3"]["object"]["key"].as_str().unwrap();
-    assert!(key == "uploads/my+file.jsonl" || key == "uploads/my%20file.jsonl", "{key}");
-    assert!(record["eventName"].as_str().unwrap().starts_with("ObjectCreated:"));
+    assert!(
+        key == "uploads/my+file.jsonl" || key == "uploads/my%20file.jsonl",
+        "{key}"
+    );
+    assert!(
+        record["eventName"]
+            .as_str()
+            .unwrap()
+            .starts_with("ObjectCreated:")
+    );
 }
 
 #[tokio::test]
@@ -195,14 +292,25 @@ async fn the_http_api_sends_payload_v2_events_and_serves_the_response() {
             "body": json!({"query": event["queryStringParameters"], "body": event["body"]}).to_string(),
         }))
     });
-    let gw = Arc::new(Gateway { routes: t.stack.http_routes.clone(), cors: t.stack.cors.clone(), invoker, api_id: "test".into() });
+    let gw = Arc::new(Gateway {
+        routes: t.stack.http_routes.clone(),
+        cors: t.stack.cors.clone(),
+        invoker,
+        api_id: "test".into(),
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(gw.serve(listener, stopped));
 
     let http = reqwest::Client::new();
-    let resp = http.post(format!("http://{addr}/jobs?status=failed&status=queued")).body("{\"a\":1}").header("content-type", "application/json").send().await.unwrap();
+    let resp = http
+        .post(format!("http://{addr}/jobs?status=failed&status=queued"))
+        .body("{\"a\":1}")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.headers()["x-route"], "ANY /{proxy+}");
     let body: Value = resp.json().await.unwrap();
@@ -223,5 +331,9 @@ async fn the_http_api_sends_payload_v2_events_and_serves_the_response() {
         .unwrap();
     assert_eq!(preflight.status(), 204);
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
-    assert_eq!(calls.lock().unwrap().len(), 1, "preflight is answered by the gateway");
+    assert_eq!(
+        calls.lock().unwrap().len(),
+        1,
+        "preflight is answered by the gateway"
+    );
 }

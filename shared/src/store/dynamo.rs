@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,14 +37,22 @@ pub struct DynamoJobStore {
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoJobStore { client, table: table.into() }
+        DynamoJobStore {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
         &self.table
     }
 
-    fn put_job(&self, job: &Job, condition: &str, values: Option<Item>) -> Result<TransactWriteItem> {
+    fn put_job(
+        &self,
+        job: &Job,
+        condition: &str,
+        values: Option<Item>,
+    ) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(job_item(job)?))
@@ -86,19 +95,46 @@ impl DynamoJobStore {
             .update_expression("ADD completed :one SET #ttl = :ttl")
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":ttl", AttributeValue::N((at + Duration::hours(3)).unix_timestamp().to_string()))
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N((at + Duration::hours(3)).unix_timestamp().to_string()),
+            )
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>, op: &'static str) -> Result<Option<Vec<Option<String>>>> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        op: &'static str,
+    ) -> Result<Option<Vec<Option<String>>>> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(None),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) => {
-                let TransactWriteItemsError::TransactionCanceledException(c) = e.err() else { unreachable!() };
-                let codes: Vec<Option<String>> = c.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect();
-                if codes.iter().any(|c| c.as_deref() == Some("ConditionalCheckFailed")) {
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
+                let TransactWriteItemsError::TransactionCanceledException(c) = e.err() else {
+                    unreachable!()
+                };
+                let codes: Vec<Option<String>> = c
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_owned))
+                    .collect();
+                if codes
+                    .iter()
+                    .any(|c| c.as_deref() == Some("ConditionalCheckFailed"))
+                {
                     Ok(Some(codes))
                 } else {
                     Err(Error::aws(op, SdkError::ServiceError(e)))
@@ -119,18 +155,30 @@ impl DynamoJobStore {
             .send()
             .await
             .map_err(|e| Error::aws("GetItem", e))?;
-        let item = out.item.ok_or_else(|| Error::Contention(format!("idempotency key {}", key.key)))?;
+        let item = out
+            .item
+            .ok_or_else(|| Error::Contention(format!("idempotency key {}", key.key)))?;
         if string(&item, "fingerprint") != Some(key.fingerprint.as_str()) {
             return Err(Error::Conflict(format!(
                 "Idempotency-Key {:?} was already used with a different request",
                 key.key
             )));
         }
-        let id: JobId = string(&item, "job_id").ok_or_else(|| Error::Corrupt("idempotency item without job_id".into()))?.parse()?;
-        self.get(id).await?.ok_or_else(|| Error::NotFound(format!("job {id} not found")))
+        let id: JobId = string(&item, "job_id")
+            .ok_or_else(|| Error::Corrupt("idempotency item without job_id".into()))?
+            .parse()?;
+        self.get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id} not found")))
     }
 
-    async fn query_status(&self, status: JobStatus, kind: Option<JobKind>, limit: usize, before: Option<&str>) -> Result<(Vec<Job>, bool)> {
+    async fn query_status(
+        &self,
+        status: JobStatus,
+        kind: Option<JobKind>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<Job>, bool)> {
         let (index, attr, value) = match kind {
             Some(k) => (BY_STATUS_KIND, STATUS_KIND, format!("{status}#{k}")),
             None => (BY_STATUS, STATUS, status.to_string()),
@@ -153,7 +201,12 @@ impl DynamoJobStore {
         };
         let out = q.send().await.map_err(|e| Error::aws("Query", e))?;
         let more = out.last_evaluated_key.is_some();
-        let jobs = out.items.unwrap_or_default().into_iter().map(job_from_item).collect::<Result<Vec<_>>>()?;
+        let jobs = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(job_from_item)
+            .collect::<Result<Vec<_>>>()?;
         Ok((jobs, more))
     }
 }
@@ -169,7 +222,14 @@ impl JobStore for DynamoJobStore {
                 .item(SK, s("IDEM"))
                 .item("job_id", s(job.id.to_string()))
                 .item("fingerprint", s(&key.fingerprint))
-                .item(TTL, AttributeValue::N((job.created_at + IDEMPOTENCY_TTL).unix_timestamp().to_string()))
+                .item(
+                    TTL,
+                    AttributeValue::N(
+                        (job.created_at + IDEMPOTENCY_TTL)
+                            .unix_timestamp()
+                            .to_string(),
+                    ),
+                )
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map_err(build_error)?;
@@ -178,7 +238,9 @@ impl JobStore for DynamoJobStore {
         items.push(self.count(&counter_deltas(job.kind(), None, Some(job.status)))?);
         match self.transact(items, "TransactWriteItems(create)").await? {
             None => Ok(Created::New(job.clone())),
-            Some(_) if idempotency.is_some() => Ok(Created::Existing(self.idempotent_job(idempotency.unwrap()).await?)),
+            Some(_) if idempotency.is_some() => Ok(Created::Existing(
+                self.idempotent_job(idempotency.unwrap()).await?,
+            )),
             Some(_) => Err(Error::Conflict(format!("job {} already exists", job.id))),
         }
     }
@@ -199,17 +261,27 @@ impl JobStore for DynamoJobStore {
 
     async fn modify(&self, id: JobId, change: &mut Change<'_>) -> Result<Job> {
         for _ in 0..MODIFY_ATTEMPTS {
-            let before = self.get(id).await?.ok_or_else(|| Error::NotFound(format!("job {id} not found")))?;
+            let before = self
+                .get(id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("job {id} not found")))?;
             let mut after = before.clone();
             change(&mut after)?;
             if after == before {
                 return Ok(after);
             }
             after.version = before.version + 1;
-            let values = HashMap::from([(":v".to_string(), AttributeValue::N(before.version.to_string()))]);
+            let values = HashMap::from([(
+                ":v".to_string(),
+                AttributeValue::N(before.version.to_string()),
+            )]);
             let mut items = vec![self.put_job(&after, "version = :v", Some(values))?];
             if after.status != before.status {
-                items.push(self.count(&counter_deltas(after.kind(), Some(before.status), Some(after.status)))?);
+                items.push(self.count(&counter_deltas(
+                    after.kind(),
+                    Some(before.status),
+                    Some(after.status),
+                ))?);
                 if after.status == JobStatus::Completed {
                     items.push(self.count_completion(after.updated_at)?);
                 }
@@ -218,7 +290,8 @@ impl JobStore for DynamoJobStore {
                 None => return Ok(after),
                 Some(_) => {
                     tracing::debug!(job_id = %id, "lost a write race; re-reading");
-                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(5..40))).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(5..40)))
+                        .await;
                 }
             }
         }
@@ -247,15 +320,24 @@ impl JobStore for DynamoJobStore {
         items.push(self.count(&counter_deltas(job.kind(), Some(job.status), None))?);
         match self.transact(items, "TransactWriteItems(discard)").await? {
             None => Ok(()),
-            Some(_) => Err(Error::Conflict(format!("job {} changed before it could be discarded", job.id))),
+            Some(_) => Err(Error::Conflict(format!(
+                "job {} changed before it could be discarded",
+                job.id
+            ))),
         }
     }
 
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
         let limit = limit.clamp(1, 500);
         let before = cursor.map(decode_cursor).transpose()?;
-        let statuses = if filter.statuses.is_empty() { JobStatus::ALL.to_vec() } else { filter.statuses.clone() };
-        let queries = statuses.iter().map(|st| self.query_status(*st, filter.kind, limit + 1, before.as_deref()));
+        let statuses = if filter.statuses.is_empty() {
+            JobStatus::ALL.to_vec()
+        } else {
+            filter.statuses.clone()
+        };
+        let queries = statuses
+            .iter()
+            .map(|st| self.query_status(*st, filter.kind, limit + 1, before.as_deref()));
         let results = futures::future::try_join_all(queries).await?;
         let mut more = false;
         let mut jobs = Vec::new();
@@ -268,15 +350,30 @@ impl JobStore for DynamoJobStore {
         jobs.dedup_by_key(|j| j.id);
         more |= jobs.len() > limit;
         jobs.truncate(limit);
-        let next = if more { jobs.last().map(|j| encode_cursor(&created_key(j))) } else { None };
+        let next = if more {
+            jobs.last().map(|j| encode_cursor(&created_key(j)))
+        } else {
+            None
+        };
         Ok(Page { jobs, next })
     }
 
     async fn stats(&self, now: OffsetDateTime) -> Result<Stats> {
-        let minutes: Vec<String> = (0..60).rev().map(|m| clock::minute_key(now - Duration::minutes(m))).collect();
-        let mut keys: Vec<Item> = (0..STATS_SHARDS).map(|n| key(format!("STATS#{n}"), "COUNT")).collect();
+        let minutes: Vec<String> = (0..60)
+            .rev()
+            .map(|m| clock::minute_key(now - Duration::minutes(m)))
+            .collect();
+        let mut keys: Vec<Item> = (0..STATS_SHARDS)
+            .map(|n| key(format!("STATS#{n}"), "COUNT"))
+            .collect();
         keys.extend(minutes.iter().map(|m| key(format!("MINUTE#{m}"), "COUNT")));
-        let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_error)?);
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?,
+        );
         let mut found = Vec::new();
         let mut backoff = std::time::Duration::from_millis(20);
         while let Some(request) = pending.take() {
@@ -287,15 +384,24 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await
                 .map_err(|e| Error::aws("BatchGetItem", e))?;
-            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
             if pending.is_some() {
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
         }
-        let mut by_status: std::collections::BTreeMap<String, i64> = JobStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
-        let mut by_kind: std::collections::BTreeMap<String, i64> = JobKind::ALL.iter().map(|k| (k.to_string(), 0)).collect();
+        let mut by_status: std::collections::BTreeMap<String, i64> =
+            JobStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
+        let mut by_kind: std::collections::BTreeMap<String, i64> =
+            JobKind::ALL.iter().map(|k| (k.to_string(), 0)).collect();
         let mut per_minute: HashMap<String, i64> = HashMap::new();
         for item in &found {
             let pk = string(item, PK).unwrap_or_default();
@@ -314,14 +420,26 @@ impl JobStore for DynamoJobStore {
         let total = by_status.values().sum();
         let completed_per_minute = minutes
             .into_iter()
-            .map(|m| MinuteCount { completed: per_minute.get(&m).copied().unwrap_or(0), minute: m })
+            .map(|m| MinuteCount {
+                completed: per_minute.get(&m).copied().unwrap_or(0),
+                minute: m,
+            })
             .collect();
-        Ok(Stats { total, by_status, by_kind, completed_per_minute })
+        Ok(Stats {
+            total,
+            by_status,
+            by_kind,
+            completed_per_minute,
+        })
     }
 }
 
 /// Counter deltas for a job entering `to` from `from` (`None` = created / removed).
-fn counter_deltas(kind: JobKind, from: Option<JobStatus>, to: Option<JobStatus>) -> Vec<(String, i64)> {
+fn counter_deltas(
+    kind: JobKind,
+    from: Option<JobStatus>,
+    to: Option<JobStatus>,
+) -> Vec<(String, i64)> {
     let mut d = Vec::new();
     if let Some(f) = from {
         d.push((format!("s_{f}"), -1));
@@ -342,10 +460,14 @@ fn created_key(job: &Job) -> String {
 }
 
 fn job_item(job: &Job) -> Result<Item> {
-    let mut item: Item = serde_dynamo::to_item(job).map_err(|e| Error::Internal(format!("cannot encode job: {e}")))?;
+    let mut item: Item = serde_dynamo::to_item(job)
+        .map_err(|e| Error::Internal(format!("cannot encode job: {e}")))?;
     item.insert(PK.into(), s(job_pk(job.id)));
     item.insert(SK.into(), s("JOB"));
-    item.insert(STATUS_KIND.into(), s(format!("{}#{}", job.status, job.kind())));
+    item.insert(
+        STATUS_KIND.into(),
+        s(format!("{}#{}", job.status, job.kind())),
+    );
     item.insert(CREATED_KEY.into(), s(created_key(job)));
     Ok(item)
 }
@@ -376,7 +498,9 @@ fn key(pk: String, sk: &str) -> Item {
 }
 
 fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 fn number(item: &Item, name: &str) -> i64 {
@@ -397,7 +521,11 @@ mod tests {
 
     #[test]
     fn counters_move_one_job_between_statuses() {
-        let d = counter_deltas(JobKind::Image, Some(JobStatus::Queued), Some(JobStatus::Processing));
+        let d = counter_deltas(
+            JobKind::Image,
+            Some(JobStatus::Queued),
+            Some(JobStatus::Processing),
+        );
         assert_eq!(d, vec![("s_queued".into(), -1), ("s_processing".into(), 1)]);
         let d = counter_deltas(JobKind::Archive, None, Some(JobStatus::Pending));
         assert_eq!(d, vec![("s_pending".into(), 1), ("k_archive".into(), 1)]);

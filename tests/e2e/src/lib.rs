@@ -1,0 +1,108 @@
+//! Helpers for tests that drive the running local stack (`infra/up`; `infra/test` starts it).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Base URL of the local HTTP API.
+pub fn api_url() -> String {
+    std::env::var("API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
+}
+
+/// A variable of the running stack's function environment (`.local/functions.env`).
+pub fn stack_var(name: &str) -> String {
+    let state = std::env::var("JOBS_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".local"));
+    let text = std::fs::read_to_string(state.join("functions.env"))
+        .expect("the local stack is not up: run infra/up (infra/test does it for you)");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("{name} missing from functions.env"))
+}
+
+/// `cargo lambda invoke <function> --data-file <events/...>` against `cargo lambda watch`;
+/// returns the function's JSON output.
+pub fn invoke(function: &str, data_file: &str) -> Value {
+    let port = std::env::var("LAMBDA_PORT").unwrap_or_else(|_| "9000".into());
+    let out = Command::new("cargo")
+        .current_dir(root())
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "--data-file",
+            data_file,
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port,
+            "--output-format",
+            "json",
+        ])
+        .output()
+        .expect("running cargo lambda invoke (is cargo-lambda on PATH? infra/test puts it there)");
+    assert!(
+        out.status.success(),
+        "cargo lambda invoke {function} {data_file} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "invoke output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The body of an API Gateway response returned by the api function, parsed.
+pub fn body(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().unwrap_or("null")).expect("JSON body")
+}
+
+/// Polls `GET /jobs/{id}` until the job is finished (or panics after `timeout`).
+pub async fn wait_finished(id: &str, timeout: Duration) -> Value {
+    let start = Instant::now();
+    let http = reqwest::Client::new();
+    loop {
+        let job: Value = http
+            .get(format!("{}/jobs/{id}", api_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if matches!(
+            job["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        ) {
+            return job;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "job {id} not finished after {timeout:?}: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// An S3 client for the emulator (endpoints from the environment).
+pub async fn s3() -> aws_sdk_s3::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}

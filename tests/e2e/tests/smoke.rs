@@ -1,0 +1,92 @@
+//! The wiring, end to end: HTTP -> api -> DynamoDB + SQS -> bridge -> worker, and
+//! S3 put -> notification -> bridge -> ingest, each visible in the job's stored state.
+
+use std::time::{Duration, Instant};
+
+use e2e::{api_url, s3, stack_var, wait_finished};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn an_http_job_is_picked_up_by_the_worker_from_sqs() {
+    let bucket = stack_var("UPLOADS_BUCKET");
+    let key = format!("media/{}.bin", uuid::Uuid::new_v4());
+    s3().await
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(vec![1u8; 1000].into())
+        .send()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/jobs", api_url()))
+        .json(&json!({"kind": "archive", "payload": {"asset_id": "smoke", "source": format!("s3://{bucket}/{key}")}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let job: Value = resp.json().await.unwrap();
+    assert!(
+        matches!(
+            job["status"].as_str(),
+            Some("queued" | "processing" | "completed")
+        ),
+        "{job}"
+    );
+    let done = wait_finished(job["id"].as_str().unwrap(), Duration::from_secs(120)).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempts"], 1);
+    let steps: Vec<&str> = done["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["pending", "queued", "processing", "completed"]);
+}
+
+#[tokio::test]
+async fn a_jsonl_dropped_into_the_bucket_reaches_the_ingest_function() {
+    let bucket = stack_var("UPLOADS_BUCKET");
+    let key = format!("uploads/smoke {}.jsonl", uuid::Uuid::new_v4());
+    let lines =
+        "{\"timestamp\":\"2026-11-23T10:00:00Z\",\"level\":\"info\",\"message\":\"a\"}\n{broken\n";
+    s3().await
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(lines.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let http = reqwest::Client::new();
+    loop {
+        let page: Value = http
+            .get(format!("{}/jobs?kind=log_ingest&limit=50", api_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(job) = page["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["payload"]["key"] == key.as_str())
+        {
+            let done = wait_finished(job["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+            assert_eq!(done["status"], "completed", "{done}");
+            assert_eq!(done["result"]["lines_read"], 2);
+            assert_eq!(done["result"]["lines_rejected"], 1);
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no job for {key}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
