@@ -65,6 +65,11 @@ wait_for() {
 }
 
 start_emulators() {
+  if [ "${EXTERNAL_EMULATORS:-0}" = 1 ]; then   # e.g. LocalStack's Docker container (README)
+    say "using emulators already running on $AWS_ENDPOINT_URL_SQS and $AWS_ENDPOINT_URL_DYNAMODB"
+    curl -fs -o /dev/null "http://127.0.0.1:$LOCALSTACK_PORT/_localstack/health" || { say "nothing answers on $LOCALSTACK_PORT"; return 1; }
+    return 0
+  fi
   if ! pid_alive localstack; then
     mkdir -p "$STATE/localstack"
     say "starting LocalStack (S3, SQS) on 127.0.0.1:$LOCALSTACK_PORT"
