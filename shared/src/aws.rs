@@ -39,6 +39,5 @@ impl Clients {
 
 /// `S3_FORCE_PATH_STYLE=true|1` selects path-style S3 addressing.
 pub fn force_path_style() -> bool {
-    std::env::var("S3_FORCE_PATH_STYLE")
-        .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
+    std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
 }

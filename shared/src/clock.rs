@@ -53,19 +53,14 @@ pub mod serde_ts {
         use time::OffsetDateTime;
         use time::format_description::well_known::Rfc3339;
 
-        pub fn serialize<S: Serializer>(
-            t: &Option<OffsetDateTime>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&super::super::format(*t)),
                 None => s.serialize_none(),
             }
         }
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<OffsetDateTime>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
             Option::<String>::deserialize(d)?
                 .map(|s| OffsetDateTime::parse(&s, &Rfc3339).map_err(serde::de::Error::custom))
                 .transpose()
@@ -85,9 +80,6 @@ mod tests {
         assert_eq!(a, "2026-11-23T09:05:07.000Z");
         assert_eq!(b, "2026-11-23T10:00:00.500Z");
         assert!(a < b);
-        assert_eq!(
-            minute_key(datetime!(2026-11-23 10:00:59.9 UTC)),
-            "2026-11-23T10:00"
-        );
+        assert_eq!(minute_key(datetime!(2026-11-23 10:00:59.9 UTC)), "2026-11-23T10:00");
     }
 }

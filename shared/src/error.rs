@@ -53,10 +53,7 @@ impl Error {
 
     /// True for errors a client caused (4xx); false for ours (5xx).
     pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
-            Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_)
-        )
+        matches!(self, Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_))
     }
 }
 

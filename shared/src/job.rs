@@ -93,10 +93,7 @@ impl JobStatus {
 
     /// No worker will touch a job in this state again (a failed job can still be retried by hand).
     pub fn is_finished(self) -> bool {
-        matches!(
-            self,
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
-        )
+        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
     }
 
     /// The state machine: the one place that says which moves are legal.
@@ -160,14 +157,11 @@ impl fmt::Display for JobKind {
 impl FromStr for JobKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        JobKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown kind {s:?}; expected one of image, log_ingest, archive"
-                ))
-            })
+        JobKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown kind {s:?}; expected one of image, log_ingest, archive"
+            ))
+        })
     }
 }
 
@@ -250,19 +244,12 @@ impl ImagePayload {
         if self.count != self.visits.len() {
             return Err(invalid(
                 "payload.count",
-                format!(
-                    "is {} but visits has {} entries",
-                    self.count,
-                    self.visits.len()
-                ),
+                format!("is {} but visits has {} entries", self.count, self.visits.len()),
             ));
         }
         for (i, v) in self.visits.iter().enumerate() {
             if v.store_id.trim().is_empty() {
-                return Err(invalid(
-                    &format!("payload.visits[{i}].store_id"),
-                    "must not be empty",
-                ));
+                return Err(invalid(&format!("payload.visits[{i}].store_id"), "must not be empty"));
             }
             if v.image_url.is_empty() {
                 return Err(invalid(
@@ -389,30 +376,14 @@ pub struct Job {
     pub created_at: OffsetDateTime,
     #[serde(with = "serde_ts")]
     pub updated_at: OffsetDateTime,
-    #[serde(
-        default,
-        with = "serde_ts::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
     pub started_at: Option<OffsetDateTime>,
-    #[serde(
-        default,
-        with = "serde_ts::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<OffsetDateTime>,
-    #[serde(
-        default,
-        with = "serde_ts::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<OffsetDateTime>,
     /// While `processing`: the time after which another delivery may take the job over.
-    #[serde(
-        default,
-        with = "serde_ts::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<OffsetDateTime>,
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
@@ -431,12 +402,7 @@ pub enum ClaimRefused {
 
 impl Job {
     /// A new job in `pending`, with its first timeline entry.
-    pub fn new(
-        spec: JobSpec,
-        priority: u8,
-        scheduled_for: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> Result<Job> {
+    pub fn new(spec: JobSpec, priority: u8, scheduled_for: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<Job> {
         if !(1..=5).contains(&priority) {
             return Err(invalid("priority", "must be between 1 and 5"));
         }
@@ -483,12 +449,7 @@ impl Job {
     }
 
     /// Moves to `to` if the state machine allows it; the only way `status` changes.
-    pub fn transition(
-        &mut self,
-        to: JobStatus,
-        now: OffsetDateTime,
-        message: impl Into<String>,
-    ) -> Result<()> {
+    pub fn transition(&mut self, to: JobStatus, now: OffsetDateTime, message: impl Into<String>) -> Result<()> {
         if !self.status.can_become(to) {
             return Err(Error::Conflict(format!(
                 "job {} is {} and cannot become {}",
@@ -500,9 +461,7 @@ impl Job {
         }
         match to {
             JobStatus::Processing => self.started_at = Some(now),
-            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => {
-                self.completed_at = Some(now)
-            }
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled => self.completed_at = Some(now),
             JobStatus::Queued | JobStatus::Pending => self.completed_at = None,
         }
         self.status = to;
@@ -517,12 +476,8 @@ impl Job {
             JobStatus::Pending | JobStatus::Queued => {
                 self.attempts += 1;
                 let attempt = self.attempts;
-                self.transition(
-                    JobStatus::Processing,
-                    now,
-                    format!("attempt {attempt} started"),
-                )
-                .expect("pending/queued -> processing is legal");
+                self.transition(JobStatus::Processing, now, format!("attempt {attempt} started"))
+                    .expect("pending/queued -> processing is legal");
             }
             JobStatus::Processing => match self.lease_until {
                 Some(until) if until > now => {
@@ -588,12 +543,7 @@ impl Job {
 
     /// The running attempt failed. Returns `true` if the job will be tried again (back to
     /// `queued`), `false` if it is now `failed` for good.
-    pub fn fail_attempt(
-        &mut self,
-        attempt: u32,
-        error: impl Into<String>,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
+    pub fn fail_attempt(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<bool> {
         self.ensure_attempt(attempt)?;
         let error = error.into();
         self.error = Some(error.clone());
@@ -615,12 +565,7 @@ impl Job {
     }
 
     /// Fails the job for good, whatever attempts are left (the error is permanent).
-    pub fn fail_permanently(
-        &mut self,
-        attempt: u32,
-        error: impl Into<String>,
-        now: OffsetDateTime,
-    ) -> Result<()> {
+    pub fn fail_permanently(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<()> {
         self.ensure_attempt(attempt)?;
         let error = error.into();
         self.error = Some(error.clone());
@@ -668,12 +613,7 @@ impl Job {
     }
 
     /// A manual status change (`PUT /jobs/{id}/status`), through the same state machine.
-    pub fn set_status_manually(
-        &mut self,
-        to: JobStatus,
-        now: OffsetDateTime,
-        lease: Duration,
-    ) -> Result<()> {
+    pub fn set_status_manually(&mut self, to: JobStatus, now: OffsetDateTime, lease: Duration) -> Result<()> {
         match to {
             JobStatus::Processing => {
                 if !matches!(self.status, JobStatus::Pending | JobStatus::Queued) {
@@ -697,11 +637,7 @@ mod tests {
     use serde_json::json;
 
     fn archive() -> JobSpec {
-        JobSpec::from_json(
-            "archive",
-            json!({"asset_id": "a1", "source": "s3://b/k.mp4"}),
-        )
-        .unwrap()
+        JobSpec::from_json("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"})).unwrap()
     }
 
     fn t(secs: i64) -> OffsetDateTime {
@@ -724,11 +660,7 @@ mod tests {
         ];
         for from in JobStatus::ALL {
             for to in JobStatus::ALL {
-                assert_eq!(
-                    from.can_become(to),
-                    legal.contains(&(from, to)),
-                    "{from} -> {to}"
-                );
+                assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from} -> {to}");
             }
         }
     }
@@ -737,19 +669,14 @@ mod tests {
     fn payload_errors_name_the_field() {
         let err = JobSpec::from_json("archive", json!({"asset_id": "a"})).unwrap_err();
         assert!(err.to_string().contains("source"), "{err}");
-        let err = JobSpec::from_json("archive", json!({"asset_id": "a", "source": "http://x"}))
-            .unwrap_err();
+        let err = JobSpec::from_json("archive", json!({"asset_id": "a", "source": "http://x"})).unwrap_err();
         assert!(err.to_string().starts_with("payload.source"), "{err}");
         let err = JobSpec::from_json(
             "image",
             json!({"count": 1, "visits": [{"store_id": "S1", "image_url": [1], "visit_time": ""}]}),
         )
         .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("payload.visits[0].image_url[0]"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("payload.visits[0].image_url[0]"), "{err}");
         let err = JobSpec::from_json(
             "image",
             json!({"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg"]}]}),
@@ -780,12 +707,9 @@ mod tests {
         let mut job = Job::new(archive(), 3, None, t(0)).unwrap();
         job.transition(JobStatus::Queued, t(1), "enqueued").unwrap();
         for attempt in 1..=3 {
-            job.claim(t(attempt as i64 * 10), Duration::seconds(5))
-                .unwrap();
+            job.claim(t(attempt as i64 * 10), Duration::seconds(5)).unwrap();
             assert_eq!(job.attempts, attempt);
-            let again = job
-                .fail_attempt(attempt, "boom", t(attempt as i64 * 10 + 1))
-                .unwrap();
+            let again = job.fail_attempt(attempt, "boom", t(attempt as i64 * 10 + 1)).unwrap();
             assert_eq!(again, attempt < 3);
         }
         assert_eq!(job.status, JobStatus::Failed);

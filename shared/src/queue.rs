@@ -32,11 +32,7 @@ pub enum Band {
 
 impl Band {
     pub fn of(priority: u8) -> Band {
-        if priority >= 4 {
-            Band::High
-        } else {
-            Band::Normal
-        }
+        if priority >= 4 { Band::High } else { Band::Normal }
     }
 }
 
@@ -77,11 +73,7 @@ pub struct SqsJobQueue {
 }
 
 impl SqsJobQueue {
-    pub fn new(
-        client: aws_sdk_sqs::Client,
-        high_url: impl Into<String>,
-        normal_url: impl Into<String>,
-    ) -> Self {
+    pub fn new(client: aws_sdk_sqs::Client, high_url: impl Into<String>, normal_url: impl Into<String>) -> Self {
         SqsJobQueue {
             client,
             high_url: high_url.into(),
@@ -127,13 +119,7 @@ mod tests {
     fn priorities_split_into_two_bands() {
         assert_eq!(
             [1, 2, 3, 4, 5].map(Band::of),
-            [
-                Band::Normal,
-                Band::Normal,
-                Band::Normal,
-                Band::High,
-                Band::High
-            ]
+            [Band::Normal, Band::Normal, Band::Normal, Band::High, Band::High]
         );
     }
 
@@ -141,10 +127,7 @@ mod tests {
     fn delays_cap_at_fifteen_minutes() {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         assert_eq!(delay_until(None, now), Duration::ZERO);
-        assert_eq!(
-            delay_until(Some(now - Duration::minutes(1)), now),
-            Duration::ZERO
-        );
+        assert_eq!(delay_until(Some(now - Duration::minutes(1)), now), Duration::ZERO);
         assert_eq!(
             delay_until(Some(now + Duration::seconds(90)), now),
             Duration::seconds(90)

@@ -58,28 +58,15 @@ pub struct Jobs {
 
 impl Jobs {
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>, lease: Duration) -> Self {
-        Jobs {
-            store,
-            queue,
-            lease,
-        }
+        Jobs { store, queue, lease }
     }
 
     /// Validates, stores and enqueues a job. Returns the job and whether it is new (`false`
     /// when an idempotency key matched an earlier request).
-    pub async fn submit(
-        &self,
-        new: NewJob,
-        idempotency: Option<IdempotencyKey>,
-    ) -> Result<(Job, bool)> {
+    pub async fn submit(&self, new: NewJob, idempotency: Option<IdempotencyKey>) -> Result<(Job, bool)> {
         let spec = JobSpec::from_json(&new.kind, new.payload)?;
-        self.submit_spec(
-            spec,
-            new.priority.unwrap_or(3),
-            new.scheduled_for,
-            idempotency,
-        )
-        .await
+        self.submit_spec(spec, new.priority.unwrap_or(3), new.scheduled_for, idempotency)
+            .await
     }
 
     pub async fn submit_spec(
@@ -140,10 +127,7 @@ impl Jobs {
 
     /// Retries a failed job: back to `queued`, with a new message.
     pub async fn retry(&self, id: JobId) -> Result<Job> {
-        let job = self
-            .store
-            .modify(id, &mut |j| j.retry(clock::now()))
-            .await?;
+        let job = self.store.modify(id, &mut |j| j.retry(clock::now())).await?;
         self.enqueue_or_restore(job).await
     }
 
@@ -174,9 +158,7 @@ impl Jobs {
     pub async fn bulk_retry(&self, filter: RetryFilter) -> Result<Vec<JobId>> {
         let kind: Option<JobKind> = filter.kind.as_deref().map(str::parse).transpose()?;
         if kind.is_none() && filter.ids.is_none() && !filter.all {
-            return Err(Error::Invalid(
-                "give a filter: kind, ids, or all: true".into(),
-            ));
+            return Err(Error::Invalid("give a filter: kind, ids, or all: true".into()));
         }
         let mut candidates: Vec<JobId> = Vec::new();
         if let Some(ids) = &filter.ids {

@@ -35,20 +35,17 @@ impl Settings {
 fn required(name: &str) -> Result<String> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(Error::Internal(format!(
-            "environment variable {name} is not set"
-        ))),
+        _ => Err(Error::Internal(format!("environment variable {name} is not set"))),
     }
 }
 
 /// Reads an optional numeric environment variable, refusing garbage rather than ignoring it.
 pub fn optional<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
-            Error::Internal(format!(
-                "environment variable {name}={v:?} is not a valid number"
-            ))
-        }),
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| Error::Internal(format!("environment variable {name}={v:?} is not a valid number"))),
         _ => Ok(default),
     }
 }

@@ -65,17 +65,13 @@ mod tests {
 
     #[tokio::test]
     async fn only_failed_records_are_reported() {
-        let out = process(
-            event(&[Some("a"), Some("b"), Some("c")]),
-            2,
-            |m| async move {
-                if m.body.as_deref() == Some("b") {
-                    Err("bad")
-                } else {
-                    Ok(())
-                }
-            },
-        )
+        let out = process(event(&[Some("a"), Some("b"), Some("c")]), 2, |m| async move {
+            if m.body.as_deref() == Some("b") {
+                Err("bad")
+            } else {
+                Ok(())
+            }
+        })
         .await
         .unwrap();
         let ids: Vec<_> = out
@@ -89,11 +85,7 @@ mod tests {
     #[tokio::test]
     async fn a_failure_without_message_id_fails_the_invocation() {
         let out = process(event(&[Some("a"), None]), 1, |m| async move {
-            if m.message_id.is_none() {
-                Err("bad")
-            } else {
-                Ok(())
-            }
+            if m.message_id.is_none() { Err("bad") } else { Ok(()) }
         })
         .await;
         assert!(out.is_err());

@@ -15,16 +15,25 @@ pub struct AppState {
     pub jobs: Jobs,
 }
 
+/// Every route the router serves (method, path). `openapi.json` must describe exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("POST", "/jobs/retry"),
+    ("GET", "/jobs/{id}"),
+    ("DELETE", "/jobs/{id}"),
+    ("PUT", "/jobs/{id}/status"),
+    ("POST", "/jobs/{id}/retry"),
+    ("GET", "/stats"),
+];
+
 pub fn router(state: AppState) -> Router {
+    let openapi = std::sync::Arc::new(crate::openapi::document().to_string());
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
         .allow_headers([
             HeaderName::from_static("content-type"),
             HeaderName::from_static("idempotency-key"),
@@ -34,6 +43,15 @@ pub fn router(state: AppState) -> Router {
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    (*openapi).clone(),
+                )
+            }),
+        )
         .route("/jobs", post(jobs::create).get(jobs::list))
         .route("/jobs/retry", post(jobs::bulk_retry))
         .route("/jobs/{id}", get(jobs::get).delete(jobs::cancel))
@@ -42,10 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/stats", get(jobs::stats))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
-            error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed on this route",
-            )
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
         .layer(cors)
         .with_state(state)

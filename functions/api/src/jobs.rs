@@ -41,11 +41,7 @@ fn job_id(raw: &str) -> ApiResult<JobId> {
 }
 
 /// `POST /jobs`
-pub async fn create(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
+pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let new: NewJob = parse_json(&body)?;
     let idempotency = match headers.get("idempotency-key") {
         None => None,
@@ -55,9 +51,7 @@ pub async fn create(
                 .map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?
                 .trim();
             if key.is_empty() || key.len() > 255 {
-                return Err(ApiError::invalid(
-                    "Idempotency-Key must be 1-255 characters",
-                ));
+                return Err(ApiError::invalid("Idempotency-Key must be 1-255 characters"));
             }
             Some(IdempotencyKey {
                 key: key.to_string(),
@@ -66,11 +60,7 @@ pub async fn create(
         }
     };
     let (job, created) = app.jobs.submit(new, idempotency).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(job)).into_response())
 }
 
@@ -120,11 +110,7 @@ struct StatusBody {
 }
 
 /// `PUT /jobs/{id}/status` `{"status": ...}`: a manual change, 409 if the state machine refuses.
-pub async fn set_status(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Response> {
+pub async fn set_status(State(app): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
     let id = job_id(&id)?;
     let body: StatusBody = parse_json(&body)?;
     let to: JobStatus = body.status.parse()?;

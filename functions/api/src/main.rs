@@ -11,16 +11,16 @@ use shared::store::DynamoJobStore;
 mod app;
 mod error;
 mod jobs;
+mod openapi;
+#[cfg(test)]
+mod tests;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
-    let store = Arc::new(DynamoJobStore::new(
-        clients.dynamodb.clone(),
-        &settings.jobs_table,
-    ));
+    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
     let queue = Arc::new(SqsJobQueue::new(
         clients.sqs.clone(),
         &settings.high_queue_url,

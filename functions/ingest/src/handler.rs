@@ -37,24 +37,9 @@ impl Ingest {
         Ok(json!({ "jobs": jobs }))
     }
 
-    async fn handle_record(
-        &self,
-        record: S3EventRecord,
-    ) -> Result<shared::job::JobId, lambda_runtime::Error> {
-        let bucket = record
-            .s3
-            .bucket
-            .name
-            .clone()
-            .ok_or("S3 record without bucket name")?;
-        let key = decode_key(
-            record
-                .s3
-                .object
-                .key
-                .as_deref()
-                .ok_or("S3 record without object key")?,
-        );
+    async fn handle_record(&self, record: S3EventRecord) -> Result<shared::job::JobId, lambda_runtime::Error> {
+        let bucket = record.s3.bucket.name.clone().ok_or("S3 record without bucket name")?;
+        let key = decode_key(record.s3.object.key.as_deref().ok_or("S3 record without object key")?);
         let size = record.s3.object.size.unwrap_or_default().max(0) as u64;
         let version = record
             .s3
@@ -110,16 +95,12 @@ impl Ingest {
         match self.count_lines(&bucket, &key).await {
             Ok(counts) => {
                 self.store
-                    .modify(id, &mut |j| {
-                        j.complete(attempt, counts.clone(), clock::now())
-                    })
+                    .modify(id, &mut |j| j.complete(attempt, counts.clone(), clock::now()))
                     .await?;
             }
             Err(error) => {
                 self.store
-                    .modify(id, &mut |j| {
-                        j.fail_permanently(attempt, error.clone(), clock::now())
-                    })
+                    .modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now()))
                     .await?;
             }
         }
@@ -127,19 +108,12 @@ impl Ingest {
     }
 
     async fn count_lines(&self, bucket: &str, key: &str) -> Result<Value, String> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot read s3://{bucket}/{key}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            })?;
+        let object = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
+            format!(
+                "cannot read s3://{bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
         let mut lines = tokio::io::BufReader::new(object.body.into_async_read()).lines();
         let (mut read, mut valid, mut rejected) = (0u64, 0u64, 0u64);
         while let Some(line) = lines
@@ -167,10 +141,7 @@ mod tests {
     #[test]
     fn keys_decode_plus_and_percent_forms() {
         assert_eq!(decode_key("uploads/my+file.jsonl"), "uploads/my file.jsonl");
-        assert_eq!(
-            decode_key("uploads/my%20file.jsonl"),
-            "uploads/my file.jsonl"
-        );
+        assert_eq!(decode_key("uploads/my%20file.jsonl"), "uploads/my file.jsonl");
         assert_eq!(decode_key("a%2Bb.jsonl"), "a+b.jsonl");
     }
 }

@@ -16,10 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
     let ingest = Arc::new(handler::Ingest {
-        store: Arc::new(DynamoJobStore::new(
-            clients.dynamodb.clone(),
-            &settings.jobs_table,
-        )),
+        store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
         s3: clients.s3.clone(),
         lease: settings.lease,
     });

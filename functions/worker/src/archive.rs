@@ -42,11 +42,7 @@ impl Archiver {
                 .as_service_error()
                 .is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
                 || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-            let msg = format!(
-                "copying {}: {}",
-                p.source,
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            );
+            let msg = format!("copying {}: {}", p.source, aws_sdk_s3::error::DisplayErrorContext(&e));
             return Err(if missing {
                 ProcessError::Permanent(format!("source object not found: {}", p.source))
             } else {
@@ -98,9 +94,6 @@ fn encode_key(key: &str) -> String {
 mod tests {
     #[test]
     fn copy_source_keys_are_encoded_but_keep_slashes() {
-        assert_eq!(
-            super::encode_key("media/my clip+1.mp4"),
-            "media/my%20clip%2B1.mp4"
-        );
+        assert_eq!(super::encode_key("media/my clip+1.mp4"), "media/my%20clip%2B1.mp4");
     }
 }

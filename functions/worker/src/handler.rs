@@ -49,15 +49,36 @@ pub enum RecordError {
     Store(#[from] shared::Error),
 }
 
+/// The work of one attempt, by kind. [`Processors`] is the real one.
+#[async_trait::async_trait]
+pub trait Runner: Send + Sync {
+    async fn run(&self, job: &Job) -> Result<Value, ProcessError>;
+}
+
 /// Per-kind work.
 pub struct Processors {
     pub archive: Archiver,
 }
 
+#[async_trait::async_trait]
+impl Runner for Processors {
+    async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
+        match &job.spec {
+            JobSpec::Archive(p) => self.archive.run(p).await,
+            JobSpec::Image(_) => Err(ProcessError::Permanent(
+                "image jobs are not processed by this version of the worker".into(),
+            )),
+            JobSpec::LogIngest(_) => Err(ProcessError::Permanent(
+                "log_ingest jobs are run by the ingest function".into(),
+            )),
+        }
+    }
+}
+
 pub struct Worker {
     pub store: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
-    pub processors: Processors,
+    pub runner: Arc<dyn Runner>,
     pub lease: Duration,
     /// The queues' `maxReceiveCount`: the delivery with this count is the last one.
     pub max_receives: u32,
@@ -74,8 +95,7 @@ impl Worker {
             .body
             .as_deref()
             .ok_or_else(|| RecordError::Malformed("empty body".into()))?;
-        let message: JobMessage =
-            serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let message: JobMessage = serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
         let receives: u32 = record
             .attributes
             .get("ApproximateReceiveCount")
@@ -124,21 +144,17 @@ impl Worker {
         let attempt = job.attempts;
         tracing::info!(job_id = %id, kind = %job.kind(), attempt, receives, "processing");
 
-        match self.run(&job).await {
+        match self.runner.run(&job).await {
             Ok(result) => {
                 self.store
-                    .modify(id, &mut |j| {
-                        j.complete(attempt, result.clone(), clock::now())
-                    })
+                    .modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now()))
                     .await?;
                 tracing::info!(job_id = %id, attempt, "completed");
                 Ok(())
             }
             Err(ProcessError::Permanent(error)) => {
                 self.store
-                    .modify(id, &mut |j| {
-                        j.fail_permanently(attempt, error.clone(), clock::now())
-                    })
+                    .modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now()))
                     .await?;
                 tracing::warn!(job_id = %id, attempt, %error, "failed permanently");
                 Ok(())
@@ -149,32 +165,15 @@ impl Worker {
                     .store
                     .modify(id, &mut |j| {
                         if last_delivery {
-                            j.fail_permanently(
-                                attempt,
-                                format!("{error} (last delivery)"),
-                                clock::now(),
-                            )
+                            j.fail_permanently(attempt, format!("{error} (last delivery)"), clock::now())
                         } else {
-                            j.fail_attempt(attempt, error.clone(), clock::now())
-                                .map(|_| ())
+                            j.fail_attempt(attempt, error.clone(), clock::now()).map(|_| ())
                         }
                     })
                     .await?;
                 tracing::warn!(job_id = %id, attempt, %error, status = %job.status, "attempt failed");
                 Err(RecordError::Failed(error))
             }
-        }
-    }
-
-    async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
-        match &job.spec {
-            JobSpec::Archive(p) => self.processors.archive.run(p).await,
-            JobSpec::Image(_) => Err(ProcessError::Permanent(
-                "image jobs are not processed by this version of the worker".into(),
-            )),
-            JobSpec::LogIngest(_) => Err(ProcessError::Permanent(
-                "log_ingest jobs are run by the ingest function".into(),
-            )),
         }
     }
 }

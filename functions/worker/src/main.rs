@@ -11,6 +11,8 @@ use shared::store::DynamoJobStore;
 
 mod archive;
 mod handler;
+#[cfg(test)]
+mod tests;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -18,18 +20,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
     let worker = Arc::new(handler::Worker {
-        store: Arc::new(DynamoJobStore::new(
-            clients.dynamodb.clone(),
-            &settings.jobs_table,
-        )),
+        store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
         queue: Arc::new(SqsJobQueue::new(
             clients.sqs.clone(),
             &settings.high_queue_url,
             &settings.normal_queue_url,
         )),
-        processors: handler::Processors {
+        runner: Arc::new(handler::Processors {
             archive: archive::Archiver::new(clients.s3.clone()),
-        },
+        }),
         lease: settings.lease,
         max_receives: shared::settings::optional("MAX_RECEIVE_COUNT", 3)?,
     });

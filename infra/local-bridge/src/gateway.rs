@@ -34,11 +34,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// Serves until `shutdown` flips.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             let (stream, peer) = tokio::select! {
                 _ = shutdown.changed() => break,
@@ -132,12 +128,7 @@ impl Gateway {
         let join = |k: &str| -> String {
             cors.get(k)
                 .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
+                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
                 .unwrap_or_default()
         };
         let mut resp = Response::new(Full::new(Bytes::new()));
@@ -166,16 +157,8 @@ impl Gateway {
 /// Matches a route path (`/jobs/{id}`, `/{proxy+}`) against a request path. The score prefers
 /// literal segments over parameters over greedy parameters.
 pub fn match_path(pattern: &str, path: &str) -> Option<(u8, Map<String, Value>)> {
-    let pat: Vec<&str> = pattern
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let segs: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let pat: Vec<&str> = pattern.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let mut params = Map::new();
     let mut score: u8 = 100;
     for (i, p) in pat.iter().enumerate() {
@@ -224,12 +207,7 @@ fn event(
             .filter_map(|v| v.to_str().ok())
             .collect();
         if name == "cookie" {
-            cookies.extend(
-                values
-                    .iter()
-                    .flat_map(|v| v.split(';'))
-                    .map(|c| c.trim().to_string()),
-            );
+            cookies.extend(values.iter().flat_map(|v| v.split(';')).map(|c| c.trim().to_string()));
             continue;
         }
         headers.insert(name.as_str().to_string(), Value::String(values.join(",")));
@@ -255,10 +233,7 @@ fn event(
     let (body, b64) = if body.is_empty() {
         (Value::Null, false)
     } else if is_text(content_type) && std::str::from_utf8(body).is_ok() {
-        (
-            Value::String(String::from_utf8_lossy(body).into_owned()),
-            false,
-        )
+        (Value::String(String::from_utf8_lossy(body).into_owned()), false)
     } else {
         (Value::String(STANDARD.encode(body)), true)
     };
@@ -342,11 +317,7 @@ fn response(v: Value) -> Response<Full<Bytes>> {
         return r;
     };
     let body = v.get("body").and_then(Value::as_str).unwrap_or_default();
-    let bytes = if v
-        .get("isBase64Encoded")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
+    let bytes = if v.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) {
         STANDARD.decode(body).unwrap_or_default()
     } else {
         body.as_bytes().to_vec()
@@ -354,12 +325,7 @@ fn response(v: Value) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(bytes)));
     *resp.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
     let headers: &mut HeaderMap = resp.headers_mut();
-    for (k, val) in v
-        .get("headers")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (k, val) in v.get("headers").and_then(Value::as_object).into_iter().flatten() {
         if let (Ok(name), Some(Ok(value))) = (
             http::HeaderName::try_from(k.as_str()),
             val.as_str().map(HeaderValue::from_str),
@@ -374,12 +340,7 @@ fn response(v: Value) -> Response<Full<Bytes>> {
         .flatten()
     {
         if let Ok(name) = http::HeaderName::try_from(k.as_str()) {
-            for val in vals
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
+            for val in vals.as_array().into_iter().flatten().filter_map(Value::as_str) {
                 if let Ok(value) = HeaderValue::from_str(val) {
                     headers.append(name.clone(), value);
                 }
@@ -401,9 +362,7 @@ fn response(v: Value) -> Response<Full<Bytes>> {
 }
 
 fn message(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(
-        json!({ "message": text }).to_string(),
-    )));
+    let mut r = Response::new(Full::new(Bytes::from(json!({ "message": text }).to_string())));
     *r.status_mut() = status;
     r.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));

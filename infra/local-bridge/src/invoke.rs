@@ -50,10 +50,7 @@ impl LambdaApi {
 #[async_trait]
 impl Invoker for LambdaApi {
     async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
-        let url = format!(
-            "{}/2015-03-31/functions/{function}/invocations",
-            self.endpoint
-        );
+        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.endpoint);
         let resp = self
             .http
             .post(&url)
@@ -63,15 +60,11 @@ impl Invoker for LambdaApi {
             .map_err(|e| InvokeError::Transport(format!("{url}: {e}")))?;
         let status = resp.status();
         let function_error = resp.headers().get("x-amz-function-error").is_some();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| InvokeError::Transport(e.to_string()))?;
+        let body = resp.bytes().await.map_err(|e| InvokeError::Transport(e.to_string()))?;
         let value: Value = if body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+            serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
         };
         // AWS answers 200 + X-Amz-Function-Error; cargo lambda watch answers 500 with the same body.
         if function_error || status.is_server_error() {
@@ -82,9 +75,7 @@ impl Invoker for LambdaApi {
             });
         }
         if !status.is_success() {
-            return Err(InvokeError::Transport(format!(
-                "{url}: HTTP {status}: {value}"
-            )));
+            return Err(InvokeError::Transport(format!("{url}: HTTP {status}: {value}")));
         }
         Ok(value)
     }

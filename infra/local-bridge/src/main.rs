@@ -51,9 +51,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
     let template = Template::load(&cli.template)?;
@@ -73,8 +71,7 @@ async fn main() -> anyhow::Result<()> {
             let env = stack.merged_env()?;
             let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
             match env_file {
-                Some(path) => std::fs::write(&path, text)
-                    .with_context(|| format!("writing {}", path.display()))?,
+                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{text}"),
             }
             for (id, p) in &stack.resources {
@@ -87,8 +84,7 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
         } => {
             // Long enough for cargo lambda watch to compile a function on its first invocation.
-            let invoker: Arc<dyn Invoker> =
-                Arc::new(LambdaApi::new(lambda_endpoint, Duration::from_secs(900)));
+            let invoker: Arc<dyn Invoker> = Arc::new(LambdaApi::new(lambda_endpoint, Duration::from_secs(900)));
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let mut tasks = Vec::new();
             for source in &stack.sqs_sources {
@@ -124,8 +120,7 @@ async fn main() -> anyhow::Result<()> {
             });
             tasks.push(tokio::spawn(gateway.serve(listener, stopped.clone())));
             tracing::info!(%listen, sqs_sources = stack.sqs_sources.len(), s3_routes = stack.s3_routes.len(), "local bridge ready");
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
     CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration,
@@ -185,11 +185,7 @@ impl Resolver for Names<'_> {
 }
 
 /// Provisions every resource of `template` and returns the resolved stack.
-pub async fn provision(
-    template: &Template,
-    clients: &Clients,
-    options: &Options,
-) -> anyhow::Result<Stack> {
+pub async fn provision(template: &Template, clients: &Clients, options: &Options) -> anyhow::Result<Stack> {
     let params = template.parameter_defaults();
     let mut created: BTreeMap<String, Physical> = BTreeMap::new();
     let mut evaluated: BTreeMap<String, Value> = BTreeMap::new();
@@ -235,11 +231,7 @@ pub async fn provision(
         params: &params,
         created: &created,
     };
-    let globals = template
-        .globals
-        .get("Function")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let globals = template.globals.get("Function").cloned().unwrap_or(Value::Null);
     let globals = evaluate(&globals, &names).map_err(|e| anyhow!("Globals: {e}"))?;
 
     let mut stack = Stack {
@@ -256,9 +248,7 @@ pub async fn provision(
 
     for (id, res) in &template.resources {
         match res.kind.as_str() {
-            "AWS::Serverless::HttpApi" => {
-                stack.cors = evaluated[id].get("CorsConfiguration").cloned()
-            }
+            "AWS::Serverless::HttpApi" => stack.cors = evaluated[id].get("CorsConfiguration").cloned(),
             "AWS::Serverless::Function" => {
                 let function = function(id, &evaluated[id], &res.metadata, &globals)?;
                 let events = res
@@ -268,13 +258,9 @@ pub async fn provision(
                     .cloned()
                     .unwrap_or_default();
                 for (event_id, event) in events {
-                    let kind = event
-                        .get("Type")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
+                    let kind = event.get("Type").and_then(Value::as_str).unwrap_or_default();
                     let raw = event.get("Properties").cloned().unwrap_or(Value::Null);
-                    let props = evaluate(&raw, &names)
-                        .map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
+                    let props = evaluate(&raw, &names).map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
                     match kind {
                         "HttpApi" => stack.http_routes.push(HttpRoute {
                             method: props
@@ -282,11 +268,7 @@ pub async fn provision(
                                 .and_then(Value::as_str)
                                 .unwrap_or("ANY")
                                 .to_uppercase(),
-                            path: props
-                                .get("Path")
-                                .and_then(Value::as_str)
-                                .unwrap_or("/")
-                                .to_string(),
+                            path: props.get("Path").and_then(Value::as_str).unwrap_or("/").to_string(),
                             function: function.name.clone(),
                         }),
                         "SQS" => stack
@@ -297,7 +279,9 @@ pub async fn provision(
                                 .get("Bucket")
                                 .and_then(|b| b.get("Ref"))
                                 .and_then(Value::as_str)
-                                .ok_or_else(|| anyhow!("{id}.Events.{event_id}: Bucket must be !Ref of a bucket in the template"))?;
+                                .ok_or_else(|| {
+                                    anyhow!("{id}.Events.{event_id}: Bucket must be !Ref of a bucket in the template")
+                                })?;
                             let bucket = created[bucket_id].reference.clone();
                             let config_id = format!("{id}-{event_id}");
                             s3_configs
@@ -310,9 +294,9 @@ pub async fn provision(
                                 function: function.name.clone(),
                             });
                         }
-                        other => bail!(
-                            "{id}.Events.{event_id}: event type {other} is not supported by the local stack"
-                        ),
+                        other => {
+                            bail!("{id}.Events.{event_id}: event type {other} is not supported by the local stack")
+                        }
                     }
                 }
                 stack.functions.insert(id.clone(), function);
@@ -395,21 +379,17 @@ async fn create(
         "AWS::SQS::Queue" => {
             let name = str_prop(props, "QueueName").unwrap_or_else(|| generated_name(options, id));
             let url = create_queue(&name, props, clients, options).await?;
-            physical.attributes.insert(
-                "Arn".into(),
-                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"),
-            );
+            physical
+                .attributes
+                .insert("Arn".into(), format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"));
             physical.attributes.insert("QueueName".into(), name.clone());
             physical.attributes.insert("QueueUrl".into(), url.clone());
             physical.reference = url;
         }
         "AWS::S3::Bucket" => {
-            let name = str_prop(props, "BucketName")
-                .unwrap_or_else(|| generated_name(options, id).to_lowercase());
+            let name = str_prop(props, "BucketName").unwrap_or_else(|| generated_name(options, id).to_lowercase());
             create_bucket(&name, props, clients).await?;
-            physical
-                .attributes
-                .insert("Arn".into(), format!("arn:aws:s3:::{name}"));
+            physical.attributes.insert("Arn".into(), format!("arn:aws:s3:::{name}"));
             physical
                 .attributes
                 .insert("DomainName".into(), format!("{name}.s3.amazonaws.com"));
@@ -423,12 +403,10 @@ async fn create(
             );
             physical.reference = name;
         }
-        "AWS::Serverless::HttpApi" => {
-            physical.reference = format!("{}-http-api", options.stack_name)
+        "AWS::Serverless::HttpApi" => physical.reference = format!("{}-http-api", options.stack_name),
+        other => {
+            bail!("resource type {other} is not supported by the local stack (infra/local-bridge/src/provision.rs)")
         }
-        other => bail!(
-            "resource type {other} is not supported by the local stack (infra/local-bridge/src/provision.rs)"
-        ),
     }
     Ok(physical)
 }
@@ -470,26 +448,16 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest);
-    for a in props["AttributeDefinitions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for a in props["AttributeDefinitions"].as_array().into_iter().flatten() {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(scalar(&a["AttributeName"]))
-                .attribute_type(ScalarAttributeType::from(
-                    scalar(&a["AttributeType"]).as_str(),
-                ))
+                .attribute_type(ScalarAttributeType::from(scalar(&a["AttributeType"]).as_str()))
                 .build()?,
         );
     }
     req = req.set_key_schema(Some(key_schema(&props["KeySchema"])?));
-    for g in props["GlobalSecondaryIndexes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for g in props["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
         let projection = &g["Projection"];
         let mut p = Projection::builder().projection_type(ProjectionType::from(
             projection
@@ -516,16 +484,11 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
     }
     match req.send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
             return Ok(());
         }
         Err(e) => {
-            return Err(anyhow!(
-                aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
-            ));
+            return Err(anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()));
         }
     }
     if let Some(ttl) = props.get("TimeToLiveSpecification")
@@ -548,19 +511,11 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
     Ok(())
 }
 
-async fn create_queue(
-    name: &str,
-    props: &Value,
-    clients: &Clients,
-    options: &Options,
-) -> anyhow::Result<String> {
+async fn create_queue(name: &str, props: &Value, clients: &Clients, options: &Options) -> anyhow::Result<String> {
     let mut attrs: HashMap<QueueAttributeName, String> = HashMap::new();
     for (prop, attr) in [
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-        (
-            "MessageRetentionPeriod",
-            QueueAttributeName::MessageRetentionPeriod,
-        ),
+        ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
         ("DelaySeconds", QueueAttributeName::DelaySeconds),
         (
             "ReceiveMessageWaitTimeSeconds",
@@ -595,13 +550,8 @@ async fn create_queue(
         .send()
         .await;
     match out {
-        Ok(o) => o
-            .queue_url
-            .ok_or_else(|| anyhow!("CreateQueue returned no URL")),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_queue_name_exists()) =>
-        {
+        Ok(o) => o.queue_url.ok_or_else(|| anyhow!("CreateQueue returned no URL")),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_name_exists()) => {
             // Exists with other attributes (e.g. an edited template): bring it in line.
             let url = clients
                 .sqs
@@ -620,28 +570,19 @@ async fn create_queue(
                 .await?;
             Ok(url)
         }
-        Err(e) => Err(anyhow!(
-            aws_sdk_sqs::error::DisplayErrorContext(e).to_string()
-        )),
+        Err(e) => Err(anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())),
     }
 }
 
 async fn create_bucket(name: &str, props: &Value, clients: &Clients) -> anyhow::Result<()> {
     match clients.s3.create_bucket().bucket(name).send().await {
         Ok(_) => {}
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => {
-            return Err(anyhow!(
-                aws_sdk_s3::error::DisplayErrorContext(e).to_string()
-            ));
+            return Err(anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()));
         }
     }
-    if let Some(rules) = props
-        .pointer("/CorsConfiguration/CorsRules")
-        .and_then(Value::as_array)
-    {
+    if let Some(rules) = props.pointer("/CorsConfiguration/CorsRules").and_then(Value::as_array) {
         let list = |r: &Value, k: &str| -> Vec<String> {
             r.get(k)
                 .and_then(Value::as_array)
@@ -664,11 +605,7 @@ async fn create_bucket(name: &str, props: &Value, clients: &Clients) -> anyhow::
             .s3
             .put_bucket_cors()
             .bucket(name)
-            .cors_configuration(
-                CorsConfiguration::builder()
-                    .set_cors_rules(Some(rules))
-                    .build()?,
-            )
+            .cors_configuration(CorsConfiguration::builder().set_cors_rules(Some(rules)).build()?)
             .send()
             .await
             .map_err(|e| anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
@@ -676,18 +613,10 @@ async fn create_bucket(name: &str, props: &Value, clients: &Clients) -> anyhow::
     Ok(())
 }
 
-fn function(
-    id: &str,
-    props: &Value,
-    metadata: &Value,
-    globals: &Value,
-) -> anyhow::Result<Function> {
+fn function(id: &str, props: &Value, metadata: &Value, globals: &Value) -> anyhow::Result<Function> {
     let mut env = BTreeMap::new();
     for source in [globals, props] {
-        if let Some(vars) = source
-            .pointer("/Environment/Variables")
-            .and_then(Value::as_object)
-        {
+        if let Some(vars) = source.pointer("/Environment/Variables").and_then(Value::as_object) {
             for (k, v) in vars {
                 env.insert(k.clone(), scalar(v));
             }
@@ -738,13 +667,8 @@ async fn sqs_source(
     let (mut max_receive_count, mut dlq_url) = (None, None);
     if let Some(policy) = attrs.get(&QueueAttributeName::RedrivePolicy) {
         let policy: Value = serde_json::from_str(policy)?;
-        max_receive_count = policy
-            .get("maxReceiveCount")
-            .and_then(|v| scalar(v).parse().ok());
-        let dlq_arn = policy
-            .get("deadLetterTargetArn")
-            .map(scalar)
-            .unwrap_or_default();
+        max_receive_count = policy.get("maxReceiveCount").and_then(|v| scalar(v).parse().ok());
+        let dlq_arn = policy.get("deadLetterTargetArn").map(scalar).unwrap_or_default();
         dlq_url = created
             .values()
             .find(|p| p.attributes.get("Arn") == Some(&dlq_arn))
@@ -759,11 +683,7 @@ async fn sqs_source(
         function: function.name.clone(),
         queue_url: url,
         queue_arn: arn,
-        batch_size: props
-            .get("BatchSize")
-            .map(scalar)
-            .unwrap_or("10".into())
-            .parse()?,
+        batch_size: props.get("BatchSize").map(scalar).unwrap_or("10".into()).parse()?,
         batching_window_secs: props
             .get("MaximumBatchingWindowInSeconds")
             .map(scalar)

@@ -60,12 +60,7 @@ impl S3Relay {
                 .unwrap_or(1);
             let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or(Value::Null);
             let mut ok = true;
-            for record in body
-                .get("Records")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for record in body.get("Records").and_then(Value::as_array).into_iter().flatten() {
                 let config_id = record
                     .pointer("/s3/configurationId")
                     .and_then(Value::as_str)

@@ -89,11 +89,7 @@ impl SqsPoller {
         }
         outcome.delivered = batch.len();
         let event = json!({ "Records": batch.iter().map(|m| record(m, &self.source.queue_arn)).collect::<Vec<_>>() });
-        let succeeded: Vec<&Message> = match self
-            .invoker
-            .invoke(&self.source.function, &event)
-            .await
-        {
+        let succeeded: Vec<&Message> = match self.invoker.invoke(&self.source.function, &event).await {
             Ok(response) => match self.failed_ids(&response, &batch) {
                 Some(failed) => batch
                     .iter()
@@ -191,10 +187,7 @@ impl SqsPoller {
                 .send()
                 .await?;
             if !out.failed.is_empty() {
-                anyhow::bail!(
-                    "DeleteMessageBatch failed for {} messages",
-                    out.failed.len()
-                );
+                anyhow::bail!("DeleteMessageBatch failed for {} messages", out.failed.len());
             }
         }
         Ok(())

@@ -27,8 +27,7 @@ pub struct Resource {
 
 impl Template {
     pub fn load(path: &Path) -> anyhow::Result<Template> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Template::parse(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -37,11 +36,7 @@ impl Template {
         let root = to_json(yaml)?;
         let section = |name: &str| root.get(name).cloned().unwrap_or(Value::Object(Map::new()));
         let mut resources = BTreeMap::new();
-        for (id, r) in section("Resources")
-            .as_object()
-            .cloned()
-            .unwrap_or_default()
-        {
+        for (id, r) in section("Resources").as_object().cloned().unwrap_or_default() {
             let kind = r
                 .get("Type")
                 .and_then(Value::as_str)
@@ -50,10 +45,7 @@ impl Template {
                 id,
                 Resource {
                     kind: kind.to_string(),
-                    properties: r
-                        .get("Properties")
-                        .cloned()
-                        .unwrap_or(Value::Object(Map::new())),
+                    properties: r.get("Properties").cloned().unwrap_or(Value::Object(Map::new())),
                     metadata: r.get("Metadata").cloned().unwrap_or(Value::Null),
                 },
             );
@@ -94,11 +86,7 @@ fn to_json(y: Yaml) -> anyhow::Result<Value> {
         Yaml::Bool(b) => Value::Bool(b),
         Yaml::Number(n) => serde_json::to_value(&n)?,
         Yaml::String(s) => Value::String(s),
-        Yaml::Sequence(seq) => Value::Array(
-            seq.into_iter()
-                .map(to_json)
-                .collect::<anyhow::Result<_>>()?,
-        ),
+        Yaml::Sequence(seq) => Value::Array(seq.into_iter().map(to_json).collect::<anyhow::Result<_>>()?),
         Yaml::Mapping(m) => {
             let mut out = Map::new();
             for (k, v) in m {
@@ -119,21 +107,18 @@ fn to_json(y: Yaml) -> anyhow::Result<Value> {
                 "GetAtt" => {
                     let arg = match inner {
                         Value::String(s) => {
-                            let (res, attr) = s.split_once('.').ok_or_else(|| {
-                                anyhow!("!GetAtt {s}: expected Resource.Attribute")
-                            })?;
+                            let (res, attr) = s
+                                .split_once('.')
+                                .ok_or_else(|| anyhow!("!GetAtt {s}: expected Resource.Attribute"))?;
                             Value::Array(vec![res.into(), attr.into()])
                         }
                         other => other,
                     };
                     ("Fn::GetAtt", arg)
                 }
-                "Sub" | "Join" | "Select" | "Split" | "If" | "Equals" | "Not" | "And" | "Or"
-                | "FindInMap" | "Base64" | "GetAZs" | "ImportValue" | "Cidr" => {
-                    return Ok(Value::Object(Map::from_iter([(
-                        format!("Fn::{tag}"),
-                        inner,
-                    )])));
+                "Sub" | "Join" | "Select" | "Split" | "If" | "Equals" | "Not" | "And" | "Or" | "FindInMap"
+                | "Base64" | "GetAZs" | "ImportValue" | "Cidr" => {
+                    return Ok(Value::Object(Map::from_iter([(format!("Fn::{tag}"), inner)])));
                 }
                 "Condition" => ("Condition", inner),
                 other => bail!("unsupported YAML tag !{other}"),
@@ -165,10 +150,7 @@ pub enum EvalError {
 pub fn evaluate(v: &Value, r: &dyn Resolver) -> Result<Value, EvalError> {
     match v {
         Value::Array(items) => Ok(Value::Array(
-            items
-                .iter()
-                .map(|i| evaluate(i, r))
-                .collect::<Result<_, _>>()?,
+            items.iter().map(|i| evaluate(i, r)).collect::<Result<_, _>>()?,
         )),
         Value::Object(m) if m.len() == 1 => {
             let (k, arg) = m.iter().next().expect("one entry");
@@ -237,11 +219,7 @@ pub fn evaluate(v: &Value, r: &dyn Resolver) -> Result<Value, EvalError> {
     }
 }
 
-fn substitute(
-    text: &str,
-    vars: &Map<String, Value>,
-    r: &dyn Resolver,
-) -> Result<String, EvalError> {
+fn substitute(text: &str, vars: &Map<String, Value>, r: &dyn Resolver) -> Result<String, EvalError> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -262,8 +240,7 @@ fn substitute(
             r.attribute(res, attr)
                 .ok_or_else(|| EvalError::Pending(name.to_string()))?
         } else {
-            r.reference(name)
-                .ok_or_else(|| EvalError::Pending(name.to_string()))?
+            r.reference(name).ok_or_else(|| EvalError::Pending(name.to_string()))?
         };
         out.push_str(&value);
         rest = &after[end + 1..];
@@ -322,10 +299,7 @@ mod tests {
     fn the_project_template_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let t = Template::load(&path).unwrap();
-        assert_eq!(
-            t.resources["WorkerFunction"].kind,
-            "AWS::Serverless::Function"
-        );
+        assert_eq!(t.resources["WorkerFunction"].kind, "AWS::Serverless::Function");
         assert_eq!(t.parameter_defaults()["LeaseSeconds"], "90");
     }
 }

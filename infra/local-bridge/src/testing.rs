@@ -48,11 +48,7 @@ impl TestStack {
         .await
         .expect("provisioning a test stack (are the emulators up?)");
         let env = stack.merged_env().expect("function environment");
-        TestStack {
-            stack,
-            clients,
-            env,
-        }
+        TestStack { stack, clients, env }
     }
 
     /// A function environment variable, e.g. `JOBS_TABLE`.

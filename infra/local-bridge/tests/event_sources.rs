@@ -76,18 +76,10 @@ async fn depth(t: &TestStack, queue_logical_id: &str) -> usize {
         .await
         .unwrap();
     let attrs = out.attributes.unwrap_or_default();
-    [
-        A::ApproximateNumberOfMessages,
-        A::ApproximateNumberOfMessagesNotVisible,
-    ]
-    .iter()
-    .map(|a| {
-        attrs
-            .get(a)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0)
-    })
-    .sum()
+    [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
+        .iter()
+        .map(|a| attrs.get(a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0))
+        .sum()
 }
 
 #[tokio::test]
@@ -115,10 +107,7 @@ async fn a_succeeded_message_is_deleted() {
     let t = TestStack::new(Some(1)).await;
     let (invoker, calls) = function(|_| Ok(json!({"batchItemFailures": []})));
     send(&t, "NormalQueue", "ok").await;
-    let outcome = poller(&t, "NormalQueue", invoker)
-        .poll_once()
-        .await
-        .unwrap();
+    let outcome = poller(&t, "NormalQueue", invoker).poll_once().await.unwrap();
     assert_eq!((outcome.delivered, outcome.deleted), (1, 1));
     assert_eq!(calls.lock().unwrap().len(), 1);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -129,10 +118,7 @@ async fn a_succeeded_message_is_deleted() {
 async fn a_reported_failure_is_retried_and_lands_in_the_dead_letter_queue_after_3_receives() {
     let t = TestStack::new(Some(1)).await;
     let (invoker, calls) = function(|event| {
-        let failures: Vec<Value> = ids(event)
-            .into_iter()
-            .map(|id| json!({"itemIdentifier": id}))
-            .collect();
+        let failures: Vec<Value> = ids(event).into_iter().map(|id| json!({"itemIdentifier": id})).collect();
         Ok(json!({ "batchItemFailures": failures }))
     });
     let id = send(&t, "HighQueue", "always fails").await;
@@ -146,11 +132,7 @@ async fn a_reported_failure_is_retried_and_lands_in_the_dead_letter_queue_after_
         }
     }
     let deliveries: Vec<Vec<String>> = calls.lock().unwrap().iter().map(ids).collect();
-    assert_eq!(
-        deliveries,
-        vec![vec![id.clone()]; 3],
-        "delivered exactly 3 times"
-    );
+    assert_eq!(deliveries, vec![vec![id.clone()]; 3], "delivered exactly 3 times");
     let receive_counts: Vec<String> = calls
         .lock()
         .unwrap()
@@ -220,17 +202,11 @@ async fn a_function_error_or_an_invalid_response_keeps_the_whole_batch() {
             message: "boom".into(),
         })
     });
-    let o = poller(&t, "NormalQueue", crashing)
-        .poll_once()
-        .await
-        .unwrap();
+    let o = poller(&t, "NormalQueue", crashing).poll_once().await.unwrap();
     assert_eq!((o.delivered, o.deleted, o.left_for_retry), (1, 0, 1));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (empty_id, _) = function(|_| Ok(json!({"batchItemFailures": [{"itemIdentifier": ""}]})));
-    let o = poller(&t, "NormalQueue", empty_id)
-        .poll_once()
-        .await
-        .unwrap();
+    let o = poller(&t, "NormalQueue", empty_id).poll_once().await.unwrap();
     assert_eq!((o.delivered, o.deleted, o.left_for_retry), (1, 0, 1));
 }
 
@@ -274,12 +250,7 @@ async fn a_jsonl_dropped_in_the_bucket_reaches_the_ingest_function_once_and_othe
         key == "uploads/my+file.jsonl" || key == "uploads/my%20file.jsonl",
         "{key}"
     );
-    assert!(
-        record["eventName"]
-            .as_str()
-            .unwrap()
-            .starts_with("ObjectCreated:")
-    );
+    assert!(record["eventName"].as_str().unwrap().starts_with("ObjectCreated:"));
 }
 
 #[tokio::test]
@@ -331,9 +302,5 @@ async fn the_http_api_sends_payload_v2_events_and_serves_the_response() {
         .unwrap();
     assert_eq!(preflight.status(), 204);
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
-    assert_eq!(
-        calls.lock().unwrap().len(),
-        1,
-        "preflight is answered by the gateway"
-    );
+    assert_eq!(calls.lock().unwrap().len(), 1, "preflight is answered by the gateway");
 }

@@ -8,8 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,12 +46,7 @@ impl DynamoJobStore {
         &self.table
     }
 
-    fn put_job(
-        &self,
-        job: &Job,
-        condition: &str,
-        values: Option<Item>,
-    ) -> Result<TransactWriteItem> {
+    fn put_job(&self, job: &Job, condition: &str, values: Option<Item>) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(job_item(job)?))
@@ -104,11 +98,7 @@ impl DynamoJobStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-        op: &'static str,
-    ) -> Result<Option<Vec<Option<String>>>> {
+    async fn transact(&self, items: Vec<TransactWriteItem>, op: &'static str) -> Result<Option<Vec<Option<String>>>> {
         match self
             .client
             .transact_write_items()
@@ -118,10 +108,7 @@ impl DynamoJobStore {
         {
             Ok(_) => Ok(None),
             Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                ) =>
+                if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) =>
             {
                 let TransactWriteItemsError::TransactionCanceledException(c) = e.err() else {
                     unreachable!()
@@ -131,10 +118,7 @@ impl DynamoJobStore {
                     .iter()
                     .map(|r| r.code().map(str::to_owned))
                     .collect();
-                if codes
-                    .iter()
-                    .any(|c| c.as_deref() == Some("ConditionalCheckFailed"))
-                {
+                if codes.iter().any(|c| c.as_deref() == Some("ConditionalCheckFailed")) {
                     Ok(Some(codes))
                 } else {
                     Err(Error::aws(op, SdkError::ServiceError(e)))
@@ -224,11 +208,7 @@ impl JobStore for DynamoJobStore {
                 .item("fingerprint", s(&key.fingerprint))
                 .item(
                     TTL,
-                    AttributeValue::N(
-                        (job.created_at + IDEMPOTENCY_TTL)
-                            .unix_timestamp()
-                            .to_string(),
-                    ),
+                    AttributeValue::N((job.created_at + IDEMPOTENCY_TTL).unix_timestamp().to_string()),
                 )
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
@@ -238,9 +218,7 @@ impl JobStore for DynamoJobStore {
         items.push(self.count(&counter_deltas(job.kind(), None, Some(job.status)))?);
         match self.transact(items, "TransactWriteItems(create)").await? {
             None => Ok(Created::New(job.clone())),
-            Some(_) if idempotency.is_some() => Ok(Created::Existing(
-                self.idempotent_job(idempotency.unwrap()).await?,
-            )),
+            Some(_) if idempotency.is_some() => Ok(Created::Existing(self.idempotent_job(idempotency.unwrap()).await?)),
             Some(_) => Err(Error::Conflict(format!("job {} already exists", job.id))),
         }
     }
@@ -271,17 +249,10 @@ impl JobStore for DynamoJobStore {
                 return Ok(after);
             }
             after.version = before.version + 1;
-            let values = HashMap::from([(
-                ":v".to_string(),
-                AttributeValue::N(before.version.to_string()),
-            )]);
+            let values = HashMap::from([(":v".to_string(), AttributeValue::N(before.version.to_string()))]);
             let mut items = vec![self.put_job(&after, "version = :v", Some(values))?];
             if after.status != before.status {
-                items.push(self.count(&counter_deltas(
-                    after.kind(),
-                    Some(before.status),
-                    Some(after.status),
-                ))?);
+                items.push(self.count(&counter_deltas(after.kind(), Some(before.status), Some(after.status)))?);
                 if after.status == JobStatus::Completed {
                     items.push(self.count_completion(after.updated_at)?);
                 }
@@ -290,8 +261,7 @@ impl JobStore for DynamoJobStore {
                 None => return Ok(after),
                 Some(_) => {
                     tracing::debug!(job_id = %id, "lost a write race; re-reading");
-                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(5..40)))
-                        .await;
+                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(5..40))).await;
                 }
             }
         }
@@ -363,9 +333,7 @@ impl JobStore for DynamoJobStore {
             .rev()
             .map(|m| clock::minute_key(now - Duration::minutes(m)))
             .collect();
-        let mut keys: Vec<Item> = (0..STATS_SHARDS)
-            .map(|n| key(format!("STATS#{n}"), "COUNT"))
-            .collect();
+        let mut keys: Vec<Item> = (0..STATS_SHARDS).map(|n| key(format!("STATS#{n}"), "COUNT")).collect();
         keys.extend(minutes.iter().map(|m| key(format!("MINUTE#{m}"), "COUNT")));
         let mut pending = Some(
             KeysAndAttributes::builder()
@@ -435,11 +403,7 @@ impl JobStore for DynamoJobStore {
 }
 
 /// Counter deltas for a job entering `to` from `from` (`None` = created / removed).
-fn counter_deltas(
-    kind: JobKind,
-    from: Option<JobStatus>,
-    to: Option<JobStatus>,
-) -> Vec<(String, i64)> {
+fn counter_deltas(kind: JobKind, from: Option<JobStatus>, to: Option<JobStatus>) -> Vec<(String, i64)> {
     let mut d = Vec::new();
     if let Some(f) = from {
         d.push((format!("s_{f}"), -1));
@@ -460,14 +424,10 @@ fn created_key(job: &Job) -> String {
 }
 
 fn job_item(job: &Job) -> Result<Item> {
-    let mut item: Item = serde_dynamo::to_item(job)
-        .map_err(|e| Error::Internal(format!("cannot encode job: {e}")))?;
+    let mut item: Item = serde_dynamo::to_item(job).map_err(|e| Error::Internal(format!("cannot encode job: {e}")))?;
     item.insert(PK.into(), s(job_pk(job.id)));
     item.insert(SK.into(), s("JOB"));
-    item.insert(
-        STATUS_KIND.into(),
-        s(format!("{}#{}", job.status, job.kind())),
-    );
+    item.insert(STATUS_KIND.into(), s(format!("{}#{}", job.status, job.kind())));
     item.insert(CREATED_KEY.into(), s(created_key(job)));
     Ok(item)
 }
@@ -498,9 +458,7 @@ fn key(pk: String, sk: &str) -> Item {
 }
 
 fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 fn number(item: &Item, name: &str) -> i64 {
@@ -521,11 +479,7 @@ mod tests {
 
     #[test]
     fn counters_move_one_job_between_statuses() {
-        let d = counter_deltas(
-            JobKind::Image,
-            Some(JobStatus::Queued),
-            Some(JobStatus::Processing),
-        );
+        let d = counter_deltas(JobKind::Image, Some(JobStatus::Queued), Some(JobStatus::Processing));
         assert_eq!(d, vec![("s_queued".into(), -1), ("s_processing".into(), 1)]);
         let d = counter_deltas(JobKind::Archive, None, Some(JobStatus::Pending));
         assert_eq!(d, vec![("s_pending".into(), 1), ("k_archive".into(), 1)]);

@@ -81,10 +81,7 @@ pub async fn wait_finished(id: &str, timeout: Duration) -> Value {
             .json()
             .await
             .unwrap();
-        if matches!(
-            job["status"].as_str(),
-            Some("completed" | "failed" | "cancelled")
-        ) {
+        if matches!(job["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
             return job;
         }
         assert!(
@@ -97,9 +94,7 @@ pub async fn wait_finished(id: &str, timeout: Duration) -> Value {
 
 /// An S3 client for the emulator (endpoints from the environment).
 pub async fn s3() -> aws_sdk_s3::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)

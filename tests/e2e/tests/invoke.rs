@@ -24,10 +24,7 @@ fn api_health_and_errors_are_json() {
     assert!(listed["jobs"].as_array().unwrap().len() <= 5);
     for job in listed["jobs"].as_array().unwrap() {
         assert_eq!(job["kind"], "archive");
-        assert!(matches!(
-            job["status"].as_str(),
-            Some("completed" | "failed")
-        ));
+        assert!(matches!(job["status"].as_str(), Some("completed" | "failed")));
     }
 }
 
@@ -57,10 +54,7 @@ async fn api_create_event_makes_a_job_the_worker_completes() {
     assert_eq!(again["id"], job["id"]);
     let done = wait_finished(job["id"].as_str().unwrap(), Duration::from_secs(120)).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(
-        done["result"]["archived_key"],
-        "archive/clip-0042/sample clip.mp4"
-    );
+    assert_eq!(done["result"]["archived_key"], "archive/clip-0042/sample clip.mp4");
     assert_eq!(done["result"]["size"], 4096);
 }
 
@@ -86,10 +80,9 @@ async fn ingest_s3_event_with_a_plus_encoded_key_ingests_the_file_once() {
     assert_eq!(job["payload"]["key"], "uploads/sample logs.jsonl");
     assert_eq!(job["result"]["lines_read"], 7);
     // The same event again (at-least-once delivery) finds the same job and does not redo it.
-    let second =
-        tokio::task::spawn_blocking(|| invoke("ingest", "events/ingest/s3-put-jsonl.json"))
-            .await
-            .unwrap();
+    let second = tokio::task::spawn_blocking(|| invoke("ingest", "events/ingest/s3-put-jsonl.json"))
+        .await
+        .unwrap();
     assert_eq!(second["jobs"][0], first["jobs"][0]);
     let after = wait_finished(&id, Duration::from_secs(10)).await;
     assert_eq!(after["attempts"], job["attempts"]);

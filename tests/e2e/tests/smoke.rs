@@ -28,10 +28,7 @@ async fn an_http_job_is_picked_up_by_the_worker_from_sqs() {
     assert_eq!(resp.status(), 201);
     let job: Value = resp.json().await.unwrap();
     assert!(
-        matches!(
-            job["status"].as_str(),
-            Some("queued" | "processing" | "completed")
-        ),
+        matches!(job["status"].as_str(), Some("queued" | "processing" | "completed")),
         "{job}"
     );
     let done = wait_finished(job["id"].as_str().unwrap(), Duration::from_secs(120)).await;
@@ -50,8 +47,7 @@ async fn an_http_job_is_picked_up_by_the_worker_from_sqs() {
 async fn a_jsonl_dropped_into_the_bucket_reaches_the_ingest_function() {
     let bucket = stack_var("UPLOADS_BUCKET");
     let key = format!("uploads/smoke {}.jsonl", uuid::Uuid::new_v4());
-    let lines =
-        "{\"timestamp\":\"2026-11-23T10:00:00Z\",\"level\":\"info\",\"message\":\"a\"}\n{broken\n";
+    let lines = "{\"timestamp\":\"2026-11-23T10:00:00Z\",\"level\":\"info\",\"message\":\"a\"}\n{broken\n";
     s3().await
         .put_object()
         .bucket(&bucket)
@@ -83,10 +79,7 @@ async fn a_jsonl_dropped_into_the_bucket_reaches_the_ingest_function() {
             assert_eq!(done["result"]["lines_rejected"], 1);
             return;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no job for {key}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(120), "no job for {key}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

@@ -1,0 +1,109 @@
+//! `GET /openapi.json`: the OpenAPI 3 description of every route. A test checks it against
+//! [`crate::app::ROUTES`] and the router.
+
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn job_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}})
+}
+
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+}
+
+/// The document, built once per cold start.
+pub fn document() -> Value {
+    let statuses = json!(["pending", "queued", "processing", "completed", "failed", "cancelled"]);
+    let kinds = json!(["image", "log_ingest", "archive"]);
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "serverless-jobs",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Jobs API: submit, list, inspect and steer jobs processed by the worker and ingest functions."
+        },
+        "paths": {
+            "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+            "/jobs": {
+                "post": {
+                    "summary": "Submit a job",
+                    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255},
+                                    "description": "Same key and body -> the same job, no second message"}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewJob"}}}},
+                    "responses": {
+                        "201": job_response("Created and enqueued"),
+                        "200": job_response("The job an earlier request with this Idempotency-Key created"),
+                        "400": error_response("Invalid body or payload (the message names the field)"),
+                        "409": error_response("Idempotency-Key reused with a different body"),
+                        "503": error_response("Storage or queue unavailable; nothing was kept")
+                    }
+                },
+                "get": {
+                    "summary": "List jobs, newest first",
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": {"type": "array", "items": {"type": "string", "enum": statuses}}, "style": "form", "explode": true},
+                        {"name": "kind", "in": "query", "schema": {"type": "string", "enum": kinds}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                        {"name": "next", "in": "query", "schema": {"type": "string"}, "description": "Opaque cursor from the previous page"}
+                    ],
+                    "responses": {
+                        "200": {"description": "A page", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                            "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                            "next": {"type": "string", "nullable": true}}}}}},
+                        "400": error_response("Bad filter or cursor")
+                    }
+                }
+            },
+            "/jobs/retry": {"post": {
+                "summary": "Retry failed jobs in bulk",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "kind": {"type": "string", "enum": kinds}, "ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+                    "all": {"type": "boolean"}, "dry_run": {"type": "boolean"}}}}}},
+                "responses": {"200": {"description": "How many were retried (or would be, with dry_run)"}, "400": error_response("No filter given")}
+            }},
+            "/jobs/{id}": {
+                "parameters": [id_param()],
+                "get": {"summary": "One job, with its timeline", "responses": {"200": job_response("The job"), "404": error_response("No such job")}},
+                "delete": {"summary": "Cancel a pending or queued job", "responses": {"200": job_response("Cancelled"), "404": error_response("No such job"), "409": error_response("Not pending or queued")}}
+            },
+            "/jobs/{id}/status": {
+                "parameters": [id_param()],
+                "put": {
+                    "summary": "Set the status by hand (through the state machine)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": statuses}}}}}},
+                    "responses": {"200": job_response("Updated"), "400": error_response("Unknown status"), "404": error_response("No such job"), "409": error_response("Illegal transition")}
+                }
+            },
+            "/jobs/{id}/retry": {
+                "parameters": [id_param()],
+                "post": {"summary": "Retry a failed job", "responses": {"200": job_response("Queued again"), "404": error_response("No such job"), "409": error_response("Not failed")}}
+            },
+            "/stats": {"get": {"summary": "Counts by status and kind, completions per minute (last hour)", "responses": {"200": {"description": "Statistics"}}}}
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "NewJob": {"type": "object", "required": ["kind", "payload"], "properties": {
+                "kind": {"type": "string", "enum": kinds},
+                "payload": {"type": "object", "description": "image: {count, visits:[{store_id, image_url:[...], visit_time}]}; archive: {asset_id, source: s3://bucket/key}; log_ingest: {bucket, key}"},
+                "priority": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3},
+                "scheduled_for": {"type": "string", "format": "date-time"}}},
+            "Job": {"type": "object", "properties": {
+                "id": {"type": "string", "format": "uuid"}, "kind": {"type": "string", "enum": kinds},
+                "status": {"type": "string", "enum": statuses}, "priority": {"type": "integer"},
+                "payload": {"type": "object"}, "result": {"type": "object"}, "error": {"type": "string"},
+                "attempts": {"type": "integer"}, "max_attempts": {"type": "integer"},
+                "progress": {"type": "object", "properties": {"percent": {"type": "integer"}, "stage": {"type": "string"}}},
+                "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+                "started_at": {"type": "string", "format": "date-time"}, "completed_at": {"type": "string", "format": "date-time"},
+                "scheduled_for": {"type": "string", "format": "date-time"},
+                "timeline": {"type": "array", "items": {"type": "object", "properties": {
+                    "at": {"type": "string", "format": "date-time"}, "status": {"type": "string"}, "attempt": {"type": "integer"}, "message": {"type": "string"}}}},
+                "version": {"type": "integer"}}}
+        }}
+    })
+}

@@ -1,0 +1,433 @@
+//! Every endpoint and transition through the router, against the emulators (each test on its own
+//! provisioned stack), plus the `events/api/*.json` fixtures as API Gateway would deliver them.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use local_bridge::testing::TestStack;
+use serde_json::{Value, json};
+use shared::queue::SqsJobQueue;
+use shared::service::Jobs;
+use shared::store::DynamoJobStore;
+use tower::ServiceExt;
+
+use crate::app::{AppState, ROUTES, router};
+
+struct Api {
+    _t: TestStack,
+    app: axum::Router,
+}
+
+async fn api_with_queues(high: Option<&str>, normal: Option<&str>) -> Api {
+    let t = TestStack::new(None).await;
+    let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
+    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), t.var("JOBS_TABLE")));
+    let queue = Arc::new(SqsJobQueue::new(
+        clients.sqs.clone(),
+        high.unwrap_or(t.var("HIGH_QUEUE_URL")),
+        normal.unwrap_or(t.var("NORMAL_QUEUE_URL")),
+    ));
+    let app = router(AppState {
+        jobs: Jobs::new(store, queue, time::Duration::seconds(60)),
+    });
+    Api { _t: t, app }
+}
+
+async fn api() -> Api {
+    api_with_queues(None, None).await
+}
+
+impl Api {
+    async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, body)
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let body = body.map(|b| Body::from(b.to_string())).unwrap_or_default();
+        self.send(req.body(body).unwrap()).await
+    }
+
+    /// Sends an `events/api/*.json` file through lambda_http's conversion, as in Lambda.
+    async fn event(&self, file: &str) -> (StatusCode, Value) {
+        let path = format!("{}/../../events/api/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let (parts, body) = req.into_parts();
+        self.send(Request::from_parts(parts, Body::from(body.to_vec()))).await
+    }
+
+    async fn create(&self, priority: u8) -> Value {
+        let (status, job) = self
+            .call(
+                "POST",
+                "/jobs",
+                Some(json!({"kind": "archive", "priority": priority, "payload": {"asset_id": "a", "source": "s3://b/k"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        job
+    }
+}
+
+fn id(job: &Value) -> String {
+    job["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_event_fixtures_get_the_answers_their_names_promise() {
+    let api = api().await;
+    assert_eq!(
+        api.event("health.json").await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    let (status, body) = api.event("create-invalid-job.json").await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "payload: missing field `source`")
+    );
+    let (status, job) = api.event("create-archive-job.json").await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (job["kind"].as_str(), job["priority"].as_u64()),
+        (Some("archive"), Some(4))
+    );
+    let (status, again) = api.event("create-archive-job.json").await;
+    assert_eq!(
+        (status, &again["id"]),
+        (StatusCode::OK, &job["id"]),
+        "Idempotency-Key in the fixture"
+    );
+    assert_eq!(api.event("get-job.json").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.event("update-status.json").await.0, StatusCode::NOT_FOUND);
+    let (status, page) = api.event("list-jobs.json").await;
+    assert_eq!(
+        (status, page["jobs"].as_array().unwrap().len()),
+        (StatusCode::OK, 0),
+        "no completed/failed archive yet"
+    );
+    let (status, stats) = api.event("get-stats.json").await;
+    assert_eq!(
+        (status, stats["by_status"]["queued"].as_i64()),
+        (StatusCode::OK, Some(1))
+    );
+}
+
+#[tokio::test]
+async fn a_job_moves_only_along_the_state_machine() {
+    let api = api().await;
+    let job = api.create(3).await;
+    assert_eq!(job["status"], "queued");
+    let url = format!("/jobs/{}", id(&job));
+    let (status, got) = api.call("GET", &url, None).await;
+    assert_eq!((status, &got["id"]), (StatusCode::OK, &job["id"]));
+
+    let put = |s: &str| json!({ "status": s });
+    for illegal in ["pending", "completed", "failed"] {
+        let (status, body) = api.call("PUT", &format!("{url}/status"), Some(put(illegal))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "queued -> {illegal}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("cannot become"));
+    }
+    let (status, body) = api.call("PUT", &format!("{url}/status"), Some(put("nonsense"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, running) = api.call("PUT", &format!("{url}/status"), Some(put("processing"))).await;
+    assert_eq!(
+        (status, running["status"].as_str(), running["attempts"].as_u64()),
+        (StatusCode::OK, Some("processing"), Some(1))
+    );
+    assert_eq!(
+        api.call("DELETE", &url, None).await.0,
+        StatusCode::CONFLICT,
+        "cannot cancel a running job"
+    );
+    assert_eq!(
+        api.call("POST", &format!("{url}/retry"), None).await.0,
+        StatusCode::CONFLICT,
+        "not failed"
+    );
+
+    let (status, failed) = api.call("PUT", &format!("{url}/status"), Some(put("failed"))).await;
+    assert_eq!((status, failed["status"].as_str()), (StatusCode::OK, Some("failed")));
+    let (status, retried) = api.call("POST", &format!("{url}/retry"), None).await;
+    assert_eq!(
+        (status, retried["status"].as_str(), retried["attempts"].as_u64()),
+        (StatusCode::OK, Some("queued"), Some(0))
+    );
+
+    api.call("PUT", &format!("{url}/status"), Some(put("processing"))).await;
+    let (status, done) = api.call("PUT", &format!("{url}/status"), Some(put("completed"))).await;
+    assert_eq!((status, done["status"].as_str()), (StatusCode::OK, Some("completed")));
+    assert!(done["completed_at"].is_string());
+    let steps: Vec<&str> = done["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "pending",
+            "queued",
+            "processing",
+            "failed",
+            "queued",
+            "processing",
+            "completed"
+        ]
+    );
+    assert_eq!(api.call("DELETE", &url, None).await.0, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn cancel_then_cancel_again_conflicts() {
+    let api = api().await;
+    let job = api.create(2).await;
+    let url = format!("/jobs/{}", id(&job));
+    let (status, cancelled) = api.call("DELETE", &url, None).await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    assert_eq!(api.call("DELETE", &url, None).await.0, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_json_error_naming_the_problem() {
+    let api = api().await;
+    let cases = [
+        ("POST", "/jobs", Some("{not json"), "invalid JSON"),
+        (
+            "POST",
+            "/jobs",
+            Some(r#"{"kind": "email", "payload": {}}"#),
+            "unknown kind",
+        ),
+        (
+            "POST",
+            "/jobs",
+            Some(r#"{"kind": "archive", "payload": {"asset_id": "a", "source": "s3://b/k"}, "priority": 9}"#),
+            "priority",
+        ),
+        (
+            "POST",
+            "/jobs",
+            Some(r#"{"kind": "archive", "payload": {"asset_id": "a", "source": "s3://b/k"}, "colour": 1}"#),
+            "colour",
+        ),
+        (
+            "POST",
+            "/jobs",
+            Some(
+                r#"{"kind": "image", "payload": {"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://x/a.jpg"]}]}}"#,
+            ),
+            "payload.count",
+        ),
+        ("GET", "/jobs?status=bogus", None, "unknown status"),
+        ("GET", "/jobs?limit=0", None, "limit"),
+        ("GET", "/jobs?next=%21%21", None, "cursor"),
+        ("GET", "/jobs/not-a-uuid", None, "not a job id"),
+        ("POST", "/jobs/retry", Some("{}"), "give a filter"),
+    ];
+    for (method, path, body, needle) in cases {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
+        if body.is_none() {
+            req = Request::builder().method(method).uri(path);
+        }
+        let (status, json) = api
+            .send(req.body(body.map(Body::from).unwrap_or_default()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {json}");
+        assert!(
+            json["error"].as_str().unwrap().contains(needle),
+            "{method} {path}: {json}"
+        );
+    }
+    let (status, json) = api.call("GET", "/nope", None).await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no such route"))
+    );
+    assert_eq!(api.call("PATCH", "/jobs", None).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_gives_the_same_job_and_refuses_a_different_body() {
+    let api = api().await;
+    let body = json!({"kind": "archive", "payload": {"asset_id": "a", "source": "s3://b/k"}});
+    let req = |b: &Value| {
+        Request::builder()
+            .method("POST")
+            .uri("/jobs")
+            .header("content-type", "application/json")
+            .header("idempotency-key", "client-42")
+            .body(Body::from(b.to_string()))
+            .unwrap()
+    };
+    let (s1, first) = api.send(req(&body)).await;
+    let (s2, second) = api.send(req(&body)).await;
+    assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::OK));
+    assert_eq!(first["id"], second["id"]);
+    let (s3, err) = api
+        .send(req(
+            &json!({"kind": "archive", "payload": {"asset_id": "b", "source": "s3://b/k"}}),
+        ))
+        .await;
+    assert_eq!(s3, StatusCode::CONFLICT, "{err}");
+    let (_, stats) = api.call("GET", "/stats", None).await;
+    assert_eq!(stats["total"], 1);
+}
+
+#[tokio::test]
+async fn when_enqueueing_fails_the_client_gets_a_5xx_and_no_job_is_left() {
+    let api = api_with_queues(
+        Some("http://127.0.0.1:4566/000000000000/no-such-queue"),
+        Some("http://127.0.0.1:4566/000000000000/no-such-queue"),
+    )
+    .await;
+    let (status, body) = api
+        .call(
+            "POST",
+            "/jobs",
+            Some(json!({"kind": "archive", "payload": {"asset_id": "a", "source": "s3://b/k"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        !body["error"].as_str().unwrap().contains("no-such-queue"),
+        "no internals leak: {body}"
+    );
+    let (_, page) = api.call("GET", "/jobs", None).await;
+    assert_eq!(page["jobs"], json!([]));
+    let (_, stats) = api.call("GET", "/stats", None).await;
+    assert_eq!(stats["total"], 0);
+}
+
+#[tokio::test]
+async fn bulk_retry_takes_the_failed_jobs_the_filter_names() {
+    let api = api().await;
+    let mut failed = Vec::new();
+    for _ in 0..3 {
+        let job = api.create(3).await;
+        let url = format!("/jobs/{}/status", id(&job));
+        api.call("PUT", &url, Some(json!({"status": "processing"}))).await;
+        api.call("PUT", &url, Some(json!({"status": "failed"}))).await;
+        failed.push(id(&job));
+    }
+    api.create(3).await; // queued: not retried
+    let (status, dry) = api
+        .call("POST", "/jobs/retry", Some(json!({"kind": "archive", "dry_run": true})))
+        .await;
+    assert_eq!((status, dry["would_retry"].as_u64()), (StatusCode::OK, Some(3)));
+    let (_, none) = api.call("POST", "/jobs/retry", Some(json!({"kind": "image"}))).await;
+    assert_eq!(none["retried"], 0);
+    let (_, done) = api.call("POST", "/jobs/retry", Some(json!({"all": true}))).await;
+    assert_eq!(done["retried"], 3);
+    let (_, page) = api.call("GET", "/jobs?status=failed", None).await;
+    assert_eq!(page["jobs"], json!([]));
+    let (_, page) = api.call("GET", "/jobs?status=queued&kind=archive", None).await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn listing_filters_by_repeated_status_and_kind_and_pages_with_next() {
+    let api = api().await;
+    let mut ids = Vec::new();
+    for p in 1..=5 {
+        ids.push(id(&api.create(p).await));
+    }
+    api.call("DELETE", &format!("/jobs/{}", ids[0]), None).await;
+    let (_, page1) = api
+        .call("GET", "/jobs?status=queued&status=cancelled&kind=archive&limit=3", None)
+        .await;
+    let got: Vec<String> = page1["jobs"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(got, [ids[4].clone(), ids[3].clone(), ids[2].clone()]);
+    let next = page1["next"].as_str().unwrap();
+    let (_, page2) = api
+        .call(
+            "GET",
+            &format!("/jobs?status=queued&status=cancelled&limit=3&next={next}"),
+            None,
+        )
+        .await;
+    let got: Vec<String> = page2["jobs"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(got, [ids[1].clone(), ids[0].clone()]);
+    assert!(page2["next"].is_null());
+    let (_, only_cancelled) = api.call("GET", "/jobs?status=cancelled", None).await;
+    assert_eq!(only_cancelled["jobs"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn openapi_describes_exactly_the_routes_the_router_serves() {
+    let api = api().await;
+    let (status, doc) = api.call("GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut routes: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    documented.sort();
+    routes.sort();
+    assert_eq!(documented, routes);
+    // Every listed route is really served (not the 404/405 fallbacks).
+    let sample_id = "01a20000-0000-7000-8000-000000000000";
+    for (method, path) in ROUTES {
+        let uri = path.replace("{id}", sample_id);
+        let body = if *method == "GET" || *method == "DELETE" {
+            Body::empty()
+        } else {
+            Body::from("{}")
+        };
+        let req = Request::builder()
+            .method(*method)
+            .uri(&uri)
+            .header("content-type", "application/json")
+            .body(body)
+            .unwrap();
+        let (status, json) = api.send(req).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_ne!(json["error"], "no such route", "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn browsers_get_cors_headers() {
+    let api = api().await;
+    let req = Request::builder()
+        .method("OPTIONS")
+        .uri("/jobs")
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type,idempotency-key")
+        .body(Body::empty())
+        .unwrap();
+    let resp = api.app.clone().oneshot(req).await.unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let allowed = resp.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(allowed.contains("idempotency-key"), "{allowed}");
+}

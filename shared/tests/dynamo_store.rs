@@ -1,0 +1,302 @@
+//! `DynamoJobStore` against the DynamoDB emulator, each test on its own provisioned table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use local_bridge::testing::TestStack;
+use serde_json::json;
+use shared::clock;
+use shared::job::{ClaimRefused, Job, JobKind, JobSpec, JobStatus};
+use shared::store::{Created, DynamoJobStore, IdempotencyKey, JobStore, ListFilter};
+use time::Duration;
+
+async fn store() -> (TestStack, Arc<DynamoJobStore>) {
+    let t = TestStack::new(None).await;
+    let store = Arc::new(DynamoJobStore::new(
+        shared::aws::Clients::from_config(&shared::aws::sdk_config().await).dynamodb,
+        t.var("JOBS_TABLE"),
+    ));
+    (t, store)
+}
+
+fn spec(kind: JobKind, n: usize) -> JobSpec {
+    match kind {
+        JobKind::Archive => JobSpec::from_json("archive", json!({"asset_id": format!("a{n}"), "source": "s3://b/k"})),
+        JobKind::Image => JobSpec::from_json(
+            "image",
+            json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["http://x/a.jpg"], "visit_time": "t"}]}),
+        ),
+        JobKind::LogIngest => JobSpec::from_json("log_ingest", json!({"bucket": "b", "key": format!("k{n}.jsonl")})),
+    }
+    .unwrap()
+}
+
+async fn new_job(store: &DynamoJobStore, kind: JobKind, n: usize) -> Job {
+    let job = Job::new(spec(kind, n), 3, None, clock::now()).unwrap();
+    match store.create(&job, None).await.unwrap() {
+        Created::New(j) => j,
+        Created::Existing(_) => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_job_round_trips_through_dynamodb() {
+    let (_t, store) = store().await;
+    let job = new_job(&store, JobKind::Image, 0).await;
+    assert_eq!(store.get(job.id).await.unwrap(), Some(job.clone()));
+    let changed = store
+        .modify(job.id, &mut |j| {
+            j.transition(JobStatus::Queued, clock::now(), "enqueued")
+        })
+        .await
+        .unwrap();
+    assert_eq!(changed.version, 1);
+    assert_eq!(store.get(job.id).await.unwrap().unwrap(), changed);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_first_job_and_refuses_a_different_request() {
+    let (_t, store) = store().await;
+    let key = IdempotencyKey {
+        key: "order-17".into(),
+        fingerprint: "f1".into(),
+    };
+    let first = Job::new(spec(JobKind::Archive, 1), 3, None, clock::now()).unwrap();
+    assert!(matches!(
+        store.create(&first, Some(&key)).await.unwrap(),
+        Created::New(_)
+    ));
+    let second = Job::new(spec(JobKind::Archive, 1), 3, None, clock::now()).unwrap();
+    match store.create(&second, Some(&key)).await.unwrap() {
+        Created::Existing(j) => assert_eq!(j.id, first.id),
+        other => panic!("expected the existing job, got {other:?}"),
+    }
+    assert_eq!(store.get(second.id).await.unwrap(), None, "no second job written");
+    let other = IdempotencyKey {
+        key: "order-17".into(),
+        fingerprint: "f2".into(),
+    };
+    let err = store.create(&second, Some(&other)).await.unwrap_err();
+    assert!(matches!(err, shared::Error::Conflict(_)), "{err}");
+    assert_eq!(store.stats(clock::now()).await.unwrap().total, 1);
+}
+
+#[tokio::test]
+async fn of_concurrent_claims_of_one_job_exactly_one_wins() {
+    let (_t, store) = store().await;
+    let job = new_job(&store, JobKind::Archive, 0).await;
+    let claims = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut refused = None;
+            let r = store
+                .modify(job.id, &mut |j| {
+                    j.claim(clock::now(), Duration::seconds(60)).map_err(|e| {
+                        refused = Some(e);
+                        shared::Error::Conflict("refused".into())
+                    })
+                })
+                .await;
+            (r.is_ok(), refused)
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(claims)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(results.iter().filter(|(won, _)| *won).count(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|(won, _)| !won)
+            .all(|(_, r)| matches!(r, Some(ClaimRefused::Busy { .. })))
+    );
+    let stored = store.get(job.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.attempts), (JobStatus::Processing, 1));
+}
+
+#[tokio::test]
+async fn an_illegal_transition_is_refused_and_nothing_is_written() {
+    let (_t, store) = store().await;
+    let job = new_job(&store, JobKind::Archive, 0).await;
+    let err = store
+        .modify(job.id, &mut |j| j.transition(JobStatus::Completed, clock::now(), "x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, shared::Error::Conflict(_)));
+    assert_eq!(store.get(job.id).await.unwrap().unwrap(), job);
+}
+
+/// Walks every page of a listing; checks order and that no job is served twice.
+async fn walk(store: &DynamoJobStore, filter: &ListFilter, limit: usize) -> (Vec<Job>, usize) {
+    let (mut all, mut pages, mut cursor) = (Vec::new(), 0, None);
+    loop {
+        let page = store.list(filter, limit, cursor.as_deref()).await.unwrap();
+        assert!(page.jobs.len() <= limit);
+        pages += 1;
+        all.extend(page.jobs);
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    for pair in all.windows(2) {
+        assert!(
+            (pair[0].created_at, pair[0].id) > (pair[1].created_at, pair[1].id),
+            "newest first"
+        );
+    }
+    let mut ids: Vec<_> = all.iter().map(|j| j.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "no duplicates across pages");
+    (all, pages)
+}
+
+#[tokio::test]
+async fn pagination_through_250_jobs_with_filters_serves_each_once_newest_first() {
+    let (_t, store) = store().await;
+    let kinds = [JobKind::Archive, JobKind::Image, JobKind::LogIngest];
+    let mut expected: HashMap<(JobStatus, JobKind), usize> = HashMap::new();
+    let creates = (0..250).map(|n| {
+        let store = store.clone();
+        async move {
+            let kind = kinds[n % 3];
+            let job = new_job(&store, kind, n).await;
+            let status = match n % 5 {
+                0 => JobStatus::Pending,
+                1 | 2 => {
+                    store
+                        .modify(job.id, &mut |j| j.transition(JobStatus::Queued, clock::now(), "q"))
+                        .await
+                        .unwrap();
+                    JobStatus::Queued
+                }
+                _ => {
+                    store.modify(job.id, &mut |j| j.cancel(clock::now())).await.unwrap();
+                    JobStatus::Cancelled
+                }
+            };
+            (status, kind)
+        }
+    });
+    for (status, kind) in futures::stream::StreamExt::collect::<Vec<_>>(futures::stream::StreamExt::buffer_unordered(
+        futures::stream::iter(creates),
+        16,
+    ))
+    .await
+    {
+        *expected.entry((status, kind)).or_default() += 1;
+    }
+
+    let (all, pages) = walk(&store, &ListFilter::default(), 40).await;
+    assert_eq!(all.len(), 250);
+    assert_eq!(pages, 7);
+
+    let queued_or_cancelled = ListFilter {
+        statuses: vec![JobStatus::Queued, JobStatus::Cancelled],
+        kind: None,
+    };
+    let (jobs, _) = walk(&store, &queued_or_cancelled, 33).await;
+    let want: usize = expected
+        .iter()
+        .filter(|((s, _), _)| *s != JobStatus::Pending)
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(jobs.len(), want);
+    assert!(
+        jobs.iter()
+            .all(|j| matches!(j.status, JobStatus::Queued | JobStatus::Cancelled))
+    );
+
+    let queued_images = ListFilter {
+        statuses: vec![JobStatus::Queued],
+        kind: Some(JobKind::Image),
+    };
+    let (jobs, _) = walk(&store, &queued_images, 7).await;
+    assert_eq!(jobs.len(), expected[&(JobStatus::Queued, JobKind::Image)]);
+    assert!(
+        jobs.iter()
+            .all(|j| j.status == JobStatus::Queued && j.kind() == JobKind::Image)
+    );
+
+    let err = store
+        .list(&ListFilter::default(), 10, Some("garbage!"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, shared::Error::Invalid(_)));
+}
+
+#[tokio::test]
+async fn stats_equal_a_full_count_after_a_burst_of_mixed_transitions() {
+    let (_t, store) = store().await;
+    let kinds = [JobKind::Archive, JobKind::Image, JobKind::LogIngest];
+    let work = (0..60).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let job = new_job(&store, kinds[n % 3], n).await;
+            let id = job.id;
+            let step = |f: fn(&mut Job) -> shared::Result<()>| {
+                let store = store.clone();
+                async move { store.modify(id, &mut |j| f(j)).await.unwrap() }
+            };
+            match n % 6 {
+                0 => {}
+                1 => {
+                    step(|j| j.cancel(clock::now())).await;
+                }
+                2 => {
+                    step(|j| j.transition(JobStatus::Queued, clock::now(), "q")).await;
+                    step(|j| {
+                        j.claim(clock::now(), Duration::seconds(30))
+                            .map_err(|_| shared::Error::Conflict("x".into()))
+                    })
+                    .await;
+                }
+                3 => {
+                    step(|j| {
+                        j.claim(clock::now(), Duration::seconds(30))
+                            .map_err(|_| shared::Error::Conflict("x".into()))
+                    })
+                    .await;
+                    step(|j| j.complete(1, json!({}), clock::now())).await;
+                }
+                4 => {
+                    step(|j| {
+                        j.claim(clock::now(), Duration::seconds(30))
+                            .map_err(|_| shared::Error::Conflict("x".into()))
+                    })
+                    .await;
+                    step(|j| j.fail_permanently(1, "boom", clock::now())).await;
+                    step(|j| j.retry(clock::now())).await;
+                }
+                _ => {
+                    step(|j| {
+                        j.claim(clock::now(), Duration::seconds(30))
+                            .map_err(|_| shared::Error::Conflict("x".into()))
+                    })
+                    .await;
+                    step(|j| j.fail_permanently(1, "boom", clock::now())).await;
+                }
+            }
+        })
+    });
+    for w in futures::future::join_all(work).await {
+        w.unwrap();
+    }
+    let (all, _) = walk(&store, &ListFilter::default(), 100).await;
+    let stats = store.stats(clock::now()).await.unwrap();
+    assert_eq!(stats.total, all.len() as i64);
+    for status in JobStatus::ALL {
+        let listed = all.iter().filter(|j| j.status == status).count() as i64;
+        assert_eq!(stats.by_status[status.as_str()], listed, "{status}");
+    }
+    for kind in JobKind::ALL {
+        let listed = all.iter().filter(|j| j.kind() == kind).count() as i64;
+        assert_eq!(stats.by_kind[kind.as_str()], listed, "{kind}");
+    }
+    assert_eq!(stats.by_status["completed"], 10);
+    assert_eq!(stats.completed_per_minute.len(), 60);
+    assert_eq!(stats.completed_per_minute.iter().map(|m| m.completed).sum::<i64>(), 10);
+}
