@@ -79,7 +79,9 @@ start_emulators() {
   fi
   if ! pid_alive moto; then
     say "starting moto (DynamoDB) on 127.0.0.1:$MOTO_PORT"
-    start moto moto_server -H 127.0.0.1 -p "$MOTO_PORT"
+    local moto_python
+    moto_python="$(dirname "$(readlink -f "$(command -v moto_server)")")/python"
+    start moto "$moto_python" "$ROOT/infra/moto_serial.py" 127.0.0.1 "$MOTO_PORT"
   fi
   wait_for localstack "http://127.0.0.1:$LOCALSTACK_PORT/_localstack/health" 90
   wait_for moto "http://127.0.0.1:$MOTO_PORT/moto-api/" 60

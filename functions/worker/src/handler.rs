@@ -164,8 +164,9 @@ impl Worker {
                 let job = self
                     .store
                     .modify(id, &mut |j| {
-                        if last_delivery {
-                            j.fail_permanently(attempt, format!("{error} (last delivery)"), clock::now())
+                        if last_delivery && j.attempts < j.max_attempts {
+                            // SQS will not deliver again (the message goes to the DLQ): give up now.
+                            j.fail_permanently(attempt, format!("{error} (no deliveries left)"), clock::now())
                         } else {
                             j.fail_attempt(attempt, error.clone(), clock::now()).map(|_| ())
                         }
