@@ -8,12 +8,7 @@ use shared::service::Jobs;
 use shared::settings::Settings;
 use shared::store::DynamoJobStore;
 
-mod app;
-mod error;
-mod jobs;
-mod openapi;
-#[cfg(test)]
-mod tests;
+use api::app;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

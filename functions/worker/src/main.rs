@@ -9,10 +9,7 @@ use shared::queue::SqsJobQueue;
 use shared::settings::Settings;
 use shared::store::DynamoJobStore;
 
-mod archive;
-mod handler;
-#[cfg(test)]
-mod tests;
+use worker::{archive, handler};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

@@ -1,0 +1,9 @@
+//! The api function's routes and handlers, as a library so that tests and benchmarks can drive
+//! the router directly. `main.rs` only wires it to Lambda.
+
+pub mod app;
+pub mod error;
+pub mod jobs;
+pub mod openapi;
+#[cfg(test)]
+mod tests;

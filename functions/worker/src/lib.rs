@@ -1,0 +1,7 @@
+//! The worker function's logic, as a library so that tests and benchmarks can drive it.
+//! `main.rs` only wires it to Lambda.
+
+pub mod archive;
+pub mod handler;
+#[cfg(test)]
+mod tests;

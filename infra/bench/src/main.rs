@@ -1,0 +1,317 @@
+//! `bench-handlers`: requests/s and latency of `POST /jobs` and `GET /jobs`, and jobs/s of the
+//! worker, (1) in-process against the emulators with the time spent inside the emulator measured
+//! by an SDK interceptor and subtracted ("handler time"), and (2) through the running local stack
+//! over HTTP (API Gateway stand-in + cargo lambda watch), when it is up.
+//!
+//! Usage: bench-handlers [REQUESTS] [CONCURRENCY]   (defaults 300 and 4)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use axum::body::Body;
+use axum::http::Request;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use shared::queue::{JobMessage, SqsJobQueue};
+use shared::service::Jobs;
+use shared::store::DynamoJobStore;
+use tower::ServiceExt;
+
+tokio::task_local! {
+    /// Nanoseconds the current request spent waiting on the emulator.
+    static EMULATOR_NANOS: Arc<AtomicU64>;
+}
+
+#[derive(Debug)]
+struct SentAt(Instant);
+impl Storable for SentAt {
+    type Storer = StoreReplace<Self>;
+}
+
+/// Adds the time between sending a request and receiving its response to `EMULATOR_NANOS`.
+#[derive(Debug)]
+struct EmulatorTimer;
+
+impl Intercept for EmulatorTimer {
+    fn name(&self) -> &'static str {
+        "EmulatorTimer"
+    }
+    fn read_before_transmit(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        cfg.interceptor_state().store_put(SentAt(Instant::now()));
+        Ok(())
+    }
+    fn read_after_transmit(
+        &self,
+        _: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Some(SentAt(t)) = cfg.load::<SentAt>() {
+            let nanos = t.elapsed().as_nanos() as u64;
+            let _ = EMULATOR_NANOS.try_with(|n| n.fetch_add(nanos, Ordering::Relaxed));
+        }
+        Ok(())
+    }
+}
+
+struct Sample {
+    total: Duration,
+    emulator: Duration,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(name: &str, samples: &[Sample], wall: Duration) {
+    let mut total: Vec<Duration> = samples.iter().map(|s| s.total).collect();
+    let mut handler: Vec<Duration> = samples.iter().map(|s| s.total.saturating_sub(s.emulator)).collect();
+    total.sort();
+    handler.sort();
+    let rps = samples.len() as f64 / wall.as_secs_f64();
+    println!(
+        "{name:<34} {:>8.1}/s   p50 {:>7.2} ms   p99 {:>7.2} ms   handler only: p50 {:>6.3} ms  p99 {:>6.3} ms",
+        rps,
+        pct(&total, 0.5),
+        pct(&total, 0.99),
+        pct(&handler, 0.5),
+        pct(&handler, 0.99)
+    );
+}
+
+async fn timed<F: Future<Output = ()>>(f: F) -> Sample {
+    let acc = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    EMULATOR_NANOS.scope(acc.clone(), f).await;
+    Sample {
+        total: start.elapsed(),
+        emulator: Duration::from_nanos(acc.load(Ordering::Relaxed)),
+    }
+}
+
+async fn run<F, Fut>(n: usize, concurrency: usize, f: F) -> (Vec<Sample>, Duration)
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let start = Instant::now();
+    let samples = futures::stream::iter(0..n)
+        .map(|i| timed(f(i)))
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    (samples, start.elapsed())
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let n = args.first().copied().unwrap_or(300);
+    let concurrency = args.get(1).copied().unwrap_or(4);
+    println!(
+        "{n} requests, concurrency {concurrency}; emulators: LocalStack (SQS, S3) + moto (DynamoDB), one request at a time\n"
+    );
+
+    let t = local_bridge::testing::TestStack::new(None).await;
+    let sdk = shared::aws::sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(EmulatorTimer)
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .interceptor(EmulatorTimer)
+            .build(),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .interceptor(EmulatorTimer)
+            .build(),
+    );
+    let store = Arc::new(DynamoJobStore::new(dynamodb.clone(), t.var("JOBS_TABLE")));
+    let queue = Arc::new(SqsJobQueue::new(
+        sqs.clone(),
+        t.var("HIGH_QUEUE_URL"),
+        t.var("NORMAL_QUEUE_URL"),
+    ));
+    let jobs = Jobs::new(store.clone(), queue.clone(), time::Duration::seconds(90));
+    let app = api::app::router(api::app::AppState { jobs: jobs.clone() });
+    let bucket = t.var("UPLOADS_BUCKET").to_string();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("media/bench.bin")
+        .body(vec![0u8; 64 * 1024].into())
+        .send()
+        .await
+        .unwrap();
+    let create_body = json!({"kind": "archive", "priority": 3, "payload": {"asset_id": "bench", "source": format!("s3://{bucket}/media/bench.bin")}}).to_string();
+
+    // Baseline: the emulator alone, one PutItem, same client.
+    let (base, wall) = run(n, concurrency, |i| {
+        let dynamodb = dynamodb.clone();
+        let table = t.var("JOBS_TABLE").to_string();
+        async move {
+            dynamodb
+                .put_item()
+                .table_name(table)
+                .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("BENCH#{i}")))
+                .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("X".into()))
+                .send()
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    println!("in-process (router / worker handler called directly):");
+    report("baseline: raw DynamoDB PutItem", &base, wall);
+
+    let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (samples, wall) = run(n, concurrency, |_| {
+        let app = app.clone();
+        let body = create_body.clone();
+        let ids = ids.clone();
+        async move {
+            let req = Request::post("/jobs")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), 201);
+            let job: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            ids.lock()
+                .unwrap()
+                .push(job["id"].as_str().unwrap().parse::<shared::job::JobId>().unwrap());
+        }
+    })
+    .await;
+    report("POST /jobs", &samples, wall);
+
+    let (samples, wall) = run(n, concurrency, |_| {
+        let app = app.clone();
+        async move {
+            let resp = app
+                .oneshot(
+                    Request::get("/jobs?status=queued&limit=50")
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.into_body().collect().await.unwrap();
+        }
+    })
+    .await;
+    report("GET /jobs?status=queued&limit=50", &samples, wall);
+
+    let w = Arc::new(worker::handler::Worker {
+        store: store.clone(),
+        queue: queue.clone(),
+        runner: Arc::new(worker::handler::Processors {
+            archive: worker::archive::Archiver::new(s3.clone()),
+        }),
+        lease: time::Duration::seconds(90),
+        max_receives: 3,
+    });
+    let ids: Vec<_> = ids.lock().unwrap().clone();
+    let batches: Vec<Vec<shared::job::JobId>> = ids.chunks(10).map(|c| c.to_vec()).collect();
+    let jobs_done = ids.len();
+    let (samples, wall) = run(batches.len(), concurrency, |i| {
+        let w = w.clone();
+        let batch = batches[i].clone();
+        async move {
+            let mut event = SqsEvent::default();
+            for (k, id) in batch.iter().enumerate() {
+                let mut m = SqsMessage::default();
+                m.message_id = Some(format!("bench-{i}-{k}"));
+                m.body = Some(
+                    serde_json::to_string(&JobMessage {
+                        job_id: *id,
+                        part: None,
+                    })
+                    .unwrap(),
+                );
+                event.records.push(m);
+            }
+            let out = w.handle(event).await.unwrap();
+            assert!(out.batch_item_failures.is_empty());
+        }
+    })
+    .await;
+    report("worker: batch of 10 archive jobs", &samples, wall);
+    println!(
+        "{:<34} {:>8.1} jobs/s",
+        "worker throughput",
+        jobs_done as f64 / wall.as_secs_f64()
+    );
+
+    let api_url = std::env::var("API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
+    let http = reqwest::Client::new();
+    if http.get(format!("{api_url}/health")).send().await.is_err() {
+        println!("\n(local stack not running: skipped the HTTP figures; start it with infra/up)");
+        return;
+    }
+    println!("\nthrough the local stack ({api_url}: bridge -> cargo lambda watch -> api):");
+    // A real object in the running stack's bucket, so the jobs the worker picks up complete.
+    let env_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/functions.env");
+    let stack_bucket = std::fs::read_to_string(env_file)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("UPLOADS_BUCKET=").map(str::to_owned))
+        })
+        .unwrap_or_else(|| "jobs-local-uploads-000000000000".into());
+    s3.put_object()
+        .bucket(&stack_bucket)
+        .key("media/bench.bin")
+        .body(vec![0u8; 64 * 1024].into())
+        .send()
+        .await
+        .unwrap();
+    let body = json!({"kind": "archive", "priority": 1, "payload": {"asset_id": "bench", "source": format!("s3://{stack_bucket}/media/bench.bin")}})
+        .to_string();
+    let (samples, wall) = run(n, concurrency, |_| {
+        let http = http.clone();
+        let body = body.clone();
+        let url = format!("{api_url}/jobs");
+        async move {
+            let r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    })
+    .await;
+    report("HTTP POST /jobs", &samples, wall);
+    let (samples, wall) = run(n, concurrency, |_| {
+        let http = http.clone();
+        let url = format!("{api_url}/jobs?limit=50");
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    })
+    .await;
+    report("HTTP GET /jobs?limit=50", &samples, wall);
+    println!("(\"handler only\" is not separable over HTTP: it is measured in-process above)");
+}
