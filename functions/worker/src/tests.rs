@@ -345,3 +345,47 @@ async fn a_priority_5_job_starts_before_a_priority_1_backlog_drains() {
         "the urgent job waited for {backlog_started_before} of 30 backlog jobs"
     );
 }
+
+#[tokio::test]
+async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
+    let h = harness(30).await;
+    let runner = Scripted::new(0, ok);
+    let worker = h.worker(runner.clone(), Duration::seconds(60));
+    let soon = time::OffsetDateTime::now_utc() + Duration::seconds(3);
+    let later = time::OffsetDateTime::now_utc() + Duration::hours(2);
+    let submit = |at| NewJob {
+        kind: "archive".into(),
+        payload: json!({"asset_id": "a", "source": "s3://bucket/key"}),
+        priority: Some(3),
+        scheduled_for: Some(at),
+    };
+    let soon_job = h.jobs.submit(submit(soon), None).await.unwrap().0;
+    let later_job = h.jobs.submit(submit(later), None).await.unwrap().0;
+
+    // A delivery that arrives early (SQS's 15-minute cap) re-delays the message and does no work.
+    worker.handle_record(delivery(later_job.id, 1)).await.unwrap();
+    assert_eq!(runner.calls(), 0);
+    assert_eq!(h.job(later_job.id).await.status, JobStatus::Queued);
+
+    // The near one is invisible until due, then runs.
+    let poller = h.poller("NormalQueue", worker.clone());
+    let first = poller.poll_once().await.unwrap();
+    assert_eq!(first.delivered, 0, "not due yet");
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    while h.job(soon_job.id).await.status != JobStatus::Completed && std::time::Instant::now() < deadline {
+        poller.poll_once().await.unwrap();
+    }
+    let done = h.job(soon_job.id).await;
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(
+        done.started_at.unwrap() >= soon - Duration::seconds(1),
+        "started at {:?}",
+        done.started_at
+    );
+    assert_eq!(runner.calls(), 1);
+    assert_eq!(
+        h.job(later_job.id).await.status,
+        JobStatus::Queued,
+        "the far one still waits"
+    );
+}
