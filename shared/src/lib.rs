@@ -11,6 +11,7 @@ pub mod aws;
 pub mod clock;
 pub mod error;
 pub mod job;
+pub mod logs;
 pub mod queue;
 pub mod service;
 pub mod settings;

@@ -115,22 +115,60 @@ impl Ingest {
             )
         })?;
         let mut lines = tokio::io::BufReader::new(object.body.into_async_read()).lines();
-        let (mut read, mut valid, mut rejected) = (0u64, 0u64, 0u64);
+        let mut tally = Tally::default();
+        let mut number = 0u64;
         while let Some(line) = lines
             .next_line()
             .await
             .map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))?
         {
-            if line.trim().is_empty() {
-                continue;
-            }
-            read += 1;
-            match serde_json::from_str::<Value>(&line) {
-                Ok(Value::Object(_)) => valid += 1,
-                _ => rejected += 1,
+            number += 1;
+            if !line.trim().is_empty() {
+                tally.add(shared::logs::parse_line(number, &line));
             }
         }
-        Ok(json!({ "lines_read": read, "lines_valid": valid, "lines_rejected": rejected }))
+        Ok(tally.into_result())
+    }
+}
+
+/// Counts of one file: lines read, valid and rejected (the first 100 with their reasons), by level.
+#[derive(Default)]
+struct Tally {
+    read: u64,
+    valid: u64,
+    rejected: u64,
+    first_rejections: Vec<shared::logs::Rejection>,
+    levels: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Rejected lines kept with their reasons; the rest are only counted.
+const KEPT_REJECTIONS: usize = 100;
+
+impl Tally {
+    fn add(&mut self, parsed: Result<shared::logs::LogEntry, shared::logs::Rejection>) {
+        self.read += 1;
+        match parsed {
+            Ok(entry) => {
+                self.valid += 1;
+                *self.levels.entry(entry.level.as_str()).or_default() += 1;
+            }
+            Err(rejection) => {
+                self.rejected += 1;
+                if self.first_rejections.len() < KEPT_REJECTIONS {
+                    self.first_rejections.push(rejection);
+                }
+            }
+        }
+    }
+
+    fn into_result(self) -> Value {
+        json!({
+            "lines_read": self.read,
+            "lines_valid": self.valid,
+            "lines_rejected": self.rejected,
+            "rejected": self.first_rejections,
+            "levels": self.levels,
+        })
     }
 }
 

@@ -79,6 +79,18 @@ async fn ingest_s3_event_with_a_plus_encoded_key_ingests_the_file_once() {
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["payload"]["key"], "uploads/sample logs.jsonl");
     assert_eq!(job["result"]["lines_read"], 7);
+    assert_eq!(job["result"]["lines_valid"], 5);
+    let rejected: Vec<u64> = job["result"]["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, [5, 6], "the non-JSON line and the empty message");
+    assert_eq!(
+        job["result"]["levels"],
+        serde_json::json!({"debug": 1, "error": 1, "fatal": 1, "info": 1, "warn": 1})
+    );
     // The same event again (at-least-once delivery) finds the same job and does not redo it.
     let second = tokio::task::spawn_blocking(|| invoke("ingest", "events/ingest/s3-put-jsonl.json"))
         .await
