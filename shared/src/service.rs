@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId, JobKind, JobSpec, JobStatus};
+use crate::job::{ClaimRefused, Job, JobId, JobKind, JobSpec, JobStatus};
 use crate::queue::JobQueue;
 use crate::store::{Created, IdempotencyKey, JobStore, ListFilter};
 
@@ -197,5 +197,32 @@ impl Jobs {
             }
         }
         Ok(retried)
+    }
+}
+
+/// What [`claim`] got.
+#[derive(Debug)]
+pub enum Claim {
+    /// The job is ours for this attempt (`job.attempts`), under a lease.
+    Claimed(Job),
+    /// Finished, or held by another delivery.
+    Refused(ClaimRefused),
+}
+
+/// Takes a job for one attempt with a lease, through the state machine (see `Job::claim`).
+pub async fn claim(store: &dyn JobStore, id: JobId, lease: Duration) -> Result<Claim> {
+    let mut refused = None;
+    let claimed = store
+        .modify(id, &mut |j| {
+            j.claim(clock::now(), lease).map_err(|r| {
+                refused = Some(r);
+                Error::Conflict("claim refused".into())
+            })
+        })
+        .await;
+    match (claimed, refused) {
+        (Ok(job), _) => Ok(Claim::Claimed(job)),
+        (Err(_), Some(r)) => Ok(Claim::Refused(r)),
+        (Err(e), None) => Err(e),
     }
 }

@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 pub struct Settings {
     /// DynamoDB table holding jobs, statistics and idempotency keys (`JOBS_TABLE`).
     pub jobs_table: String,
+    /// DynamoDB table of ingested log entries (`LOG_ENTRIES_TABLE`).
+    pub log_entries_table: String,
     /// Queue for priorities 4-5 (`HIGH_QUEUE_URL`).
     pub high_queue_url: String,
     /// Queue for priorities 1-3 (`NORMAL_QUEUE_URL`).
@@ -24,6 +26,7 @@ impl Settings {
     pub fn from_env() -> Result<Self> {
         Ok(Settings {
             jobs_table: required("JOBS_TABLE")?,
+            log_entries_table: required("LOG_ENTRIES_TABLE")?,
             high_queue_url: required("HIGH_QUEUE_URL")?,
             normal_queue_url: required("NORMAL_QUEUE_URL")?,
             uploads_bucket: required("UPLOADS_BUCKET")?,

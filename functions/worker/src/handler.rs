@@ -17,6 +17,7 @@ use serde_json::Value;
 use shared::clock;
 use shared::job::{ClaimRefused, Job, JobSpec, JobStatus};
 use shared::queue::{JobMessage, JobQueue, delay_until};
+use shared::service::Claim;
 use shared::store::JobStore;
 use time::Duration;
 
@@ -119,27 +120,15 @@ impl Worker {
             return Ok(());
         }
 
-        let lease = self.lease;
-        let mut refused = None;
-        let claimed = self
-            .store
-            .modify(id, &mut |j| {
-                j.claim(clock::now(), lease).map_err(|r| {
-                    refused = Some(r);
-                    shared::Error::Conflict("claim refused".into())
-                })
-            })
-            .await;
-        let job = match (claimed, refused) {
-            (Ok(job), _) => job,
-            (Err(_), Some(ClaimRefused::Finished(status))) => {
+        let job = match shared::service::claim(self.store.as_ref(), id, self.lease).await? {
+            Claim::Claimed(job) => job,
+            Claim::Refused(ClaimRefused::Finished(status)) => {
                 tracing::info!(job_id = %id, %status, "duplicate delivery of a finished job; acknowledged");
                 return Ok(());
             }
-            (Err(_), Some(ClaimRefused::Busy { lease_until })) => {
+            Claim::Refused(ClaimRefused::Busy { lease_until }) => {
                 return Err(RecordError::Busy(clock::format(lease_until)));
             }
-            (Err(e), None) => return Err(e.into()),
         };
         let attempt = job.attempts;
         tracing::info!(job_id = %id, kind = %job.kind(), attempt, receives, "processing");

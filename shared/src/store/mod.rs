@@ -5,6 +5,7 @@
 //! state machine in [`crate::job`] decides again whether it is still legal.
 
 pub mod dynamo;
+pub mod entries;
 pub mod table;
 
 use async_trait::async_trait;

@@ -79,7 +79,7 @@ async fn ingest_s3_event_with_a_plus_encoded_key_ingests_the_file_once() {
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["payload"]["key"], "uploads/sample logs.jsonl");
     assert_eq!(job["result"]["lines_read"], 7);
-    assert_eq!(job["result"]["lines_valid"], 5);
+    assert_eq!(job["result"]["lines_stored"], 5);
     let rejected: Vec<u64> = job["result"]["rejected"]
         .as_array()
         .unwrap()
