@@ -1,18 +1,20 @@
 //! The router: every route of the API, CORS, and JSON 404/405s.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Method, StatusCode};
 use axum::routing::{get, post, put};
 use shared::service::Jobs;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::error_response;
-use crate::jobs;
+use crate::{files, jobs};
 
 /// What handlers share; built once per cold start.
 #[derive(Clone)]
 pub struct AppState {
     pub jobs: Jobs,
+    pub files: crate::files::Files,
 }
 
 /// Every route the router serves (method, path). `openapi.json` must describe exactly these.
@@ -27,6 +29,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/jobs/{id}/status"),
     ("POST", "/jobs/{id}/retry"),
     ("GET", "/stats"),
+    ("POST", "/api/v1/files/upload"),
+    ("POST", "/api/v1/files"),
+    ("GET", "/api/v1/jobs/{job_id}"),
+    ("GET", "/api/v1/jobs/{job_id}/entries"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -37,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .allow_headers([
             HeaderName::from_static("content-type"),
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-file-name"),
         ]);
     Router::new()
         .route(
@@ -58,6 +65,13 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/status", put(jobs::set_status))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/stats", get(jobs::stats))
+        .route(
+            "/api/v1/files/upload",
+            post(files::upload).layer(DefaultBodyLimit::max(state.files.max_upload_bytes + 64 * 1024)),
+        )
+        .route("/api/v1/files", post(files::presign))
+        .route("/api/v1/jobs/{job_id}", get(files::status))
+        .route("/api/v1/jobs/{job_id}/entries", get(files::entries))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod error;
+pub mod files;
 pub mod jobs;
 pub mod openapi;
 #[cfg(test)]

@@ -7,6 +7,7 @@ use shared::queue::SqsJobQueue;
 use shared::service::Jobs;
 use shared::settings::Settings;
 use shared::store::DynamoJobStore;
+use shared::store::entries::EntryStore;
 
 use api::app;
 
@@ -21,8 +22,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         &settings.high_queue_url,
         &settings.normal_queue_url,
     ));
+    let files = api::files::Files {
+        s3: clients.s3.clone(),
+        bucket: settings.uploads_bucket.clone(),
+        entries: EntryStore::new(clients.dynamodb.clone(), &settings.log_entries_table),
+        max_upload_bytes: shared::settings::optional("UPLOAD_MAX_BYTES", api::files::MAX_UPLOAD_BYTES)?,
+        max_presigned_bytes: shared::settings::optional("PRESIGNED_MAX_BYTES", api::files::MAX_PRESIGNED_BYTES)?,
+    };
     let state = app::AppState {
         jobs: Jobs::new(store, queue, settings.lease),
+        files,
     };
     lambda_http::run(app::router(state)).await
 }

@@ -83,6 +83,39 @@ pub fn document() -> Value {
                 "parameters": [id_param()],
                 "post": {"summary": "Retry a failed job", "responses": {"200": job_response("Queued again"), "404": error_response("No such job"), "409": error_response("Not failed")}}
             },
+            "/api/v1/files/upload": {"post": {
+                "summary": "Upload a .jsonl / .jsonl.gz file (Event Horizon); the ingest function processes it",
+                "parameters": [{"name": "filename", "in": "query", "schema": {"type": "string"}, "description": "File name of a raw (non-multipart) body; or the X-File-Name header"}],
+                "requestBody": {"required": true, "content": {
+                    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}},
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": {
+                    "202": {"description": "Stored; ingest queued", "content": {"application/json": {"schema": {"type": "object", "properties": {"job_id": {"type": "string", "format": "uuid"}, "status": {"type": "string"}}}}}},
+                    "400": error_response("Not .jsonl/.jsonl.gz, empty, or no file"),
+                    "413": error_response("Larger than the upload limit (use POST /api/v1/files)")
+                }
+            }},
+            "/api/v1/files": {"post": {
+                "summary": "A presigned S3 PUT URL for a large file, and its ingest job",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["file_name", "size"], "properties": {"file_name": {"type": "string"}, "size": {"type": "integer"}}}}}},
+                "responses": {"201": {"description": "job_id, upload_url, method, headers, expires_at, max_bytes"}, "400": error_response("Bad name or size"), "413": error_response("Too large")}
+            }},
+            "/api/v1/jobs/{job_id}": {
+                "parameters": [{"name": "job_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "get": {"summary": "Ingest status: queued | processing | completed | failed, progress, counts", "responses": {"200": {"description": "Status"}, "404": error_response("No such ingest job")}}
+            },
+            "/api/v1/jobs/{job_id}/entries": {
+                "parameters": [{"name": "job_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "get": {
+                    "summary": "Stored log entries in line order, with counts by level",
+                    "parameters": [
+                        {"name": "level", "in": "query", "schema": {"type": "string", "enum": ["trace", "debug", "info", "warn", "error", "fatal"]}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                        {"name": "next", "in": "query", "schema": {"type": "string"}}
+                    ],
+                    "responses": {"200": {"description": "A page of entries"}, "400": error_response("Bad level or cursor"), "404": error_response("No such ingest job")}
+                }
+            },
             "/stats": {"get": {"summary": "Counts by status and kind, completions per minute (last hour)", "responses": {"200": {"description": "Statistics"}}}}
         },
         "components": {"schemas": {

@@ -29,10 +29,22 @@ async fn api_with_queues(high: Option<&str>, normal: Option<&str>) -> Api {
         high.unwrap_or(t.var("HIGH_QUEUE_URL")),
         normal.unwrap_or(t.var("NORMAL_QUEUE_URL")),
     ));
+    let files = api_files(&t, &clients);
     let app = router(AppState {
         jobs: Jobs::new(store, queue, time::Duration::seconds(60)),
+        files,
     });
     Api { _t: t, app }
+}
+
+fn api_files(t: &TestStack, clients: &shared::aws::Clients) -> crate::files::Files {
+    crate::files::Files {
+        s3: clients.s3.clone(),
+        bucket: t.var("UPLOADS_BUCKET").to_string(),
+        entries: shared::store::entries::EntryStore::new(clients.dynamodb.clone(), t.var("LOG_ENTRIES_TABLE")),
+        max_upload_bytes: 64 * 1024,
+        max_presigned_bytes: 1024 * 1024,
+    }
 }
 
 async fn api() -> Api {

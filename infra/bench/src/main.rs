@@ -151,7 +151,17 @@ async fn main() {
         t.var("NORMAL_QUEUE_URL"),
     ));
     let jobs = Jobs::new(store.clone(), queue.clone(), time::Duration::seconds(90));
-    let app = api::app::router(api::app::AppState { jobs: jobs.clone() });
+    let files = api::files::Files {
+        s3: s3.clone(),
+        bucket: t.var("UPLOADS_BUCKET").to_string(),
+        entries: shared::store::entries::EntryStore::new(dynamodb.clone(), t.var("LOG_ENTRIES_TABLE")),
+        max_upload_bytes: api::files::MAX_UPLOAD_BYTES,
+        max_presigned_bytes: api::files::MAX_PRESIGNED_BYTES,
+    };
+    let app = api::app::router(api::app::AppState {
+        jobs: jobs.clone(),
+        files,
+    });
     let bucket = t.var("UPLOADS_BUCKET").to_string();
     s3.put_object()
         .bucket(&bucket)

@@ -1,0 +1,329 @@
+//! Event Horizon's contract (`/api/v1/...`): JSONL uploads, presigned uploads for big files, ingest
+//! status and the stored entries. The S3-triggered ingest function does the work; these routes
+//! create the `log_ingest` job and the object it reads.
+
+use std::time::Duration as StdDuration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::clock;
+use shared::job::{Job, JobId, JobSpec, JobStatus, LogIngestPayload};
+use shared::logs::Level;
+use shared::store::Created;
+use shared::store::entries::EntryStore;
+
+use crate::app::AppState;
+use crate::error::{ApiError, error_response};
+use crate::jobs::{parse_json, query_pairs};
+
+/// Where uploads go and how big they may be.
+#[derive(Clone, Debug)]
+pub struct Files {
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub entries: EntryStore,
+    /// Largest body `POST /api/v1/files/upload` takes. API Gateway passes at most 10 MB and Lambda
+    /// at most 6 MB of event, in which a binary body is base64 (4/3 larger): 4 MiB fits both.
+    pub max_upload_bytes: usize,
+    /// Largest file a presigned URL may put (S3's single-PUT limit is 5 GiB).
+    pub max_presigned_bytes: u64,
+}
+
+/// Default for [`Files::max_upload_bytes`].
+pub const MAX_UPLOAD_BYTES: usize = 4 * 1024 * 1024;
+/// Default for [`Files::max_presigned_bytes`].
+pub const MAX_PRESIGNED_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// How long a presigned URL works.
+pub const PRESIGNED_EXPIRY: StdDuration = StdDuration::from_secs(900);
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if base.is_empty() {
+        return Err(ApiError::invalid("a file name is required"));
+    }
+    if !(base.ends_with(".jsonl") || base.ends_with(".jsonl.gz")) {
+        return Err(ApiError::invalid(format!(
+            "{base:?}: only .jsonl or .jsonl.gz files are accepted"
+        )));
+    }
+    if base.len() > 200 || base.chars().any(char::is_control) {
+        return Err(ApiError::invalid("the file name is too long or has control characters"));
+    }
+    Ok(base.to_string())
+}
+
+fn too_large(limit: u64) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the file is larger than {limit} bytes; use POST /api/v1/files for a presigned upload"),
+    )
+}
+
+/// A new `log_ingest` job for `uploads/<job_id>/<name>`, stored as `pending`.
+async fn new_ingest_job(app: &AppState, name: &str, size: u64) -> Result<Job, ApiError> {
+    let id = JobId::new();
+    let key = format!("uploads/{id}/{name}");
+    let spec = JobSpec::LogIngest(LogIngestPayload {
+        bucket: app.files.bucket.clone(),
+        key,
+        file_name: name.into(),
+        size,
+    });
+    let mut job = Job::new(spec, 3, None, clock::now())?;
+    job.id = id;
+    match app.jobs.store.create(&job, None).await? {
+        Created::New(j) | Created::Existing(j) => Ok(j),
+    }
+}
+
+async fn mark_queued(app: &AppState, job: &Job, message: &str) -> Result<Job, ApiError> {
+    Ok(app
+        .jobs
+        .store
+        .modify(job.id, &mut |j| match j.status {
+            JobStatus::Pending => j.transition(JobStatus::Queued, clock::now(), message),
+            _ => Ok(()), // the ingest already took it
+        })
+        .await?)
+}
+
+/// `POST /api/v1/files/upload`: multipart field `file`, or a raw body named by `?filename=` or an
+/// `X-File-Name` header. Stores the file in S3 and answers 202 `{"job_id"}`; the S3 event starts
+/// the ingest.
+pub async fn upload(
+    State(app): State<AppState>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let limit = app.files.max_upload_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit + 64 * 1024) {
+        return Ok(too_large(limit as u64));
+    }
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    let (name, data) = if is_multipart {
+        let mut form = Multipart::from_request(request, &app)
+            .await
+            .map_err(|e| ApiError::invalid(format!("invalid multipart body: {e}")))?;
+        let mut found = None;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::invalid(format!("invalid multipart body: {e}")))?
+        {
+            if field.name() == Some("file") {
+                let name = field.file_name().unwrap_or_default().to_string();
+                let data = field
+                    .bytes()
+                    .await
+                    .map_err(|e| ApiError::invalid(format!("reading the file field: {e}")))?;
+                found = Some((name, data));
+                break;
+            }
+        }
+        found.ok_or_else(|| ApiError::invalid("the multipart form has no `file` field"))?
+    } else {
+        let name = query_pairs(query.as_deref().unwrap_or_default())
+            .into_iter()
+            .find(|(k, _)| k == "filename")
+            .map(|(_, v)| v)
+            .or_else(|| {
+                request
+                    .headers()
+                    .get("x-file-name")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "send multipart/form-data with a `file` field, or a raw body with ?filename= or X-File-Name",
+                )
+            })?;
+        let data = Bytes::from_request(request, &app)
+            .await
+            .map_err(|e| ApiError::invalid(format!("reading the body: {e}")))?;
+        (name, data)
+    };
+    let name = check_name(&name)?;
+    if data.len() > limit {
+        return Ok(too_large(limit as u64));
+    }
+    if data.is_empty() {
+        return Err(ApiError::invalid("the file is empty"));
+    }
+    let job = new_ingest_job(&app, &name, data.len() as u64).await?;
+    let JobSpec::LogIngest(payload) = &job.spec else {
+        unreachable!("log_ingest job")
+    };
+    let put = app
+        .files
+        .s3
+        .put_object()
+        .bucket(&app.files.bucket)
+        .key(&payload.key)
+        .content_type(if name.ends_with(".gz") {
+            "application/gzip"
+        } else {
+            "application/x-ndjson"
+        })
+        .body(data.to_vec().into())
+        .send()
+        .await;
+    if let Err(e) = put {
+        let _ = app.jobs.store.discard(&job, None).await;
+        return Err(ApiError(shared::Error::aws("PutObject", e)));
+    }
+    let job = mark_queued(&app, &job, "uploaded; waiting for ingest").await?;
+    let body = json!({"job_id": job.id, "status": status_name(job.status), "file_name": name, "size": payload.size});
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresignRequest {
+    file_name: String,
+    size: u64,
+}
+
+/// `POST /api/v1/files` `{"file_name", "size"}`: a presigned S3 PUT for files too large to pass
+/// through the API. The URL is signed for exactly `size` bytes.
+pub async fn presign(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let req: PresignRequest = parse_json(&body)?;
+    let name = check_name(&req.file_name)?;
+    if req.size == 0 {
+        return Err(ApiError::invalid("size: the file is empty"));
+    }
+    if req.size > app.files.max_presigned_bytes {
+        return Ok(too_large(app.files.max_presigned_bytes));
+    }
+    let job = new_ingest_job(&app, &name, req.size).await?;
+    let JobSpec::LogIngest(payload) = &job.spec else {
+        unreachable!("log_ingest job")
+    };
+    let config =
+        PresigningConfig::expires_in(PRESIGNED_EXPIRY).map_err(|e| ApiError(shared::Error::Internal(e.to_string())))?;
+    let presigned = app
+        .files
+        .s3
+        .put_object()
+        .bucket(&app.files.bucket)
+        .key(&payload.key)
+        .content_length(req.size as i64)
+        .presigned(config)
+        .await
+        .map_err(|e| ApiError(shared::Error::aws("PresignPutObject", e)))?;
+    let job = mark_queued(&app, &job, "waiting for the presigned upload").await?;
+    let headers: serde_json::Map<String, Value> = presigned
+        .headers()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    let body = json!({
+        "job_id": job.id,
+        "upload_url": presigned.uri(),
+        "method": "PUT",
+        "headers": headers,
+        "expires_at": clock::format(clock::now() + time::Duration::seconds(PRESIGNED_EXPIRY.as_secs() as i64)),
+        "max_bytes": req.size,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Event Horizon's four statuses.
+fn status_name(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Pending | JobStatus::Queued => "queued",
+        JobStatus::Processing => "processing",
+        JobStatus::Completed => "completed",
+        JobStatus::Failed | JobStatus::Cancelled => "failed",
+    }
+}
+
+async fn ingest_job(app: &AppState, raw: &str) -> Result<Job, ApiError> {
+    let job = app.jobs.get(raw.parse()?).await?;
+    if !matches!(job.spec, JobSpec::LogIngest(_)) {
+        return Err(ApiError(shared::Error::NotFound(format!(
+            "job {} is not a file ingest",
+            job.id
+        ))));
+    }
+    Ok(job)
+}
+
+/// `GET /api/v1/jobs/{job_id}`: status, progress and counts of an ingest.
+pub async fn status(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = ingest_job(&app, &id).await?;
+    let JobSpec::LogIngest(payload) = &job.spec else {
+        unreachable!("checked")
+    };
+    let result = job.result.clone().unwrap_or(Value::Null);
+    let count = |k: &str| result.get(k).cloned().unwrap_or(json!(0));
+    Ok(Json(json!({
+        "job_id": job.id,
+        "status": status_name(job.status),
+        "file_name": payload.file_name,
+        "size": payload.size,
+        "progress": job.progress.percent,
+        "stage": job.progress.stage,
+        "lines_read": count("lines_read"),
+        "lines_stored": count("lines_stored"),
+        "lines_rejected": count("lines_rejected"),
+        "rejected": result.get("rejected").cloned().unwrap_or(json!([])),
+        "levels": result.get("levels").cloned().unwrap_or(json!({})),
+        "error": job.error,
+        "created_at": clock::format(job.created_at),
+        "completed_at": job.completed_at.map(clock::format),
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/jobs/{job_id}/entries?level=&limit=&next=`: stored entries in line order, with
+/// the file's counts by level.
+pub async fn entries(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let job = ingest_job(&app, &id).await?;
+    let (mut level, mut limit, mut next) = (None, 100usize, None);
+    for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
+        match k.as_str() {
+            "level" if !v.is_empty() => {
+                level = Some(Level::parse(&v).ok_or_else(|| ApiError::invalid(format!("unknown level {v:?}")))?)
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=1000).contains(l))
+                    .ok_or_else(|| ApiError::invalid("limit must be between 1 and 1000"))?
+            }
+            "next" if !v.is_empty() => next = Some(v),
+            _ => {}
+        }
+    }
+    let page = app.files.entries.list(job.id, level, limit, next.as_deref()).await?;
+    let levels = job
+        .result
+        .as_ref()
+        .and_then(|r| r.get("levels"))
+        .cloned()
+        .unwrap_or(json!({}));
+    Ok(
+        Json(json!({"job_id": job.id, "entries": page.entries, "next": page.next, "counts_by_level": levels}))
+            .into_response(),
+    )
+}
