@@ -170,6 +170,10 @@ impl Ingest {
         let mut writes = FuturesUnordered::new();
         let mut number = 0u64;
         let mut next_step = 10u64;
+        // Progress by bytes: of the decoded lines for plain files (exact), of the compressed
+        // stream for gzip (read ahead in buffer-sized steps, so coarser).
+        let gzip = key.ends_with(".gz");
+        let mut consumed = 0u64;
         loop {
             let line = match lines.next_line().await {
                 Ok(Some(line)) => line,
@@ -180,6 +184,7 @@ impl Ingest {
                 Err(e) => return Err(format!("reading s3://{bucket}/{key}: {e}")),
             };
             number += 1;
+            consumed += line.len() as u64 + 1;
             if self.line_delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
                     0..=self.line_delay_ms,
@@ -205,11 +210,8 @@ impl Ingest {
                         .expect("non-empty")
                         .map_err(|e| format!("storing entries: {e}"))?;
                 }
-                let done = if total > 0 {
-                    bytes.load(Ordering::Relaxed) * 100 / total
-                } else {
-                    0
-                };
+                let position = if gzip { bytes.load(Ordering::Relaxed) } else { consumed };
+                let done = if total > 0 { position * 100 / total } else { 0 };
                 if done >= next_step && next_step < 100 {
                     let pct = (done / 10 * 10).min(90);
                     self.progress(job, pct as u8, format!("{pct}% complete ({number} lines)"))

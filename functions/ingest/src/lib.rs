@@ -2,3 +2,5 @@
 
 pub mod handler;
 pub mod reader;
+#[cfg(test)]
+mod tests;
