@@ -511,6 +511,14 @@ impl Job {
         }
     }
 
+    /// Extends the running attempt's lease (a long job handed to a new invocation keeps its claim).
+    pub fn renew_lease(&mut self, attempt: u32, now: OffsetDateTime, lease: Duration) -> Result<()> {
+        self.ensure_attempt(attempt)?;
+        self.lease_until = Some(now + lease);
+        self.updated_at = now;
+        Ok(())
+    }
+
     /// Records progress of the running attempt.
     pub fn set_progress(
         &mut self,

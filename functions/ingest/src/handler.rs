@@ -15,9 +15,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Instant;
+
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::clock;
@@ -41,7 +45,42 @@ pub struct Ingest {
     pub lease: Duration,
     /// The seed's random per-line delay (0..=this many ms); 0 = off.
     pub line_delay_ms: u64,
+    /// Where a file that outlasts one invocation continues (`INGEST_QUEUE_URL`).
+    pub continuation: Continuation,
+    /// Upper bound on the time one invocation works before it checkpoints (`INGEST_TIME_BUDGET_MS`;
+    /// the invocation's own deadline, less a safety margin, bounds it too).
+    pub time_budget: std::time::Duration,
 }
+
+/// The queue that carries checkpoints to the next invocation of this function.
+#[derive(Clone, Debug)]
+pub struct Continuation {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+/// Where an ingest stopped: enough to go on from there in a fresh invocation, every line once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub bucket: String,
+    pub key: String,
+    /// Bytes of the (decoded) object consumed so far; the next line starts here.
+    pub offset: u64,
+    /// Lines consumed so far (the next line is `line + 1`).
+    pub line: u64,
+    tally: Tally,
+}
+
+/// How an invocation's share of a file ended.
+pub enum Outcome {
+    Done(Value),
+    Paused(Checkpoint),
+}
+
+/// Time kept in reserve before the Lambda deadline.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// S3 event keys are URL-encoded with `+` for a space (AWS) or `%20` (LocalStack): decode both.
 pub fn decode_key(raw: &str) -> String {
@@ -51,15 +90,61 @@ pub fn decode_key(raw: &str) -> String {
 }
 
 impl Ingest {
-    pub async fn handle(&self, event: S3Event) -> Result<Value, lambda_runtime::Error> {
-        let mut jobs = Vec::new();
-        for record in event.records {
-            jobs.push(self.handle_record(record).await?.to_string());
+    /// An S3 notification (new files) or an SQS batch of checkpoints (files being continued).
+    /// `deadline` is the invocation's (Lambda context); work stops in time to checkpoint.
+    pub async fn handle(&self, event: Value, deadline: Option<Instant>) -> Result<Value, lambda_runtime::Error> {
+        let stop_at = self.stop_at(deadline);
+        match event.pointer("/Records/0/eventSource").and_then(Value::as_str) {
+            Some("aws:sqs") => {
+                let event: SqsEvent = serde_json::from_value(event)?;
+                let response =
+                    shared::sqs_batch::process(event, 1, |record| self.continue_from(record, stop_at)).await?;
+                Ok(serde_json::to_value(response)?)
+            }
+            _ => {
+                let event: S3Event = serde_json::from_value(event)?;
+                let mut jobs = Vec::new();
+                for record in event.records {
+                    jobs.push(self.handle_record(record, stop_at).await?.to_string());
+                }
+                Ok(json!({ "jobs": jobs }))
+            }
         }
-        Ok(json!({ "jobs": jobs }))
     }
 
-    async fn handle_record(&self, record: S3EventRecord) -> Result<JobId, lambda_runtime::Error> {
+    fn stop_at(&self, deadline: Option<Instant>) -> Instant {
+        let budget = Instant::now() + self.time_budget;
+        match deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN)) {
+            Some(d) if d < budget => d,
+            _ => budget,
+        }
+    }
+
+    /// Goes on with a checkpointed file, if its attempt still holds the job.
+    async fn continue_from(&self, record: SqsMessage, stop_at: Instant) -> Result<(), String> {
+        let cp: Checkpoint = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+            .map_err(|e| format!("not a checkpoint: {e}"))?;
+        let lease = self.lease;
+        let renewed = self
+            .store
+            .modify(cp.job_id, &mut |j| j.renew_lease(cp.attempt, clock::now(), lease))
+            .await;
+        let job = match renewed {
+            Ok(job) => job,
+            Err(shared::Error::Conflict(why)) | Err(shared::Error::NotFound(why)) => {
+                tracing::info!(job_id = %cp.job_id, %why, "checkpoint of an attempt that no longer holds the job; dropped");
+                return Ok(());
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        tracing::info!(job_id = %job.id, line = cp.line, offset = cp.offset, "continuing ingest");
+        let (bucket, key) = (cp.bucket.clone(), cp.key.clone());
+        self.finish(&job, &bucket, &key, Some(cp), stop_at)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn handle_record(&self, record: S3EventRecord, stop_at: Instant) -> Result<JobId, lambda_runtime::Error> {
         let bucket = record.s3.bucket.name.clone().ok_or("S3 record without bucket name")?;
         let key = decode_key(record.s3.object.key.as_deref().ok_or("S3 record without object key")?);
         let size = record.s3.object.size.unwrap_or_default().max(0) as u64;
@@ -83,13 +168,50 @@ impl Ingest {
                 return Ok(id);
             }
         };
-        let attempt = job.attempts;
         tracing::info!(job_id = %id, %bucket, %key, "ingest started");
-        match self.ingest(&job, &bucket, &key).await {
-            Ok(result) => {
+        self.finish(&job, &bucket, &key, None, stop_at).await?;
+        Ok(id)
+    }
+
+    /// Runs (or continues) the ingest and records how it ended: completed, failed, or checkpointed
+    /// and handed to the next invocation through the continuation queue.
+    async fn finish(
+        &self,
+        job: &Job,
+        bucket: &str,
+        key: &str,
+        from: Option<Checkpoint>,
+        stop_at: Instant,
+    ) -> shared::Result<()> {
+        let attempt = job.attempts;
+        let id = job.id;
+        match self.ingest(job, bucket, key, from, stop_at).await {
+            Ok(Outcome::Done(result)) => {
                 self.store
                     .modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now()))
                     .await?;
+            }
+            Ok(Outcome::Paused(cp)) => {
+                let body = serde_json::to_string(&cp).map_err(|e| shared::Error::Internal(e.to_string()))?;
+                let sent = self
+                    .continuation
+                    .sqs
+                    .send_message()
+                    .queue_url(&self.continuation.queue_url)
+                    .message_body(body)
+                    .send()
+                    .await;
+                if let Err(e) = sent {
+                    let error = format!(
+                        "could not hand the ingest over to a new invocation: {}",
+                        aws_sdk_sqs::error::DisplayErrorContext(&e)
+                    );
+                    self.store
+                        .modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now()))
+                        .await?;
+                } else {
+                    tracing::info!(job_id = %id, line = cp.line, "checkpointed; continuing in a new invocation");
+                }
             }
             Err(error) => {
                 tracing::warn!(job_id = %id, %error, "ingest failed");
@@ -98,7 +220,7 @@ impl Ingest {
                     .await?;
             }
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The job of an uploaded object (id in the key), or a new one for a dropped file.
@@ -144,47 +266,86 @@ impl Ingest {
     }
 
     /// Streams, validates and stores the object; returns the job's result.
-    pub async fn ingest(&self, job: &Job, bucket: &str, key: &str) -> Result<Value, String> {
-        let object = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                format!("object s3://{bucket}/{key} not found")
-            } else {
-                format!(
-                    "cannot read s3://{bucket}/{key}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            }
-        })?;
-        let total = object.content_length().unwrap_or_default().max(0) as u64;
-        self.progress(job, 0, "started processing".into()).await?;
+    pub async fn ingest(
+        &self,
+        job: &Job,
+        bucket: &str,
+        key: &str,
+        from: Option<Checkpoint>,
+        stop_at: Instant,
+    ) -> Result<Outcome, String> {
+        let gzip = key.ends_with(".gz");
+        let (mut tally, mut number, mut consumed) = match &from {
+            Some(cp) => (cp.tally.clone(), cp.line, cp.offset),
+            None => (Tally::default(), 0, 0),
+        };
+        // A plain file resumes at its byte offset; a gzip stream cannot seek, so it is re-read
+        // and the lines already done are skipped.
+        let range = match (&from, gzip) {
+            (Some(cp), false) if cp.offset > 0 => Some(format!("bytes={}-", cp.offset)),
+            _ => None,
+        };
+        let skip = if gzip { number } else { 0 };
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_range(range.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    format!("object s3://{bucket}/{key} not found")
+                } else {
+                    format!(
+                        "cannot read s3://{bucket}/{key}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                }
+            })?;
+        let total = match (&job.spec, range.is_some()) {
+            (JobSpec::LogIngest(p), true) if p.size > 0 => p.size,
+            _ => object.content_length().unwrap_or_default().max(0) as u64,
+        };
+        if from.is_none() {
+            self.progress(job, 0, "started processing".into()).await?;
+        }
         let bytes = Arc::new(AtomicU64::new(0));
-        let mut lines =
-            crate::reader::lines(object.body.into_async_read(), key.ends_with(".gz"), bytes.clone()).lines();
+        let mut reader = crate::reader::lines(object.body.into_async_read(), gzip, bytes.clone());
+        let mut buf = String::new();
 
-        let mut tally = Tally::default();
         let mut batch: Vec<LogEntry> = Vec::with_capacity(BATCH);
         let write = |requests: Vec<shared::store::entries::WriteRequest>| {
             let n = requests.len() as u64;
             async move { self.entries.write_batch(requests).await.map(|_| n) }
         };
         let mut writes = FuturesUnordered::new();
-        let mut number = 0u64;
-        let mut next_step = 10u64;
+        let mut next_step = if total > 0 {
+            (consumed * 100 / total) / 10 * 10 + 10
+        } else {
+            10
+        };
+        let mut skipped = 0u64;
         // Progress by bytes: of the decoded lines for plain files (exact), of the compressed
         // stream for gzip (read ahead in buffer-sized steps, so coarser).
-        let gzip = key.ends_with(".gz");
-        let mut consumed = 0u64;
         loop {
-            let line = match lines.next_line().await {
-                Ok(Some(line)) => line,
-                Ok(None) => break,
+            buf.clear();
+            let size = match reader.read_line(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                     return Err(format!("line {}: the file is not UTF-8 text", number + 1));
                 }
                 Err(e) => return Err(format!("reading s3://{bucket}/{key}: {e}")),
             };
+            if skipped < skip {
+                skipped += 1;
+                continue;
+            }
             number += 1;
-            consumed += line.len() as u64 + 1;
+            consumed += size as u64; // exact, "\r\n" included: the resume offset depends on it
+            let line = buf.trim_end_matches(['\n', '\r']);
             if self.line_delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
                     0..=self.line_delay_ms,
@@ -194,7 +355,7 @@ impl Ingest {
             if line.trim().is_empty() {
                 continue;
             }
-            if let Some(entry) = tally.add(shared::logs::parse_line(number, &line)) {
+            if let Some(entry) = tally.add(shared::logs::parse_line(number, line)) {
                 batch.push(entry);
             }
             if batch.len() == BATCH {
@@ -212,6 +373,23 @@ impl Ingest {
                 }
                 let position = if gzip { bytes.load(Ordering::Relaxed) } else { consumed };
                 let done = if total > 0 { position * 100 / total } else { 0 };
+                if Instant::now() >= stop_at {
+                    while let Some(written) = writes.next().await {
+                        tally.stored += written.map_err(|e| format!("storing entries: {e}"))?;
+                    }
+                    let pct = if total > 0 { (consumed * 100 / total).min(99) } else { 0 } as u8;
+                    self.progress(job, pct, format!("checkpointed at line {number} ({pct}%)"))
+                        .await?;
+                    return Ok(Outcome::Paused(Checkpoint {
+                        job_id: job.id,
+                        attempt: job.attempts,
+                        bucket: bucket.into(),
+                        key: key.into(),
+                        offset: consumed,
+                        line: number,
+                        tally,
+                    }));
+                }
                 if done >= next_step && next_step < 100 {
                     let pct = (done / 10 * 10).min(90);
                     self.progress(job, pct as u8, format!("{pct}% complete ({number} lines)"))
@@ -230,19 +408,23 @@ impl Ingest {
         if tally.read > 0 && tally.non_json == tally.read {
             return Err(format!("not a JSONL file: none of its {} lines is JSON", tally.read));
         }
-        Ok(tally.into_result(bytes.load(Ordering::Relaxed)))
+        Ok(Outcome::Done(tally.into_result(if gzip {
+            bytes.load(Ordering::Relaxed)
+        } else {
+            consumed
+        })))
     }
 }
 
 /// Counts of one file.
-#[derive(Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Tally {
     read: u64,
     stored: u64,
     rejected: u64,
     non_json: u64,
     first_rejections: Vec<Rejection>,
-    levels: BTreeMap<&'static str, u64>,
+    levels: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -251,7 +433,7 @@ impl Tally {
         self.read += 1;
         match parsed {
             Ok(entry) => {
-                *self.levels.entry(entry.level.as_str()).or_default() += 1;
+                *self.levels.entry(entry.level.as_str().to_string()).or_default() += 1;
                 Some(entry)
             }
             Err(rejection) => {

@@ -1,10 +1,11 @@
 //! The ingest function: wiring only. The per-object logic lives in `handler`.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::event::s3::S3Event;
-use ingest::handler::Ingest;
+use ingest::handler::{Continuation, Ingest};
 use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
 use shared::aws::Clients;
 use shared::settings::Settings;
 use shared::store::DynamoJobStore;
@@ -15,16 +16,31 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
+    let queue_url =
+        std::env::var("INGEST_QUEUE_URL").map_err(|_| "environment variable INGEST_QUEUE_URL is not set")?;
     let ingest = Arc::new(Ingest {
         store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
         entries: EntryStore::new(clients.dynamodb.clone(), &settings.log_entries_table),
         s3: clients.s3.clone(),
         lease: settings.lease,
         line_delay_ms: shared::settings::optional("INGEST_LINE_DELAY_MS", 0)?,
+        continuation: Continuation {
+            sqs: clients.sqs.clone(),
+            queue_url,
+        },
+        time_budget: Duration::from_millis(shared::settings::optional("INGEST_TIME_BUDGET_MS", 15 * 60 * 1000)?),
     });
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ingest = ingest.clone();
-        async move { ingest.handle(event.payload).await }
+        async move {
+            // The context's deadline is wall-clock milliseconds; turn it into an Instant.
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            let deadline = Instant::now() + Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+            ingest.handle(event.payload, Some(deadline)).await
+        }
     }))
     .await
 }

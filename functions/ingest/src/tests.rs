@@ -12,7 +12,7 @@ use shared::store::entries::EntryStore;
 use shared::store::{DynamoJobStore, JobStore};
 use time::Duration;
 
-use crate::handler::Ingest;
+use crate::handler::{Continuation, Ingest};
 
 struct Harness {
     t: TestStack,
@@ -31,6 +31,11 @@ async fn harness() -> Harness {
         s3: clients.s3.clone(),
         lease: Duration::seconds(60),
         line_delay_ms: 0,
+        continuation: Continuation {
+            sqs: clients.sqs.clone(),
+            queue_url: t.var("INGEST_QUEUE_URL").to_string(),
+        },
+        time_budget: std::time::Duration::from_secs(600),
     };
     let bucket = t.var("UPLOADS_BUCKET").to_string();
     Harness {
@@ -78,7 +83,11 @@ impl Harness {
     }
 
     async fn deliver(&self, key: &str, size: usize) -> Job {
-        let out = self.ingest.handle(event(&self.bucket, key, size)).await.unwrap();
+        let out = self
+            .ingest
+            .handle(serde_json::to_value(event(&self.bucket, key, size)).unwrap(), None)
+            .await
+            .unwrap();
         let id: JobId = out["jobs"][0].as_str().unwrap().parse().unwrap();
         self.store.get(id).await.unwrap().unwrap()
     }
@@ -219,4 +228,86 @@ async fn progress_is_recorded_every_ten_percent_of_the_bytes() {
     assert!(steps.len() >= 8, "{steps:?}");
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
     assert_eq!(h.entries(job.id, None).await.len(), 3000);
+}
+
+#[tokio::test]
+async fn a_file_that_outlasts_an_invocation_continues_from_its_checkpoint_and_stores_every_line_once() {
+    let mut h = harness().await;
+    h.ingest.time_budget = std::time::Duration::ZERO; // checkpoint after every batch
+    let mut body = String::new();
+    for n in 1..=520 {
+        if n % 100 == 0 {
+            body.push_str("garbage\r\n"); // CRLF lines too: the resume offset must count both bytes
+        } else {
+            body.push_str(&format!(
+                "{{\"timestamp\":{},\"level\":\"info\",\"message\":\"line {n}\"}}\r\n",
+                1_795_428_000 + n
+            ));
+        }
+    }
+    let first = h.drop_file("uploads/long.jsonl", body.into_bytes()).await;
+    assert_eq!(first.status, JobStatus::Processing, "paused after its first batch");
+
+    // Play the continuation queue's event source: deliver each checkpoint to a new invocation.
+    let queue = h.t.var("INGEST_QUEUE_URL").to_string();
+    let mut invocations = 1;
+    loop {
+        let job = h.store.get(first.id).await.unwrap().unwrap();
+        if job.status != JobStatus::Processing {
+            break;
+        }
+        let out =
+            h.t.clients
+                .sqs
+                .receive_message()
+                .queue_url(&queue)
+                .wait_time_seconds(2)
+                .send()
+                .await
+                .unwrap();
+        for m in out.messages.unwrap_or_default() {
+            let record = json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                                "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}});
+            let response = h.ingest.handle(json!({"Records": [record]}), None).await.unwrap();
+            assert_eq!(response["batchItemFailures"], json!([]));
+            h.t.clients
+                .sqs
+                .delete_message()
+                .queue_url(&queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            invocations += 1;
+        }
+        assert!(invocations < 100, "no end in sight");
+    }
+    let job = h.store.get(first.id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert!(invocations >= 20, "{invocations} invocations");
+    let r = result(&job);
+    assert_eq!(
+        (
+            r["lines_read"].as_u64(),
+            r["lines_stored"].as_u64(),
+            r["lines_rejected"].as_u64()
+        ),
+        (Some(520), Some(515), Some(5))
+    );
+    let rejected: Vec<u64> = r["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, [100, 200, 300, 400, 500]);
+    let lines = h.entries(job.id, None).await;
+    let expected: Vec<u64> = (1..=520).filter(|n| n % 100 != 0).collect();
+    assert_eq!(lines, expected, "every valid line stored exactly once");
+    assert_eq!(job.attempts, 1, "one attempt, handed over between invocations");
+    assert!(
+        job.timeline
+            .iter()
+            .any(|e| e.message.starts_with("checkpointed at line"))
+    );
 }
