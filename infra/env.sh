@@ -18,6 +18,7 @@ export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$MOTO_PORT
 export S3_FORCE_PATH_STYLE=true
 export SAM_CLI_TELEMETRY=0
 export API_URL=http://127.0.0.1:$API_PORT
+export LAMBDA_PORT JOBS_STATE_DIR="$STATE"
 
 say() { printf '\033[1m[local]\033[0m %s\n' "$*" >&2; }
 
