@@ -85,9 +85,12 @@ async fn depth(t: &TestStack, queue_logical_id: &str) -> usize {
 #[tokio::test]
 async fn the_template_wires_both_queues_to_the_worker_with_partial_batch_failures() {
     let t = TestStack::new(None).await;
-    assert_eq!(t.stack.sqs_sources.len(), 2);
+    let worker: Vec<_> = t.stack.sqs_sources.iter().filter(|s| s.function == "worker").collect();
+    assert_eq!(worker.len(), 2);
+    let ingest: Vec<_> = t.stack.sqs_sources.iter().filter(|s| s.function == "ingest").collect();
+    assert_eq!(ingest.len(), 1, "the ingest continuation queue");
+    assert_eq!(ingest[0].batch_size, 1);
     for s in &t.stack.sqs_sources {
-        assert_eq!(s.function, "worker");
         assert!(s.report_batch_item_failures);
         assert_eq!(s.max_receive_count, Some(3));
         assert!(s.dead_letter_queue_url.is_some());
