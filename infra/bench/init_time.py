@@ -40,7 +40,8 @@ def main():
         "AWS_LAMBDA_LOG_STREAM_NAME": "bench", "AWS_LAMBDA_LOG_GROUP_NAME": "bench",
         "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
         "JOBS_TABLE": "jobs", "HIGH_QUEUE_URL": "http://127.0.0.1:1/q/high", "NORMAL_QUEUE_URL": "http://127.0.0.1:1/q/normal",
-        "UPLOADS_BUCKET": "uploads", "RUST_LOG": "warn",
+        "UPLOADS_BUCKET": "uploads", "LOG_ENTRIES_TABLE": "entries",
+        "INGEST_QUEUE_URL": "http://127.0.0.1:1/q/ingest", "RUST_LOG": "warn",
     })
     samples = []
     for _ in range(runs):
@@ -53,7 +54,8 @@ def main():
         samples.append((time.perf_counter() - t0) * 1000)
         p.kill()
         p.wait()
-    print(f"{os.path.basename(binary)}: init median {statistics.median(samples):.1f} ms, best {min(samples):.1f} ms ({runs} runs)")
+    name = os.path.basename(os.path.dirname(binary)) if os.path.basename(binary) == "bootstrap" else os.path.basename(binary)
+    print(f"{name}: init median {statistics.median(samples):.1f} ms, best {min(samples):.1f} ms ({runs} runs)")
     server.shutdown()
 
 
