@@ -68,19 +68,21 @@ pub fn body(response: &Value) -> Value {
     serde_json::from_str(response["body"].as_str().unwrap_or("null")).expect("JSON body")
 }
 
+/// `GET {API_URL}{path}`, parsed as JSON.
+pub async fn get_json(path: &str) -> Value {
+    reqwest::get(format!("{}{path}", api_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Polls `GET /jobs/{id}` until the job is finished (or panics after `timeout`).
 pub async fn wait_finished(id: &str, timeout: Duration) -> Value {
     let start = Instant::now();
-    let http = reqwest::Client::new();
     loop {
-        let job: Value = http
-            .get(format!("{}/jobs/{id}", api_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = get_json(&format!("/jobs/{id}")).await;
         if matches!(job["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
             return job;
         }

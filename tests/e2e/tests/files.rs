@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use e2e::api_url;
+use e2e::{api_url, get_json};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
@@ -66,37 +66,16 @@ async fn a_multipart_upload_is_ingested_and_its_entries_are_queryable() {
         .collect();
     assert_eq!(rejected, [5, 6]);
 
-    let errors: Value = http
-        .get(format!("{}/api/v1/jobs/{id}/entries?level=error", api_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let errors: Value = get_json(&format!("/api/v1/jobs/{id}/entries?level=error")).await;
     assert_eq!(errors["entries"].as_array().unwrap().len(), 1);
     assert_eq!(errors["entries"][0]["message"], "payment declined");
     assert_eq!(
         errors["counts_by_level"],
         json!({"debug": 1, "error": 1, "fatal": 1, "info": 1, "warn": 1})
     );
-    let page1: Value = http
-        .get(format!("{}/api/v1/jobs/{id}/entries?limit=3", api_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page1: Value = get_json(&format!("/api/v1/jobs/{id}/entries?limit=3")).await;
     let next = page1["next"].as_str().unwrap();
-    let page2: Value = http
-        .get(format!("{}/api/v1/jobs/{id}/entries?limit=3&next={next}", api_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page2: Value = get_json(&format!("/api/v1/jobs/{id}/entries?limit=3&next={next}")).await;
     let lines: Vec<u64> = page1["entries"]
         .as_array()
         .unwrap()
