@@ -25,6 +25,12 @@ use crate::error::{Error, Result, invalid};
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Timeline entries kept on a job; older ones are dropped first (the item must stay small).
 pub const TIMELINE_LIMIT: usize = 100;
+/// Images per SQS message of an image job, so that many worker invocations share a big job.
+pub const IMAGES_PER_PART: usize = 25;
+/// The most images one image job may hold (its payload lives in one DynamoDB item).
+pub const MAX_IMAGES_PER_JOB: usize = 5_000;
+/// The most bytes an image job's payload may take as JSON (DynamoDB items stop at 400 KB).
+pub const MAX_IMAGE_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// A job's identity: a UUID (v7, so ids sort by creation time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -258,13 +264,28 @@ impl ImagePayload {
                 ));
             }
             for (j, u) in v.image_url.iter().enumerate() {
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
+                if !(lower.starts_with("http://") || lower.starts_with("https://")) {
                     return Err(invalid(
                         &format!("payload.visits[{i}].image_url[{j}]"),
                         "must be an http(s) URL",
                     ));
                 }
             }
+        }
+        let images = self.image_count();
+        if images > MAX_IMAGES_PER_JOB {
+            return Err(invalid(
+                "payload.visits",
+                format!("holds {images} images; one job takes at most {MAX_IMAGES_PER_JOB}, split it"),
+            ));
+        }
+        let bytes = serde_json::to_vec(self).map(|b| b.len()).unwrap_or(usize::MAX);
+        if bytes > MAX_IMAGE_PAYLOAD_BYTES {
+            return Err(invalid(
+                "payload",
+                format!("is {bytes} bytes; one job takes at most {MAX_IMAGE_PAYLOAD_BYTES}, split it"),
+            ));
         }
         Ok(())
     }
@@ -273,6 +294,37 @@ impl ImagePayload {
     pub fn image_count(&self) -> usize {
         self.visits.iter().map(|v| v.image_url.len()).sum()
     }
+
+    /// Every image in payload order, with the store it belongs to.
+    pub fn images(&self) -> impl Iterator<Item = ImageRef<'_>> {
+        self.visits
+            .iter()
+            .flat_map(|v| v.image_url.iter().map(move |url| (v.store_id.as_str(), url.as_str())))
+            .enumerate()
+            .map(|(index, (store_id, url))| ImageRef { index, store_id, url })
+    }
+
+    /// How many SQS messages (parts of [`IMAGES_PER_PART`] images) the job is split into.
+    pub fn part_count(&self) -> u32 {
+        self.image_count().div_ceil(IMAGES_PER_PART) as u32
+    }
+
+    /// The images of part `part` (empty past the last part).
+    pub fn part(&self, part: u32) -> Vec<ImageRef<'_>> {
+        self.images()
+            .skip(part as usize * IMAGES_PER_PART)
+            .take(IMAGES_PER_PART)
+            .collect()
+    }
+}
+
+/// One image of an image job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageRef<'a> {
+    /// Position among all the job's images.
+    pub index: usize,
+    pub store_id: &'a str,
+    pub url: &'a str,
 }
 
 /// A JSONL object in S3 to ingest.
@@ -618,6 +670,89 @@ impl Job {
             )));
         }
         self.transition(JobStatus::Cancelled, now, "cancelled")
+    }
+
+    /// Starts a run of a job split into parts (image jobs). There is no lease: many deliveries work
+    /// on the parts at once, and each part's result is recorded once (see `store::parts`).
+    /// Returns `true` if this call started the run, `false` if it was already running.
+    pub fn start_parts(&mut self, parts: u32, now: OffsetDateTime) -> Result<bool, ClaimRefused> {
+        match self.status {
+            JobStatus::Pending | JobStatus::Queued => {
+                self.attempts += 1;
+                let attempt = self.attempts;
+                self.transition(
+                    JobStatus::Processing,
+                    now,
+                    format!("attempt {attempt} started: {parts} parts"),
+                )
+                .expect("pending/queued -> processing is legal");
+                self.lease_until = None;
+                self.error = None;
+                self.result = None;
+                self.progress = Progress {
+                    percent: 0,
+                    stage: format!("0/{parts} parts"),
+                };
+                Ok(true)
+            }
+            JobStatus::Processing => Ok(false),
+            s @ (JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled) => Err(ClaimRefused::Finished(s)),
+        }
+    }
+
+    /// Names the current run of a job split into parts: the parts recorded under it belong to
+    /// this run only, so a retried job starts counting again. `None` unless processing.
+    pub fn run_key(&self) -> Option<String> {
+        match (self.status, self.started_at) {
+            (JobStatus::Processing, Some(at)) => Some(at.unix_timestamp_nanos().to_string()),
+            _ => None,
+        }
+    }
+
+    fn ensure_run(&self, run: &str) -> Result<()> {
+        if self.run_key().as_deref() == Some(run) {
+            Ok(())
+        } else {
+            Err(Error::Conflict(format!(
+                "job {} is {} and no longer in run {run}",
+                self.id, self.status
+            )))
+        }
+    }
+
+    /// Records that `done` of `total` parts of run `run` are finished (never moves backwards).
+    pub fn part_progress(&mut self, run: &str, done: u32, total: u32, now: OffsetDateTime) -> Result<()> {
+        self.ensure_run(run)?;
+        let percent = (u64::from(done) * 100 / u64::from(total.max(1))).min(99) as u8;
+        if percent > self.progress.percent || self.progress.stage.is_empty() {
+            self.progress = Progress {
+                percent,
+                stage: format!("{done}/{total} parts"),
+            };
+            self.updated_at = now;
+        }
+        Ok(())
+    }
+
+    /// Ends run `run` once every part is recorded: `completed`, or `failed` with `error` (the
+    /// result, with what succeeded, is kept either way).
+    pub fn finish_parts(&mut self, run: &str, result: Value, error: Option<String>, now: OffsetDateTime) -> Result<()> {
+        self.ensure_run(run)?;
+        self.result = Some(result);
+        self.progress = Progress {
+            percent: 100,
+            stage: "completed".into(),
+        };
+        match error {
+            None => {
+                self.error = None;
+                self.transition(JobStatus::Completed, now, "completed")
+            }
+            Some(error) => {
+                self.error = Some(error.clone());
+                self.transition(JobStatus::Failed, now, format!("failed: {error}"))
+            }
+        }
     }
 
     /// A manual status change (`PUT /jobs/{id}/status`), through the same state machine.

@@ -2,6 +2,7 @@
 //!
 //! - [`job`]: the job, its kinds and typed payloads, and the one state machine every writer uses.
 //! - [`store`]: storage traits (`JobStore`) and their DynamoDB implementation.
+//! - [`images`], [`stores`]: image-job results and the Retail Pulse store master.
 //! - [`queue`]: the SQS side: priority bands, messages, delays.
 //! - [`aws`]: loads `SdkConfig` once and builds the clients; endpoints come only from the environment.
 //! - [`sqs_batch`]: the generic SQS batch loop that builds `batchItemFailures`.
@@ -10,6 +11,7 @@
 pub mod aws;
 pub mod clock;
 pub mod error;
+pub mod images;
 pub mod job;
 pub mod logs;
 pub mod queue;
@@ -17,6 +19,7 @@ pub mod service;
 pub mod settings;
 pub mod sqs_batch;
 pub mod store;
+pub mod stores;
 pub mod telemetry;
 
 pub use error::{Error, Result};

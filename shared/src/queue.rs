@@ -4,7 +4,7 @@
 //! source mapping, so a high-priority job never waits behind a normal-priority backlog.
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -49,6 +49,14 @@ pub fn delay_until(scheduled_for: Option<OffsetDateTime>, now: OffsetDateTime) -
 pub trait JobQueue: Send + Sync {
     /// Enqueues `message` on the queue of `priority`, invisible for `delay`.
     async fn send(&self, message: &JobMessage, priority: u8, delay: Duration) -> Result<()>;
+
+    /// Enqueues several messages on the queue of `priority` without delay (the parts of a job).
+    async fn send_all(&self, messages: &[JobMessage], priority: u8) -> Result<()> {
+        for message in messages {
+            self.send(message, priority, Duration::ZERO).await?;
+        }
+        Ok(())
+    }
 
     /// Enqueues the message for a job as it stands (priority, schedule).
     async fn enqueue(&self, job: &Job, now: OffsetDateTime) -> Result<()> {
@@ -107,6 +115,48 @@ impl JobQueue for SqsJobQueue {
             .send()
             .await
             .map_err(|e| Error::aws("SendMessage", e))?;
+        Ok(())
+    }
+
+    /// `SendMessageBatch`, 10 messages a call; any entry SQS refuses fails the whole call (the
+    /// caller repeats it, and repeated part messages are harmless).
+    async fn send_all(&self, messages: &[JobMessage], priority: u8) -> Result<()> {
+        let priority_attr = MessageAttributeValue::builder()
+            .data_type("Number")
+            .string_value(priority.to_string())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        for chunk in messages.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, message) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?;
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .message_attributes("priority", priority_attr.clone())
+                        .build()
+                        .map_err(|e| Error::Internal(e.to_string()))?,
+                );
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(self.url(Band::of(priority)))
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| Error::aws("SendMessageBatch", e))?;
+            if let Some(failed) = out.failed().first() {
+                return Err(Error::Internal(format!(
+                    "SendMessageBatch refused {} of {} messages: {} {}",
+                    out.failed().len(),
+                    chunk.len(),
+                    failed.code(),
+                    failed.message().unwrap_or("")
+                )));
+            }
+        }
         Ok(())
     }
 }

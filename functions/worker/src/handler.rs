@@ -9,6 +9,7 @@
 //! A transient failure returns the job to `queued` and leaves the message for SQS to redeliver; after
 //! the last attempt the job is `failed` and the message goes on to the dead-letter queue.
 //! A permanent failure (bad input) fails the job at once and acknowledges the message.
+//! Image jobs do not take a lease: they run in parts, see [`crate::image`].
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use shared::store::JobStore;
 use time::Duration;
 
 use crate::archive::Archiver;
+use crate::image::ImageJobs;
 
 /// Records of one batch processed at once.
 const CONCURRENCY: usize = 4;
@@ -67,7 +69,7 @@ impl Runner for Processors {
         match &job.spec {
             JobSpec::Archive(p) => self.archive.run(p).await,
             JobSpec::Image(_) => Err(ProcessError::Permanent(
-                "image jobs are not processed by this version of the worker".into(),
+                "image jobs run in parts, through image::ImageJobs".into(),
             )),
             JobSpec::LogIngest(_) => Err(ProcessError::Permanent(
                 "log_ingest jobs are run by the ingest function".into(),
@@ -80,6 +82,8 @@ pub struct Worker {
     pub store: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
     pub runner: Arc<dyn Runner>,
+    /// Image jobs: fanned out in parts, each part measured and recorded once.
+    pub images: Arc<ImageJobs>,
     pub lease: Duration,
     /// The queues' `maxReceiveCount`: the delivery with this count is the last one.
     pub max_receives: u32,
@@ -118,6 +122,11 @@ impl Worker {
                 .await?;
             tracing::info!(job_id = %id, scheduled_for = ?job.scheduled_for, "not due yet; re-delayed");
             return Ok(());
+        }
+
+        if let JobSpec::Image(payload) = &job.spec {
+            let payload = payload.clone();
+            return self.images.handle(job, &payload, message.part).await;
         }
 
         let job = match shared::service::claim(self.store.as_ref(), id, self.lease).await? {

@@ -3,5 +3,6 @@
 
 pub mod archive;
 pub mod handler;
+pub mod image;
 #[cfg(test)]
 mod tests;

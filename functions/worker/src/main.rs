@@ -7,8 +7,10 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use shared::aws::Clients;
 use shared::queue::SqsJobQueue;
 use shared::settings::Settings;
-use shared::store::DynamoJobStore;
+use shared::store::{DynamoJobStore, DynamoPartStore};
+use shared::stores::StoreMaster;
 
+use worker::image::{ImageJobs, fetch};
 use worker::{archive, handler};
 
 #[tokio::main]
@@ -16,16 +18,35 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
+    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
+    let queue = Arc::new(SqsJobQueue::new(
+        clients.sqs.clone(),
+        &settings.high_queue_url,
+        &settings.normal_queue_url,
+    ));
+    // Loaded once per cold start, then kept in memory.
+    let stores = match std::env::var("STORE_MASTER_S3") {
+        Ok(location) if !location.trim().is_empty() => StoreMaster::from_s3(&clients.s3, location.trim()).await?,
+        _ => StoreMaster::sample(),
+    };
+    tracing::info!(stores = stores.len(), "store master loaded");
+    let images = ImageJobs {
+        stores: Arc::new(stores),
+        gpu_delay: worker::image::parse_gpu_delay(&std::env::var("IMAGE_GPU_DELAY_MS").unwrap_or_default())?,
+        ..ImageJobs::new(
+            store.clone(),
+            Arc::new(DynamoPartStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
+            queue.clone(),
+            fetch::Fetcher::new(fetch::FetchConfig::from_env()?)?,
+        )
+    };
     let worker = Arc::new(handler::Worker {
-        store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
-        queue: Arc::new(SqsJobQueue::new(
-            clients.sqs.clone(),
-            &settings.high_queue_url,
-            &settings.normal_queue_url,
-        )),
+        store,
+        queue,
         runner: Arc::new(handler::Processors {
             archive: archive::Archiver::new(clients.s3.clone()),
         }),
+        images: Arc::new(images),
         lease: settings.lease,
         max_receives: shared::settings::optional("MAX_RECEIVE_COUNT", 3)?,
     });

@@ -251,6 +251,12 @@ async fn main() {
         runner: Arc::new(worker::handler::Processors {
             archive: worker::archive::Archiver::new(s3.clone()),
         }),
+        images: Arc::new(worker::image::ImageJobs::new(
+            store.clone(),
+            Arc::new(shared::store::DynamoPartStore::new(dynamodb.clone(), store.table())),
+            queue.clone(),
+            worker::image::fetch::Fetcher::new(Default::default()).expect("HTTP client"),
+        )),
         lease: time::Duration::seconds(90),
         max_receives: 3,
     });

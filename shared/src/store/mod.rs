@@ -6,6 +6,7 @@
 
 pub mod dynamo;
 pub mod entries;
+pub mod parts;
 pub mod table;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use crate::error::Result;
 use crate::job::{Job, JobId, JobKind, JobStatus};
 
 pub use dynamo::DynamoJobStore;
+pub use parts::{DynamoPartStore, PartStore, Recorded};
 
 /// What [`JobStore::create`] did.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,6 +6,7 @@
 //! | idempotency key | `IDEM#<key>`           | `IDEM`   | `job_id`, `fingerprint`, TTL            |
 //! | status counts   | `STATS#<shard>`        | `COUNT`  | `s_<status>`, `k_<kind>` (ADD only)     |
 //! | completions     | `MINUTE#<yyyy-mm-ddThh:mm>` | `COUNT` | `completed`, TTL                    |
+//! | image job parts | `JOB#<id>`             | `PART#..`, `PARTS#..` | see [`super::parts`]          |
 //!
 //! GSI `by_status` (pk `status`, sk `created_key`) and `by_status_kind` (pk `status_kind`, sk
 //! `created_key`) hold only jobs; `created_key` = `<created_at>#<id>`, so newest first is a

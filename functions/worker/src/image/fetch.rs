@@ -1,0 +1,371 @@
+//! Fetching just enough of an image to know its size.
+//!
+//! A `Range` request asks for the first [`FIRST_WINDOW`] bytes; if the header is not complete
+//! there (a JPEG with a big EXIF block), the next window is 8x larger, up to `header_limit`. A
+//! server that ignores `Range` (200 instead of 206) is read as a stream that stops as soon as the
+//! dimensions are known. The dimensions come from the header alone (`imagesize`: JPEG, PNG, GIF,
+//! WebP, BMP, TIFF, ICO, AVIF/HEIF and more); nothing is decoded.
+//!
+//! Timeouts, connection failures, 408/429 and 5xx are transient and retried with backoff; a 4xx,
+//! a body that is not an image, one past `max_bytes`, or a refused address (see [`super::guard`])
+//! is permanent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
+use reqwest::{StatusCode, Url};
+use tokio::sync::Semaphore;
+
+use super::guard::{Guard, GuardedResolver, Refused};
+
+/// The first `Range` asked for: enough for every common format but JPEGs with a large EXIF block.
+pub const FIRST_WINDOW: u64 = 16 * 1024;
+/// Each further window is this many times the bytes already read.
+const GROWTH: u64 = 8;
+
+/// Limits and knobs of the fetcher (environment names in `from_env`).
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// Whole request, body included (`IMAGE_TIMEOUT_MS`, 10 s).
+    pub timeout: Duration,
+    /// TCP + TLS connect (`IMAGE_CONNECT_TIMEOUT_MS`, 3 s).
+    pub connect_timeout: Duration,
+    /// Refuse images larger than this (`IMAGE_MAX_BYTES`, 25 MiB).
+    pub max_bytes: u64,
+    /// Give up looking for the dimensions after this many bytes (`IMAGE_HEADER_LIMIT`, 2 MiB).
+    pub header_limit: u64,
+    /// Tries per image for transient failures (`IMAGE_FETCH_ATTEMPTS`, 3).
+    pub attempts: u32,
+    /// Images fetched at once per invocation (`IMAGE_CONCURRENCY`, 16).
+    pub concurrency: usize,
+    /// First retry delay; doubled each time (`IMAGE_RETRY_BASE_MS`, 200 ms).
+    pub retry_base: Duration,
+    /// Hosts allowed although not public (`IMAGE_ALLOW_HOSTS`, none).
+    pub allow_hosts: String,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(3),
+            max_bytes: 25 * 1024 * 1024,
+            header_limit: 2 * 1024 * 1024,
+            attempts: 3,
+            concurrency: 16,
+            retry_base: Duration::from_millis(200),
+            allow_hosts: String::new(),
+        }
+    }
+}
+
+impl FetchConfig {
+    pub fn from_env() -> shared::Result<Self> {
+        use shared::settings::optional;
+        let d = FetchConfig::default();
+        Ok(FetchConfig {
+            timeout: Duration::from_millis(optional("IMAGE_TIMEOUT_MS", d.timeout.as_millis() as u64)?),
+            connect_timeout: Duration::from_millis(optional(
+                "IMAGE_CONNECT_TIMEOUT_MS",
+                d.connect_timeout.as_millis() as u64,
+            )?),
+            max_bytes: optional("IMAGE_MAX_BYTES", d.max_bytes)?,
+            header_limit: optional("IMAGE_HEADER_LIMIT", d.header_limit)?,
+            attempts: optional("IMAGE_FETCH_ATTEMPTS", d.attempts)?.max(1),
+            concurrency: optional("IMAGE_CONCURRENCY", d.concurrency)?.max(1),
+            retry_base: Duration::from_millis(optional("IMAGE_RETRY_BASE_MS", d.retry_base.as_millis() as u64)?),
+            allow_hosts: std::env::var("IMAGE_ALLOW_HOSTS").unwrap_or_default(),
+        })
+    }
+}
+
+/// An image's size and what it took to learn it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dimensions {
+    pub width: u32,
+    pub height: u32,
+    /// Body bytes received, over every request.
+    pub bytes_read: u64,
+    /// HTTP requests made (windows and retries).
+    pub requests: u32,
+}
+
+/// Why an image could not be measured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Worth another try: timeouts, resets, 408, 429, 5xx.
+    #[error("{0}")]
+    Transient(String),
+    /// Will fail the same way again: 4xx, not an image, too large, refused address.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// The HTTP client for image URLs: pooled connections, guarded addresses, bounded concurrency.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    guard: Arc<Guard>,
+    permits: Arc<Semaphore>,
+    config: FetchConfig,
+}
+
+impl Fetcher {
+    pub fn new(config: FetchConfig) -> Result<Self, reqwest::Error> {
+        let guard = Arc::new(Guard::new(&config.allow_hosts));
+        let client = reqwest::Client::builder()
+            .no_proxy() // a proxy would resolve names itself, around the guard
+            .dns_resolver(Arc::new(GuardedResolver { guard: guard.clone() }))
+            .redirect(guard.redirect_policy())
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .pool_max_idle_per_host(config.concurrency)
+            .user_agent(concat!("serverless-jobs-worker/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Fetcher {
+            client,
+            guard,
+            permits: Arc::new(Semaphore::new(config.concurrency)),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &FetchConfig {
+        &self.config
+    }
+
+    /// The image's width and height from its header, retrying transient failures with backoff.
+    pub async fn dimensions(&self, url: &str) -> Result<Dimensions, FetchError> {
+        let url = Url::parse(url).map_err(|e| FetchError::Permanent(format!("invalid URL: {e}")))?;
+        self.guard
+            .check_url(&url)
+            .map_err(|r| FetchError::Permanent(r.to_string()))?;
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let mut delay = self.config.retry_base;
+        let mut attempt = 1;
+        loop {
+            match self.probe(&url).await {
+                Err(FetchError::Transient(e)) if attempt < self.config.attempts => {
+                    tracing::debug!(%url, attempt, error = %e, "transient failure; retrying");
+                    tokio::time::sleep(jitter(delay)).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(FetchError::Transient(e)) if attempt > 1 => {
+                    return Err(FetchError::Transient(format!("{e} (after {attempt} attempts)")));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One try: growing `Range` windows, or an early-stopped stream when `Range` is ignored.
+    async fn probe(&self, url: &Url) -> Result<Dimensions, FetchError> {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut bytes_read = 0u64;
+        let mut requests = 0u32;
+        loop {
+            let start = buf.len() as u64;
+            let end = (start + (start * GROWTH).max(FIRST_WINDOW)).min(self.config.header_limit) - 1;
+            let response = self
+                .client
+                .get(url.clone())
+                .header(RANGE, format!("bytes={start}-{end}"))
+                .send()
+                .await
+                .map_err(classify)?;
+            requests += 1;
+            let status = response.status();
+            let ranged = match status {
+                StatusCode::PARTIAL_CONTENT => {
+                    if let Some(total) = content_range_total(&response)
+                        && total > self.config.max_bytes
+                    {
+                        return Err(too_large(total, self.config.max_bytes));
+                    }
+                    true
+                }
+                StatusCode::OK => {
+                    if let Some(len) = header_u64(&response, CONTENT_LENGTH)
+                        && len > self.config.max_bytes
+                    {
+                        return Err(too_large(len, self.config.max_bytes));
+                    }
+                    buf.clear(); // the server starts from byte 0 again
+                    false
+                }
+                StatusCode::RANGE_NOT_SATISFIABLE if start == 0 => {
+                    return Err(FetchError::Permanent("empty body: not an image".into()));
+                }
+                StatusCode::RANGE_NOT_SATISFIABLE => return Err(not_an_image(&buf)),
+                s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
+                    return Err(FetchError::Transient(format!("HTTP {s}")));
+                }
+                s => return Err(FetchError::Permanent(format!("HTTP {s}"))),
+            };
+            let wanted = end - start + 1;
+            let mut received = 0u64;
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(classify)?;
+                bytes_read += chunk.len() as u64;
+                received += chunk.len() as u64;
+                buf.extend_from_slice(&chunk);
+                if ranged && received >= wanted {
+                    break; // a server that sends more than asked is not read further
+                }
+                if !ranged {
+                    match parse(&buf) {
+                        Parsed::Found(width, height) => {
+                            return Ok(Dimensions {
+                                width,
+                                height,
+                                bytes_read,
+                                requests,
+                            });
+                        }
+                        Parsed::NotImage => return Err(not_an_image(&buf)),
+                        Parsed::NeedMore if buf.len() as u64 >= self.config.header_limit => {
+                            return Err(no_header(self.config.header_limit));
+                        }
+                        Parsed::NeedMore if received > self.config.max_bytes => {
+                            return Err(too_large(received, self.config.max_bytes));
+                        }
+                        Parsed::NeedMore => {}
+                    }
+                }
+            }
+            match parse(&buf) {
+                Parsed::Found(width, height) => {
+                    return Ok(Dimensions {
+                        width,
+                        height,
+                        bytes_read,
+                        requests,
+                    });
+                }
+                Parsed::NotImage => return Err(not_an_image(&buf)),
+                // The whole body (or the whole file) is in and still no dimensions.
+                Parsed::NeedMore if !ranged || received < wanted => return Err(not_an_image(&buf)),
+                Parsed::NeedMore if buf.len() as u64 >= self.config.header_limit => {
+                    return Err(no_header(self.config.header_limit));
+                }
+                Parsed::NeedMore => {} // next, larger window
+            }
+        }
+    }
+}
+
+/// What the bytes so far say.
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    Found(u32, u32),
+    NeedMore,
+    NotImage,
+}
+
+/// Bytes needed to tell an image format from anything else.
+const MAGIC_BYTES: usize = 32;
+
+fn parse(buf: &[u8]) -> Parsed {
+    if imagesize::image_type(buf).is_err() {
+        return if buf.len() >= MAGIC_BYTES {
+            Parsed::NotImage
+        } else {
+            Parsed::NeedMore
+        };
+    }
+    match imagesize::blob_size(buf) {
+        Ok(size) if size.width > 0 && size.height > 0 => match (u32::try_from(size.width), u32::try_from(size.height)) {
+            (Ok(w), Ok(h)) => Parsed::Found(w, h),
+            _ => Parsed::NotImage,
+        },
+        _ => Parsed::NeedMore,
+    }
+}
+
+fn not_an_image(buf: &[u8]) -> FetchError {
+    let start = String::from_utf8_lossy(&buf[..buf.len().min(24)]).replace(|c: char| c.is_control(), " ");
+    FetchError::Permanent(format!("not an image (body starts with {:?})", start.trim()))
+}
+
+fn no_header(limit: u64) -> FetchError {
+    FetchError::Permanent(format!("no image dimensions in the first {limit} bytes"))
+}
+
+fn too_large(size: u64, max: u64) -> FetchError {
+    FetchError::Permanent(format!("image too large: {size} bytes (limit {max})"))
+}
+
+fn header_u64(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<u64> {
+    response.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The total of `Content-Range: bytes a-b/total` (`None` for `*`).
+fn content_range_total(response: &reqwest::Response) -> Option<u64> {
+    let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
+    value.rsplit_once('/')?.1.trim().parse().ok()
+}
+
+/// Sorts a reqwest error into transient and permanent; a refusal by the guard is permanent.
+fn classify(e: reqwest::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = source {
+        if let Some(refused) = err.downcast_ref::<Refused>() {
+            return FetchError::Permanent(refused.to_string());
+        }
+        source = err.source();
+    }
+    if e.is_redirect() {
+        FetchError::Permanent(format!("redirect failed: {e}"))
+    } else if e.is_timeout() {
+        FetchError::Transient("timed out".into())
+    } else if e.is_connect() {
+        FetchError::Transient(format!("connection failed: {}", root_cause(&e)))
+    } else if e.is_builder() {
+        FetchError::Permanent(format!("invalid request: {e}"))
+    } else {
+        FetchError::Transient(format!("transfer failed: {}", root_cause(&e)))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+/// The delay plus up to 25 % random, so retries of many images do not arrive together.
+fn jitter(delay: Duration) -> Duration {
+    delay + delay.mul_f64(rand::random::<f64>() * 0.25)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_of_every_common_format_parse_from_a_prefix() {
+        // PNG: signature + IHDR with 640x480.
+        let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+        png.extend_from_slice(&640u32.to_be_bytes());
+        png.extend_from_slice(&480u32.to_be_bytes());
+        png.extend_from_slice(&[8, 6, 0, 0, 0]);
+        assert_eq!(parse(&png), Parsed::Found(640, 480));
+        assert_eq!(parse(&png[..12]), Parsed::NeedMore);
+        // GIF: logical screen 3x5.
+        assert_eq!(parse(b"GIF89a\x03\x00\x05\x00\x00\x00\x00"), Parsed::Found(3, 5));
+    }
+
+    #[test]
+    fn html_is_not_an_image() {
+        let html = b"<!doctype html><html><head><title>Not found</title></head></html>";
+        assert_eq!(parse(html), Parsed::NotImage);
+        assert_eq!(parse(b"<html>"), Parsed::NeedMore, "too short to tell yet");
+        assert!(not_an_image(html).to_string().contains("<!doctype html>"));
+    }
+}

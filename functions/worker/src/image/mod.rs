@@ -1,0 +1,228 @@
+//! Retail Pulse image jobs as an SQS pipeline.
+//!
+//! 1. The job's own message (no `part`) starts a run and fans out: one message per part of
+//!    [`shared::job::IMAGES_PER_PART`] images, on the job's priority queue, so that many worker
+//!    invocations share a big job. A redelivery of it sends the parts again; that is harmless.
+//! 2. Each part message measures its images (store check against the store master, header-only
+//!    fetch, perimeter) and records the part once (`store::parts`). Every failure of an image is
+//!    that store's error; only storage failures leave the message on the queue.
+//! 3. The delivery that brings the count of distinct parts to the total, or any later duplicate,
+//!    sums the parts up and finishes the job: `completed`, or `failed` with each store's error, the
+//!    successful results kept either way.
+
+pub mod fetch;
+pub mod guard;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::clock;
+use shared::error::Error;
+use shared::images::{ImageResult, PartResult, StoreError, summarize};
+use shared::job::{ClaimRefused, ImagePayload, ImageRef, Job};
+use shared::queue::{JobMessage, JobQueue};
+use shared::store::{JobStore, PartStore};
+use shared::stores::StoreMaster;
+
+use crate::handler::RecordError;
+use fetch::Fetcher;
+
+/// Everything an image job needs.
+pub struct ImageJobs {
+    pub store: Arc<dyn JobStore>,
+    pub parts: Arc<dyn PartStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub fetcher: Fetcher,
+    pub stores: Arc<StoreMaster>,
+    /// The seed's simulated GPU time per image, `(min, max)` milliseconds (`IMAGE_GPU_DELAY_MS`,
+    /// e.g. `100-400`); off by default.
+    pub gpu_delay: Option<(u64, u64)>,
+}
+
+impl ImageJobs {
+    /// With the sample store master and no simulated GPU time (override the fields as needed).
+    pub fn new(
+        store: Arc<dyn JobStore>,
+        parts: Arc<dyn PartStore>,
+        queue: Arc<dyn JobQueue>,
+        fetcher: Fetcher,
+    ) -> Self {
+        ImageJobs {
+            store,
+            parts,
+            queue,
+            fetcher,
+            stores: Arc::new(StoreMaster::sample()),
+            gpu_delay: None,
+        }
+    }
+
+    /// Handles one message of image job `job`: the fan-out (no `part`) or one part.
+    pub async fn handle(&self, job: Job, payload: &ImagePayload, part: Option<u32>) -> Result<(), RecordError> {
+        match part {
+            None => self.fan_out(job, payload).await,
+            Some(part) => self.run_part(job, payload, part).await,
+        }
+    }
+
+    async fn fan_out(&self, job: Job, payload: &ImagePayload) -> Result<(), RecordError> {
+        let parts = payload.part_count();
+        let mut refused = None;
+        let started = self
+            .store
+            .modify(job.id, &mut |j| {
+                j.start_parts(parts, clock::now()).map(|_| ()).map_err(|r| {
+                    refused = Some(r);
+                    Error::Conflict("run refused".into())
+                })
+            })
+            .await;
+        let job = match (started, refused) {
+            (Ok(job), _) => job,
+            (Err(_), Some(ClaimRefused::Finished(status))) => {
+                tracing::info!(job_id = %job.id, %status, "image job already finished; acknowledged");
+                return Ok(());
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
+        let messages: Vec<JobMessage> = (0..parts)
+            .map(|part| JobMessage {
+                job_id: job.id,
+                part: Some(part),
+            })
+            .collect();
+        self.queue.send_all(&messages, job.priority).await?;
+        tracing::info!(job_id = %job.id, parts, images = payload.image_count(), "image job fanned out");
+        Ok(())
+    }
+
+    async fn run_part(&self, job: Job, payload: &ImagePayload, part: u32) -> Result<(), RecordError> {
+        let Some(run) = job.run_key() else {
+            // Finished, or queued again by a retry whose own message will fan out afresh.
+            tracing::info!(job_id = %job.id, part, status = %job.status, "part of a job not running; acknowledged");
+            return Ok(());
+        };
+        let images = payload.part(part);
+        if images.is_empty() {
+            tracing::warn!(job_id = %job.id, part, "part past the job's last image; acknowledged");
+            return Ok(());
+        }
+        let result = self.measure(part, &images).await;
+        let total = payload.part_count();
+        let recorded = self.parts.record(job.id, &run, &result).await?;
+        tracing::info!(
+            job_id = %job.id, part, done = recorded.done, total, first = recorded.first,
+            images = result.images.len(), errors = result.errors.len(), "part recorded"
+        );
+        if recorded.done >= total {
+            self.finish(&job, &run).await
+        } else {
+            if recorded.first {
+                let progress = self
+                    .store
+                    .modify(job.id, &mut |j| j.part_progress(&run, recorded.done, total, clock::now()))
+                    .await;
+                if let Err(e) = progress {
+                    tracing::debug!(job_id = %job.id, error = %e, "progress not recorded");
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Sums up every part of the run and ends the job (a concurrent finisher makes this a no-op).
+    async fn finish(&self, job: &Job, run: &str) -> Result<(), RecordError> {
+        let parts = self.parts.list(job.id, run).await?;
+        let (result, error) = summarize(&parts);
+        let finished = self
+            .store
+            .modify(job.id, &mut |j| {
+                if j.run_key().as_deref() == Some(run) {
+                    j.finish_parts(run, result.clone(), error.clone(), clock::now())
+                } else {
+                    Ok(()) // already finished by another delivery
+                }
+            })
+            .await?;
+        tracing::info!(job_id = %job.id, status = %finished.status, "image job finished");
+        Ok(())
+    }
+
+    /// Measures the images of one part, each with its store check, at the fetcher's concurrency.
+    pub async fn measure(&self, part: u32, images: &[ImageRef<'_>]) -> PartResult {
+        let outcomes = futures::future::join_all(images.iter().map(|image| self.measure_one(*image))).await;
+        let mut result = PartResult {
+            part,
+            ..PartResult::default()
+        };
+        for outcome in outcomes {
+            match outcome {
+                Ok(image) => result.images.push(image),
+                Err(error) => result.errors.push(error),
+            }
+        }
+        result
+    }
+
+    async fn measure_one(&self, image: ImageRef<'_>) -> Result<ImageResult, StoreError> {
+        let error = |error: String| StoreError {
+            store_id: image.store_id.to_owned(),
+            url: Some(image.url.to_owned()),
+            error,
+        };
+        if self.stores.get(image.store_id).is_none() {
+            return Err(error(format!("unknown store_id {}", image.store_id)));
+        }
+        let size = self
+            .fetcher
+            .dimensions(image.url)
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        if let Some((min, max)) = self.gpu_delay {
+            let ms = if max > min { rand::random_range(min..=max) } else { min };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        Ok(ImageResult::new(
+            image.store_id,
+            image.url,
+            size.width,
+            size.height,
+            size.bytes_read,
+        ))
+    }
+}
+
+/// Parses `IMAGE_GPU_DELAY_MS`: `""` (off), `"250"` or `"100-400"`.
+pub fn parse_gpu_delay(value: &str) -> shared::Result<Option<(u64, u64)>> {
+    let value = value.trim();
+    if value.is_empty() || value == "0" {
+        return Ok(None);
+    }
+    let bad = || Error::Internal(format!("IMAGE_GPU_DELAY_MS={value:?}: expected milliseconds like 250 or 100-400"));
+    let (min, max) = match value.split_once('-') {
+        Some((a, b)) => (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?),
+        None => {
+            let ms = value.parse().map_err(|_| bad())?;
+            (ms, ms)
+        }
+    };
+    if min > max {
+        return Err(bad());
+    }
+    Ok(Some((min, max)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gpu_delay_knob_takes_a_value_or_a_range() {
+        assert_eq!(parse_gpu_delay("").unwrap(), None);
+        assert_eq!(parse_gpu_delay("0").unwrap(), None);
+        assert_eq!(parse_gpu_delay("250").unwrap(), Some((250, 250)));
+        assert_eq!(parse_gpu_delay("100-400").unwrap(), Some((100, 400)));
+        assert!(parse_gpu_delay("400-100").is_err());
+        assert!(parse_gpu_delay("fast").is_err());
+    }
+}

@@ -1,0 +1,108 @@
+//! Retail Pulse's store master: `StoreID,StoreName,AreaCode` rows, loaded once per cold start and
+//! kept in memory for the worker's per-image store check.
+//!
+//! From S3 when `STORE_MASTER_S3` names an object (`s3://bucket/key`), else the sample shipped in
+//! `shared/data/store_master.csv` (it includes the seed's store ids).
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The sample store master compiled into the binary.
+pub const SAMPLE_CSV: &str = include_str!("../data/store_master.csv");
+
+/// One row of the store master.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Store {
+    #[serde(rename = "StoreID")]
+    pub store_id: String,
+    #[serde(rename = "StoreName")]
+    pub name: String,
+    #[serde(rename = "AreaCode")]
+    pub area_code: String,
+}
+
+/// Stores by id.
+#[derive(Debug, Clone, Default)]
+pub struct StoreMaster {
+    stores: HashMap<String, Store>,
+}
+
+impl StoreMaster {
+    /// Parses the CSV (header `StoreID,StoreName,AreaCode`, quoted fields allowed).
+    pub fn from_csv(text: &str) -> Result<Self> {
+        let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+        let mut stores = HashMap::new();
+        for (i, row) in reader.deserialize::<Store>().enumerate() {
+            let store = row.map_err(|e| Error::Invalid(format!("store master row {}: {e}", i + 2)))?;
+            stores.insert(store.store_id.clone(), store);
+        }
+        if stores.is_empty() {
+            return Err(Error::Invalid("store master has no rows".into()));
+        }
+        Ok(StoreMaster { stores })
+    }
+
+    /// The sample shipped with the repository.
+    pub fn sample() -> Self {
+        Self::from_csv(SAMPLE_CSV).expect("the sample store master parses")
+    }
+
+    /// Reads the store master from `s3://bucket/key`.
+    pub async fn from_s3(s3: &aws_sdk_s3::Client, location: &str) -> Result<Self> {
+        let (bucket, key) = location
+            .strip_prefix("s3://")
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(|| Error::Internal(format!("STORE_MASTER_S3 must look like s3://bucket/key, not {location:?}")))?;
+        let object = s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| Error::aws("GetObject", e))?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::Internal(format!("reading {location}: {e}")))?
+            .into_bytes();
+        let text = std::str::from_utf8(&bytes).map_err(|e| Error::Invalid(format!("{location} is not UTF-8: {e}")))?;
+        Self::from_csv(text.trim_start_matches('\u{feff}'))
+    }
+
+    pub fn get(&self, store_id: &str) -> Option<&Store> {
+        self.stores.get(store_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.stores.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stores.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_holds_the_seed_store_ids() {
+        let master = StoreMaster::sample();
+        assert!(master.get("S00339218").is_some());
+        assert_eq!(master.get("S01408764").unwrap().area_code, "7100025");
+        assert_eq!(master.get("S00001008").unwrap().name, "Royal Mart, Sector 5");
+        assert!(master.get("S99999999").is_none());
+    }
+
+    #[test]
+    fn a_bad_row_is_named() {
+        let err = StoreMaster::from_csv("StoreID,StoreName,AreaCode\nS1,One,1\nS2,Two\n").unwrap_err();
+        assert!(err.to_string().contains("row 3"), "{err}");
+        assert!(StoreMaster::from_csv("StoreID,StoreName,AreaCode\n").is_err());
+    }
+}
