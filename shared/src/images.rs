@@ -92,7 +92,11 @@ pub fn summarize(parts: &[PartResult]) -> (Value, Option<String>) {
             errors
                 .iter()
                 .take(5)
-                .map(|e| format!("{} ({})", e["store_id"].as_str().unwrap_or(""), e["error"].as_str().unwrap_or("")))
+                .map(|e| format!(
+                    "{} ({})",
+                    e["store_id"].as_str().unwrap_or(""),
+                    e["error"].as_str().unwrap_or("")
+                ))
                 .collect::<Vec<_>>()
                 .join("; ")
         )),

@@ -33,7 +33,9 @@ pub struct StoreMaster {
 impl StoreMaster {
     /// Parses the CSV (header `StoreID,StoreName,AreaCode`, quoted fields allowed).
     pub fn from_csv(text: &str) -> Result<Self> {
-        let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
         let mut stores = HashMap::new();
         for (i, row) in reader.deserialize::<Store>().enumerate() {
             let store = row.map_err(|e| Error::Invalid(format!("store master row {}: {e}", i + 2)))?;
@@ -55,7 +57,11 @@ impl StoreMaster {
         let (bucket, key) = location
             .strip_prefix("s3://")
             .and_then(|rest| rest.split_once('/'))
-            .ok_or_else(|| Error::Internal(format!("STORE_MASTER_S3 must look like s3://bucket/key, not {location:?}")))?;
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "STORE_MASTER_S3 must look like s3://bucket/key, not {location:?}"
+                ))
+            })?;
         let object = s3
             .get_object()
             .bucket(bucket)

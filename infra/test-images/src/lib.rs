@@ -29,7 +29,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use image::{DynamicImage, ImageFormat, RgbImage};
+pub use image::ImageFormat;
+use image::{DynamicImage, RgbImage};
 
 /// The formats the fixtures come in.
 pub const FORMATS: [ImageFormat; 6] = [
@@ -128,12 +129,16 @@ impl ImageServer {
             requests: AtomicU64::new(0),
             flaky_seen: Mutex::default(),
         });
-        let listener = tokio::net::TcpListener::bind(bind).await.expect("bind the image server");
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .expect("bind the image server");
         let addr = listener.local_addr().unwrap();
         let served = state.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let state = served.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
@@ -200,7 +205,10 @@ fn range(header: &str, len: usize) -> Option<(usize, usize)> {
 async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path().to_owned();
-    let (route, name) = path.trim_start_matches('/').split_once('/').unwrap_or((path.trim_start_matches('/'), ""));
+    let (route, name) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path.trim_start_matches('/'), ""));
     let file = state.files.get(name).cloned();
     let content_type = |name: &str| {
         ImageFormat::from_path(name)
@@ -236,7 +244,12 @@ async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
         ("flaky", Some(body)) => {
             let first = state.flaky_seen.lock().unwrap().insert(name.to_owned());
             if first {
-                respond(state, StatusCode::SERVICE_UNAVAILABLE, &[], Bytes::from_static(b"try later"))
+                respond(
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &[],
+                    Bytes::from_static(b"try later"),
+                )
             } else {
                 respond(state, StatusCode::OK, &[("content-type", content_type(name))], body)
             }

@@ -164,96 +164,128 @@ impl Fetcher {
     /// One try: growing `Range` windows, or an early-stopped stream when `Range` is ignored.
     async fn probe(&self, url: &Url) -> Result<Dimensions, FetchError> {
         let mut buf: Vec<u8> = Vec::new();
-        let mut bytes_read = 0u64;
-        let mut requests = 0u32;
+        let mut read = Read::default();
         loop {
             let start = buf.len() as u64;
             let end = (start + (start * GROWTH).max(FIRST_WINDOW)).min(self.config.header_limit) - 1;
-            let response = self
-                .client
-                .get(url.clone())
-                .header(RANGE, format!("bytes={start}-{end}"))
-                .send()
-                .await
-                .map_err(classify)?;
-            requests += 1;
-            let status = response.status();
-            let ranged = match status {
-                StatusCode::PARTIAL_CONTENT => {
-                    if let Some(total) = content_range_total(&response)
-                        && total > self.config.max_bytes
-                    {
-                        return Err(too_large(total, self.config.max_bytes));
-                    }
-                    true
-                }
-                StatusCode::OK => {
-                    if let Some(len) = header_u64(&response, CONTENT_LENGTH)
-                        && len > self.config.max_bytes
-                    {
-                        return Err(too_large(len, self.config.max_bytes));
-                    }
-                    buf.clear(); // the server starts from byte 0 again
-                    false
-                }
-                StatusCode::RANGE_NOT_SATISFIABLE if start == 0 => {
-                    return Err(FetchError::Permanent("empty body: not an image".into()));
-                }
-                StatusCode::RANGE_NOT_SATISFIABLE => return Err(not_an_image(&buf)),
-                s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
-                    return Err(FetchError::Transient(format!("HTTP {s}")));
-                }
-                s => return Err(FetchError::Permanent(format!("HTTP {s}"))),
-            };
-            let wanted = end - start + 1;
-            let mut received = 0u64;
-            let mut stream = response.bytes_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(classify)?;
-                bytes_read += chunk.len() as u64;
-                received += chunk.len() as u64;
-                buf.extend_from_slice(&chunk);
-                if ranged && received >= wanted {
-                    break; // a server that sends more than asked is not read further
-                }
-                if !ranged {
-                    match parse(&buf) {
-                        Parsed::Found(width, height) => {
-                            return Ok(Dimensions {
-                                width,
-                                height,
-                                bytes_read,
-                                requests,
-                            });
-                        }
-                        Parsed::NotImage => return Err(not_an_image(&buf)),
-                        Parsed::NeedMore if buf.len() as u64 >= self.config.header_limit => {
-                            return Err(no_header(self.config.header_limit));
-                        }
-                        Parsed::NeedMore if received > self.config.max_bytes => {
-                            return Err(too_large(received, self.config.max_bytes));
-                        }
-                        Parsed::NeedMore => {}
-                    }
-                }
-            }
+            let (ranged, complete) = self.read_range(url, start, end, &mut buf, &mut read).await?;
             match parse(&buf) {
-                Parsed::Found(width, height) => {
-                    return Ok(Dimensions {
-                        width,
-                        height,
-                        bytes_read,
-                        requests,
-                    });
-                }
+                Parsed::Found(width, height) => return Ok(read.dimensions(width, height)),
                 Parsed::NotImage => return Err(not_an_image(&buf)),
-                // The whole body (or the whole file) is in and still no dimensions.
-                Parsed::NeedMore if !ranged || received < wanted => return Err(not_an_image(&buf)),
-                Parsed::NeedMore if buf.len() as u64 >= self.config.header_limit => {
-                    return Err(no_header(self.config.header_limit));
+                Parsed::TiffDirectoryAt(offset) if ranged && offset >= buf.len() as u64 => {
+                    // A TIFF's directory may sit anywhere, often after the pixels: fetch just it.
+                    if offset > self.config.max_bytes {
+                        return Err(not_an_image(&buf));
+                    }
+                    let mut directory = Vec::new();
+                    self.read_range(url, offset, offset + 4095, &mut directory, &mut read)
+                        .await?;
+                    return match tiff_directory_dimensions(buf[0] == b'I', &directory) {
+                        Some((width, height)) => Ok(read.dimensions(width, height)),
+                        None => Err(FetchError::Permanent("TIFF directory without width and height".into())),
+                    };
                 }
-                Parsed::NeedMore => {} // next, larger window
+                // The whole body (or file) is in and still no dimensions.
+                _ if complete => return Err(not_an_image(&buf)),
+                _ if buf.len() as u64 >= self.config.header_limit => return Err(no_header(self.config.header_limit)),
+                _ => {} // next, larger window
             }
+        }
+    }
+
+    /// Reads bytes `start..=end` into `buf` with a `Range` request. Returns whether the server
+    /// honoured the range, and whether the body ended before `end` (the file is all in). When the
+    /// range is ignored the stream is read from byte 0, stopping as soon as the header parses.
+    async fn read_range(
+        &self,
+        url: &Url,
+        start: u64,
+        end: u64,
+        buf: &mut Vec<u8>,
+        read: &mut Read,
+    ) -> Result<(bool, bool), FetchError> {
+        let response = self
+            .client
+            .get(url.clone())
+            .header(RANGE, format!("bytes={start}-{end}"))
+            .send()
+            .await
+            .map_err(classify)?;
+        read.requests += 1;
+        let ranged = match response.status() {
+            StatusCode::PARTIAL_CONTENT => {
+                if let Some(total) = content_range_total(&response)
+                    && total > self.config.max_bytes
+                {
+                    return Err(too_large(total, self.config.max_bytes));
+                }
+                true
+            }
+            StatusCode::OK => {
+                if let Some(len) = header_u64(&response, CONTENT_LENGTH)
+                    && len > self.config.max_bytes
+                {
+                    return Err(too_large(len, self.config.max_bytes));
+                }
+                buf.clear(); // the server starts from byte 0 again
+                false
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE if start == 0 => {
+                return Err(FetchError::Permanent("empty body: not an image".into()));
+            }
+            StatusCode::RANGE_NOT_SATISFIABLE => return Ok((true, true)),
+            s if s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() => {
+                return Err(FetchError::Transient(format!("HTTP {s}")));
+            }
+            s => return Err(FetchError::Permanent(format!("HTTP {s}"))),
+        };
+        let wanted = end - start + 1;
+        let mut received = 0u64;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(classify)?;
+            read.bytes += chunk.len() as u64;
+            received += chunk.len() as u64;
+            buf.extend_from_slice(&chunk);
+            if ranged {
+                if received >= wanted {
+                    return Ok((true, false)); // a server sending more than asked is not read further
+                }
+                continue;
+            }
+            // Range ignored: stop reading as soon as the bytes so far answer the question.
+            let limit = match parse(buf) {
+                Parsed::Found(..) | Parsed::NotImage => return Ok((false, false)),
+                // Streaming, a TIFF's directory is reached by reading on to it.
+                Parsed::TiffDirectoryAt(offset) => (offset + 4096).min(self.config.max_bytes),
+                Parsed::NeedMore => self.config.header_limit,
+            };
+            if received >= limit {
+                return Err(if limit == self.config.max_bytes {
+                    too_large(received, self.config.max_bytes)
+                } else {
+                    no_header(limit)
+                });
+            }
+        }
+        Ok((ranged, !ranged || received < wanted))
+    }
+}
+
+/// Body bytes and requests spent on one image.
+#[derive(Debug, Default)]
+struct Read {
+    bytes: u64,
+    requests: u32,
+}
+
+impl Read {
+    fn dimensions(&self, width: u32, height: u32) -> Dimensions {
+        Dimensions {
+            width,
+            height,
+            bytes_read: self.bytes,
+            requests: self.requests,
         }
     }
 }
@@ -264,6 +296,8 @@ enum Parsed {
     Found(u32, u32),
     NeedMore,
     NotImage,
+    /// A TIFF whose first directory (holding the size) starts at this offset, past the bytes read.
+    TiffDirectoryAt(u64),
 }
 
 /// Bytes needed to tell an image format from anything else.
@@ -277,13 +311,67 @@ fn parse(buf: &[u8]) -> Parsed {
             Parsed::NeedMore
         };
     }
+    if let Some(offset) = tiff_directory_offset(buf)
+        && offset + 2 > buf.len() as u64
+    {
+        return Parsed::TiffDirectoryAt(offset);
+    }
     match imagesize::blob_size(buf) {
-        Ok(size) if size.width > 0 && size.height > 0 => match (u32::try_from(size.width), u32::try_from(size.height)) {
-            (Ok(w), Ok(h)) => Parsed::Found(w, h),
-            _ => Parsed::NotImage,
-        },
+        Ok(size) if size.width > 0 && size.height > 0 => {
+            match (u32::try_from(size.width), u32::try_from(size.height)) {
+                (Ok(w), Ok(h)) => Parsed::Found(w, h),
+                _ => Parsed::NotImage,
+            }
+        }
         _ => Parsed::NeedMore,
     }
+}
+
+/// The offset of a classic TIFF's first directory (`II*\0` or `MM\0*` header).
+fn tiff_directory_offset(buf: &[u8]) -> Option<u64> {
+    let header: &[u8; 8] = buf.get(..8)?.try_into().ok()?;
+    let offset = match &header[..4] {
+        b"II*\0" => u32::from_le_bytes(header[4..8].try_into().ok()?),
+        b"MM\0*" => u32::from_be_bytes(header[4..8].try_into().ok()?),
+        _ => return None,
+    };
+    Some(u64::from(offset))
+}
+
+/// ImageWidth (256) and ImageLength (257) from a TIFF directory's entries.
+fn tiff_directory_dimensions(little_endian: bool, dir: &[u8]) -> Option<(u32, u32)> {
+    let u16_at = |b: &[u8]| {
+        let b: [u8; 2] = b.get(..2)?.try_into().ok()?;
+        Some(if little_endian {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    };
+    let u32_at = |b: &[u8]| {
+        let b: [u8; 4] = b.get(..4)?.try_into().ok()?;
+        Some(if little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    };
+    let entries = u16_at(dir)? as usize;
+    let (mut width, mut height) = (None, None);
+    for i in 0..entries {
+        let entry = dir.get(2 + i * 12..2 + (i + 1) * 12)?;
+        let value = match u16_at(&entry[2..])? {
+            3 => u32::from(u16_at(&entry[8..])?), // SHORT
+            4 => u32_at(&entry[8..])?,            // LONG
+            _ => continue,
+        };
+        match u16_at(entry)? {
+            256 => width = Some(value),
+            257 => height = Some(value),
+            _ => {}
+        }
+    }
+    Some((width.filter(|w| *w > 0)?, height.filter(|h| *h > 0)?))
 }
 
 fn not_an_image(buf: &[u8]) -> FetchError {
@@ -351,7 +439,9 @@ mod tests {
     #[test]
     fn headers_of_every_common_format_parse_from_a_prefix() {
         // PNG: signature + IHDR with 640x480.
-        let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+        let mut png = vec![
+            0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+        ];
         png.extend_from_slice(&640u32.to_be_bytes());
         png.extend_from_slice(&480u32.to_be_bytes());
         png.extend_from_slice(&[8, 6, 0, 0, 0]);
@@ -359,6 +449,19 @@ mod tests {
         assert_eq!(parse(&png[..12]), Parsed::NeedMore);
         // GIF: logical screen 3x5.
         assert_eq!(parse(b"GIF89a\x03\x00\x05\x00\x00\x00\x00"), Parsed::Found(3, 5));
+    }
+
+    #[test]
+    fn a_tiff_directory_past_the_first_window_is_read_where_it_is() {
+        let tiff = test_images::encode(test_images::ImageFormat::Tiff, 300, 200);
+        let window = &tiff[..FIRST_WINDOW as usize];
+        let Parsed::TiffDirectoryAt(offset) = parse(window) else {
+            panic!("the encoder writes the directory after the pixels: {:?}", parse(window));
+        };
+        let dir = &tiff[offset as usize..];
+        assert_eq!(tiff_directory_dimensions(tiff[0] == b'I', dir), Some((300, 200)));
+        assert_eq!(parse(&tiff), Parsed::Found(300, 200));
+        assert_eq!(tiff_directory_dimensions(true, &[1, 0]), None, "truncated directory");
     }
 
     #[test]

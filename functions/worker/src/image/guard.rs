@@ -35,7 +35,12 @@ impl Guard {
         Guard {
             allow: allow
                 .split(',')
-                .map(|h| h.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+                .map(|h| {
+                    h.trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_ascii_lowercase()
+                })
                 .filter(|h| !h.is_empty())
                 .collect(),
         }
@@ -206,7 +211,11 @@ mod tests {
     #[test]
     fn the_allow_list_lets_named_hosts_and_addresses_through() {
         let guard = Guard::new(" 127.0.0.1 , LocalHost,[::1]");
-        assert!(guard.check_url(&Url::parse("http://127.0.0.1:9/a.png").unwrap()).is_ok());
+        assert!(
+            guard
+                .check_url(&Url::parse("http://127.0.0.1:9/a.png").unwrap())
+                .is_ok()
+        );
         assert!(guard.check_url(&Url::parse("http://[::1]:9/a.png").unwrap()).is_ok());
         assert!(guard.check_ip(ip("127.0.0.1")).is_ok());
         assert!(guard.check_ip(ip("10.0.0.1")).is_err());

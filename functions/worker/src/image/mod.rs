@@ -120,7 +120,9 @@ impl ImageJobs {
             if recorded.first {
                 let progress = self
                     .store
-                    .modify(job.id, &mut |j| j.part_progress(&run, recorded.done, total, clock::now()))
+                    .modify(job.id, &mut |j| {
+                        j.part_progress(&run, recorded.done, total, clock::now())
+                    })
                     .await;
                 if let Err(e) = progress {
                     tracing::debug!(job_id = %job.id, error = %e, "progress not recorded");
@@ -198,9 +200,16 @@ pub fn parse_gpu_delay(value: &str) -> shared::Result<Option<(u64, u64)>> {
     if value.is_empty() || value == "0" {
         return Ok(None);
     }
-    let bad = || Error::Internal(format!("IMAGE_GPU_DELAY_MS={value:?}: expected milliseconds like 250 or 100-400"));
+    let bad = || {
+        Error::Internal(format!(
+            "IMAGE_GPU_DELAY_MS={value:?}: expected milliseconds like 250 or 100-400"
+        ))
+    };
     let (min, max) = match value.split_once('-') {
-        Some((a, b)) => (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ),
         None => {
             let ms = value.parse().map_err(|_| bad())?;
             (ms, ms)

@@ -17,6 +17,10 @@ use shared::store::{DynamoJobStore, JobStore};
 use time::Duration;
 
 use crate::handler::{ProcessError, RecordError, Runner, Worker};
+use crate::image::ImageJobs;
+use crate::image::fetch::{FetchConfig, Fetcher};
+
+mod images;
 
 /// A scripted attempt: waits `delay`, then answers `outcome(call number)`; logs who started when.
 struct Scripted {
@@ -80,9 +84,30 @@ impl Harness {
             store: self.store.clone(),
             queue: self.jobs.queue.clone(),
             runner,
+            images: Arc::new(self.image_jobs()),
             lease,
             max_receives: 3,
         })
+    }
+
+    /// Image jobs with the sample store master, images from 127.0.0.1 allowed, short timeouts.
+    fn image_jobs(&self) -> ImageJobs {
+        let config = FetchConfig {
+            timeout: StdDuration::from_millis(1500),
+            attempts: 2,
+            retry_base: StdDuration::from_millis(50),
+            allow_hosts: "127.0.0.1".into(),
+            ..FetchConfig::default()
+        };
+        ImageJobs::new(
+            self.store.clone(),
+            Arc::new(shared::store::DynamoPartStore::new(
+                self.t.clients.dynamodb.clone(),
+                self.t.var("JOBS_TABLE"),
+            )),
+            self.jobs.queue.clone(),
+            Fetcher::new(config).unwrap(),
+        )
     }
 
     /// The template's event source on `queue` (logical id), invoking `worker` in-process.
