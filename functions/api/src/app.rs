@@ -8,7 +8,7 @@ use shared::service::Jobs;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::error_response;
-use crate::{files, jobs};
+use crate::{dashboard, files, jobs};
 
 /// What handlers share; built once per cold start.
 #[derive(Clone)]
@@ -18,6 +18,7 @@ pub struct AppState {
 }
 
 /// Every route the router serves (method, path). `openapi.json` must describe exactly these.
+/// The dashboard's page and assets (`crate::dashboard::PAGES`) are not part of the API.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/openapi.json"),
@@ -29,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/jobs/{id}/status"),
     ("POST", "/jobs/{id}/retry"),
     ("GET", "/stats"),
+    ("GET", "/queues"),
     ("POST", "/api/v1/files/upload"),
     ("POST", "/api/v1/files"),
     ("GET", "/api/v1/jobs/{job_id}"),
@@ -65,6 +67,8 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/status", put(jobs::set_status))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/stats", get(jobs::stats))
+        .route("/queues", get(dashboard::queues))
+        .merge(dashboard::routes())
         .route(
             "/api/v1/files/upload",
             post(files::upload).layer(DefaultBodyLimit::max(state.files.max_upload_bytes + 64 * 1024)),

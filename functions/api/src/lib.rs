@@ -2,6 +2,7 @@
 //! the router directly. `main.rs` only wires it to Lambda.
 
 pub mod app;
+pub mod dashboard;
 pub mod error;
 pub mod files;
 pub mod jobs;

@@ -33,5 +33,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         jobs: Jobs::new(store, queue, settings.lease),
         files,
     };
-    lambda_http::run(app::router(state)).await
+    let queues = api::dashboard::Queues::from_env(clients.clone());
+    lambda_http::run(app::router(state).layer(axum::Extension(queues))).await
 }

@@ -116,7 +116,8 @@ pub fn document() -> Value {
                     "responses": {"200": {"description": "A page of entries"}, "400": error_response("Bad level or cursor"), "404": error_response("No such ingest job")}
                 }
             },
-            "/stats": {"get": {"summary": "Counts by status and kind, completions per minute (last hour)", "responses": {"200": {"description": "Statistics"}}}}
+            "/stats": {"get": {"summary": "Counts by status and kind, completions per minute (last hour)", "responses": {"200": {"description": "Statistics"}}}},
+            "/queues": {"get": {"summary": "Approximate depth of each SQS queue (waiting, in flight, delayed), dead-letter queues included", "responses": {"200": {"description": "{queues: [{name, role: work|dead_letter, visible, in_flight, delayed} or {name, role, error}]}"}}}}
         },
         "components": {"schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},

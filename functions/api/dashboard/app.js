@@ -1,0 +1,107 @@
+// The console's shell: hash routes (bookmarkable, no server routes needed), the navigation, and
+// one auto-refresh loop that asks the current view to refresh its data in place.
+//
+//   #/                         overview         overview.js
+//   #/jobs?status=&kind=&...   jobs list        jobs.js
+//   #/jobs/{id}                job detail       job.js
+//   #/new?kind=                create a job     create.js
+//   #/upload                   upload a JSONL   upload.js
+//   #/ingest/{id}              follow an ingest upload.js
+
+import { clear, errorBox, h } from './ui.js';
+import { overview } from './overview.js';
+import { jobsList } from './jobs.js';
+import { jobDetail } from './job.js';
+import { createJob } from './create.js';
+import { upload, ingest } from './upload.js';
+
+const REFRESH_MS = 3000;
+const view = document.getElementById('view');
+const autoBox = document.getElementById('auto-refresh');
+const refreshed = document.getElementById('refreshed');
+const banner = document.getElementById('banner');
+
+let current = null; // {name, key, instance}
+let lastRefresh = 0;
+let refreshing = false;
+
+/** '#/jobs?status=failed' -> {path: ['jobs'], params: URLSearchParams} */
+export function parseHash(hash = location.hash) {
+  const raw = hash.replace(/^#\/?/, '');
+  const [p, q = ''] = raw.split('?');
+  return { path: p.split('/').filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(q) };
+}
+
+function route({ path }) {
+  const [a, b] = path;
+  if (!a) return { name: 'overview', make: overview };
+  if (a === 'jobs' && !b) return { name: 'jobs', make: jobsList };
+  if (a === 'jobs' && b) return { name: 'job', make: (el, p) => jobDetail(el, b, p), key: b };
+  if (a === 'new') return { name: 'new', make: createJob };
+  if (a === 'upload') return { name: 'upload', make: upload };
+  if (a === 'ingest' && b) return { name: 'ingest', make: (el, p) => ingest(el, b, p), key: b };
+  return { name: 'missing', make: (el) => el.append(h('h1', {}, 'Not found'), errorBox(`There is no page ${location.hash}.`)) };
+}
+
+async function navigate() {
+  const parsed = parseHash();
+  const r = route(parsed);
+  const nav = r.name === 'job' ? 'jobs' : r.name === 'ingest' ? 'upload' : r.name;
+  for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === nav);
+  // Same view, new parameters (e.g. a filter): let it update in place.
+  if (current && current.name === r.name && current.key === r.key && current.instance?.update) {
+    await guard(() => current.instance.update(parsed.params));
+    return;
+  }
+  current?.instance?.unmount?.();
+  clear(view);
+  banner.hidden = true;
+  current = { name: r.name, key: r.key, instance: null };
+  const mine = current;
+  const instance = await guard(() => r.make(view, parsed.params));
+  if (mine === current) {
+    current.instance = instance || null;
+    lastRefresh = Date.now();
+    showRefreshed();
+  }
+}
+
+async function guard(fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    view.append(errorBox(e));
+    return null;
+  }
+}
+
+async function tick() {
+  if (!autoBox.checked || document.hidden || refreshing || !current?.instance?.refresh) return;
+  const interval = current.instance.interval || REFRESH_MS;
+  if (Date.now() - lastRefresh < interval) return;
+  refreshing = true;
+  try {
+    await current.instance.refresh();
+    banner.hidden = true;
+  } catch (e) {
+    banner.textContent = `Auto-refresh failed; showing the last data. ${e.message || e}`;
+    banner.hidden = false;
+  } finally {
+    refreshing = false;
+    lastRefresh = Date.now();
+    showRefreshed();
+  }
+}
+
+function showRefreshed() {
+  refreshed.textContent = autoBox.checked ? `updated ${new Date(lastRefresh).toLocaleTimeString()}` : 'paused';
+}
+
+autoBox.checked = localStorage.getItem('autoRefresh') !== 'off';
+autoBox.addEventListener('change', () => {
+  localStorage.setItem('autoRefresh', autoBox.checked ? 'on' : 'off');
+  showRefreshed();
+});
+window.addEventListener('hashchange', navigate);
+setInterval(tick, 500);
+navigate();

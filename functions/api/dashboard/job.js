@@ -1,0 +1,271 @@
+// Job detail: facts, progress, error and attempts, the actions the state machine allows, the
+// per-kind results (images table, ingest counts), the timeline, payload and result as JSON.
+
+import { api, meta } from './api.js';
+import {
+  act, badge, confirmDialog, errorBox, fmtBytes, fmtDuration, fmtNumber, h, jsonTree, kind, progressBar,
+  renderIfChanged, time, toast,
+} from './ui.js';
+
+const FINISHED = ['completed', 'failed', 'cancelled'];
+
+export async function jobDetail(el, id) {
+  const open = { payload: new Set(['$']), result: new Set(['$']) };
+  let job;
+  try {
+    job = await api(`jobs/${encodeURIComponent(id)}`, { what: 'Loading the job' });
+  } catch (e) {
+    el.append(h('h1', {}, 'Job'), errorBox(e), h('p', {}, h('a', { href: '#/jobs' }, '← all jobs')));
+    if (e.status === 404 || e.status === 400) return null;
+    throw e;
+  }
+  let images = null; // GET /jobs/{id}/images, for image jobs
+
+  const head = h('div', { class: 'panel-head', id: 'job-head' });
+  const facts = h('section', { class: 'panel', id: 'job-facts' });
+  const problem = h('div', { id: 'job-error' });
+  const actions = h('section', { class: 'panel', id: 'job-actions' });
+  const kindSection = h('div', { id: 'job-kind' });
+  const timeline = h('section', { class: 'panel', id: 'job-timeline' });
+  const payload = h('section', { class: 'panel', id: 'job-payload' });
+  const result = h('section', { class: 'panel', id: 'job-result' });
+  el.append(
+    h('p', { class: 'small' }, h('a', { href: '#/jobs' }, '← all jobs')),
+    head,
+    problem,
+    h('div', { class: 'grid cols-2' }, h('div', {}, facts, actions), timeline),
+    kindSection,
+    h('div', { class: 'grid cols-2' }, payload, result),
+  );
+
+  async function loadImages() {
+    if (job.kind !== 'image') return;
+    if (images && images.final) return;
+    try {
+      const got = await api(`jobs/${job.id}/images`, { what: 'Loading the image results' });
+      images = { data: got, final: FINISHED.includes(job.status) };
+    } catch (e) {
+      images = { error: e, final: e.status === 404 && FINISHED.includes(job.status) };
+    }
+  }
+
+  function render() {
+    const v = String(job.version);
+    renderIfChanged(head, v, () => [
+      h('h1', { class: 'mono' }, `Job ${job.id}`),
+      kind(job.kind),
+      badge(job.status),
+      h('span', { class: 'spacer' }),
+      h('button', { class: 'btn small', onclick: () => navigator.clipboard?.writeText(job.id).then(() => toast('Job id copied')) }, 'Copy id'),
+    ]);
+    renderIfChanged(facts, `${v}:${Math.floor(Date.now() / 1000)}`, factsPanel);
+    renderIfChanged(problem, v, errorPanel);
+    renderIfChanged(actions, v, actionsPanel);
+    renderIfChanged(kindSection, JSON.stringify([v, images?.data, images?.error?.message]), kindPanel);
+    renderIfChanged(timeline, v, timelinePanel);
+    renderIfChanged(payload, v, () => [h('h2', {}, 'Payload'), jsonTree(job.payload, open.payload)]);
+    renderIfChanged(result, v, () => [
+      h('h2', {}, 'Result'),
+      job.result === undefined ? h('p', { class: 'muted' }, FINISHED.includes(job.status) ? 'No result.' : 'Not finished yet.') : jsonTree(job.result, open.result),
+    ]);
+  }
+
+  function factsPanel() {
+    const started = job.started_at ? Date.parse(job.started_at) : null;
+    const ended = job.completed_at ? Date.parse(job.completed_at) : Date.now();
+    const queue = job.priority >= 4 ? 'high-priority queue' : 'normal queue';
+    const rows = [
+      ['Status', badge(job.status)],
+      ['Priority', `${job.priority} (${queue})`],
+      ['Attempts', `${job.attempts} of ${job.max_attempts}`],
+      ['Created', time(job.created_at)],
+      job.scheduled_for ? ['Scheduled for', time(job.scheduled_for)] : null,
+      ['Started', time(job.started_at)],
+      ['Finished', time(job.completed_at)],
+      ['Run time', started && job.status !== 'queued' ? fmtDuration(ended - started) : '–'],
+      ['Updated', time(job.updated_at)],
+    ].filter(Boolean);
+    const out = [h('h2', {}, 'Details'), h('dl', { class: 'facts' }, rows.map(([k, val]) => [h('dt', {}, k), h('dd', {}, val)]))];
+    if (!FINISHED.includes(job.status) || job.progress?.percent) {
+      const pct = job.progress?.percent ?? 0;
+      out.push(
+        h('h3', {}, 'Progress'),
+        h('div', { class: 'progress-line', id: 'job-progress' }, progressBar(pct, { status: job.status, big: true }), h('span', { class: 'nowrap' }, `${pct}%`)),
+        h('div', { class: 'small muted', id: 'job-stage' }, job.progress?.stage || (job.status === 'queued' ? 'waiting in the queue' : '')),
+      );
+    }
+    return out;
+  }
+
+  function errorPanel() {
+    if (!job.error) return null;
+    let title;
+    if (job.status === 'failed') title = `Failed after ${job.attempts} of ${job.max_attempts} attempt${job.max_attempts === 1 ? '' : 's'}`;
+    else if (job.status === 'completed') return null;
+    else title = `Attempt ${job.attempts} of ${job.max_attempts} failed; it will be retried`;
+    return h('div', { class: 'error-box', role: 'alert' }, h('strong', {}, `${title}: `), job.error);
+  }
+
+  function actionsPanel() {
+    const allowed = meta.transitions[job.status] || [];
+    const buttons = [];
+    if (allowed.includes('cancelled')) {
+      buttons.push(h('button', { class: 'btn danger', id: 'action-cancel', onclick: (e) => run(e, 'cancel') }, 'Cancel job'));
+    }
+    if (job.status === 'failed' && allowed.includes('queued')) {
+      buttons.push(h('button', { class: 'btn primary', id: 'action-retry', onclick: (e) => run(e, 'retry') }, 'Retry'));
+    }
+    const manual = allowed.filter((s) => s !== job.status);
+    let manualRow = null;
+    if (manual.length) {
+      const select = h('select', { class: 'inline', id: 'manual-status', 'aria-label': 'New status' }, manual.map((s) => h('option', { value: s }, s)));
+      manualRow = h(
+        'div',
+        { class: 'actions' },
+        h('span', { class: 'muted small' }, 'Set by hand:'),
+        select,
+        h('button', { class: 'btn', id: 'action-set-status', onclick: (e) => run(e, 'status', select.value) }, 'Set status'),
+      );
+    }
+    return [
+      h('h2', {}, 'Actions'),
+      buttons.length || manualRow
+        ? [h('div', { class: 'actions' }, buttons), manualRow]
+        : h('p', { class: 'muted', id: 'no-actions' }, `A ${job.status} job is final: no action applies.`),
+      h('p', { class: 'hint' }, `Allowed from ${job.status}: ${allowed.length ? allowed.join(', ') : 'nothing'}.`),
+    ];
+  }
+
+  async function run(e, action, to) {
+    const short = job.id.slice(0, 8);
+    const questions = {
+      cancel: [`Cancel job ${short}?`, 'A cancelled job is never run. This cannot be undone.', 'Cancel job'],
+      retry: [`Retry job ${short}?`, 'The job is queued again with a fresh set of attempts.', 'Retry'],
+      status: [`Set job ${short} to ${to}?`, `A manual change from ${job.status} to ${to}, through the same state machine the workers use.`, `Set ${to}`],
+    };
+    const [title, text, ok] = questions[action];
+    if (!(await confirmDialog(title, text, ok))) return;
+    await act(e.currentTarget, async () => {
+      if (action === 'cancel') job = await api(`jobs/${job.id}`, { method: 'DELETE', what: 'Cancelling' });
+      if (action === 'retry') job = await api(`jobs/${job.id}/retry`, { method: 'POST', what: 'The retry' });
+      if (action === 'status') job = await api(`jobs/${job.id}/status`, { method: 'PUT', body: { status: to }, what: 'The status change' });
+      toast(`Job ${short} is now ${job.status}`);
+      if (images) images.final = false;
+      render();
+    });
+  }
+
+  function kindPanel() {
+    if (job.kind === 'image') return imagePanel();
+    if (job.kind === 'log_ingest') return ingestPanel();
+    if (job.kind === 'archive' && job.result) {
+      const r = job.result;
+      return h(
+        'section',
+        { class: 'panel' },
+        h('h2', {}, 'Archive'),
+        h('dl', { class: 'facts' },
+          Object.entries(r).map(([k, val]) => [h('dt', {}, k.replaceAll('_', ' ')), h('dd', { class: 'mono' }, k === 'size' ? `${fmtBytes(val)} (${fmtNumber(val)} bytes)` : typeof val === 'object' ? JSON.stringify(val) : String(val))])),
+      );
+    }
+    return null;
+  }
+
+  function ingestPanel() {
+    const r = job.result || {};
+    const file = job.payload?.file_name || job.payload?.key;
+    return h(
+      'section',
+      { class: 'panel' },
+      h('div', { class: 'panel-head' }, h('h2', {}, 'Log ingest'), h('span', { class: 'muted small' }, file || ''), h('span', { class: 'spacer' }), h('a', { href: `#/ingest/${job.id}`, id: 'follow-ingest' }, 'Entries and rejected lines →')),
+      h('div', { class: 'grid cards' },
+        [['lines read', r.lines_read], ['stored', r.lines_stored], ['rejected', r.lines_rejected], ['file size', job.payload?.size ? fmtBytes(job.payload.size) : undefined]].map(([k, val]) =>
+          h('div', { class: 'card' }, h('div', { class: 'label' }, k), h('div', { class: 'value' }, typeof val === 'string' ? val : fmtNumber(val))))),
+    );
+  }
+
+  function imagePanel() {
+    const r = job.result || {};
+    const data = images?.data;
+    const parts = [];
+    const summary = [
+      ['images measured', r.images_ok],
+      ['images failed', r.images_failed],
+      ['stores', r.stores ?? new Set((job.payload?.visits || []).map((v) => v.store_id)).size],
+      ['bytes read', r.bytes_read !== undefined ? fmtBytes(r.bytes_read) : undefined],
+    ];
+    parts.push(
+      h('div', { class: 'grid cards' },
+        summary.map(([k, val]) => h('div', { class: 'card', 'data-metric': k }, h('div', { class: 'label' }, k), h('div', { class: 'value' }, typeof val === 'string' ? val : fmtNumber(val))))),
+    );
+    if (data && data.parts_total) {
+      const pct = Math.round((100 * (data.parts_done || 0)) / data.parts_total);
+      parts.push(h('div', { class: 'progress-line', id: 'image-parts' }, progressBar(pct, { status: job.status }), h('span', { class: 'small nowrap' }, `${data.parts_done}/${data.parts_total} parts`)));
+    }
+    if (data) {
+      const rows = data.images || [];
+      parts.push(
+        h('h3', {}, `Images (${rows.length})`),
+        rows.length
+          ? h('div', { class: 'table-wrap' }, h('table', { id: 'images' },
+              h('thead', {}, h('tr', {}, ['Store', '', 'URL', 'Width', 'Height', 'Perimeter', 'Bytes'].map((t) => h('th', {}, t)))),
+              h('tbody', {}, rows.map((im) => h('tr', {},
+                h('td', { class: 'mono' }, im.store_id),
+                h('td', {}, h('img', { class: 'thumb', src: im.url, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer' })),
+                h('td', { class: 'msg mono small' }, h('a', { href: im.url, target: '_blank', rel: 'noreferrer noopener' }, im.url)),
+                h('td', { class: 'num' }, fmtNumber(im.width)),
+                h('td', { class: 'num' }, fmtNumber(im.height)),
+                h('td', { class: 'num perimeter' }, fmtNumber(im.perimeter)),
+                h('td', { class: 'num' }, fmtBytes(im.bytes_read)),
+              )))))
+          : h('p', { class: 'muted' }, FINISHED.includes(job.status) ? 'No image was measured.' : 'No image measured yet.'),
+      );
+    }
+    const errors = data?.errors || r.errors || [];
+    if (errors.length) {
+      parts.push(
+        h('h3', {}, `Errors (${errors.length})`),
+        h('table', { id: 'image-errors' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Store'), h('th', {}, 'URL'), h('th', {}, 'Error'))),
+          h('tbody', {}, errors.map((er) => h('tr', {}, h('td', { class: 'mono' }, er.store_id), h('td', { class: 'msg mono small' }, er.url || '–'), h('td', { class: 'msg' }, er.error))))),
+      );
+    }
+    if (images?.error) {
+      parts.push(
+        images.error.status === 404
+          ? h('p', { class: 'muted small' }, 'Per-image results are not available from this API (GET /jobs/{id}/images answered 404).')
+          : errorBox(images.error),
+      );
+    }
+    return h('section', { class: 'panel', id: 'image-results' }, h('h2', {}, 'Retail Pulse images'), parts);
+  }
+
+  function timelinePanel() {
+    const items = job.timeline || [];
+    let prev = null;
+    return [
+      h('h2', {}, `Timeline (${items.length})`),
+      h('ol', { class: 'timeline', id: 'timeline' },
+        items.map((t) => {
+          const at = Date.parse(t.at);
+          const delta = prev === null ? '' : ` · +${fmtDuration(at - prev)}`;
+          prev = at;
+          return h('li', { class: `s-${t.status}` },
+            h('div', {}, badge(t.status), ' ', t.message),
+            h('div', { class: 'when' }, h('time', { datetime: t.at, title: t.at }, new Date(at).toLocaleString()), delta, t.attempt ? ` · attempt ${t.attempt}` : ''));
+        })),
+    ];
+  }
+
+  async function refresh() {
+    job = await api(`jobs/${job.id}`, { what: 'Refreshing the job' });
+    await loadImages();
+    render();
+  }
+
+  await loadImages();
+  render();
+  const instance = { refresh };
+  Object.defineProperty(instance, 'interval', { get: () => (FINISHED.includes(job.status) ? 5000 : 1000) });
+  return instance;
+}

@@ -1,0 +1,194 @@
+// Overview: counts by status, queue depths, completions per minute, recent failures.
+
+import { api, meta } from './api.js';
+import { act, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, time, toast } from './ui.js';
+
+const QUEUE_LABELS = {
+  high: 'High priority (4-5)',
+  normal: 'Normal priority (1-3)',
+  ingest_continue: 'Ingest continuations',
+  high_dead_letter: 'High dead letters',
+  normal_dead_letter: 'Normal dead letters',
+  ingest_dead_letter: 'Ingest dead letters',
+};
+
+export async function overview(el) {
+  const statusCards = h('div', { class: 'grid cards', id: 'status-cards' });
+  const kindLine = h('p', { class: 'muted small', id: 'kind-line' });
+  const queueCards = h('div', { class: 'grid cards wide', id: 'queue-cards' });
+  const chart = h('div', { class: 'chart', id: 'chart' });
+  const chartHead = h('span', { class: 'muted small', id: 'chart-head' });
+  const failures = h('div', { id: 'failures' });
+  el.append(
+    h('h1', {}, 'Overview'),
+    h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Jobs by status')), statusCards, kindLine),
+    h(
+      'section',
+      { class: 'panel' },
+      h('div', { class: 'panel-head' }, h('h2', {}, 'Queue depth'), h('span', { class: 'muted small' }, 'approximate, as SQS reports it')),
+      queueCards,
+    ),
+    h(
+      'div',
+      { class: 'grid cols-2' },
+      h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Completed per minute'), chartHead), chart),
+      h(
+        'section',
+        { class: 'panel' },
+        h('div', { class: 'panel-head' }, h('h2', {}, 'Recent failures'), h('span', { class: 'spacer' }), h('a', { href: '#/jobs?status=failed' }, 'all failed jobs →')),
+        failures,
+      ),
+    ),
+  );
+
+  async function refresh() {
+    const [stats, queues, failed] = await Promise.allSettled([
+      api('stats'),
+      api('queues'),
+      api('jobs?status=failed&limit=6'),
+    ]);
+    if (stats.status === 'fulfilled') {
+      const s = stats.value;
+      renderIfChanged(statusCards, JSON.stringify([s.total, s.by_status]), () => [
+        h('a', { class: 'card', href: '#/jobs' }, h('div', { class: 'label' }, 'all jobs'), h('div', { class: 'value' }, fmtNumber(s.total))),
+        ...meta.statuses.map((st) =>
+          h(
+            'a',
+            { class: `card s-${st}`, href: `#/jobs?status=${st}`, 'data-status': st },
+            h('div', { class: 'label' }, st),
+            h('div', { class: 'value' }, fmtNumber(s.by_status?.[st] ?? 0)),
+          ),
+        ),
+      ]);
+      kindLine.textContent = `By kind: ${Object.entries(s.by_kind || {})
+        .map(([k, n]) => `${k} ${fmtNumber(n)}`)
+        .join(' · ')}`;
+      renderIfChanged(chart, JSON.stringify(s.completed_per_minute), () => barChart(s.completed_per_minute || []));
+      const series = s.completed_per_minute || [];
+      const total = series.reduce((a, m) => a + m.completed, 0);
+      const peak = series.reduce((a, m) => Math.max(a, m.completed), 0);
+      chartHead.textContent = `last 60 min: ${fmtNumber(total)} jobs, peak ${fmtNumber(peak)}/min`;
+    } else {
+      renderIfChanged(statusCards, `err:${stats.reason.message}`, () => errorBox(stats.reason));
+    }
+    if (queues.status === 'fulfilled') {
+      const qs = queues.value.queues || [];
+      renderIfChanged(queueCards, JSON.stringify(qs), () =>
+        qs.length ? qs.map(queueCard) : h('p', { class: 'muted' }, 'Queue depths are not available in this deployment.'),
+      );
+    } else {
+      renderIfChanged(queueCards, `err:${queues.reason.message}`, () => errorBox(queues.reason));
+    }
+    if (failed.status === 'fulfilled') {
+      const jobs = failed.value.jobs || [];
+      renderIfChanged(failures, JSON.stringify([jobs.map((j) => [j.id, j.version]), tick30()]), () => failureTable(jobs, refresh));
+    } else {
+      renderIfChanged(failures, `err:${failed.reason.message}`, () => errorBox(failed.reason));
+    }
+  }
+  await refresh();
+  return { refresh };
+}
+
+/** Changes every 30 s, so that relative times ("2 min ago") are redrawn now and then. */
+export const tick30 = () => Math.floor(Date.now() / 30000);
+
+function queueCard(q) {
+  const label = QUEUE_LABELS[q.name] || q.name;
+  if (q.error) {
+    return h('div', { class: 'card', 'data-queue': q.name }, h('div', { class: 'label' }, label), h('div', { class: 'value muted' }, '?'), h('div', { class: 'sub' }, q.error));
+  }
+  const dead = q.role === 'dead_letter';
+  return h(
+    'div',
+    { class: `card${dead && q.visible > 0 ? ' warn' : ''}`, 'data-queue': q.name, title: `${q.name}: waiting / in flight / delayed` },
+    h('div', { class: 'label' }, label),
+    h('div', { class: 'value' }, fmtNumber(q.visible)),
+    h('div', { class: 'sub' }, dead ? 'messages' : `waiting · ${fmtNumber(q.in_flight)} in flight · ${fmtNumber(q.delayed)} delayed`),
+  );
+}
+
+/** An SVG bar chart of {minute, completed}, oldest first; minutes are UTC "YYYY-MM-DDTHH:MM". */
+export function barChart(series) {
+  const W = 600;
+  const H = 180;
+  const pad = { l: 30, r: 6, t: 8, b: 22 };
+  const max = Math.max(1, ...series.map((m) => m.completed));
+  const step = niceStep(max);
+  const top = Math.ceil(max / step) * step;
+  const iw = W - pad.l - pad.r;
+  const ih = H - pad.t - pad.b;
+  const bw = series.length ? iw / series.length : iw;
+  const svg = h('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Jobs completed per minute over the last hour', preserveAspectRatio: 'none' });
+  for (let v = 0; v <= top; v += step) {
+    const y = pad.t + ih - (v / top) * ih;
+    svg.append(h('svg:line', { class: 'grid-line', x1: pad.l, x2: W - pad.r, y1: y, y2: y }));
+    svg.append(h('svg:text', { x: pad.l - 4, y: y + 3, 'text-anchor': 'end' }, String(v)));
+  }
+  series.forEach((m, i) => {
+    const bh = (m.completed / top) * ih;
+    const x = pad.l + i * bw;
+    if (m.completed > 0) {
+      svg.append(
+        h('svg:rect', { class: 'bar', x: x + 1, y: pad.t + ih - bh, width: Math.max(1, bw - 2), height: bh, 'data-minute': m.minute },
+          h('svg:title', {}, `${localMinute(m.minute)}: ${m.completed} completed`)),
+      );
+    }
+    const ago = series.length - 1 - i;
+    if (ago % 10 === 0) {
+      svg.append(h('svg:text', { x: x + bw / 2, y: H - 6, 'text-anchor': 'middle' }, ago === 0 ? 'now' : `-${ago}m`));
+    }
+  });
+  svg.append(h('svg:line', { class: 'axis', x1: pad.l, x2: W - pad.r, y1: pad.t + ih, y2: pad.t + ih }));
+  return svg;
+}
+
+function niceStep(max) {
+  for (const s of [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]) if (max / s <= 5) return s;
+  return Math.ceil(max / 5);
+}
+
+function localMinute(minute) {
+  const d = new Date(`${minute}:00Z`);
+  return Number.isNaN(d.getTime()) ? minute : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function failureTable(jobs, refresh) {
+  if (!jobs.length) return h('p', { class: 'empty' }, 'No failed jobs. ');
+  return h(
+    'table',
+    {},
+    h('thead', {}, h('tr', {}, h('th', {}, 'Job'), h('th', {}, 'Kind'), h('th', {}, 'Error'), h('th', {}, 'Failed'), h('th', {}))),
+    h(
+      'tbody',
+      {},
+      jobs.map((j) =>
+        h(
+          'tr',
+          { 'data-job': j.id },
+          h('td', {}, jobLink(j.id)),
+          h('td', {}, kind(j.kind)),
+          h('td', { class: 'msg', title: j.error || '' }, truncate(j.error || '(no error recorded)', 140)),
+          h('td', {}, time(j.completed_at || j.updated_at)),
+          h(
+            'td',
+            {},
+            h('button', {
+              class: 'btn small',
+              onclick: (e) =>
+                act(e.currentTarget, async () => {
+                  await api(`jobs/${j.id}/retry`, { method: 'POST', what: 'The retry' });
+                  toast(`Job ${j.id.slice(0, 8)} queued again`);
+                  await refresh();
+                }),
+            }, 'Retry'),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+export function truncate(s, n) {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}

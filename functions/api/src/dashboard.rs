@@ -1,0 +1,431 @@
+//! The dashboard: a browser console for the jobs, served by this function at `/`.
+//!
+//! Plain HTML, CSS and JavaScript modules from `functions/api/dashboard/`, embedded in the binary
+//! (`include_str!`), so the console deploys with the stack, needs no build step and no CDN, and
+//! talks to the API on its own origin. What the page must not guess is rendered into `index.html`
+//! as JSON: the legal status moves (from [`JobStatus::can_become`], the one place that decides),
+//! the kinds, the uploads bucket and the upload limit.
+//!
+//! Also here: `GET /queues`, the SQS queue depths the overview shows.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::job::{JobKind, JobStatus};
+
+use crate::app::AppState;
+use crate::error::error_response;
+
+/// The dashboard's routes besides `GET /queues` (which is part of the API and its `ROUTES`).
+pub const PAGES: &[(&str, &str)] = &[("GET", "/"), ("GET", "/dashboard/{file}")];
+
+/// `(file name, content type, text)` of every asset under `/dashboard/`.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../dashboard/style.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/api.js"),
+    ),
+    (
+        "ui.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/ui.js"),
+    ),
+    (
+        "overview.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/overview.js"),
+    ),
+    (
+        "jobs.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/jobs.js"),
+    ),
+    (
+        "job.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/job.js"),
+    ),
+    (
+        "create.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/create.js"),
+    ),
+    (
+        "upload.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/upload.js"),
+    ),
+    ("favicon.svg", "image/svg+xml", include_str!("../dashboard/favicon.svg")),
+];
+
+const INDEX: &str = include_str!("../dashboard/index.html");
+/// Where `index.html` receives the page's settings.
+const META_PLACEHOLDER: &str = "<!--META-->";
+
+/// Scripts and styles only from this origin; images (an image job's URLs) and uploads (a
+/// presigned S3 URL) may go elsewhere.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; \
+                   connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/dashboard/{file}", get(asset))
+}
+
+/// What the page needs to know about this deployment and the state machine.
+pub fn meta(app: &AppState) -> Value {
+    let transitions: serde_json::Map<String, Value> = JobStatus::ALL
+        .iter()
+        .map(|from| {
+            let to: Vec<&str> = JobStatus::ALL
+                .iter()
+                .filter(|to| from.can_become(**to))
+                .map(|to| to.as_str())
+                .collect();
+            (from.as_str().to_string(), json!(to))
+        })
+        .collect();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "statuses": JobStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "kinds": JobKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        "transitions": transitions,
+        "uploads_bucket": app.files.bucket,
+        "max_upload_bytes": app.files.max_upload_bytes,
+    })
+}
+
+/// `GET /`: the page, with [`meta`] inlined as JSON (not executed, so the CSP allows it).
+async fn index(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    // `</` must not appear inside a <script> element.
+    let meta = meta(&app).to_string().replace("</", "<\\/");
+    let script = format!(r#"<script type="application/json" id="meta">{meta}</script>"#);
+    let html = INDEX.replacen(META_PLACEHOLDER, &script, 1);
+    let mut resp = cached(&headers, "text/html; charset=utf-8", html);
+    resp.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    resp.headers_mut()
+        .insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    resp
+}
+
+/// `GET /dashboard/{file}`
+async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, text)) => cached(&headers, content_type, text.to_string()),
+        None => error_response(StatusCode::NOT_FOUND, format!("no dashboard file {file:?}")),
+    }
+}
+
+/// A text response that browsers revalidate on every load (`no-cache`) and that costs a 304
+/// when unchanged: a new deployment is seen at once, an unchanged one is cheap.
+fn cached(request: &HeaderMap, content_type: &'static str, body: String) -> Response {
+    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..32]);
+    let matches = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let common = [
+        (header::CACHE_CONTROL, "no-cache".to_string()),
+        (header::ETAG, etag),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+    ];
+    if matches {
+        (StatusCode::NOT_MODIFIED, common).into_response()
+    } else {
+        (common, [(header::CONTENT_TYPE, content_type)], body).into_response()
+    }
+}
+
+/// The SQS queues whose depth `GET /queues` reports. Added to the router as an `Extension` by
+/// `main.rs`, so the router's state (and everything that builds it) stays as it is.
+#[derive(Clone, Debug)]
+pub struct Queues {
+    clients: shared::aws::Clients,
+    queues: Vec<QueueRef>,
+}
+
+#[derive(Clone, Debug)]
+struct QueueRef {
+    name: &'static str,
+    role: &'static str,
+    url: String,
+}
+
+/// `(name, role, environment variable)` of the queues [`Queues::from_env`] looks for.
+const QUEUE_VARS: &[(&str, &str, &str)] = &[
+    ("high", "work", "HIGH_QUEUE_URL"),
+    ("normal", "work", "NORMAL_QUEUE_URL"),
+    ("ingest_continue", "work", "INGEST_QUEUE_URL"),
+    ("high_dead_letter", "dead_letter", "HIGH_DLQ_URL"),
+    ("normal_dead_letter", "dead_letter", "NORMAL_DLQ_URL"),
+    ("ingest_dead_letter", "dead_letter", "INGEST_DLQ_URL"),
+];
+
+impl Queues {
+    /// The queues whose URL the environment (template.yaml) gives; the others are left out.
+    pub fn from_env(clients: shared::aws::Clients) -> Self {
+        Self::new(clients, |var| std::env::var(var).ok())
+    }
+
+    /// The queues whose URL `lookup` gives for the variable names of [`QUEUE_VARS`].
+    pub fn new(clients: shared::aws::Clients, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let queues = QUEUE_VARS
+            .iter()
+            .filter_map(|(name, role, var)| {
+                let url = lookup(var).filter(|u| !u.trim().is_empty())?;
+                Some(QueueRef { name, role, url })
+            })
+            .collect();
+        Queues { clients, queues }
+    }
+}
+
+const ATTRIBUTES: [(&str, &str); 3] = [
+    ("ApproximateNumberOfMessages", "visible"),
+    ("ApproximateNumberOfMessagesNotVisible", "in_flight"),
+    ("ApproximateNumberOfMessagesDelayed", "delayed"),
+];
+
+async fn depth(clients: shared::aws::Clients, q: QueueRef) -> Value {
+    let mut req = clients.sqs.get_queue_attributes().queue_url(&q.url);
+    for (attribute, _) in ATTRIBUTES {
+        req = req.attribute_names(attribute.into());
+    }
+    match req.send().await {
+        Ok(out) => {
+            let mut depth = json!({"name": q.name, "role": q.role});
+            for (attribute, key) in ATTRIBUTES {
+                let n = out
+                    .attributes()
+                    .and_then(|m| m.iter().find(|(k, _)| k.as_str() == attribute))
+                    .and_then(|(_, v)| v.parse::<i64>().ok())
+                    .unwrap_or(0);
+                depth[key] = json!(n);
+            }
+            depth
+        }
+        Err(e) => {
+            let e = shared::Error::aws("GetQueueAttributes", e);
+            tracing::warn!(queue = q.name, error = %e, "queue depth unavailable");
+            json!({"name": q.name, "role": q.role, "error": "unavailable"})
+        }
+    }
+}
+
+/// `GET /queues`: approximate depth of each queue (waiting, in flight, delayed), as SQS reports
+/// it; `[]` when the function was started without [`Queues`].
+pub async fn queues(queues: Option<Extension<Queues>>) -> Response {
+    let Some(Extension(queues)) = queues else {
+        return Json(json!({"queues": []})).into_response();
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, q) in queues.queues.iter().enumerate() {
+        let (clients, q) = (queues.clients.clone(), q.clone());
+        tasks.spawn(async move { (i, depth(clients, q).await) });
+    }
+    let mut depths = vec![Value::Null; queues.queues.len()];
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((i, d)) => depths[i] = d,
+            Err(e) => tracing::error!(error = %e, "queue depth task failed"),
+        }
+    }
+    Json(json!({ "queues": depths })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use local_bridge::testing::TestStack;
+    use shared::queue::SqsJobQueue;
+    use shared::service::Jobs;
+    use shared::store::DynamoJobStore;
+    use shared::store::entries::EntryStore;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::app::router;
+
+    /// The router over `clients`, with resource names from `var` (nothing is called for pages).
+    fn state(clients: &shared::aws::Clients, var: impl Fn(&str) -> String) -> AppState {
+        let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &var("JOBS_TABLE")));
+        let queue = Arc::new(SqsJobQueue::new(
+            clients.sqs.clone(),
+            &var("HIGH_QUEUE_URL"),
+            &var("NORMAL_QUEUE_URL"),
+        ));
+        AppState {
+            jobs: Jobs::new(store, queue, time::Duration::seconds(60)),
+            files: crate::files::Files {
+                s3: clients.s3.clone(),
+                bucket: var("UPLOADS_BUCKET"),
+                entries: EntryStore::new(clients.dynamodb.clone(), &var("LOG_ENTRIES_TABLE")),
+                max_upload_bytes: 4096,
+                max_presigned_bytes: 8192,
+            },
+        }
+    }
+
+    async fn offline_router() -> Router {
+        let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
+        router(state(&clients, |v| format!("test-{v}")))
+    }
+
+    async fn get(app: &Router, uri: &str, etag: Option<&str>) -> (StatusCode, HeaderMap, String) {
+        let mut req = Request::builder().uri(uri);
+        if let Some(etag) = etag {
+            req = req.header(header::IF_NONE_MATCH, etag);
+        }
+        let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (parts.status, parts.headers, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_page_carries_the_state_machine_and_this_deployments_settings() {
+        let app = offline_router().await;
+        let (status, headers, html) = get(&app, "/", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(
+            headers[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+        let meta = html
+            .split_once(r#"<script type="application/json" id="meta">"#)
+            .and_then(|(_, rest)| rest.split_once("</script>"))
+            .map(|(json, _)| serde_json::from_str::<Value>(json).unwrap())
+            .expect("index.html carries the meta JSON");
+        for from in JobStatus::ALL {
+            for to in JobStatus::ALL {
+                let listed = meta["transitions"][from.as_str()]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(to.as_str()));
+                assert_eq!(listed, from.can_become(to), "{from} -> {to}");
+            }
+        }
+        assert_eq!(meta["uploads_bucket"], "test-UPLOADS_BUCKET");
+        assert_eq!(meta["max_upload_bytes"], 4096);
+        assert_eq!(meta["kinds"], json!(["image", "log_ingest", "archive"]));
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_page_or_asset_costs_a_304() {
+        let app = offline_router().await;
+        for uri in ["/", "/dashboard/app.js"] {
+            let (_, headers, _) = get(&app, uri, None).await;
+            assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+            let etag = headers[header::ETAG].to_str().unwrap().to_string();
+            let (status, _, body) = get(&app, uri, Some(&etag)).await;
+            assert_eq!(status, StatusCode::NOT_MODIFIED, "{uri}");
+            assert!(body.is_empty());
+            let (status, _, _) = get(&app, uri, Some("\"stale\"")).await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_file_the_page_loads_is_embedded_with_its_type() {
+        let app = offline_router().await;
+        // Files named by index.html (dashboard/x) and by the modules' imports (./x.js).
+        let mut wanted: Vec<String> = INDEX
+            .split("dashboard/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap().to_string())
+            .collect();
+        for (_, _, text) in ASSETS {
+            wanted.extend(
+                text.split("from './")
+                    .skip(1)
+                    .map(|s| s.split('\'').next().unwrap().to_string()),
+            );
+        }
+        wanted.sort();
+        wanted.dedup();
+        assert!(wanted.len() >= 8, "{wanted:?}");
+        for file in &wanted {
+            let (status, headers, body) = get(&app, &format!("/dashboard/{file}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{file}");
+            assert!(!body.is_empty(), "{file}");
+            let ct = headers[header::CONTENT_TYPE].to_str().unwrap();
+            let expected = match file.rsplit('.').next().unwrap() {
+                "js" => "text/javascript",
+                "css" => "text/css",
+                "svg" => "image/svg+xml",
+                other => panic!("unexpected asset type {other}"),
+            };
+            assert!(ct.starts_with(expected), "{file}: {ct}");
+        }
+        let (status, _, body) = get(&app, "/dashboard/nope.js", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("no dashboard file"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn queue_depths_count_waiting_messages_dead_letters_included() {
+        let t = TestStack::new(None).await;
+        let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
+        // GIVEN two messages waiting on the normal queue and one dead letter
+        for (var, n) in [("NORMAL_QUEUE_URL", 2), ("HIGH_DLQ_URL", 1)] {
+            for i in 0..n {
+                clients
+                    .sqs
+                    .send_message()
+                    .queue_url(t.var(var))
+                    .message_body(format!("{{\"n\": {i}}}"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let queues = Queues::new(clients.clone(), |v| t.env.get(v).cloned());
+        let app = router(state(&clients, |v| t.var(v).to_string())).layer(Extension(queues));
+        // WHEN the dashboard asks for the depths
+        let (status, _, body) = get(&app, "/queues", None).await;
+        assert_eq!(status, StatusCode::OK);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let depth = |name: &str| {
+            body["queues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|q| q["name"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} missing from {body}"))
+        };
+        // THEN every queue of the template is there, with what waits on it
+        assert_eq!(body["queues"].as_array().unwrap().len(), QUEUE_VARS.len(), "{body}");
+        assert_eq!(depth("normal")["visible"], 2, "{body}");
+        assert_eq!(depth("high")["visible"], 0, "{body}");
+        assert_eq!(depth("high_dead_letter")["visible"], 1, "{body}");
+        assert_eq!(depth("high_dead_letter")["role"], "dead_letter");
+        // and a router started without the queues says so with an empty list, not an error
+        let (status, _, body) = get(&offline_router().await, "/queues", None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"queues":[]}"#));
+    }
+}
