@@ -6,6 +6,7 @@ LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}       # S3 + SQS
 MOTO_PORT=${MOTO_PORT:-4568}                   # DynamoDB
 LAMBDA_PORT=${LAMBDA_PORT:-9000}               # cargo lambda watch (Lambda Invoke API)
 API_PORT=${API_PORT:-3000}                     # HTTP API (API Gateway stand-in)
+IMAGES_PORT=${IMAGES_PORT:-8090}               # sample images for Retail Pulse jobs (python3 -m http.server)
 STACK_NAME=${STACK_NAME:-jobs-local}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
@@ -18,6 +19,7 @@ export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$MOTO_PORT
 export S3_FORCE_PATH_STYLE=true
 export SAM_CLI_TELEMETRY=0
 export API_URL=http://127.0.0.1:$API_PORT
+export IMAGES_URL=http://127.0.0.1:$IMAGES_PORT  # serves events/samples/images/
 export LAMBDA_PORT JOBS_STATE_DIR="$STATE"
 
 say() { printf '\033[1m[local]\033[0m %s\n' "$*" >&2; }
