@@ -703,10 +703,15 @@ impl Job {
     /// Names the current run of a job split into parts: the parts recorded under it belong to
     /// this run only, so a retried job starts counting again. `None` unless processing.
     pub fn run_key(&self) -> Option<String> {
-        match (self.status, self.started_at) {
-            (JobStatus::Processing, Some(at)) => Some(at.unix_timestamp_nanos().to_string()),
+        match self.status {
+            JobStatus::Processing => self.last_run_key(),
             _ => None,
         }
+    }
+
+    /// The key of the latest run, running or not (`None` if the job never started).
+    pub fn last_run_key(&self) -> Option<String> {
+        self.started_at.map(|at| at.unix_timestamp_nanos().to_string())
     }
 
     fn ensure_run(&self, run: &str) -> Result<()> {

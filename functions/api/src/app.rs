@@ -8,13 +8,15 @@ use shared::service::Jobs;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::error::error_response;
-use crate::{dashboard, files, jobs};
+use crate::{dashboard, files, jobs, retail};
 
 /// What handlers share; built once per cold start.
 #[derive(Clone)]
 pub struct AppState {
     pub jobs: Jobs,
     pub files: crate::files::Files,
+    /// Per-part results of image jobs.
+    pub parts: std::sync::Arc<dyn shared::store::PartStore>,
 }
 
 /// Every route the router serves (method, path). `openapi.json` must describe exactly these.
@@ -29,12 +31,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/jobs/{id}"),
     ("PUT", "/jobs/{id}/status"),
     ("POST", "/jobs/{id}/retry"),
+    ("GET", "/jobs/{id}/images"),
     ("GET", "/stats"),
     ("GET", "/queues"),
     ("POST", "/api/v1/files/upload"),
     ("POST", "/api/v1/files"),
     ("GET", "/api/v1/jobs/{job_id}"),
     ("GET", "/api/v1/jobs/{job_id}/entries"),
+    ("POST", "/api/submit/"),
+    ("POST", "/api/submit"),
+    ("GET", "/api/status"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -66,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/jobs/{id}/status", put(jobs::set_status))
         .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/images", get(retail::images))
         .route("/stats", get(jobs::stats))
         .route("/queues", get(dashboard::queues))
         .merge(dashboard::routes())
@@ -76,6 +83,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/files", post(files::presign))
         .route("/api/v1/jobs/{job_id}", get(files::status))
         .route("/api/v1/jobs/{job_id}/entries", get(files::entries))
+        .route("/api/submit/", post(retail::submit))
+        .route("/api/submit", post(retail::submit))
+        .route("/api/status", get(retail::status))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")

@@ -7,5 +7,6 @@ pub mod error;
 pub mod files;
 pub mod jobs;
 pub mod openapi;
+pub mod retail;
 #[cfg(test)]
 mod tests;

@@ -6,8 +6,8 @@ use shared::aws::Clients;
 use shared::queue::SqsJobQueue;
 use shared::service::Jobs;
 use shared::settings::Settings;
-use shared::store::DynamoJobStore;
 use shared::store::entries::EntryStore;
+use shared::store::{DynamoJobStore, DynamoPartStore};
 
 use api::app;
 
@@ -17,6 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
     let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
+    let parts = Arc::new(DynamoPartStore::new(clients.dynamodb.clone(), &settings.jobs_table));
     let queue = Arc::new(SqsJobQueue::new(
         clients.sqs.clone(),
         &settings.high_queue_url,
@@ -32,6 +33,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state = app::AppState {
         jobs: Jobs::new(store, queue, settings.lease),
         files,
+        parts,
     };
     let queues = api::dashboard::Queues::from_env(clients.clone());
     lambda_http::run(app::router(state).layer(axum::Extension(queues))).await

@@ -19,6 +19,14 @@ fn id_param() -> Value {
 pub fn document() -> Value {
     let statuses = json!(["pending", "queued", "processing", "completed", "failed", "cancelled"]);
     let kinds = json!(["image", "log_ingest", "archive"]);
+    let retail_submit = json!({
+        "summary": "Submit a Retail Pulse image job (the seed's contract); it also shows in /jobs as kind image",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["count", "visits"], "properties": {
+            "count": {"type": "integer", "description": "must equal the number of visits"},
+            "visits": {"type": "array", "items": {"type": "object", "required": ["store_id", "image_url"], "properties": {
+                "store_id": {"type": "string"}, "image_url": {"type": "array", "items": {"type": "string", "format": "uri"}}, "visit_time": {"type": "string"}}}}}}}}},
+        "responses": {"201": {"description": "{job_id}"}, "400": error_response("Missing fields or count != visits.length")}
+    });
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -83,6 +91,21 @@ pub fn document() -> Value {
                 "parameters": [id_param()],
                 "post": {"summary": "Retry a failed job", "responses": {"200": job_response("Queued again"), "404": error_response("No such job"), "409": error_response("Not failed")}}
             },
+            "/jobs/{id}/images": {
+                "parameters": [id_param()],
+                "get": {"summary": "Per-image results of an image job's latest run: store, url, width, height, perimeter, bytes read; and each failed image's error",
+                    "responses": {"200": {"description": "{job_id, status, images_total, parts_total, parts_done, images: [...], errors: [{store_id, url, error}]}"}, "400": error_response("Not an image job"), "404": error_response("No such job")}}
+            },
+            "/api/submit/": {"post": retail_submit.clone()},
+            "/api/submit": {"post": retail_submit},
+            "/api/status": {"get": {
+                "summary": "Retail Pulse job status",
+                "parameters": [{"name": "jobid", "in": "query", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+                "responses": {
+                    "200": {"description": "{status: completed | ongoing | failed, job_id, error?: [{store_id, error}]}"},
+                    "400": error_response("No jobid, or Job ID not found")
+                }
+            }},
             "/api/v1/files/upload": {"post": {
                 "summary": "Upload a .jsonl / .jsonl.gz file (Event Horizon); the ingest function processes it",
                 "parameters": [{"name": "filename", "in": "query", "schema": {"type": "string"}, "description": "File name of a raw (non-multipart) body; or the X-File-Name header"}],

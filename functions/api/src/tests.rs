@@ -30,9 +30,14 @@ async fn api_with_queues(high: Option<&str>, normal: Option<&str>) -> Api {
         normal.unwrap_or(t.var("NORMAL_QUEUE_URL")),
     ));
     let files = api_files(&t, &clients);
+    let parts = Arc::new(shared::store::DynamoPartStore::new(
+        clients.dynamodb.clone(),
+        t.var("JOBS_TABLE"),
+    ));
     let app = router(AppState {
         jobs: Jobs::new(store, queue, time::Duration::seconds(60)),
         files,
+        parts,
     });
     Api { _t: t, app }
 }
@@ -442,4 +447,90 @@ async fn browsers_get_cors_headers() {
         .unwrap()
         .to_string();
     assert!(allowed.contains("idempotency-key"), "{allowed}");
+}
+
+fn retail_submission() -> Value {
+    json!({
+        "count": 2,
+        "visits": [
+            {"store_id": "S00339218", "image_url": ["https://www.gstatic.com/webp/gallery/2.jpg", "https://www.gstatic.com/webp/gallery/3.jpg"], "visit_time": "time of store visit"},
+            {"store_id": "S01408764", "image_url": ["https://www.gstatic.com/webp/gallery/3.jpg"], "visit_time": "time of store visit"}
+        ]
+    })
+}
+
+#[tokio::test]
+async fn retail_pulse_submit_and_status_keep_the_seed_contract() {
+    let api = api().await;
+    // The seed's own example, with and without the trailing slash.
+    for path in ["/api/submit/", "/api/submit"] {
+        let (status, body) = api.call("POST", path, Some(retail_submission())).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {body}");
+        assert_eq!(body.as_object().unwrap().len(), 1, "only job_id: {body}");
+        let job_id = body["job_id"].as_str().unwrap().to_string();
+
+        let (status, body) = api.call("GET", &format!("/api/status?jobid={job_id}"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, json!({"status": "ongoing", "job_id": job_id}));
+        // The same job in the jobs API, as kind image.
+        let (_, job) = api.call("GET", &format!("/jobs/{job_id}"), None).await;
+        assert_eq!(
+            (job["kind"].as_str(), job["status"].as_str()),
+            (Some("image"), Some("queued"))
+        );
+        let (status, images) = api.call("GET", &format!("/jobs/{job_id}/images"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            (
+                images["images_total"].as_u64(),
+                images["parts_total"].as_u64(),
+                images["parts_done"].as_u64()
+            ),
+            (Some(3), Some(1), Some(0))
+        );
+    }
+
+    let mut mismatch = retail_submission();
+    mismatch["count"] = json!(3);
+    let bad_requests = [
+        (mismatch, "count: is 3 but visits has 2 entries"),
+        (json!({"count": 1}), "missing field `visits`"),
+        (
+            json!({"count": 1, "visits": [{"image_url": ["https://x/a.jpg"]}]}),
+            "visits[0]: missing field `store_id`",
+        ),
+        (
+            json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["ftp://x/a.jpg"]}]}),
+            "visits[0].image_url[0]: must be an http(s) URL",
+        ),
+        (json!({"count": 0, "visits": []}), "visits: must not be empty"),
+    ];
+    for (body, expected) in bad_requests {
+        let (status, answer) = api.call("POST", "/api/submit/", Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(expected), "{body}: {error:?} lacks {expected:?}");
+    }
+
+    for query in ["jobid=123", "jobid=0197a8a4-0000-7000-8000-000000000000"] {
+        let (status, body) = api.call("GET", &format!("/api/status?{query}"), None).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::BAD_REQUEST, json!({"error": "Job ID not found"}))
+        );
+    }
+    let (status, body) = api.call("GET", "/api/status", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("jobid is required"));
+    // An archive job is not a Retail Pulse job.
+    let archive = api.create(3).await;
+    let (status, body) = api
+        .call("GET", &format!("/api/status?jobid={}", id(&archive)), None)
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::BAD_REQUEST, json!({"error": "Job ID not found"}))
+    );
+    let (status, _) = api.call("GET", &format!("/jobs/{}/images", id(&archive)), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

@@ -176,6 +176,7 @@ async fn main() {
     let app = api::app::router(api::app::AppState {
         jobs: jobs.clone(),
         files,
+        parts: Arc::new(shared::store::DynamoPartStore::new(dynamodb.clone(), store.table())),
     });
     let bucket = t.var("UPLOADS_BUCKET").to_string();
     s3.put_object()

@@ -1,0 +1,100 @@
+//! Retail Pulse's public contract, kept exactly: `POST /api/submit/` and `GET /api/status?jobid=`;
+//! and `GET /jobs/{id}/images`, the per-image results of any image job.
+//!
+//! Submissions become ordinary `image` jobs (they show in `/jobs` too); the worker measures them.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use shared::Error;
+use shared::job::{ImagePayload, JobSpec, JobStatus};
+
+use crate::app::AppState;
+use crate::error::{ApiError, error_response};
+use crate::jobs::{parse_json, query_pairs};
+
+/// Priority of jobs submitted through `/api/submit/` (the normal band).
+const SUBMIT_PRIORITY: u8 = 3;
+
+/// `POST /api/submit/` `{"count", "visits": [{"store_id", "image_url": [...], "visit_time"}]}` ->
+/// 201 `{"job_id"}`; 400 `{"error"}` for missing fields or `count != visits.length`.
+pub async fn submit(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let payload: ImagePayload = parse_json(&body)?;
+    let spec = JobSpec::Image(payload);
+    // Errors name fields as the client sent them (`count`, not `payload.count`).
+    spec.validate()
+        .map_err(|e| ApiError::invalid(e.to_string().trim_start_matches("payload.").to_string()))?;
+    let (job, _) = app.jobs.submit_spec(spec, SUBMIT_PRIORITY, None, None).await?;
+    Ok((StatusCode::CREATED, Json(json!({"job_id": job.id}))).into_response())
+}
+
+/// `GET /api/status?jobid=ID` -> `{"status": "completed" | "ongoing" | "failed", "job_id"}`, with
+/// `"error": [{"store_id", "error"}]` for a failed job. An unknown id is a 400, as in the seed.
+pub async fn status(State(app): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let Some((_, raw)) = query_pairs(query.as_deref().unwrap_or(""))
+        .into_iter()
+        .find(|(k, _)| k == "jobid")
+    else {
+        return Err(ApiError::invalid("jobid is required: /api/status?jobid=ID"));
+    };
+    let not_found = || error_response(StatusCode::BAD_REQUEST, "Job ID not found");
+    let Ok(id) = raw.trim().parse() else {
+        return Ok(not_found());
+    };
+    let job = match app.jobs.get(id).await {
+        Ok(job) if matches!(job.spec, JobSpec::Image(_)) => job,
+        Ok(_) | Err(Error::NotFound(_)) => return Ok(not_found()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut body = json!({"job_id": job.id});
+    match job.status {
+        JobStatus::Completed => body["status"] = json!("completed"),
+        JobStatus::Failed | JobStatus::Cancelled => {
+            body["status"] = json!("failed");
+            let stores = job
+                .result
+                .as_ref()
+                .and_then(|r| r.get("errors"))
+                .and_then(Value::as_array)
+                .filter(|e| !e.is_empty())
+                .cloned();
+            body["error"] = match stores {
+                Some(errors) => Value::Array(errors),
+                None => json!([{"store_id": null, "error": job.error.as_deref().unwrap_or("cancelled")}]),
+            };
+        }
+        JobStatus::Pending | JobStatus::Queued | JobStatus::Processing => body["status"] = json!("ongoing"),
+    }
+    Ok(Json(body).into_response())
+}
+
+/// `GET /jobs/{id}/images`: every measured image and every failed one of the job's latest run.
+pub async fn images(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = id.parse().map_err(ApiError)?;
+    let job = app.jobs.get(id).await?;
+    let JobSpec::Image(payload) = &job.spec else {
+        return Err(ApiError::invalid(format!(
+            "job {id} is a {} job, not an image job",
+            job.kind()
+        )));
+    };
+    let parts = match job.last_run_key() {
+        Some(run) => app.parts.list(id, &run).await?,
+        None => Vec::new(),
+    };
+    let images: Vec<_> = parts.iter().flat_map(|p| &p.images).collect();
+    let errors: Vec<_> = parts.iter().flat_map(|p| &p.errors).collect();
+    Ok(Json(json!({
+        "job_id": id,
+        "status": job.status,
+        "images_total": payload.image_count(),
+        "parts_total": payload.part_count(),
+        "parts_done": parts.len(),
+        "images": images,
+        "errors": errors,
+    }))
+    .into_response())
+}
