@@ -86,6 +86,15 @@ pub fn encode(format: ImageFormat, width: u32, height: u32) -> Vec<u8> {
     out.into_inner()
 }
 
+/// Width and height of an encoded image, by decoding its header.
+pub fn dimensions(bytes: &[u8]) -> (u32, u32) {
+    image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .expect("readable")
+        .into_dimensions()
+        .expect("an image")
+}
+
 /// A JPEG with an APP1 (EXIF-like) segment of `exif_bytes` before the frame header, as cameras
 /// write them: the dimensions sit past the first window a client asks for.
 pub fn jpeg_with_exif(width: u32, height: u32, exif_bytes: usize) -> Vec<u8> {

@@ -16,6 +16,8 @@ pub mod guard;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use shared::clock;
 use shared::error::Error;
 use shared::images::{ImageResult, PartResult, StoreError, summarize};
@@ -26,6 +28,16 @@ use shared::stores::StoreMaster;
 
 use crate::handler::RecordError;
 use fetch::Fetcher;
+
+tokio::task_local! {
+    /// When the current invocation must have answered (set by `main` from the Lambda context).
+    pub static DEADLINE: Instant;
+}
+
+/// Time kept back before the deadline to record what was measured.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// The error of an image the invocation ran out of time for.
+const OUT_OF_TIME: &str = "not measured: the worker ran out of time";
 
 /// Everything an image job needs.
 pub struct ImageJobs {
@@ -58,10 +70,18 @@ impl ImageJobs {
     }
 
     /// Handles one message of image job `job`: the fan-out (no `part`) or one part.
-    pub async fn handle(&self, job: Job, payload: &ImagePayload, part: Option<u32>) -> Result<(), RecordError> {
+    /// `last_delivery`: SQS will not deliver this message again (its receive count reached
+    /// `maxReceiveCount`), so a part the invocation ran out of time for is recorded as it stands.
+    pub async fn handle(
+        &self,
+        job: Job,
+        payload: &ImagePayload,
+        part: Option<u32>,
+        last_delivery: bool,
+    ) -> Result<(), RecordError> {
         match part {
             None => self.fan_out(job, payload).await,
-            Some(part) => self.run_part(job, payload, part).await,
+            Some(part) => self.run_part(job, payload, part, last_delivery).await,
         }
     }
 
@@ -96,7 +116,13 @@ impl ImageJobs {
         Ok(())
     }
 
-    async fn run_part(&self, job: Job, payload: &ImagePayload, part: u32) -> Result<(), RecordError> {
+    async fn run_part(
+        &self,
+        job: Job,
+        payload: &ImagePayload,
+        part: u32,
+        last_delivery: bool,
+    ) -> Result<(), RecordError> {
         let Some(run) = job.run_key() else {
             // Finished, or queued again by a retry whose own message will fan out afresh.
             tracing::info!(job_id = %job.id, part, status = %job.status, "part of a job not running; acknowledged");
@@ -108,6 +134,13 @@ impl ImageJobs {
             return Ok(());
         }
         let result = self.measure(part, &images).await;
+        let out_of_time = result.errors.iter().filter(|e| e.error == OUT_OF_TIME).count();
+        if out_of_time > 0 && !last_delivery {
+            // Leave the message: a later delivery measures the part afresh.
+            return Err(RecordError::Failed(format!(
+                "{out_of_time} images of part {part} not measured before the deadline"
+            )));
+        }
         let total = payload.part_count();
         let recorded = self.parts.record(job.id, &run, &result).await?;
         tracing::info!(
@@ -175,11 +208,14 @@ impl ImageJobs {
         if self.stores.get(image.store_id).is_none() {
             return Err(error(format!("unknown store_id {}", image.store_id)));
         }
-        let size = self
-            .fetcher
-            .dimensions(image.url)
-            .await
-            .map_err(|e| error(e.to_string()))?;
+        let fetch = self.fetcher.dimensions(image.url);
+        let size = match DEADLINE.try_with(|d| *d) {
+            Ok(deadline) => tokio::time::timeout_at(deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline), fetch)
+                .await
+                .map_err(|_| error(OUT_OF_TIME.into()))?,
+            Err(_) => fetch.await,
+        }
+        .map_err(|e| error(e.to_string()))?;
         if let Some((min, max)) = self.gpu_delay {
             let ms = if max > min { rand::random_range(min..=max) } else { min };
             tokio::time::sleep(Duration::from_millis(ms)).await;

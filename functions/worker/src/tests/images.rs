@@ -336,3 +336,37 @@ async fn a_retried_image_job_counts_its_parts_afresh() {
     assert_ne!(run_of(&again), run_of(&failed));
     assert_eq!(h.parts().done(job.id, &run_of(&again)).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn a_part_cut_short_by_the_invocation_deadline_stays_on_the_queue_until_its_last_delivery() {
+    let server = ImageServer::start([("a.png".to_string(), encode(ImageFormat::Png, 5, 5))]).await;
+    let h = harness(30).await;
+    let job = h
+        .submit_images(vec![(
+            STORE_A,
+            vec![server.url("/img/a.png"), server.url("/slow/a.png")],
+        )])
+        .await;
+    let worker = h.worker(Scripted::new(0, ok), Duration::seconds(60));
+    worker.handle_record(delivery(job.id, 1)).await.unwrap();
+    let soon = || tokio::time::Instant::now() + StdDuration::from_millis(5_800);
+
+    let first = crate::image::DEADLINE
+        .scope(soon(), worker.handle_record(part_delivery(job.id, 0, 1)))
+        .await;
+    assert!(
+        matches!(first, Err(RecordError::Failed(ref e)) if e.contains("before the deadline")),
+        "{first:?}"
+    );
+    assert_eq!(h.job(job.id).await.status, JobStatus::Processing, "nothing recorded");
+
+    crate::image::DEADLINE
+        .scope(soon(), worker.handle_record(part_delivery(job.id, 0, 3)))
+        .await
+        .unwrap();
+    let done = h.job(job.id).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    let result = done.result.unwrap();
+    assert_eq!(result["images_ok"], 1);
+    assert_eq!(result["errors"][0]["error"], "not measured: the worker ran out of time");
+}
