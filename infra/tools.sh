@@ -3,6 +3,7 @@
 #
 #   bash infra/tools.sh                       # idempotent; a rerun is a no-op (stamp = sha256 of this file)
 #   export PATH="$(bash infra/tools.sh --print-bin):$PATH"   # install if needed, print the bin dir
+#   bash infra/tools.sh --browser             # the browser test's: chromium (apt) and tests/browser's npm packages
 #
 # Needs only: python3 (>= 3.10; 3.11 on our machines) with venv + pip, network to PyPI.
 # Layout of $TOOLS_DIR (default ~/.cache/serverless-jobs/tools, override with JOBS_TOOLS_DIR):
@@ -32,10 +33,12 @@ BIN="$TOOLS_DIR/bin"
 LINKS=(cargo-lambda zig sam aws moto_server localstack-python)
 
 PRINT_BIN=0
+BROWSER=0
 case "${1:-}" in
   --print-bin) PRINT_BIN=1 ;;
+  --browser) BROWSER=1 ;;
   '') ;;
-  *) echo "usage: $0 [--print-bin]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--print-bin | --browser]" >&2; exit 2 ;;
 esac
 
 say() { echo "tools.sh: $*" >&2; }
@@ -43,7 +46,33 @@ show_log() { if [ -s "$LOG" ]; then say "last lines of $LOG:"; tail -n 25 "$LOG"
 die() { say "ERROR: $*"; show_log; exit 1; }
 trap 'rc=$?; say "FAILED (exit $rc) at line $LINENO: $BASH_COMMAND"; show_log; exit $rc' ERR
 
-WANT=$(sha256sum "$SELF" | cut -d' ' -f1)
+# >>> browser (outside the stamp: apt and npm keep their own state, so editing this block
+# reinstalls nothing else). Debian's chromium, Node.js >= 20 (playwright-core 1.65), and
+# `npm ci` in tests/browser whenever its package-lock.json changed.
+if [ "$BROWSER" = 1 ]; then
+  browser_dir="$(dirname "$SELF")/../tests/browser"
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]} with apt-get"
+    sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >&2
+  fi
+  node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' \
+    || die "the browser test needs Node.js >= 20 (found $(node --version)); install a newer nodejs"
+  lock_sum=$(sha256sum "$browser_dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$browser_dir/node_modules/.lock.sha256" 2>/dev/null)" != "$lock_sum" ]; then
+    say "npm ci in tests/browser"
+    (cd "$browser_dir" && npm ci --no-audit --no-fund --ignore-scripts >&2)
+    echo "$lock_sum" > "$browser_dir/node_modules/.lock.sha256"
+  fi
+  exit 0
+fi
+# <<< browser
+
+WANT=$(sed '/^# >>> browser/,/^# <<< browser/d' "$SELF" | sha256sum | cut -d' ' -f1)
 up_to_date() {
   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] || return 1
   local l

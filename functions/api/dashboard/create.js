@@ -52,7 +52,9 @@ const checks = {
 
 /** A labelled input with its check; the error shows under it, on blur and on submit. */
 function field(label, input, { check, hint } = {}) {
-  const err = h('div', { class: 'field-error', hidden: true });
+  // The error line keeps its height when empty: a message appearing on blur must not move the
+  // button the user is clicking (the click would be lost).
+  const err = h('div', { class: 'field-error' });
   input.check = () => {
     const msg = check ? check(input.value) : '';
     setInvalid(input, msg);
@@ -68,7 +70,6 @@ function field(label, input, { check, hint } = {}) {
 function setInvalid(input, msg) {
   input.setAttribute('aria-invalid', msg ? 'true' : 'false');
   input.errorEl.textContent = msg || '';
-  input.errorEl.hidden = !msg;
 }
 
 export async function createJob(el, params) {

@@ -137,6 +137,7 @@ export async function jobDetail(el, id) {
   }
 
   async function run(e, action, to) {
+    const button = e.currentTarget; // gone from the event once we await
     const short = job.id.slice(0, 8);
     const questions = {
       cancel: [`Cancel job ${short}?`, 'A cancelled job is never run. This cannot be undone.', 'Cancel job'],
@@ -145,7 +146,7 @@ export async function jobDetail(el, id) {
     };
     const [title, text, ok] = questions[action];
     if (!(await confirmDialog(title, text, ok))) return;
-    await act(e.currentTarget, async () => {
+    await act(button, async () => {
       if (action === 'cancel') job = await api(`jobs/${job.id}`, { method: 'DELETE', what: 'Cancelling' });
       if (action === 'retry') job = await api(`jobs/${job.id}/retry`, { method: 'POST', what: 'The retry' });
       if (action === 'status') job = await api(`jobs/${job.id}/status`, { method: 'PUT', body: { status: to }, what: 'The status change' });

@@ -165,7 +165,7 @@ export async function act(button, fn) {
 export function renderIfChanged(el, key, build) {
   if (el.dataset.key === key) return false;
   el.dataset.key = key;
-  clear(el).append(...[build()].flat().filter(Boolean));
+  clear(el).append(...[build()].flat(Infinity).filter(Boolean));
   return true;
 }
 

@@ -1,0 +1,416 @@
+// The dashboard in a real browser: headless Chromium (Debian's `chromium` package) driven by
+// playwright-core, against the running local stack (API_URL, default http://127.0.0.1:3000).
+//
+//   cd tests/browser && npm ci && node --test dashboard.test.mjs      (infra/test runs it)
+//
+// Environment: API_URL, CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR (default
+// docs/screenshots), DASHBOARD_TEST_SKIP=image (comma-separated step names to skip, said loudly).
+//
+// Every step works through the page as a user would; the API is called directly only to set
+// up what the step is not about (a failed job to retry, enough jobs to page through) and to
+// check what the page claims. The archive jobs' source object is put in the stack's bucket
+// with the AWS CLI (tests/browser/run puts the project's on PATH, with the emulator endpoints):
+// not a .jsonl, whose archive copy would trigger an ingest.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const API = (process.env.API_URL || 'http://127.0.0.1:3000').replace(/\/$/, '');
+const SHOTS = process.env.SCREENSHOT_DIR || join(ROOT, 'docs/screenshots');
+const SKIP = new Set((process.env.DASHBOARD_TEST_SKIP || '').split(',').filter(Boolean));
+const IMAGES_DIR = join(ROOT, 'events/samples/images');
+// The sample images and their sizes (events/samples/images/make.py).
+const SAMPLES = { 'shelf-aisle.png': [320, 200], 'storefront.gif': [160, 120], 'checkout.bmp': [64, 48], 'produce.jpg': [240, 160] };
+const STORES = ['S00339218', 'S01408764']; // in the store master (shared/data/store_master.csv)
+
+let browser;
+let page;
+let imageServer;
+let imagesUrl;
+const pageErrors = [];
+const tmp = mkdtempSync(join(tmpdir(), 'dashboard-test-'));
+const stamp = Date.now().toString(36);
+const shared = {}; // bucket and the archive source object
+
+// ---------------------------------------------------------------- helpers
+async function apiJson(path, { method = 'GET', body } = {}) {
+  const resp = await fetch(`${API}/${path.replace(/^\//, '')}`, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await resp.text();
+  if (!resp.ok) throw new Error(`${method} ${path}: ${resp.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function until(what, fn, timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+const waitJob = (id, statuses, timeoutMs = 60000) =>
+  until(`job ${id} to be ${statuses.join(' or ')}`, async () => {
+    const job = await apiJson(`jobs/${id}`);
+    return statuses.includes(job.status) ? job : null;
+  }, timeoutMs);
+
+async function open(hash) {
+  await page.goto(`${API}/${hash}`);
+  await page.waitForSelector('main#view > :not(p.muted)');
+}
+
+const hashNow = () => page.evaluate(() => location.hash);
+const rowIds = () => page.$$eval('#jobs tbody tr', (rows) => rows.map((r) => r.dataset.job));
+
+async function confirm(expectTitle) {
+  const dialog = page.locator('dialog#confirm');
+  await dialog.waitFor({ state: 'visible' });
+  const title = await page.textContent('#confirm-title');
+  if (expectTitle) assert.match(title, expectTitle);
+  await page.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
+  return title;
+}
+
+async function shot(name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, name), fullPage: true });
+}
+
+/** A JSONL file: `lines` lines, the given line numbers invalid in three different ways. */
+function jsonl(name, lines, bad) {
+  const levels = ['info', 'info', 'debug', 'warn', 'error', 'info'];
+  const counts = {};
+  const out = [];
+  for (let n = 1; n <= lines; n++) {
+    const level = levels[n % levels.length];
+    const ts = new Date(Date.UTC(2026, 10, 23, 10, 0, n)).toISOString();
+    if (bad[0] === n) out.push('{"timestamp": "2026-11-23T10:00:00Z", "level": "info", "message": "cut off');
+    else if (bad[1] === n) out.push(JSON.stringify({ timestamp: ts, level: 'info', message: '' }));
+    else if (bad[2] === n) out.push(JSON.stringify({ timestamp: 'yesterday', level: 'warn', message: 'bad time' }));
+    else {
+      out.push(JSON.stringify({ timestamp: ts, level, message: `request ${n} handled`, service: n % 2 ? 'checkout' : 'orders', trace_id: `t${n}` }));
+      counts[level] = (counts[level] || 0) + 1;
+    }
+  }
+  const path = join(tmp, name);
+  writeFileSync(path, `${out.join('\n')}\n`);
+  return { path, counts };
+}
+
+// ---------------------------------------------------------------- setup
+before(async () => {
+  try {
+    await apiJson('health');
+  } catch (e) {
+    throw new Error(`the local stack does not answer at ${API} (run infra/up): ${e.message}`);
+  }
+  // The sample images, served here on a free port of 127.0.0.1 (allowed by IMAGE_ALLOW_HOSTS).
+  imageServer = http.createServer((req, res) => {
+    const file = decodeURIComponent(new URL(req.url, 'http://x').pathname.slice(1));
+    if (!SAMPLES[file]) return res.writeHead(404).end('not found');
+    const types = { '.png': 'image/png', '.gif': 'image/gif', '.bmp': 'image/bmp', '.jpg': 'image/jpeg' };
+    res.writeHead(200, { 'content-type': types[extname(file)] }).end(readFileSync(join(IMAGES_DIR, file)));
+  });
+  await new Promise((r) => imageServer.listen(0, '127.0.0.1', r));
+  imagesUrl = `http://127.0.0.1:${imageServer.address().port}`;
+
+  // The stack's bucket, as the page knows it, and an object there for the archive jobs.
+  const html = await (await fetch(`${API}/`)).text();
+  const meta = JSON.parse(/<script type="application\/json" id="meta">(.*?)<\/script>/s.exec(html)[1]);
+  shared.bucket = meta.uploads_bucket;
+  shared.object = `s3://${shared.bucket}/media/browser-${stamp}.bin`;
+  writeFileSync(join(tmp, 'asset.bin'), Buffer.alloc(64 * 1024, 7));
+  try {
+    execFileSync('aws', ['s3', 'cp', '--only-show-errors', join(tmp, 'asset.bin'), shared.object], { stdio: 'pipe' });
+  } catch (e) {
+    throw new Error(`putting ${shared.object} with the AWS CLI failed (run through tests/browser/run): ${e.stderr || e.message}`);
+  }
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  context.setDefaultTimeout(30000);
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    // A 404/409 the page asked for on purpose shows as "Failed to load resource"; anything else is a bug.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((r) => (imageServer ? imageServer.close(r) : r()));
+});
+
+// ---------------------------------------------------------------- steps
+describe('dashboard', { concurrency: 1 }, () => {
+  it('shows the overview: counts by status, queue depths, the completions chart', async () => {
+    await open('#/');
+    await page.waitForSelector('#status-cards .card[data-status=completed]');
+    const labels = await page.$$eval('#status-cards .card .label', (els) => els.map((e) => e.textContent));
+    assert.deepEqual(labels, ['all jobs', 'pending', 'queued', 'processing', 'completed', 'failed', 'cancelled']);
+    await page.waitForSelector('#queue-cards [data-queue=high]');
+    await page.waitForSelector('#queue-cards [data-queue=normal]');
+    await page.waitForSelector('#chart svg[role=img]');
+    const stats = await apiJson('stats');
+    const shown = await page.textContent('#status-cards .card:first-child .value');
+    assert.ok(Number(shown.replace(/,/g, '')) <= stats.total, `total ${shown} vs ${stats.total}`);
+  });
+
+  it('uploads a JSONL file directly with a progress bar and follows the ingest to its counts', async () => {
+    const file = jsonl(`browser-${stamp}.jsonl`, 40, [7, 15, 23]);
+    await open('#/upload');
+    await page.setInputFiles('#file-input', file.path);
+    await page.waitForFunction(() => !document.querySelector('#upload-submit').disabled);
+    // Record what the progress bar says while the upload runs (the page moves on right after).
+    await page.evaluate(() => {
+      window.__progress = [];
+      const bar = document.querySelector('#upload-progress');
+      new MutationObserver(() => window.__progress.push(bar.textContent)).observe(bar, { childList: true, subtree: true });
+    });
+    await page.click('#upload-submit');
+    await page.waitForFunction(() => location.hash.startsWith('#/ingest/'));
+    const progress = await page.evaluate(() => window.__progress);
+    assert.ok(progress.some((t) => t.startsWith('100%') && t.includes('Uploading through the API')), `progress seen: ${JSON.stringify(progress)}`);
+    const id = (await hashNow()).split('/')[2];
+    await page.waitForSelector('#ingest-head .badge[data-status=completed]', { timeout: 60000 });
+    await page.waitForSelector('.stepper li[data-stage=completed].done');
+    const count = (k) => page.textContent(`[data-count=${k}] .value`);
+    assert.equal(await count('lines_read'), '40');
+    assert.equal(await count('stored'), '37');
+    assert.equal(await count('rejected'), '3');
+    const rejected = await page.$$eval('#rejected-table tbody tr', (rows) => rows.map((r) => [r.cells[0].textContent, r.cells[1].textContent]));
+    assert.deepEqual(rejected.map((r) => r[0]), ['7', '15', '23']);
+    assert.ok(rejected.every((r) => r[1].length > 3), JSON.stringify(rejected));
+    // Entries by level: the chip counts, and the filter.
+    assert.equal(await page.textContent('#level-filter [data-level=error] .count'), String(file.counts.error));
+    await page.click('#level-filter [data-level=error]');
+    await page.waitForFunction(
+      (n) => {
+        const rows = [...document.querySelectorAll('#entries-table tbody tr')];
+        return rows.length === n && rows.every((r) => r.dataset.level === 'error');
+      },
+      file.counts.error,
+    );
+    await shot('ingest.png');
+    assert.equal((await apiJson(`jobs/${id}`)).kind, 'log_ingest');
+  });
+
+  it('uploads through a presigned S3 URL too', async () => {
+    const file = jsonl(`browser-presigned-${stamp}.jsonl`, 200, [50, 100, 150]);
+    await open('#/upload');
+    await page.setInputFiles('#file-input', file.path);
+    await page.check('input[name=mode][value=presigned]');
+    await page.evaluate(() => {
+      window.__progress = [];
+      const bar = document.querySelector('#upload-progress');
+      new MutationObserver(() => window.__progress.push(bar.textContent)).observe(bar, { childList: true, subtree: true });
+    });
+    await page.click('#upload-submit');
+    await page.waitForFunction(() => location.hash.startsWith('#/ingest/'));
+    const progress = await page.evaluate(() => window.__progress);
+    assert.ok(progress.some((t) => t.startsWith('100%') && t.includes('presigned')), `progress seen: ${JSON.stringify(progress)}`);
+    await page.waitForSelector('#ingest-head .badge[data-status=completed]', { timeout: 60000 });
+    assert.equal(await page.textContent('[data-count=stored] .value'), '197');
+    assert.equal(await page.textContent('[data-count=rejected] .value'), '3');
+  });
+
+  it('creates an archive job through the form, checks fields first, and watches it complete', async () => {
+    await open('#/new?kind=archive');
+    await page.fill('input[name=asset_id]', 'not valid!');
+    await page.fill('input[name=source]', 'http://wrong');
+    await page.click('#create-submit');
+    await page.waitForSelector('#form-error:not([hidden])');
+    assert.match(await page.textContent('#form-error'), /Fix the 2 highlighted fields/);
+    assert.equal(await page.getAttribute('input[name=asset_id]', 'aria-invalid'), 'true');
+    assert.equal(await hashNow(), '#/new?kind=archive', 'nothing was sent');
+    await page.fill('input[name=asset_id]', `browser-${stamp}`);
+    await page.fill('input[name=source]', shared.object);
+    await page.click('#create-submit');
+    await page.waitForFunction(() => /^#\/jobs\/[0-9a-f-]{36}$/.test(location.hash));
+    await page.waitForSelector('#job-head .badge[data-status=completed]', { timeout: 60000 });
+    await page.waitForSelector('#job-kind dd:text("GLACIER_IR")');
+    const timeline = await page.$$eval('#timeline li .badge', (els) => els.map((e) => e.dataset.status));
+    assert.deepEqual([timeline[0], timeline.at(-1)], ['pending', 'completed'], JSON.stringify(timeline));
+    await page.waitForSelector('#no-actions');
+  });
+
+  it("shows the server's refusal in words and marks the field it names", async () => {
+    await open('#/new?kind=json');
+    await page.selectOption('#json-kind', 'image');
+    const payload = { count: 2, visits: [{ store_id: STORES[0], image_url: [`${imagesUrl}/produce.jpg`], visit_time: '' }] };
+    await page.fill('textarea[name=payload]', JSON.stringify(payload));
+    await page.click('#create-submit');
+    await page.waitForSelector('#form-error:not([hidden])');
+    const text = await page.textContent('#form-error');
+    assert.match(text, /refused as invalid: payload\.count: is 2 but visits has 1 entries/);
+    assert.equal(await page.getAttribute('textarea[name=payload]', 'aria-invalid'), 'true');
+    await open('#/jobs/01a20000-0000-7000-8000-000000000000');
+    assert.match(await page.textContent('.error-box'), /^Not found: job 01a20000-0000-7000-8000-000000000000 not found/);
+  });
+
+  it('submits a Retail Pulse image job and shows every image with its perimeter', { skip: SKIP.has('image') && 'DASHBOARD_TEST_SKIP=image' }, async () => {
+    await open('#/new?kind=image');
+    const visits = [
+      [STORES[0], ['shelf-aisle.png', 'storefront.gif']],
+      [STORES[1], ['checkout.bmp', 'produce.jpg']],
+    ];
+    for (const [i, [store, files]] of visits.entries()) {
+      if (i > 0) await page.click('#add-visit');
+      const fs = page.locator('fieldset.visit').nth(i);
+      await fs.locator('[data-field=store_id]').fill(store);
+      await fs.locator('[data-field=visit_time]').fill('2026-11-23T10:00:00');
+      await fs.locator('[data-field=image_url]').fill(files.map((f) => `${imagesUrl}/${f}`).join('\n'));
+    }
+    assert.equal(await page.textContent('#visit-count'), 'count: 2');
+    await page.click('#create-submit');
+    await page.waitForFunction(() => /^#\/jobs\/[0-9a-f-]{36}$/.test(location.hash));
+    const id = (await hashNow()).split('/')[2];
+    await page.waitForSelector('#job-head .badge[data-status=completed], #job-head .badge[data-status=failed]', { timeout: 120000 });
+    const job = await apiJson(`jobs/${id}`);
+    assert.equal(job.status, 'completed', `image job ${id}: ${job.status} ${job.error || ''}`);
+    await page.waitForFunction(() => document.querySelectorAll('#images tbody tr').length === 4);
+    const rows = await page.$$eval('#images tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    const expected = Object.entries(SAMPLES).map(([f, [w, hgt]]) => [f, String(w), String(hgt), (2 * (w + hgt)).toLocaleString('en-US')]);
+    const seen = rows.map((r) => [r[2].split('/').pop(), r[3], r[4], r[5]]);
+    assert.deepEqual(seen.sort(), expected.sort());
+    await page.waitForFunction(() => [...document.querySelectorAll('#images img.thumb')].every((i) => i.complete && i.naturalWidth > 0));
+    await shot('job-detail.png');
+  });
+
+  it('cancels a scheduled job, and offers only what the state machine allows', async () => {
+    await open('#/new?kind=archive');
+    await page.fill('input[name=asset_id]', `later-${stamp}`);
+    await page.fill('input[name=source]', shared.object);
+    const inAnHour = new Date(Date.now() + 3600e3 - new Date().getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+    await page.fill('input[name=scheduled_for]', inAnHour);
+    await page.click('#create-submit');
+    await page.waitForSelector('#job-head .badge[data-status=queued]');
+    const meta = await page.evaluate(() => JSON.parse(document.getElementById('meta').textContent));
+    const options = await page.$$eval('#manual-status option', (os) => os.map((o) => o.value));
+    assert.deepEqual(options, meta.transitions.queued);
+    assert.equal(await page.$('#action-retry'), null, 'no retry for a queued job');
+    await page.click('#action-cancel');
+    await confirm(/^Cancel job [0-9a-f]{8}\?$/);
+    await page.waitForSelector('#job-head .badge[data-status=cancelled]');
+    await page.waitForSelector('#no-actions');
+    assert.equal(await page.$('#action-cancel'), null);
+  });
+
+  it('retries a failed job from its page, then all failed archive jobs after a confirmation naming how many', async () => {
+    const failed = await apiJson('jobs', {
+      method: 'POST',
+      body: { kind: 'archive', priority: 5, payload: { asset_id: `missing-${stamp}`, source: `s3://${shared.bucket}/missing/${stamp}.mp4` } },
+    });
+    await waitJob(failed.id, ['failed']);
+    await open(`#/jobs/${failed.id}`);
+    assert.match(await page.textContent('#job-error'), /^Failed after 1 of 3 attempts: source object not found/);
+    await page.click('#action-retry');
+    await confirm(/^Retry job/);
+    await page.waitForSelector('#timeline li:has-text("retry requested")');
+    await page.waitForSelector('#job-head .badge[data-status=failed]', { timeout: 60000 });
+
+    await open('#/jobs?status=failed&kind=archive');
+    await page.waitForSelector(`#jobs tr[data-job="${failed.id}"]`);
+    const before = (await apiJson('jobs/retry', { method: 'POST', body: { kind: 'archive', dry_run: true } })).would_retry;
+    await page.click('#bulk-retry');
+    const title = await confirm(/^Retry \d+ failed archive jobs?\?$/);
+    const named = Number(/\d+/.exec(title)[0]);
+    assert.ok(named >= 1 && Math.abs(named - before) <= 2, `dialog named ${named}, the API counted ${before}`);
+    await page.waitForSelector(`.toast:has-text("Retried")`);
+    const job = await until('the bulk retry to reach the job', async () => {
+      const j = await apiJson(`jobs/${failed.id}`);
+      return j.timeline.filter((t) => t.message === 'retry requested').length === 2 ? j : null;
+    });
+    assert.equal(job.kind, 'archive');
+  });
+
+  it('filters by status and kind in the URL, pages with cursors, and refreshes in place', async () => {
+    // Enough completed archive jobs for two pages of ten.
+    const created = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        apiJson('jobs', { method: 'POST', body: { kind: 'archive', priority: 4, payload: { asset_id: `page-${stamp}-${i}`, source: shared.object } } })),
+    );
+    await Promise.all(created.map((j) => waitJob(j.id, ['completed'])));
+
+    await open('#/jobs');
+    await page.click('.chips [data-status=completed]');
+    await page.waitForFunction(() => location.hash === '#/jobs?status=completed');
+    await page.selectOption('#kind-filter', 'archive');
+    await page.waitForFunction(() => location.hash === '#/jobs?status=completed&kind=archive');
+    await page.selectOption('#page-size', '10');
+    await page.waitForFunction(() => location.hash === '#/jobs?status=completed&kind=archive&limit=10');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#jobs tbody tr')];
+      return rows.length === 10 && rows.every((r) => r.dataset.status === 'completed');
+    });
+    const kinds = await page.$$eval('#jobs tbody tr td:nth-child(2)', (tds) => tds.map((t) => t.textContent));
+    assert.ok(kinds.every((k) => k === 'archive'), JSON.stringify(kinds));
+    const first = await rowIds();
+
+    await page.click('#next-page');
+    await page.waitForFunction(() => /page=2&cursor=/.test(location.hash));
+    await page.waitForFunction((ids) => {
+      const rows = [...document.querySelectorAll('#jobs tbody tr')];
+      return rows.length > 0 && !rows.some((r) => ids.includes(r.dataset.job));
+    }, first);
+    const second = await rowIds();
+    const all = [...first, ...second];
+    assert.deepEqual(all, [...all].sort().reverse(), 'newest first (ids are UUIDv7, ordered by creation)');
+    assert.ok(second.every((id) => id < first.at(-1)));
+
+    // Auto-refresh: same page, same rows, and the table is not rebuilt when nothing changed.
+    const pageHash = await hashNow();
+    await page.evaluate(() => (document.querySelector('#jobs').dataset.marker = 'kept'));
+    const refreshed = await page.textContent('#refreshed');
+    await page.waitForFunction((r) => document.querySelector('#refreshed').textContent !== r, refreshed, { timeout: 10000 });
+    assert.equal(await hashNow(), pageHash);
+    assert.deepEqual(await rowIds(), second);
+    assert.equal(await page.getAttribute('#jobs', 'data-marker'), 'kept');
+
+    // Bookmarkable: a reload shows the same filtered page.
+    await page.reload();
+    await page.waitForSelector('#jobs tbody tr');
+    assert.deepEqual(await rowIds(), second);
+    assert.equal(await page.getAttribute('.chips [data-status=completed]', 'aria-pressed'), 'true');
+    assert.equal(await page.inputValue('#kind-filter'), 'archive');
+    assert.equal(await page.textContent('#page-label'), 'page 2');
+
+    await page.click('#prev-page');
+    await page.waitForFunction(() => location.hash === '#/jobs?status=completed&kind=archive&limit=10');
+    await page.waitForFunction(() => document.querySelector('#page-label').textContent === 'page 1');
+
+    await open('#/jobs');
+    await page.waitForSelector('#jobs tbody tr');
+    await shot('jobs.png');
+  });
+
+  it('ends on the overview with the work done, and no error in the page', async () => {
+    await open('#/');
+    await page.waitForSelector('#status-cards .card[data-status=completed]');
+    await page.waitForSelector('#chart svg rect.bar');
+    await page.waitForSelector('#failures table, #failures .empty');
+    await shot('overview.png');
+    assert.deepEqual(pageErrors, []);
+  });
+});
