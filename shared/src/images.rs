@@ -3,7 +3,7 @@
 //! The worker records one [`PartResult`] per part (see `store::parts`); when the last part is in,
 //! [`summarize`] turns them into the job's result and, if any store failed, its error.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -56,40 +56,67 @@ pub struct PartResult {
     pub errors: Vec<StoreError>,
 }
 
-/// The job's result and, if any store failed, its error text. Errors are reported once per store
-/// (its first error in payload order), as Retail Pulse's `GET /api/status` lists them.
-pub fn summarize(parts: &[PartResult]) -> (Value, Option<String>) {
+/// Store errors kept on the job item (it must stay under DynamoDB's 400 KB); the full list is
+/// in the parts ([`store_errors`]).
+pub const MAX_LISTED_ERRORS: usize = 100;
+/// Longest error text kept on the job item.
+const MAX_ERROR_CHARS: usize = 200;
+
+/// Each failed store once, with its first error in payload order, as Retail Pulse's
+/// `GET /api/status` lists them: `[{"store_id", "error"}]`.
+pub fn store_errors(parts: &[PartResult]) -> Vec<Value> {
     let mut parts: Vec<&PartResult> = parts.iter().collect();
     parts.sort_by_key(|p| p.part);
+    let mut seen = std::collections::HashSet::new();
+    parts
+        .iter()
+        .flat_map(|p| &p.errors)
+        .filter(|e| seen.insert(e.store_id.as_str()))
+        .map(|e| json!({"store_id": e.store_id, "error": e.error}))
+        .collect()
+}
+
+/// The job's result and, if any store failed, its error text. The result lists at most
+/// [`MAX_LISTED_ERRORS`] stores (`errors_truncated` says when there are more).
+pub fn summarize(parts: &[PartResult]) -> (Value, Option<String>) {
     let images_ok: usize = parts.iter().map(|p| p.images.len()).sum();
     let images_failed: usize = parts.iter().map(|p| p.errors.len()).sum();
     let bytes_read: u64 = parts.iter().flat_map(|p| &p.images).map(|i| i.bytes_read).sum();
-    let mut stores = BTreeMap::new();
-    for image in parts.iter().flat_map(|p| &p.images) {
-        stores.entry(image.store_id.as_str()).or_insert(None::<&str>);
-    }
-    let mut errors: Vec<Value> = Vec::new();
-    for e in parts.iter().flat_map(|p| &p.errors) {
-        let slot = stores.entry(e.store_id.as_str()).or_insert(None);
-        if slot.is_none() {
-            *slot = Some(e.error.as_str());
-            errors.push(json!({"store_id": e.store_id, "error": e.error}));
-        }
-    }
+    let stores: BTreeSet<&str> = parts
+        .iter()
+        .flat_map(|p| {
+            p.images
+                .iter()
+                .map(|i| i.store_id.as_str())
+                .chain(p.errors.iter().map(|e| e.store_id.as_str()))
+        })
+        .collect();
+    let errors = store_errors(parts);
+    let listed: Vec<Value> = errors
+        .iter()
+        .take(MAX_LISTED_ERRORS)
+        .map(|e| {
+            let text = e["error"].as_str().unwrap_or("");
+            let text: String = text.chars().take(MAX_ERROR_CHARS).collect();
+            json!({"store_id": e["store_id"], "error": text})
+        })
+        .collect();
     let result = json!({
         "images_ok": images_ok,
         "images_failed": images_failed,
         "stores": stores.len(),
+        "stores_failed": errors.len(),
         "bytes_read": bytes_read,
         "parts": parts.len(),
-        "errors": errors,
+        "errors": listed,
+        "errors_truncated": errors.len() > listed.len(),
     });
     let error = match errors.len() {
         0 => None,
         n => Some(format!(
-            "{n} store{} failed: {}",
+            "{n} store{} failed: {}{}",
             if n == 1 { "" } else { "s" },
-            errors
+            listed
                 .iter()
                 .take(5)
                 .map(|e| format!(
@@ -98,7 +125,8 @@ pub fn summarize(parts: &[PartResult]) -> (Value, Option<String>) {
                     e["error"].as_str().unwrap_or("")
                 ))
                 .collect::<Vec<_>>()
-                .join("; ")
+                .join("; "),
+            if n > 5 { "; ..." } else { "" }
         )),
     };
     (result, error)
@@ -169,5 +197,25 @@ mod tests {
             error.as_deref(),
             Some("2 stores failed: S9 (unknown store_id S9); S2 (timed out)")
         );
+        assert_eq!(result["errors_truncated"], false);
+    }
+
+    #[test]
+    fn the_job_item_lists_a_bounded_number_of_store_errors() {
+        let long = "x".repeat(5000);
+        let parts = vec![PartResult {
+            part: 0,
+            images: vec![],
+            errors: (0..1500)
+                .map(|i| err(&format!("S{i:06}"), Some("http://x/a"), &long))
+                .collect(),
+        }];
+        let (result, error) = summarize(&parts);
+        assert_eq!(result["errors"].as_array().unwrap().len(), MAX_LISTED_ERRORS);
+        assert_eq!(result["errors_truncated"], true);
+        assert_eq!(result["stores_failed"], 1500);
+        assert!(result.to_string().len() < 30_000, "{} bytes", result.to_string().len());
+        assert!(error.unwrap().ends_with("; ..."));
+        assert_eq!(store_errors(&parts).len(), 1500);
     }
 }

@@ -238,7 +238,6 @@ pub struct ImagePayload {
 pub struct Visit {
     pub store_id: String,
     pub image_url: Vec<String>,
-    #[serde(default)]
     pub visit_time: String,
 }
 
@@ -827,7 +826,7 @@ mod tests {
         assert!(err.to_string().starts_with("payload.visits[0].image_url[0]"), "{err}");
         let err = JobSpec::from_json(
             "image",
-            json!({"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg"]}]}),
+            json!({"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg"], "visit_time": "t"}]}),
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("payload.count"), "{err}");

@@ -21,6 +21,9 @@ pub struct JobMessage {
     /// For jobs split into parts (image jobs): which part this message carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<u32>,
+    /// With `part`: the run it belongs to (`Job::run_key`); a part of an earlier run is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// Which queue a priority uses.
@@ -64,6 +67,7 @@ pub trait JobQueue: Send + Sync {
             &JobMessage {
                 job_id: job.id,
                 part: None,
+                run: None,
             },
             job.priority,
             delay_until(job.scheduled_for, now),

@@ -23,7 +23,7 @@ pub fn document() -> Value {
         "summary": "Submit a Retail Pulse image job (the seed's contract); it also shows in /jobs as kind image",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["count", "visits"], "properties": {
             "count": {"type": "integer", "description": "must equal the number of visits"},
-            "visits": {"type": "array", "items": {"type": "object", "required": ["store_id", "image_url"], "properties": {
+            "visits": {"type": "array", "items": {"type": "object", "required": ["store_id", "image_url", "visit_time"], "properties": {
                 "store_id": {"type": "string"}, "image_url": {"type": "array", "items": {"type": "string", "format": "uri"}}, "visit_time": {"type": "string"}}}}}}}}},
         "responses": {"201": {"description": "{job_id}"}, "400": error_response("Missing fields or count != visits.length")}
     });

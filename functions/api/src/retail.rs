@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use shared::Error;
+use shared::images::store_errors;
 use shared::job::{ImagePayload, JobSpec, JobStatus};
 
 use crate::app::AppState;
@@ -54,13 +55,18 @@ pub async fn status(State(app): State<AppState>, RawQuery(query): RawQuery) -> R
         JobStatus::Completed => body["status"] = json!("completed"),
         JobStatus::Failed | JobStatus::Cancelled => {
             body["status"] = json!("failed");
-            let stores = job
-                .result
-                .as_ref()
-                .and_then(|r| r.get("errors"))
-                .and_then(Value::as_array)
-                .filter(|e| !e.is_empty())
-                .cloned();
+            let result = job.result.as_ref();
+            let truncated = result.and_then(|r| r.get("errors_truncated")).and_then(Value::as_bool) == Some(true);
+            let stores = if truncated && let Some(run) = job.last_run_key() {
+                // The job item lists the first stores only; every store's error is in the parts.
+                Some(store_errors(&app.parts.list(job.id, &run).await?))
+            } else {
+                result
+                    .and_then(|r| r.get("errors"))
+                    .and_then(Value::as_array)
+                    .filter(|e| !e.is_empty())
+                    .cloned()
+            };
             body["error"] = match stores {
                 Some(errors) => Value::Array(errors),
                 None => json!([{"store_id": null, "error": job.error.as_deref().unwrap_or("cancelled")}]),

@@ -250,7 +250,7 @@ async fn bad_requests_get_a_json_error_naming_the_problem() {
             "POST",
             "/jobs",
             Some(
-                r#"{"kind": "image", "payload": {"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://x/a.jpg"]}]}}"#,
+                r#"{"kind": "image", "payload": {"count": 2, "visits": [{"store_id": "S1", "image_url": ["http://x/a.jpg"], "visit_time": "t"}]}}"#,
             ),
             "payload.count",
         ),
@@ -500,8 +500,12 @@ async fn retail_pulse_submit_and_status_keep_the_seed_contract() {
             "visits[0]: missing field `store_id`",
         ),
         (
-            json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["ftp://x/a.jpg"]}]}),
+            json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["ftp://x/a.jpg"], "visit_time": "t"}]}),
             "visits[0].image_url[0]: must be an http(s) URL",
+        ),
+        (
+            json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["https://x/a.jpg"]}]}),
+            "visits[0]: missing field `visit_time`",
         ),
         (json!({"count": 0, "visits": []}), "visits: must not be empty"),
     ];

@@ -127,7 +127,7 @@ impl Worker {
         if let JobSpec::Image(payload) = &job.spec {
             let payload = payload.clone();
             let last_delivery = receives >= self.max_receives;
-            return self.images.handle(job, &payload, message.part, last_delivery).await;
+            return self.images.handle(job, &payload, &message, last_delivery).await;
         }
 
         let job = match shared::service::claim(self.store.as_ref(), id, self.lease).await? {

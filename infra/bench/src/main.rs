@@ -276,6 +276,7 @@ async fn main() {
                     serde_json::to_string(&JobMessage {
                         job_id: *id,
                         part: None,
+                        run: None,
                     })
                     .unwrap(),
                 );

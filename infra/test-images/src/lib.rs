@@ -7,6 +7,7 @@
 //! |--------------------------|------------------------------------------------------------|
 //! | `/img/{name}`            | the file, honouring `Range` (206 / 416)                   |
 //! | `/norange/{name}`        | the file, always whole (200), ignoring `Range`             |
+//! | `/from0/{name}`          | 206 with the file from byte 0, whatever range was asked    |
 //! | `/slow/{name}`           | waits 30 s before answering                                |
 //! | `/flaky/{name}`          | 503 on the first request for that name, then the file      |
 //! | `/redirect?to=URL`       | 302 to `URL`                                               |
@@ -245,6 +246,15 @@ async fn answer(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> 
             },
             None => respond(state, StatusCode::OK, &[("content-type", content_type(name))], body),
         },
+        ("from0", Some(body)) => respond(
+            state,
+            StatusCode::PARTIAL_CONTENT,
+            &[
+                ("content-type", content_type(name)),
+                ("content-range", format!("bytes 0-{}/{}", body.len() - 1, body.len())),
+            ],
+            body,
+        ),
         ("norange", Some(body)) => respond(state, StatusCode::OK, &[("content-type", content_type(name))], body),
         ("slow", Some(body)) => {
             tokio::time::sleep(Duration::from_secs(30)).await;

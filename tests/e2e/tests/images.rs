@@ -105,7 +105,7 @@ async fn a_retail_pulse_submission_is_measured_and_its_status_follows_the_seed_c
 
     // count != visits.length, and an unknown id.
     let (status, refused) =
-        submit(json!({"count": 2, "visits": [{"store_id": "S00339218", "image_url": [server.url("/img/c.png")]}]}))
+        submit(json!({"count": 2, "visits": [{"store_id": "S00339218", "image_url": [server.url("/img/c.png")], "visit_time": "t"}]}))
             .await;
     assert_eq!(status, 400);
     assert_eq!(refused["error"], "count: is 2 but visits has 1 entries");

@@ -44,6 +44,8 @@ pub struct FetchConfig {
     pub retry_base: Duration,
     /// Hosts allowed although not public (`IMAGE_ALLOW_HOSTS`, none).
     pub allow_hosts: String,
+    /// All the time one image may take, windows and retries included (`IMAGE_BUDGET_MS`, 25 s).
+    pub budget: Duration,
 }
 
 impl Default for FetchConfig {
@@ -57,6 +59,7 @@ impl Default for FetchConfig {
             concurrency: 16,
             retry_base: Duration::from_millis(200),
             allow_hosts: String::new(),
+            budget: Duration::from_secs(25),
         }
     }
 }
@@ -72,11 +75,12 @@ impl FetchConfig {
                 d.connect_timeout.as_millis() as u64,
             )?),
             max_bytes: optional("IMAGE_MAX_BYTES", d.max_bytes)?,
-            header_limit: optional("IMAGE_HEADER_LIMIT", d.header_limit)?,
+            header_limit: optional("IMAGE_HEADER_LIMIT", d.header_limit)?.max(FIRST_WINDOW),
             attempts: optional("IMAGE_FETCH_ATTEMPTS", d.attempts)?.max(1),
             concurrency: optional("IMAGE_CONCURRENCY", d.concurrency)?.max(1),
             retry_base: Duration::from_millis(optional("IMAGE_RETRY_BASE_MS", d.retry_base.as_millis() as u64)?),
             allow_hosts: std::env::var("IMAGE_ALLOW_HOSTS").unwrap_or_default(),
+            budget: Duration::from_millis(optional("IMAGE_BUDGET_MS", d.budget.as_millis() as u64)?),
         })
     }
 }
@@ -143,10 +147,22 @@ impl Fetcher {
             .check_url(&url)
             .map_err(|r| FetchError::Permanent(r.to_string()))?;
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let budget = self.config.budget;
+        tokio::time::timeout(budget, self.with_retries(&url))
+            .await
+            .unwrap_or_else(|_| {
+                Err(FetchError::Transient(format!(
+                    "timed out after {} s in all",
+                    budget.as_secs_f32()
+                )))
+            })
+    }
+
+    async fn with_retries(&self, url: &Url) -> Result<Dimensions, FetchError> {
         let mut delay = self.config.retry_base;
         let mut attempt = 1;
         loop {
-            match self.probe(&url).await {
+            match self.probe(url).await {
                 Err(FetchError::Transient(e)) if attempt < self.config.attempts => {
                     tracing::debug!(%url, attempt, error = %e, "transient failure; retrying");
                     tokio::time::sleep(jitter(delay)).await;
@@ -167,7 +183,8 @@ impl Fetcher {
         let mut read = Read::default();
         loop {
             let start = buf.len() as u64;
-            let end = (start + (start * GROWTH).max(FIRST_WINDOW)).min(self.config.header_limit) - 1;
+            let header_limit = self.config.header_limit.max(FIRST_WINDOW);
+            let end = (start + (start * GROWTH).max(FIRST_WINDOW)).min(header_limit) - 1;
             let (ranged, complete) = self.read_range(url, start, end, &mut buf, &mut read).await?;
             match parse(&buf) {
                 Parsed::Found(width, height) => return Ok(read.dimensions(width, height)),
@@ -187,15 +204,16 @@ impl Fetcher {
                 }
                 // The whole body (or file) is in and still no dimensions.
                 _ if complete => return Err(not_an_image(&buf)),
-                _ if buf.len() as u64 >= self.config.header_limit => return Err(no_header(self.config.header_limit)),
+                _ if buf.len() as u64 >= header_limit => return Err(no_header(header_limit)),
                 _ => {} // next, larger window
             }
         }
     }
 
     /// Reads bytes `start..=end` into `buf` with a `Range` request. Returns whether the server
-    /// honoured the range, and whether the body ended before `end` (the file is all in). When the
-    /// range is ignored the stream is read from byte 0, stopping as soon as the header parses.
+    /// honoured the range, and whether the file is all in. When the range is ignored (200, or a
+    /// 206 from byte 0) the body is read as a stream from byte 0 that stops as soon as the bytes
+    /// answer the question, never keeping more than `header_limit` bytes.
     async fn read_range(
         &self,
         url: &Url,
@@ -212,14 +230,27 @@ impl Fetcher {
             .await
             .map_err(classify)?;
         read.requests += 1;
+        let mut total = None;
         let ranged = match response.status() {
             StatusCode::PARTIAL_CONTENT => {
-                if let Some(total) = content_range_total(&response)
-                    && total > self.config.max_bytes
+                let (first, size) = content_range(&response)
+                    .ok_or_else(|| FetchError::Permanent("206 without a valid Content-Range: bytes a-b/size".into()))?;
+                if let Some(size) = size
+                    && size > self.config.max_bytes
                 {
-                    return Err(too_large(total, self.config.max_bytes));
+                    return Err(too_large(size, self.config.max_bytes));
                 }
-                true
+                total = size;
+                if first == start {
+                    true
+                } else if first == 0 {
+                    buf.clear(); // the server sent the file from its start: read it as a stream
+                    false
+                } else {
+                    return Err(FetchError::Permanent(format!(
+                        "the server answered bytes {first}- for a request of bytes {start}-{end}"
+                    )));
+                }
             }
             StatusCode::OK => {
                 if let Some(len) = header_u64(&response, CONTENT_LENGTH)
@@ -240,7 +271,11 @@ impl Fetcher {
             s => return Err(FetchError::Permanent(format!("HTTP {s}"))),
         };
         let wanted = end - start + 1;
+        let header_limit = self.config.header_limit.max(FIRST_WINDOW);
+        let all_in = |received: u64| total.map(|t| start + received >= t);
         let mut received = 0u64;
+        let mut parsed_at = 0usize;
+        let mut limit = header_limit;
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(classify)?;
@@ -249,28 +284,40 @@ impl Fetcher {
             buf.extend_from_slice(&chunk);
             if ranged {
                 if received >= wanted {
-                    return Ok((true, false)); // a server sending more than asked is not read further
+                    // A server sending more than asked is not read further.
+                    return Ok((true, all_in(received).unwrap_or(false)));
                 }
                 continue;
             }
-            // Range ignored: stop reading as soon as the bytes so far answer the question.
-            let limit = match parse(buf) {
-                Parsed::Found(..) | Parsed::NotImage => return Ok((false, false)),
-                // Streaming, a TIFF's directory is reached by reading on to it.
-                Parsed::TiffDirectoryAt(offset) => (offset + 4096).min(self.config.max_bytes),
-                Parsed::NeedMore => self.config.header_limit,
-            };
+            // Range ignored: stop as soon as the bytes so far answer the question (parsing again
+            // only every few KiB, so a header of many tiny segments costs little).
+            if parsed_at == 0 || buf.len() - parsed_at >= PARSE_STEP {
+                parsed_at = buf.len();
+                limit = match parse(buf) {
+                    Parsed::Found(..) | Parsed::NotImage => return Ok((false, false)),
+                    Parsed::TiffDirectoryAt(offset) if offset + 4096 > header_limit => {
+                        return Err(FetchError::Permanent(format!(
+                            "TIFF directory at byte {offset}, past the first {header_limit} bytes, and the server ignores Range"
+                        )));
+                    }
+                    // Streaming, a TIFF's directory is reached by reading on to it.
+                    Parsed::TiffDirectoryAt(offset) => offset + 4096,
+                    Parsed::NeedMore => header_limit,
+                };
+            }
             if received >= limit {
-                return Err(if limit == self.config.max_bytes {
-                    too_large(received, self.config.max_bytes)
-                } else {
-                    no_header(limit)
-                });
+                return match parse(buf) {
+                    Parsed::Found(..) | Parsed::NotImage => Ok((false, false)),
+                    _ => Err(no_header(limit)),
+                };
             }
         }
-        Ok((ranged, !ranged || received < wanted))
+        Ok((ranged, !ranged || all_in(received).unwrap_or(received < wanted)))
     }
 }
+
+/// How many new bytes a streamed read waits for before parsing the header again.
+const PARSE_STEP: usize = 4096;
 
 /// Body bytes and requests spent on one image.
 #[derive(Debug, Default)]
@@ -391,10 +438,23 @@ fn header_u64(response: &reqwest::Response, name: reqwest::header::HeaderName) -
     response.headers().get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// The total of `Content-Range: bytes a-b/total` (`None` for `*`).
-fn content_range_total(response: &reqwest::Response) -> Option<u64> {
-    let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
-    value.rsplit_once('/')?.1.trim().parse().ok()
+/// `Content-Range: bytes a-b/size`: the first byte and the file size (`None` for `*`).
+fn content_range(response: &reqwest::Response) -> Option<(u64, Option<u64>)> {
+    parse_content_range(response.headers().get(CONTENT_RANGE)?.to_str().ok()?)
+}
+
+fn parse_content_range(value: &str) -> Option<(u64, Option<u64>)> {
+    let (range, size) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let (first, last): (u64, u64) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    if last < first {
+        return None;
+    }
+    let size = match size.trim() {
+        "*" => None,
+        n => Some(n.parse().ok()?),
+    };
+    Some((first, size))
 }
 
 /// Sorts a reqwest error into transient and permanent; a refusal by the guard is permanent.
@@ -462,6 +522,15 @@ mod tests {
         assert_eq!(tiff_directory_dimensions(tiff[0] == b'I', dir), Some((300, 200)));
         assert_eq!(parse(&tiff), Parsed::Found(300, 200));
         assert_eq!(tiff_directory_dimensions(true, &[1, 0]), None, "truncated directory");
+    }
+
+    #[test]
+    fn content_ranges_are_read_strictly() {
+        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, Some(1000))));
+        assert_eq!(parse_content_range("bytes 16384-147455/*"), Some((16384, None)));
+        assert_eq!(parse_content_range("bytes 10-5/100"), None);
+        assert_eq!(parse_content_range("bytes */1000"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! and in the redirect policy. An explicit allow-list (`IMAGE_ALLOW_HOSTS`, for local development
 //! and tests: `127.0.0.1,localhost`) lets named hosts or addresses through.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use reqwest::Url;
@@ -100,16 +100,13 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local (fd00:ec2::254 is EC2's metadata)
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 (may embed a private v4)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x2002) // 6to4 (embeds a v4)
-                || v6 == Ipv6Addr::from([0, 0, 0, 0, 0, 0, 0, 1]))
+            // Only global unicast (2000::/3); that leaves out ::/96 (which embeds IPv4 the old
+            // way), SIIT, unique local (fd00:ec2::254 is EC2's metadata), link-local, multicast.
+            (s[0] & 0xe000) == 0x2000
+                && !(s[0] == 0x2001 && s[1] == 0x0000) // Teredo (embeds an IPv4)
+                && !(s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                && !(s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // benchmarking
+                && s[0] != 0x2002 // 6to4 (embeds an IPv4)
         }
     }
 }
@@ -185,6 +182,11 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "::ffff:0:a00:1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2002:a00:1::1",
         ] {
             assert!(!is_public(ip(bad)), "{bad} passed");
         }

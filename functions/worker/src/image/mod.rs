@@ -76,12 +76,15 @@ impl ImageJobs {
         &self,
         job: Job,
         payload: &ImagePayload,
-        part: Option<u32>,
+        message: &JobMessage,
         last_delivery: bool,
     ) -> Result<(), RecordError> {
-        match part {
+        match message.part {
             None => self.fan_out(job, payload).await,
-            Some(part) => self.run_part(job, payload, part, last_delivery).await,
+            Some(part) => {
+                self.run_part(job, payload, part, message.run.as_deref(), last_delivery)
+                    .await
+            }
         }
     }
 
@@ -109,6 +112,7 @@ impl ImageJobs {
             .map(|part| JobMessage {
                 job_id: job.id,
                 part: Some(part),
+                run: job.run_key(),
             })
             .collect();
         self.queue.send_all(&messages, job.priority).await?;
@@ -121,6 +125,7 @@ impl ImageJobs {
         job: Job,
         payload: &ImagePayload,
         part: u32,
+        message_run: Option<&str>,
         last_delivery: bool,
     ) -> Result<(), RecordError> {
         let Some(run) = job.run_key() else {
@@ -128,6 +133,10 @@ impl ImageJobs {
             tracing::info!(job_id = %job.id, part, status = %job.status, "part of a job not running; acknowledged");
             return Ok(());
         };
+        if message_run.is_some_and(|r| r != run) {
+            tracing::info!(job_id = %job.id, part, "part of an earlier run; acknowledged");
+            return Ok(());
+        }
         let images = payload.part(part);
         if images.is_empty() {
             tracing::warn!(job_id = %job.id, part, "part past the job's last image; acknowledged");
@@ -150,7 +159,9 @@ impl ImageJobs {
         if recorded.done >= total {
             self.finish(&job, &run).await
         } else {
-            if recorded.first {
+            // Progress in steps of 10 %: every part rewriting the job item would make it hot.
+            let step = |done: u32| u64::from(done) * 10 / u64::from(total.max(1));
+            if recorded.first && step(recorded.done) > step(recorded.done - 1) {
                 let progress = self
                     .store
                     .modify(job.id, &mut |j| {

@@ -77,6 +77,7 @@ fn part_delivery(id: JobId, part: u32, receive_count: u32) -> SqsMessage {
         serde_json::to_string(&JobMessage {
             job_id: id,
             part: Some(part),
+            run: None,
         })
         .unwrap(),
     );
@@ -111,6 +112,7 @@ async fn images_of_every_format_small_and_large_are_measured_from_their_headers(
         .collect();
     urls.push(server.url("/img/exif.jpg"));
     urls.push(server.url("/norange/large.jpg"));
+    urls.push(server.url("/from0/exif.jpg"));
 
     let h = harness(30).await;
     let job = h
@@ -120,12 +122,12 @@ async fn images_of_every_format_small_and_large_are_measured_from_their_headers(
         .drain_until_finished(h.worker(Scripted::new(0, ok), Duration::seconds(60)), job.id)
         .await;
     assert_eq!(done.status, JobStatus::Completed, "{:?}", done.error);
-    assert_eq!(done.result.as_ref().unwrap()["images_ok"], 14);
+    assert_eq!(done.result.as_ref().unwrap()["images_ok"], 15);
     assert_eq!(done.result.as_ref().unwrap()["errors"], json!([]));
     assert_eq!(done.progress.percent, 100);
 
     let (images, _) = h.results(&done, &run_of(&done)).await;
-    assert_eq!(images.len(), 14);
+    assert_eq!(images.len(), 15);
     for (url, image) in &images {
         let name = url.rsplit('/').next().unwrap();
         let (w, h) = match name {
@@ -151,6 +153,10 @@ async fn images_of_every_format_small_and_large_are_measured_from_their_headers(
     assert!(images[&server.url("/img/exif.jpg")].bytes_read > 60_000);
     assert_eq!(images[&server.url("/img/large.jpg")].store_id, STORE_A);
     assert_eq!(images[&server.url("/norange/large.jpg")].store_id, STORE_B);
+    // A server answering the second window from byte 0 is read as a stream, stopping early.
+    let from0 = &images[&server.url("/from0/exif.jpg")];
+    assert_eq!((from0.width, from0.height), (1200, 900));
+    assert!(from0.bytes_read < server.size("exif.jpg") as u64 + FIRST_WINDOW);
 }
 
 #[tokio::test]

@@ -177,7 +177,14 @@ impl Harness {
 fn delivery(id: JobId, receive_count: u32) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(uuid_like(id));
-    m.body = Some(serde_json::to_string(&JobMessage { job_id: id, part: None }).unwrap());
+    m.body = Some(
+        serde_json::to_string(&JobMessage {
+            job_id: id,
+            part: None,
+            run: None,
+        })
+        .unwrap(),
+    );
     m.attributes
         .insert("ApproximateReceiveCount".into(), receive_count.to_string());
     m
@@ -299,7 +306,8 @@ async fn a_job_failing_every_attempt_is_failed_after_3_and_its_message_is_in_the
         bodies,
         [JobMessage {
             job_id: job.id,
-            part: None
+            part: None,
+            run: None,
         }]
     );
     // And the retry endpoint's operation brings it back with a fresh message.
