@@ -64,15 +64,23 @@ async function until(what, fn, timeoutMs = 30000) {
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
 }
 
-const waitJob = (id, statuses, timeoutMs = 60000) =>
+const waitJob = (id, statuses, timeoutMs = 120000) =>
   until(`job ${id} to be ${statuses.join(' or ')}`, async () => {
     const job = await apiJson(`jobs/${id}`);
     return statuses.includes(job.status) ? job : null;
   }, timeoutMs);
 
+/** Goes to a view and waits until it shows that view's data (app.js marks #view[data-hash]). */
 async function open(hash) {
   await page.goto(`${API}/${hash}`);
-  await page.waitForSelector('main#view > :not(p.muted)');
+  await settled(hash);
+}
+
+async function settled(hash) {
+  await page.waitForFunction(
+    (h) => document.querySelector('#view').dataset.hash === (h || location.hash) && !document.querySelector('[aria-busy=true]'),
+    hash,
+  );
 }
 
 const hashNow = () => page.evaluate(() => location.hash);
@@ -193,7 +201,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     const progress = await page.evaluate(() => window.__progress);
     assert.ok(progress.some((t) => t.startsWith('100%') && t.includes('Uploading through the API')), `progress seen: ${JSON.stringify(progress)}`);
     const id = (await hashNow()).split('/')[2];
-    await page.waitForSelector('#ingest-head .badge[data-status=completed]', { timeout: 60000 });
+    await page.waitForSelector('#ingest-head .badge[data-status=completed]', { timeout: 120000 });
     await page.waitForSelector('.stepper li[data-stage=completed].done');
     const count = (k) => page.textContent(`[data-count=${k}] .value`);
     assert.equal(await count('lines_read'), '40');
@@ -230,7 +238,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     await page.waitForFunction(() => location.hash.startsWith('#/ingest/'));
     const progress = await page.evaluate(() => window.__progress);
     assert.ok(progress.some((t) => t.startsWith('100%') && t.includes('presigned')), `progress seen: ${JSON.stringify(progress)}`);
-    await page.waitForSelector('#ingest-head .badge[data-status=completed]', { timeout: 60000 });
+    await page.waitForSelector('#ingest-head .badge[data-status=completed]', { timeout: 120000 });
     assert.equal(await page.textContent('[data-count=stored] .value'), '197');
     assert.equal(await page.textContent('[data-count=rejected] .value'), '3');
   });
@@ -248,7 +256,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     await page.fill('input[name=source]', shared.object);
     await page.click('#create-submit');
     await page.waitForFunction(() => /^#\/jobs\/[0-9a-f-]{36}$/.test(location.hash));
-    await page.waitForSelector('#job-head .badge[data-status=completed]', { timeout: 60000 });
+    await page.waitForSelector('#job-head .badge[data-status=completed]', { timeout: 120000 });
     await page.waitForSelector('#job-kind dd:text("GLACIER_IR")');
     const timeline = await page.$$eval('#timeline li .badge', (els) => els.map((e) => e.dataset.status));
     assert.deepEqual([timeline[0], timeline.at(-1)], ['pending', 'completed'], JSON.stringify(timeline));
@@ -311,7 +319,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     assert.deepEqual(options, meta.transitions.queued);
     assert.equal(await page.$('#action-retry'), null, 'no retry for a queued job');
     await page.click('#action-cancel');
-    await confirm(/^Cancel job [0-9a-f]{8}\?$/);
+    await confirm(/^Cancel job …[0-9a-f]{8}\?$/);
     await page.waitForSelector('#job-head .badge[data-status=cancelled]');
     await page.waitForSelector('#no-actions');
     assert.equal(await page.$('#action-cancel'), null);
@@ -328,7 +336,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     await page.click('#action-retry');
     await confirm(/^Retry job/);
     await page.waitForSelector('#timeline li:has-text("retry requested")');
-    await page.waitForSelector('#job-head .badge[data-status=failed]', { timeout: 60000 });
+    await page.waitForSelector('#job-head .badge[data-status=failed]', { timeout: 120000 });
 
     await open('#/jobs?status=failed&kind=archive');
     await page.waitForSelector(`#jobs tr[data-job="${failed.id}"]`);
@@ -356,10 +364,13 @@ describe('dashboard', { concurrency: 1 }, () => {
     await open('#/jobs');
     await page.click('.chips [data-status=completed]');
     await page.waitForFunction(() => location.hash === '#/jobs?status=completed');
+    await settled();
     await page.selectOption('#kind-filter', 'archive');
     await page.waitForFunction(() => location.hash === '#/jobs?status=completed&kind=archive');
+    await settled();
     await page.selectOption('#page-size', '10');
     await page.waitForFunction(() => location.hash === '#/jobs?status=completed&kind=archive&limit=10');
+    await settled();
     await page.waitForFunction(() => {
       const rows = [...document.querySelectorAll('#jobs tbody tr')];
       return rows.length === 10 && rows.every((r) => r.dataset.status === 'completed');
@@ -370,6 +381,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 
     await page.click('#next-page');
     await page.waitForFunction(() => /page=2&cursor=/.test(location.hash));
+    await settled();
     await page.waitForFunction((ids) => {
       const rows = [...document.querySelectorAll('#jobs tbody tr')];
       return rows.length > 0 && !rows.some((r) => ids.includes(r.dataset.job));
@@ -390,7 +402,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 
     // Bookmarkable: a reload shows the same filtered page.
     await page.reload();
-    await page.waitForSelector('#jobs tbody tr');
+    await settled();
     assert.deepEqual(await rowIds(), second);
     assert.equal(await page.getAttribute('.chips [data-status=completed]', 'aria-pressed'), 'true');
     assert.equal(await page.inputValue('#kind-filter'), 'archive');
@@ -398,10 +410,11 @@ describe('dashboard', { concurrency: 1 }, () => {
 
     await page.click('#prev-page');
     await page.waitForFunction(() => location.hash === '#/jobs?status=completed&kind=archive&limit=10');
+    await settled();
     await page.waitForFunction(() => document.querySelector('#page-label').textContent === 'page 1');
 
     await open('#/jobs');
-    await page.waitForSelector('#jobs tbody tr');
+    assert.equal(await page.textContent('#page-label'), 'page 1');
     await shot('jobs.png');
   });
 

@@ -48,7 +48,7 @@ async function errorFrom(resp, what) {
 
 /** A JSON request. Resolves to the parsed body; rejects with an ApiError in words. */
 export async function api(path, { method = 'GET', body, headers = {}, what } = {}) {
-  const init = { method, headers: { accept: 'application/json', ...headers } };
+  const init = { method, cache: 'no-store', headers: { accept: 'application/json', ...headers } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers['content-type'] = 'application/json';

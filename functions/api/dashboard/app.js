@@ -44,13 +44,16 @@ function route({ path }) {
 }
 
 async function navigate() {
-  const parsed = parseHash();
+  const hash = location.hash;
+  delete view.dataset.hash;
+  const parsed = parseHash(hash);
   const r = route(parsed);
   const nav = r.name === 'job' ? 'jobs' : r.name === 'ingest' ? 'upload' : r.name;
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === nav);
   // Same view, new parameters (e.g. a filter): let it update in place.
   if (current && current.name === r.name && current.key === r.key && current.instance?.update) {
     await guard(() => current.instance.update(parsed.params));
+    rendered(hash);
     return;
   }
   current?.instance?.unmount?.();
@@ -63,7 +66,13 @@ async function navigate() {
     current.instance = instance || null;
     lastRefresh = Date.now();
     showRefreshed();
+    rendered(hash);
   }
+}
+
+/** Marks the view as showing `hash` (what tests, and anything else, can wait for). */
+function rendered(hash) {
+  if (location.hash === hash) view.dataset.hash = hash;
 }
 
 async function guard(fn) {

@@ -3,7 +3,7 @@
 // names (payload.visits[0].store_id, ...) is marked.
 
 import { api, meta } from './api.js';
-import { h, toast, uuid } from './ui.js';
+import { h, shortId, toast, uuid } from './ui.js';
 
 const TABS = [
   ['archive', 'Archive an asset'],
@@ -118,7 +118,8 @@ export async function createJob(el, params) {
     };
     const addVisit = (preset = {}) => {
       const store = h('input', { type: 'text', 'data-field': 'store_id', placeholder: 'S00339218', value: preset.store_id || '' });
-      const when = h('input', { type: 'datetime-local', 'data-field': 'visit_time', step: 1 });
+      const now = new Date(Date.now() - new Date().getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
+      const when = h('input', { type: 'datetime-local', 'data-field': 'visit_time', step: 1, value: now });
       const urls = h('textarea', { 'data-field': 'image_url', rows: 3, placeholder: 'https://example.com/shelf-1.jpg\nhttps://example.com/shelf-2.jpg' });
       const entry = { store, when, urls };
       visitInputs.push(entry);
@@ -126,7 +127,7 @@ export async function createJob(el, params) {
         h('legend', {}),
         h('div', { class: 'visit-row' },
           field('Store id', store, { check: checks.required }),
-          field('Visit time (optional)', when, { check: checks.when })),
+          field('Visit time', when, { check: (v) => checks.required(v) || checks.when(v) })),
         field('Image URLs, one per line', urls, { check: checks.urls }),
         h('button', {
           type: 'button', class: 'btn small danger', onclick: () => {
@@ -155,7 +156,7 @@ export async function createJob(el, params) {
       visits: visitInputs.map((v) => ({
         store_id: v.store.value.trim(),
         image_url: v.urls.value.split('\n').map((l) => l.trim()).filter(Boolean),
-        visit_time: v.when.value ? (v.when.value.length === 16 ? `${v.when.value}:00` : v.when.value) : '',
+        visit_time: v.when.value.length === 16 ? `${v.when.value}:00` : v.when.value,
       })),
     });
   } else {
@@ -203,7 +204,7 @@ export async function createJob(el, params) {
     submit.textContent = 'Creating…';
     try {
       const job = await api('jobs', { method: 'POST', body, headers: { 'idempotency-key': idempotencyKey }, what: 'The new job' });
-      toast(`Job ${job.id.slice(0, 8)} created (${job.status})`);
+      toast(`Job ${shortId(job.id)} created (${job.status})`);
       location.hash = `#/jobs/${job.id}`;
     } catch (err) {
       formError.textContent = err.message;

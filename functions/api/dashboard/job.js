@@ -3,8 +3,8 @@
 
 import { api, meta } from './api.js';
 import {
-  act, badge, confirmDialog, errorBox, fmtBytes, fmtDuration, fmtNumber, h, jsonTree, kind, progressBar,
-  renderIfChanged, time, toast,
+  act, badge, confirmDialog, errorBox, fmtBytes, fmtDuration, fmtNumber, h, jsonTree, kind, progressBar, renderIfChanged, shortId,
+  time, toast,
 } from './ui.js';
 
 const FINISHED = ['completed', 'failed', 'cancelled'];
@@ -138,7 +138,7 @@ export async function jobDetail(el, id) {
 
   async function run(e, action, to) {
     const button = e.currentTarget; // gone from the event once we await
-    const short = job.id.slice(0, 8);
+    const short = shortId(job.id);
     const questions = {
       cancel: [`Cancel job ${short}?`, 'A cancelled job is never run. This cannot be undone.', 'Cancel job'],
       retry: [`Retry job ${short}?`, 'The job is queued again with a fresh set of attempts.', 'Retry'],

@@ -3,7 +3,7 @@
 
 import { api, meta } from './api.js';
 import { tick30 } from './overview.js';
-import { act, badge, confirmDialog, errorBox, h, jobLink, kind, progressBar, renderIfChanged, time, toast } from './ui.js';
+import { act, badge, confirmDialog, errorBox, h, jobLink, kind, progressBar, renderIfChanged, shortId, time, toast } from './ui.js';
 
 const LIMITS = [10, 20, 50, 100];
 
@@ -136,6 +136,7 @@ export async function jobsList(el, params) {
   }
 
   async function load() {
+    table.setAttribute('aria-busy', 'true');
     try {
       page = await api(apiQuery(state), { what: 'Listing jobs' });
     } catch (e) {
@@ -147,6 +148,9 @@ export async function jobsList(el, params) {
       prev.disabled = state.page <= 1;
       next.disabled = true;
       throw e;
+    } finally {
+      table.removeAttribute('aria-busy');
+      table.classList.remove('stale');
     }
     const jobs = page.jobs || [];
     renderIfChanged(table, JSON.stringify([jobs.map((j) => [j.id, j.version]), tick30()]), () => jobTable(jobs));
@@ -216,13 +220,15 @@ export async function jobsList(el, params) {
   }
 
   async function rowAction(e, j, action) {
-    await act(e.currentTarget, async () => {
+    const button = e.currentTarget; // gone from the event once we await
+    if (action === 'cancel' && !(await confirmDialog(`Cancel job ${shortId(j.id)}?`, 'A cancelled job is never run.', 'Cancel job'))) return;
+    await act(button, async () => {
       if (action === 'cancel') {
         await api(`jobs/${j.id}`, { method: 'DELETE', what: 'Cancelling' });
-        toast(`Job ${j.id.slice(0, 8)} cancelled`);
+        toast(`Job ${shortId(j.id)} cancelled`);
       } else {
         await api(`jobs/${j.id}/retry`, { method: 'POST', what: 'The retry' });
-        toast(`Job ${j.id.slice(0, 8)} queued again`);
+        toast(`Job ${shortId(j.id)} queued again`);
       }
       await load();
     });
@@ -253,6 +259,7 @@ export async function jobsList(el, params) {
     refresh: load,
     update: async (p) => {
       state = read(p);
+      table.classList.add('stale'); // the rows are the old filter's until the new page arrives
       syncFilters();
       await load();
     },

@@ -1,7 +1,7 @@
 // Overview: counts by status, queue depths, completions per minute, recent failures.
 
 import { api, meta } from './api.js';
-import { act, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, time, toast } from './ui.js';
+import { act, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
 
 const QUEUE_LABELS = {
   high: 'High priority (4-5)',
@@ -178,7 +178,7 @@ function failureTable(jobs, refresh) {
               onclick: (e) =>
                 act(e.currentTarget, async () => {
                   await api(`jobs/${j.id}/retry`, { method: 'POST', what: 'The retry' });
-                  toast(`Job ${j.id.slice(0, 8)} queued again`);
+                  toast(`Job ${shortId(j.id)} queued again`);
                   await refresh();
                 }),
             }, 'Retry'),

@@ -35,7 +35,8 @@ export function clear(el) {
 
 export const badge = (status) => h('span', { class: `badge s-${status}`, 'data-status': status }, status);
 export const kind = (k) => h('span', { class: 'kind' }, k);
-export const shortId = (id) => (id ? id.slice(0, 8) : '');
+/** Ids are UUIDv7: the first digits are a timestamp, alike for jobs made together; the tail differs. */
+export const shortId = (id) => (id ? `…${id.slice(-8)}` : '');
 export const jobLink = (id) => h('a', { href: `#/jobs/${id}`, class: 'mono', title: id }, shortId(id));
 
 export function fmtNumber(n) {
