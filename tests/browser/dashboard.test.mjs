@@ -211,7 +211,10 @@ describe('dashboard', { concurrency: 1 }, () => {
     assert.deepEqual(rejected.map((r) => r[0]), ['7', '15', '23']);
     assert.ok(rejected.every((r) => r[1].length > 3), JSON.stringify(rejected));
     // Entries by level: the chip counts, and the filter.
-    assert.equal(await page.textContent('#level-filter [data-level=error] .count'), String(file.counts.error));
+    await page.waitForFunction(
+      (n) => document.querySelector('#level-filter [data-level=error] .count')?.textContent === n,
+      String(file.counts.error),
+    );
     await page.click('#level-filter [data-level=error]');
     await page.waitForFunction(
       (n) => {

@@ -141,14 +141,18 @@ export async function ingest(el, id) {
     renderEntries();
   }
 
-  function renderEntries() {
-    entriesHead.replaceChildren(h('h2', {}, 'Entries'), h('span', { class: 'muted small' }, `${loadedEntries.length} shown${level ? ` · level ${level}` : ''} · in line order`));
+  function renderChips() {
     const byLevel = status?.levels || {};
     renderIfChanged(levelChips, JSON.stringify([byLevel, level]), () => [
       h('button', { class: 'chip', 'aria-pressed': String(!level), onclick: () => setLevel('') }, 'all'),
       ...LEVELS.map((l) => h('button', { class: 'chip', 'data-level': l, 'aria-pressed': String(level === l), onclick: () => setLevel(l) },
         l, h('span', { class: 'count' }, fmtNumber(byLevel[l] || 0)))),
     ]);
+  }
+
+  function renderEntries() {
+    entriesHead.replaceChildren(h('h2', {}, 'Entries'), h('span', { class: 'muted small' }, `${loadedEntries.length} shown${level ? ` · level ${level}` : ''} · in line order`));
+    renderChips();
     renderIfChanged(entries, JSON.stringify([loadedEntries.length, loadedEntries[0]?.line, loadedEntries.at(-1)?.line, level]), () =>
       loadedEntries.length
         ? h('table', { id: 'entries-table' },
@@ -196,6 +200,7 @@ export async function ingest(el, id) {
       h('div', { class: 'small muted', id: 'ingest-stage' }, s.stage || '', ' · ', fmtBytes(s.size), ' · started ', time(s.created_at), s.completed_at ? [' · finished ', time(s.completed_at)] : ''),
       s.error ? errorBox(`The ingest failed: ${s.error}`) : null,
     ]);
+    renderChips();
     renderIfChanged(counts, JSON.stringify([s.lines_read, s.lines_stored, s.lines_rejected]), () =>
       [['lines read', s.lines_read, ''], ['stored', s.lines_stored, 's-completed'], ['rejected', s.lines_rejected, s.lines_rejected ? 's-failed' : '']].map(([k, v, cls]) =>
         h('div', { class: `card ${cls}`, 'data-count': k.replace(' ', '_') }, h('div', { class: 'label' }, k), h('div', { class: 'value' }, fmtNumber(v)))));
