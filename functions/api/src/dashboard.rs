@@ -284,7 +284,10 @@ mod tests {
                 max_upload_bytes: 4096,
                 max_presigned_bytes: 8192,
             },
-            parts: Arc::new(shared::store::DynamoPartStore::new(clients.dynamodb.clone(), var("JOBS_TABLE"))),
+            parts: Arc::new(shared::store::DynamoPartStore::new(
+                clients.dynamodb.clone(),
+                var("JOBS_TABLE"),
+            )),
         }
     }
 
