@@ -98,6 +98,8 @@ async function confirm(expectTitle) {
 
 async function shot(name) {
   mkdirSync(SHOTS, { recursive: true });
+  await page.evaluate(() => document.getElementById('toasts').replaceChildren()); // not part of the page
+  await page.mouse.move(0, 0); // no hover highlight
   await page.screenshot({ path: join(SHOTS, name), fullPage: true });
 }
 
@@ -156,7 +158,7 @@ before(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-  context.setDefaultTimeout(30000);
+  context.setDefaultTimeout(60000); // generous: cargo lambda watch may be rebuilding a function
   page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {

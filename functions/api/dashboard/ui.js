@@ -37,7 +37,7 @@ export const badge = (status) => h('span', { class: `badge s-${status}`, 'data-s
 export const kind = (k) => h('span', { class: 'kind' }, k);
 /** Ids are UUIDv7: the first digits are a timestamp, alike for jobs made together; the tail differs. */
 export const shortId = (id) => (id ? `…${id.slice(-8)}` : '');
-export const jobLink = (id) => h('a', { href: `#/jobs/${id}`, class: 'mono', title: id }, shortId(id));
+export const jobLink = (id) => h('a', { href: `#/jobs/${id}`, class: 'mono nowrap', title: id }, shortId(id));
 
 export function fmtNumber(n) {
   return n === undefined || n === null ? '–' : Number(n).toLocaleString('en-US');
