@@ -4,6 +4,10 @@
 //! entrypoint maps them to its own protocol (HTTP status, SQS batch failure) in one place.
 //! Infrastructure failures keep the AWS SDK error as their source, unstringified.
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+
+use crate::limits;
+
 /// Result alias used across `shared`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -21,10 +25,12 @@ pub enum Error {
     /// A write lost a race against another writer more times than we retry.
     #[error("concurrent update of {0}, try again")]
     Contention(String),
-    /// An AWS call failed. `op` names the operation; the SDK error is kept as the source.
+    /// An AWS call failed. `op` names the operation; the SDK error is kept as the source, its
+    /// full context in `message` (for logs), its error code in `code` (for [`Error::summary`]).
     #[error("{op} failed: {message}")]
     Aws {
         op: &'static str,
+        code: Option<String>,
         message: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -37,15 +43,48 @@ pub enum Error {
     Internal(String),
 }
 
+/// Error codes of AWS calls that fail the same way however often they are repeated.
+const PERMANENT_CODES: &[&str] = &[
+    "ValidationException",
+    "AccessDenied",
+    "AccessDeniedException",
+    "ResourceNotFoundException",
+    "NoSuchKey",
+    "NoSuchBucket",
+    "InvalidParameterValue",
+    "InvalidArgument",
+    "InvalidAddress",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "UnrecognizedClientException",
+    "SerializationException",
+];
+
 impl Error {
-    /// Wraps an AWS SDK error, keeping it as the source and its full context in the message.
+    /// Wraps an AWS SDK error, keeping it as the source, its full context in the message and its
+    /// error code. DynamoDB's "item size has exceeded" is the caller's input being too big: it
+    /// becomes `Invalid` (a 400), never a 5xx that invites the client to try again.
     pub fn aws<E>(op: &'static str, err: E) -> Self
     where
-        E: std::error::Error + Send + Sync + 'static,
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
         let message = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
+        let code = err.code().map(str::to_owned);
+        if code.as_deref() == Some("ValidationException")
+            && err
+                .message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
+        {
+            tracing::warn!(op, error = %message, "item too large to store");
+            return Error::Invalid(format!(
+                "the request is too large to store ({op}: an item would exceed DynamoDB's 400 KB)"
+            ));
+        }
+        // Without a code the call got no answer: say how (dispatch failure, timeout...).
+        let code = code.or_else(|| Some(err.to_string()));
         Error::Aws {
             op,
+            code,
             message,
             source: Box::new(err),
         }
@@ -54,6 +93,31 @@ impl Error {
     /// True for errors a client caused (4xx); false for ours (5xx).
     pub fn is_client_error(&self) -> bool {
         matches!(self, Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_))
+    }
+
+    /// True when the same call may well succeed later: throttling, 5xx, timeouts, lost
+    /// connections, lost races. False for bad input and errors that repeat (missing resources,
+    /// access denied, corrupt data).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Contention(_) => true,
+            Error::Aws { code, .. } => !code.as_deref().is_some_and(|c| PERMANENT_CODES.contains(&c)),
+            _ => false,
+        }
+    }
+
+    /// A short text safe to store on a job and show to its readers: no request ids, headers,
+    /// response bodies or ARNs (those go to the log line), at most [`limits::JOB_ERROR`] characters.
+    pub fn summary(&self) -> String {
+        let text = match self {
+            Error::Aws { op, code, .. } => match code {
+                Some(code) => format!("{op} failed ({code})"),
+                None => format!("{op} failed"),
+            },
+            Error::Corrupt(_) => "stored data could not be read".to_string(),
+            other => other.to_string(),
+        };
+        limits::clip(&text, limits::JOB_ERROR)
     }
 }
 

@@ -4,6 +4,7 @@
 //! pending -> queued -> processing -> completed
 //!    |         |           |  \----> failed -> queued (retry)
 //!    |         |           \-------> queued  (automatic retry, attempts < max)
+//!    |         \--> failed    (its work can never start: upload never made, message not sent)
 //!    \---------+--> cancelled
 //! ```
 //! Everything here is pure: methods change a `Job` value or refuse with [`Error::Conflict`]. The
@@ -20,10 +21,12 @@ use uuid::Uuid;
 
 use crate::clock::serde_ts;
 use crate::error::{Error, Result, invalid};
+use crate::limits::{self, check_bytes, check_len, clip};
 
 /// Attempts a job gets before it is `failed` for good (and its message goes to the DLQ).
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Timeline entries kept on a job; older ones are dropped first (the item must stay small).
+/// Timeline entries kept on a job: the first one and the latest ones; the entries dropped in
+/// between are counted in `Job::timeline_dropped` (the item must stay small).
 pub const TIMELINE_LIMIT: usize = 100;
 /// Images per SQS message of an image job, so that many worker invocations share a big job.
 pub const IMAGES_PER_PART: usize = 25;
@@ -111,6 +114,7 @@ impl JobStatus {
                 | (Pending | Queued, Processing)
                 | (Processing, Completed | Failed | Queued)
                 | (Pending | Queued, Cancelled)
+                | (Queued, Failed)
                 | (Failed, Queued)
         )
     }
@@ -256,6 +260,12 @@ impl ImagePayload {
             if v.store_id.trim().is_empty() {
                 return Err(invalid(&format!("payload.visits[{i}].store_id"), "must not be empty"));
             }
+            check_len(&format!("payload.visits[{i}].store_id"), &v.store_id, limits::STORE_ID)?;
+            check_len(
+                &format!("payload.visits[{i}].visit_time"),
+                &v.visit_time,
+                limits::VISIT_TIME,
+            )?;
             if v.image_url.is_empty() {
                 return Err(invalid(
                     &format!("payload.visits[{i}].image_url"),
@@ -263,6 +273,7 @@ impl ImagePayload {
                 ));
             }
             for (j, u) in v.image_url.iter().enumerate() {
+                check_len(&format!("payload.visits[{i}].image_url[{j}]"), u, limits::IMAGE_URL)?;
                 let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
                 if !(lower.starts_with("http://") || lower.starts_with("https://")) {
                     return Err(invalid(
@@ -343,6 +354,9 @@ impl LogIngestPayload {
         if self.bucket.is_empty() {
             return Err(invalid("payload.bucket", "must not be empty"));
         }
+        check_len("payload.bucket", &self.bucket, limits::BUCKET)?;
+        check_bytes("payload.key", &self.key, limits::S3_KEY)?;
+        check_len("payload.file_name", &self.file_name, limits::FILE_NAME)?;
         if !(self.key.ends_with(".jsonl") || self.key.ends_with(".jsonl.gz")) {
             return Err(invalid("payload.key", "must end in .jsonl or .jsonl.gz"));
         }
@@ -363,6 +377,7 @@ impl ArchivePayload {
         if self.asset_id.trim().is_empty() {
             return Err(invalid("payload.asset_id", "must not be empty"));
         }
+        check_len("payload.asset_id", &self.asset_id, limits::ASSET_ID)?;
         if !self
             .asset_id
             .chars()
@@ -383,7 +398,11 @@ impl ArchivePayload {
             .strip_prefix("s3://")
             .ok_or_else(|| invalid("payload.source", "must look like s3://bucket/key"))?;
         match rest.split_once('/') {
-            Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b, k)),
+            Some((b, k)) if !b.is_empty() && !k.is_empty() => {
+                check_len("payload.source", b, limits::BUCKET)?;
+                check_bytes("payload.source", k, limits::S3_KEY)?;
+                Ok((b, k))
+            }
             _ => Err(invalid("payload.source", "must look like s3://bucket/key")),
         }
     }
@@ -438,8 +457,18 @@ pub struct Job {
     pub lease_until: Option<OffsetDateTime>,
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    /// Times the sweeper sent a stale queued job's message again since it was last claimed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sweeps: u32,
+    /// Timeline entries dropped from the middle to keep the item small.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeline_dropped: u32,
     /// Bumped by every write; the store's conditional writes compare it.
     pub version: u64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Why a delivery may not work on a job right now.
@@ -475,6 +504,8 @@ impl Job {
             scheduled_for,
             lease_until: None,
             timeline: Vec::new(),
+            timeline_dropped: 0,
+            sweeps: 0,
             version: 0,
         };
         job.record(now, "created");
@@ -490,11 +521,12 @@ impl Job {
             at: now,
             status: self.status,
             attempt: self.attempts,
-            message: message.into(),
+            message: clip(&message.into(), limits::TIMELINE_MESSAGE),
         });
         if self.timeline.len() > TIMELINE_LIMIT {
             let excess = self.timeline.len() - TIMELINE_LIMIT;
             self.timeline.drain(1..=excess); // keep "created"
+            self.timeline_dropped = self.timeline_dropped.saturating_add(excess as u32);
         }
         self.updated_at = now;
     }
@@ -547,6 +579,44 @@ impl Job {
         }
         self.lease_until = Some(now + lease);
         self.error = None;
+        self.sweeps = 0;
+        Ok(())
+    }
+
+    /// The sweeper takes back a `processing` job whose attempt stopped responding: `queued` again
+    /// with the reason, for a new message to run it.
+    pub fn requeue_stalled(&mut self, reason: &str, now: OffsetDateTime) -> Result<()> {
+        if self.status != JobStatus::Processing {
+            return Err(Error::Conflict(format!(
+                "job {} is {}, not processing",
+                self.id, self.status
+            )));
+        }
+        let reason = clip(reason, limits::JOB_ERROR);
+        self.error = Some(reason.clone());
+        self.sweeps = 0;
+        self.transition(JobStatus::Queued, now, format!("requeued: {reason}"))
+    }
+
+    /// Ends a job that cannot go on (its attempts are used up, its upload never came, its message
+    /// was dead-lettered): `failed`, with the reason.
+    pub fn fail_stuck(&mut self, reason: &str, now: OffsetDateTime) -> Result<()> {
+        let reason = clip(reason, limits::JOB_ERROR);
+        self.error = Some(reason.clone());
+        self.transition(JobStatus::Failed, now, format!("failed: {reason}"))
+    }
+
+    /// Notes that the sweeper sent a stale queued job's message again.
+    pub fn note_resent(&mut self, now: OffsetDateTime) -> Result<()> {
+        if self.status != JobStatus::Queued {
+            return Err(Error::Conflict(format!(
+                "job {} is {}, not queued",
+                self.id, self.status
+            )));
+        }
+        self.sweeps += 1;
+        let n = self.sweeps;
+        self.record(now, format!("not picked up; message sent again by the sweeper ({n})"));
         Ok(())
     }
 
@@ -570,7 +640,8 @@ impl Job {
         Ok(())
     }
 
-    /// Records progress of the running attempt.
+    /// Records progress of the running attempt, with a timeline entry (callers record steps,
+    /// e.g. every 10 %, so the timeline stays short).
     pub fn set_progress(
         &mut self,
         attempt: u32,
@@ -578,13 +649,27 @@ impl Job {
         stage: impl Into<String>,
         now: OffsetDateTime,
     ) -> Result<()> {
+        self.note_progress(attempt, percent, stage, now)?;
+        let stage = self.progress.stage.clone();
+        self.record(now, stage);
+        Ok(())
+    }
+
+    /// Records progress of the running attempt without a timeline entry: progress replaces
+    /// progress (an ingest's checkpoints would otherwise fill the timeline).
+    pub fn note_progress(
+        &mut self,
+        attempt: u32,
+        percent: u8,
+        stage: impl Into<String>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         self.ensure_attempt(attempt)?;
-        let stage = stage.into();
         self.progress = Progress {
             percent: percent.min(100),
-            stage: stage.clone(),
+            stage: clip(&stage.into(), limits::TIMELINE_MESSAGE),
         };
-        self.record(now, stage);
+        self.updated_at = now;
         Ok(())
     }
 
@@ -604,7 +689,7 @@ impl Job {
     /// `queued`), `false` if it is now `failed` for good.
     pub fn fail_attempt(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<bool> {
         self.ensure_attempt(attempt)?;
-        let error = error.into();
+        let error = clip(&error.into(), limits::JOB_ERROR);
         self.error = Some(error.clone());
         if self.attempts < self.max_attempts {
             self.transition(
@@ -626,7 +711,7 @@ impl Job {
     /// Fails the job for good, whatever attempts are left (the error is permanent).
     pub fn fail_permanently(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<()> {
         self.ensure_attempt(attempt)?;
-        let error = error.into();
+        let error = clip(&error.into(), limits::JOB_ERROR);
         self.error = Some(error.clone());
         self.transition(JobStatus::Failed, now, format!("failed: {error}"))
     }
@@ -653,11 +738,9 @@ impl Job {
                 self.id, self.status
             )));
         }
-        self.status = JobStatus::Failed;
-        self.completed_at = Some(now);
+        let reason = clip(&reason, limits::JOB_ERROR);
         self.error = Some(reason.clone());
-        self.record(now, reason);
-        Ok(())
+        self.transition(JobStatus::Failed, now, reason)
     }
 
     /// Cancels a job that no worker has started.
@@ -688,6 +771,7 @@ impl Job {
                 self.lease_until = None;
                 self.error = None;
                 self.result = None;
+                self.sweeps = 0;
                 self.progress = Progress {
                     percent: 0,
                     stage: format!("0/{parts} parts"),
@@ -753,6 +837,7 @@ impl Job {
                 self.transition(JobStatus::Completed, now, "completed")
             }
             Some(error) => {
+                let error = clip(&error, limits::JOB_ERROR);
                 self.error = Some(error.clone());
                 self.transition(JobStatus::Failed, now, format!("failed: {error}"))
             }
@@ -803,6 +888,7 @@ mod tests {
             (Processing, Queued),
             (Pending, Cancelled),
             (Queued, Cancelled),
+            (Queued, Failed),
             (Failed, Queued),
         ];
         for from in JobStatus::ALL {

@@ -3,9 +3,11 @@
 //! - [`job`]: the job, its kinds and typed payloads, and the one state machine every writer uses.
 //! - [`store`]: storage traits (`JobStore`) and their DynamoDB implementation.
 //! - [`images`], [`stores`]: image-job results and the Retail Pulse store master.
+//! - [`limits`]: how big anything from outside may be, and how long stored texts get.
 //! - [`queue`]: the SQS side: priority bands, messages, delays.
 //! - [`aws`]: loads `SdkConfig` once and builds the clients; endpoints come only from the environment.
 //! - [`sqs_batch`]: the generic SQS batch loop that builds `batchItemFailures`.
+//! - [`sweep`]: the sweeper's rules: every accepted job ends, whatever crashed or was lost.
 //! - [`telemetry`]: tracing set-up shared by the three binaries.
 
 pub mod aws;
@@ -13,6 +15,7 @@ pub mod clock;
 pub mod error;
 pub mod images;
 pub mod job;
+pub mod limits;
 pub mod logs;
 pub mod queue;
 pub mod service;
@@ -20,6 +23,7 @@ pub mod settings;
 pub mod sqs_batch;
 pub mod store;
 pub mod stores;
+pub mod sweep;
 pub mod telemetry;
 
 pub use error::{Error, Result};

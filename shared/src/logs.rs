@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::clock::serde_ts;
+use crate::limits::{self, quote};
 
 /// Normalized severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -91,6 +92,17 @@ pub struct Rejection {
     pub reason: String,
 }
 
+impl Rejection {
+    /// A rejection whose reason is cut to [`limits::REASON`] characters (bad values are quoted
+    /// in part by the parser; this bounds the rest).
+    pub fn new(line: u64, reason: String) -> Rejection {
+        Rejection {
+            line,
+            reason: limits::clip(&reason, limits::REASON),
+        }
+    }
+}
+
 /// Parses and validates one line (`line` is its 1-based number).
 ///
 /// One pass over the text: the five known fields are read straight into `Raw` values borrowed
@@ -98,7 +110,7 @@ pub struct Rejection {
 /// only the other fields become `serde_json::Value`s. As in a `serde_json::Map`, the last of
 /// duplicate keys wins.
 pub fn parse_line(line: u64, text: &str) -> Result<LogEntry, Rejection> {
-    let reject = |reason: String| Rejection { line, reason };
+    let reject = |reason: String| Rejection::new(line, reason);
     let fields = match serde_json::from_str::<Line>(text) {
         Ok(Line::Object(fields)) => fields,
         Ok(Line::Other(kind)) => return Err(reject(format!("not a JSON object (found {kind})"))),
@@ -106,9 +118,8 @@ pub fn parse_line(line: u64, text: &str) -> Result<LogEntry, Rejection> {
     };
     let timestamp = match fields.timestamp {
         None | Some(Raw::Null) => return Err(reject("missing field `timestamp`".into())),
-        Some(Raw::Str(s)) => {
-            OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| reject(format!("timestamp {s:?} is not RFC 3339")))?
-        }
+        Some(Raw::Str(s)) => OffsetDateTime::parse(&s, &Rfc3339)
+            .map_err(|_| reject(format!("timestamp {} is not RFC 3339", quote(&s))))?,
         Some(Raw::Number(n)) => epoch(&n).ok_or_else(|| reject(format!("timestamp {n} is not a valid epoch time")))?,
         Some(Raw::Other(kind)) => {
             return Err(reject(format!("timestamp must be a string or a number, not {kind}")));
@@ -116,7 +127,7 @@ pub fn parse_line(line: u64, text: &str) -> Result<LogEntry, Rejection> {
     };
     let level = match fields.level {
         None | Some(Raw::Null) => return Err(reject("missing field `level`".into())),
-        Some(Raw::Str(s)) => Level::parse(&s).ok_or_else(|| reject(format!("unknown level {s:?}")))?,
+        Some(Raw::Str(s)) => Level::parse(&s).ok_or_else(|| reject(format!("unknown level {}", quote(&s))))?,
         Some(other) => return Err(reject(format!("level must be a string, not {}", other.kind()))),
     };
     let message = match fields.message {
@@ -423,7 +434,7 @@ mod tests {
     /// The straightforward version (a `serde_json::Map`, fields removed from it), kept as the
     /// reference the one-pass parser must agree with.
     fn reference(line: u64, text: &str) -> Result<LogEntry, Rejection> {
-        let reject = |reason: String| Rejection { line, reason };
+        let reject = |reason: String| Rejection::new(line, reason);
         let kind = |v: &Value| match v {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -439,9 +450,8 @@ mod tests {
         };
         let timestamp = match fields.remove("timestamp") {
             None | Some(Value::Null) => return Err(reject("missing field `timestamp`".into())),
-            Some(Value::String(s)) => {
-                OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| reject(format!("timestamp {s:?} is not RFC 3339")))?
-            }
+            Some(Value::String(s)) => OffsetDateTime::parse(&s, &Rfc3339)
+                .map_err(|_| reject(format!("timestamp {} is not RFC 3339", quote(&s))))?,
             Some(Value::Number(n)) => {
                 epoch(&n).ok_or_else(|| reject(format!("timestamp {n} is not a valid epoch time")))?
             }
@@ -464,7 +474,7 @@ mod tests {
                     "fatal" | "critical" => Some(Level::Fatal),
                     _ => None,
                 };
-                l.ok_or_else(|| reject(format!("unknown level {s:?}")))?
+                l.ok_or_else(|| reject(format!("unknown level {}", quote(&s))))?
             }
             Some(other) => return Err(reject(format!("level must be a string, not {}", kind(&other)))),
         };

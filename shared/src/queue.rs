@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId};
+use crate::job::{Job, JobId, JobKind};
 
 /// SQS refuses delays above 15 minutes; later jobs are re-delayed by the worker until due.
 pub const MAX_DELAY: Duration = Duration::minutes(15);
@@ -61,18 +61,23 @@ pub trait JobQueue: Send + Sync {
         Ok(())
     }
 
-    /// Enqueues the message for a job as it stands (priority, schedule).
+    /// Sends `message` to the ingest function's queue (`INGEST_QUEUE_URL`): a `log_ingest` job
+    /// to run from the start (a retry, or one the sweeper brings back).
+    async fn send_ingest(&self, message: &JobMessage, delay: Duration) -> Result<()>;
+
+    /// Enqueues the message for a job as it stands (priority, schedule). `log_ingest` jobs are
+    /// run by the ingest function, so theirs goes to its queue; every other kind to the worker's.
     async fn enqueue(&self, job: &Job, now: OffsetDateTime) -> Result<()> {
-        self.send(
-            &JobMessage {
-                job_id: job.id,
-                part: None,
-                run: None,
-            },
-            job.priority,
-            delay_until(job.scheduled_for, now),
-        )
-        .await
+        let message = JobMessage {
+            job_id: job.id,
+            part: None,
+            run: None,
+        };
+        let delay = delay_until(job.scheduled_for, now);
+        match job.kind() {
+            JobKind::LogIngest => self.send_ingest(&message, delay).await,
+            _ => self.send(&message, job.priority, delay).await,
+        }
     }
 }
 
@@ -82,6 +87,7 @@ pub struct SqsJobQueue {
     client: aws_sdk_sqs::Client,
     high_url: String,
     normal_url: String,
+    ingest_url: Option<String>,
 }
 
 impl SqsJobQueue {
@@ -90,7 +96,33 @@ impl SqsJobQueue {
             client,
             high_url: high_url.into(),
             normal_url: normal_url.into(),
+            ingest_url: None,
         }
+    }
+
+    /// Where `log_ingest` jobs go (the ingest function's queue).
+    pub fn with_ingest(mut self, ingest_url: impl Into<String>) -> Self {
+        self.ingest_url = Some(ingest_url.into());
+        self
+    }
+
+    async fn send_to(&self, url: &str, message: &JobMessage, priority: u8, delay: Duration) -> Result<()> {
+        let body = serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?;
+        let priority_attr = MessageAttributeValue::builder()
+            .data_type("Number")
+            .string_value(priority.to_string())
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .delay_seconds(delay.whole_seconds().clamp(0, MAX_DELAY.whole_seconds()) as i32)
+            .message_attributes("priority", priority_attr)
+            .send()
+            .await
+            .map_err(|e| Error::aws("SendMessage", e))?;
+        Ok(())
     }
 
     pub fn url(&self, band: Band) -> &str {
@@ -104,22 +136,16 @@ impl SqsJobQueue {
 #[async_trait]
 impl JobQueue for SqsJobQueue {
     async fn send(&self, message: &JobMessage, priority: u8, delay: Duration) -> Result<()> {
-        let body = serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?;
-        let priority_attr = MessageAttributeValue::builder()
-            .data_type("Number")
-            .string_value(priority.to_string())
-            .build()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(self.url(Band::of(priority)))
-            .message_body(body)
-            .delay_seconds(delay.whole_seconds().clamp(0, MAX_DELAY.whole_seconds()) as i32)
-            .message_attributes("priority", priority_attr)
-            .send()
+        self.send_to(self.url(Band::of(priority)), message, priority, delay)
             .await
-            .map_err(|e| Error::aws("SendMessage", e))?;
-        Ok(())
+    }
+
+    async fn send_ingest(&self, message: &JobMessage, delay: Duration) -> Result<()> {
+        let url = self
+            .ingest_url
+            .as_deref()
+            .ok_or_else(|| Error::Internal("no ingest queue configured (INGEST_QUEUE_URL)".into()))?;
+        self.send_to(url, message, 3, delay).await
     }
 
     /// `SendMessageBatch`, 10 messages a call; any entry SQS refuses fails the whole call (the

@@ -15,10 +15,13 @@ pub struct Settings {
     pub high_queue_url: String,
     /// Queue for priorities 1-3 (`NORMAL_QUEUE_URL`).
     pub normal_queue_url: String,
+    /// The ingest function's queue: checkpoints, and `log_ingest` jobs to (re)start (`INGEST_QUEUE_URL`).
+    pub ingest_queue_url: String,
     /// Bucket for uploads and archives (`UPLOADS_BUCKET`).
     pub uploads_bucket: String,
     /// How long a claimed job is held before another delivery may take it over (`LEASE_SECONDS`).
-    /// Keep it above the worker's timeout and below the queue's visibility timeout.
+    /// Keep it above the function's timeout and below the queue's visibility timeout (the ingest
+    /// function has its own, above its 300 s timeout).
     pub lease: Duration,
 }
 
@@ -29,6 +32,7 @@ impl Settings {
             log_entries_table: required("LOG_ENTRIES_TABLE")?,
             high_queue_url: required("HIGH_QUEUE_URL")?,
             normal_queue_url: required("NORMAL_QUEUE_URL")?,
+            ingest_queue_url: required("INGEST_QUEUE_URL")?,
             uploads_bucket: required("UPLOADS_BUCKET")?,
             lease: Duration::seconds(optional("LEASE_SECONDS", 120)?),
         })

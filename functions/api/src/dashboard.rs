@@ -270,11 +270,10 @@ mod tests {
     /// The router over `clients`, with resource names from `var` (nothing is called for pages).
     fn state(clients: &shared::aws::Clients, var: impl Fn(&str) -> String) -> AppState {
         let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &var("JOBS_TABLE")));
-        let queue = Arc::new(SqsJobQueue::new(
-            clients.sqs.clone(),
-            &var("HIGH_QUEUE_URL"),
-            &var("NORMAL_QUEUE_URL"),
-        ));
+        let queue = Arc::new(
+            SqsJobQueue::new(clients.sqs.clone(), &var("HIGH_QUEUE_URL"), &var("NORMAL_QUEUE_URL"))
+                .with_ingest(&var("INGEST_QUEUE_URL")),
+        );
         AppState {
             jobs: Jobs::new(store, queue, time::Duration::seconds(60)),
             files: crate::files::Files {

@@ -24,11 +24,14 @@ async fn api_with_queues(high: Option<&str>, normal: Option<&str>) -> Api {
     let t = TestStack::new(None).await;
     let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
     let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), t.var("JOBS_TABLE")));
-    let queue = Arc::new(SqsJobQueue::new(
-        clients.sqs.clone(),
-        high.unwrap_or(t.var("HIGH_QUEUE_URL")),
-        normal.unwrap_or(t.var("NORMAL_QUEUE_URL")),
-    ));
+    let queue = Arc::new(
+        SqsJobQueue::new(
+            clients.sqs.clone(),
+            high.unwrap_or(t.var("HIGH_QUEUE_URL")),
+            normal.unwrap_or(t.var("NORMAL_QUEUE_URL")),
+        )
+        .with_ingest(t.var("INGEST_QUEUE_URL")),
+    );
     let files = api_files(&t, &clients);
     let parts = Arc::new(shared::store::DynamoPartStore::new(
         clients.dynamodb.clone(),

@@ -32,17 +32,22 @@ use shared::service::Claim;
 use shared::store::entries::{BATCH, EntryStore};
 use shared::store::{Created, IdempotencyKey, JobStore};
 use time::Duration;
-use tokio::io::AsyncBufReadExt;
 
 /// Rejected lines kept with their reasons; the rest are only counted.
 pub const KEPT_REJECTIONS: usize = 100;
 /// `BatchWriteItem` calls in flight at once.
 pub const WRITES_IN_FLIGHT: usize = 4;
+/// Lines an invocation reads at least before it may checkpoint: a deadline that leaves almost
+/// nothing must still move the file forward, or it would be handed on forever.
+pub const MIN_LINES_PER_INVOCATION: u64 = BATCH as u64;
 
 pub struct Ingest {
     pub store: Arc<dyn JobStore>,
     pub entries: EntryStore,
     pub s3: aws_sdk_s3::Client,
+    /// How long a run holds its job: above the function's timeout (`LEASE_SECONDS`, 360 s for
+    /// the ingest), renewed by every continuation, so a late duplicate event never takes over a
+    /// live ingest.
     pub lease: Duration,
     /// The seed's random per-line delay (0..=this many ms); 0 = off.
     pub line_delay_ms: u64,
@@ -51,6 +56,42 @@ pub struct Ingest {
     /// Upper bound on the time one invocation works before it checkpoints (`INGEST_TIME_BUDGET_MS`;
     /// the invocation's own deadline, less a safety margin, bounds it too).
     pub time_budget: std::time::Duration,
+    pub limits: Limits,
+}
+
+/// What a file may do to the function (memory, time): beyond these it is refused or its line
+/// rejected, never the function knocked over.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest line read (`INGEST_MAX_LINE_BYTES`, 1 MiB): a longer one is a rejected line,
+    /// skipped without being buffered.
+    pub max_line: usize,
+    /// Most bytes a `.gz` object may inflate to (`INGEST_MAX_INFLATED_BYTES`, 16 GiB).
+    pub max_inflated: u64,
+    /// Most a `.gz` object may inflate per compressed byte, past its first 16 MiB
+    /// (`INGEST_MAX_GZIP_RATIO`, 200; JSONL logs compress 5-20x).
+    pub max_gzip_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: shared::limits::LINE_READ,
+            max_inflated: 16 << 30,
+            max_gzip_ratio: 200,
+        }
+    }
+}
+
+impl Limits {
+    pub fn from_env() -> shared::Result<Limits> {
+        let d = Limits::default();
+        Ok(Limits {
+            max_line: shared::settings::optional("INGEST_MAX_LINE_BYTES", d.max_line)?,
+            max_inflated: shared::settings::optional("INGEST_MAX_INFLATED_BYTES", d.max_inflated)?,
+            max_gzip_ratio: shared::settings::optional("INGEST_MAX_GZIP_RATIO", d.max_gzip_ratio)?,
+        })
+    }
 }
 
 /// The queue that carries checkpoints to the next invocation of this function.
@@ -74,10 +115,60 @@ pub struct Checkpoint {
     tally: Tally,
 }
 
+/// What arrives on the ingest function's queue.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum IngestMessage {
+    /// A file being continued from where the last invocation stopped.
+    Continue(Checkpoint),
+    /// A queued `log_ingest` job to run from the start: a retry, a transient failure given back,
+    /// or a job the sweeper brought back (the `JobMessage` every queue carries).
+    Start { job_id: JobId },
+    /// An S3 event whose asynchronous invocations all failed (the function's on-failure
+    /// destination, Lambda's record around it): run again.
+    Redrive {
+        #[serde(rename = "requestPayload")]
+        request_payload: S3Event,
+    },
+}
+
 /// How an invocation's share of a file ended.
 pub enum Outcome {
     Done(Value),
     Paused(Checkpoint),
+}
+
+/// Why an ingest run did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file itself is bad (missing, not UTF-8, not JSONL, a gzip bomb): the job fails, as it
+    /// would every time.
+    #[error("{0}")]
+    Bad(String),
+    /// Reading the object broke off: another attempt may well succeed.
+    #[error("{0}")]
+    Read(String),
+    /// Storage or queue failure; transient or not as [`shared::Error::is_transient`] says.
+    #[error(transparent)]
+    Store(#[from] shared::Error),
+}
+
+impl IngestError {
+    fn is_transient(&self) -> bool {
+        match self {
+            IngestError::Bad(_) => false,
+            IngestError::Read(_) => true,
+            IngestError::Store(e) => e.is_transient(),
+        }
+    }
+
+    /// What the job's readers see: short, without SDK internals.
+    fn summary(&self) -> String {
+        match self {
+            IngestError::Store(e) => e.summary(),
+            other => shared::limits::clip(&other.to_string(), shared::limits::JOB_ERROR),
+        }
+    }
 }
 
 /// Time kept in reserve before the Lambda deadline.
@@ -91,40 +182,66 @@ pub fn decode_key(raw: &str) -> String {
 }
 
 impl Ingest {
-    /// An S3 notification (new files) or an SQS batch of checkpoints (files being continued).
-    /// `deadline` is the invocation's (Lambda context); work stops in time to checkpoint.
+    /// An S3 notification (new files) or an SQS batch from the ingest queue (files continued,
+    /// jobs started again, S3 events redriven). `deadline` is the invocation's (Lambda context);
+    /// work stops in time to checkpoint.
     pub async fn handle(&self, event: Value, deadline: Option<Instant>) -> Result<Value, lambda_runtime::Error> {
         let stop_at = self.stop_at(deadline);
         match event.pointer("/Records/0/eventSource").and_then(Value::as_str) {
             Some("aws:sqs") => {
                 let event: SqsEvent = serde_json::from_value(event)?;
-                let response =
-                    shared::sqs_batch::process(event, 1, |record| self.continue_from(record, stop_at)).await?;
+                let response = shared::sqs_batch::process(event, 1, |record| self.on_message(record, stop_at)).await?;
                 Ok(serde_json::to_value(response)?)
             }
             _ => {
                 let event: S3Event = serde_json::from_value(event)?;
-                let mut jobs = Vec::new();
-                for record in event.records {
-                    jobs.push(self.handle_record(record, stop_at).await?.to_string());
-                }
+                let jobs = self.on_s3_event(event, stop_at).await?;
                 Ok(json!({ "jobs": jobs }))
             }
         }
     }
 
+    async fn on_s3_event(&self, event: S3Event, stop_at: Instant) -> shared::Result<Vec<String>> {
+        let mut jobs = Vec::new();
+        for record in event.records {
+            jobs.push(self.handle_record(record, stop_at).await?.to_string());
+        }
+        Ok(jobs)
+    }
+
+    /// When this invocation stops reading: before the deadline less the margin (or half of
+    /// what is left, when the deadline leaves less than twice the margin), within the budget.
     fn stop_at(&self, deadline: Option<Instant>) -> Instant {
-        let budget = Instant::now() + self.time_budget;
-        match deadline.and_then(|d| d.checked_sub(DEADLINE_MARGIN)) {
-            Some(d) if d < budget => d,
-            _ => budget,
+        let now = Instant::now();
+        let budget = now + self.time_budget;
+        match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(now);
+                (now + left.saturating_sub(DEADLINE_MARGIN).max(left / 2)).min(budget)
+            }
+            None => budget,
+        }
+    }
+
+    async fn on_message(&self, record: SqsMessage, stop_at: Instant) -> shared::Result<()> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let message: IngestMessage = match serde_json::from_str(body) {
+            Ok(m) => m,
+            Err(e) => {
+                // Nothing will ever read it: acknowledged, and said loudly.
+                tracing::error!(error = %e, body = %shared::limits::clip(body, 500), "unreadable message on the ingest queue; dropped");
+                return Ok(());
+            }
+        };
+        match message {
+            IngestMessage::Continue(cp) => self.continue_from(cp, stop_at).await,
+            IngestMessage::Start { job_id } => self.start(job_id, stop_at).await,
+            IngestMessage::Redrive { request_payload } => self.on_s3_event(request_payload, stop_at).await.map(|_| ()),
         }
     }
 
     /// Goes on with a checkpointed file, if its attempt still holds the job.
-    async fn continue_from(&self, record: SqsMessage, stop_at: Instant) -> Result<(), String> {
-        let cp: Checkpoint = serde_json::from_str(record.body.as_deref().unwrap_or_default())
-            .map_err(|e| format!("not a checkpoint: {e}"))?;
+    async fn continue_from(&self, cp: Checkpoint, stop_at: Instant) -> shared::Result<()> {
         let lease = self.lease;
         let renewed = self
             .store
@@ -136,18 +253,51 @@ impl Ingest {
                 tracing::info!(job_id = %cp.job_id, %why, "checkpoint of an attempt that no longer holds the job; dropped");
                 return Ok(());
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         };
         tracing::info!(job_id = %job.id, line = cp.line, offset = cp.offset, "continuing ingest");
         let (bucket, key) = (cp.bucket.clone(), cp.key.clone());
-        self.finish(&job, &bucket, &key, Some(cp), stop_at)
-            .await
-            .map_err(|e| e.to_string())
+        self.finish(&job, &bucket, &key, Some(cp), stop_at).await
     }
 
-    async fn handle_record(&self, record: S3EventRecord, stop_at: Instant) -> Result<JobId, lambda_runtime::Error> {
-        let bucket = record.s3.bucket.name.clone().ok_or("S3 record without bucket name")?;
-        let key = decode_key(record.s3.object.key.as_deref().ok_or("S3 record without object key")?);
+    /// Runs a queued `log_ingest` job from the start.
+    async fn start(&self, id: JobId, stop_at: Instant) -> shared::Result<()> {
+        let Some(job) = self.claim(id).await? else {
+            return Ok(());
+        };
+        let JobSpec::LogIngest(p) = &job.spec else {
+            tracing::error!(job_id = %id, kind = %job.kind(), "not a log_ingest job; dropped");
+            return Ok(());
+        };
+        let (bucket, key) = (p.bucket.clone(), p.key.clone());
+        tracing::info!(job_id = %id, %bucket, %key, attempt = job.attempts, "ingest started from the queue");
+        self.finish(&job, &bucket, &key, None, stop_at).await
+    }
+
+    /// Claims the job for an attempt; `None` if it is finished or a live run holds it.
+    async fn claim(&self, id: JobId) -> shared::Result<Option<Job>> {
+        match shared::service::claim(self.store.as_ref(), id, self.lease).await {
+            Ok(Claim::Claimed(job)) => Ok(Some(job)),
+            Ok(Claim::Refused(ClaimRefused::Finished(status))) => {
+                tracing::info!(job_id = %id, %status, "ingest already finished; nothing to do");
+                Ok(None)
+            }
+            Ok(Claim::Refused(ClaimRefused::Busy { .. })) => {
+                tracing::info!(job_id = %id, "a live run holds the ingest; nothing to do");
+                Ok(None)
+            }
+            Err(shared::Error::NotFound(_)) => {
+                tracing::warn!(job_id = %id, "no such job; dropped");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn handle_record(&self, record: S3EventRecord, stop_at: Instant) -> shared::Result<JobId> {
+        let missing = |what: &str| shared::Error::Invalid(format!("S3 record without {what}"));
+        let bucket = record.s3.bucket.name.clone().ok_or_else(|| missing("bucket name"))?;
+        let key = decode_key(record.s3.object.key.as_deref().ok_or_else(|| missing("object key"))?);
         let size = record.s3.object.size.unwrap_or_default().max(0) as u64;
         let version = record
             .s3
@@ -158,24 +308,18 @@ impl Ingest {
             .unwrap_or_default();
         let job = self.job_for(&bucket, &key, size, &version).await?;
         let id = job.id;
-        let job = match shared::service::claim(self.store.as_ref(), id, self.lease).await? {
-            Claim::Claimed(job) => job,
-            Claim::Refused(ClaimRefused::Finished(status)) => {
-                tracing::info!(job_id = %id, %status, "duplicate S3 event for a finished ingest; nothing to do");
-                return Ok(id);
-            }
-            Claim::Refused(ClaimRefused::Busy { .. }) => {
-                tracing::info!(job_id = %id, "duplicate S3 event while the ingest runs; nothing to do");
-                return Ok(id);
-            }
+        let Some(job) = self.claim(id).await? else {
+            return Ok(id);
         };
         tracing::info!(job_id = %id, %bucket, %key, "ingest started");
         self.finish(&job, &bucket, &key, None, stop_at).await?;
         Ok(id)
     }
 
-    /// Runs (or continues) the ingest and records how it ended: completed, failed, or checkpointed
-    /// and handed to the next invocation through the continuation queue.
+    /// Runs (or continues) the ingest and records how it ended: completed; failed (a bad file);
+    /// given back to `queued` and started again through the queue (a transient failure, while
+    /// attempts remain); or checkpointed and handed to the next invocation.
+    /// An `Err` means nothing durable records the outcome: Lambda must retry the event.
     async fn finish(
         &self,
         job: &Job,
@@ -186,41 +330,73 @@ impl Ingest {
     ) -> shared::Result<()> {
         let attempt = job.attempts;
         let id = job.id;
-        match self.ingest(job, bucket, key, from, stop_at).await {
+        let outcome = match self.ingest(job, bucket, key, from, stop_at).await {
+            Ok(Outcome::Paused(cp)) => match self
+                .send(&serde_json::to_string(&cp).expect("checkpoint JSON"), 0)
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(job_id = %id, line = cp.line, "checkpointed; continuing in a new invocation");
+                    return Ok(());
+                }
+                Err(e) => Err(IngestError::Store(e)),
+            },
+            other => other,
+        };
+        let written = match outcome {
             Ok(Outcome::Done(result)) => {
                 self.store
                     .modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now()))
-                    .await?;
+                    .await
             }
-            Ok(Outcome::Paused(cp)) => {
-                let body = serde_json::to_string(&cp).map_err(|e| shared::Error::Internal(e.to_string()))?;
-                let sent = self
-                    .continuation
-                    .sqs
-                    .send_message()
-                    .queue_url(&self.continuation.queue_url)
-                    .message_body(body)
-                    .send()
-                    .await;
-                if let Err(e) = sent {
-                    let error = format!(
-                        "could not hand the ingest over to a new invocation: {}",
-                        aws_sdk_sqs::error::DisplayErrorContext(&e)
-                    );
-                    self.store
-                        .modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now()))
-                        .await?;
-                } else {
-                    tracing::info!(job_id = %id, line = cp.line, "checkpointed; continuing in a new invocation");
+            Ok(Outcome::Paused(_)) => unreachable!("handled above"),
+            Err(IngestError::Store(shared::Error::Conflict(why))) => {
+                tracing::info!(job_id = %id, attempt, %why, "the attempt lost the job; stopping");
+                return Ok(());
+            }
+            Err(error) if error.is_transient() => {
+                let summary = error.summary();
+                tracing::warn!(job_id = %id, attempt, error = %error, "ingest attempt failed; giving it back");
+                let job = self
+                    .store
+                    .modify(id, &mut |j| {
+                        j.fail_attempt(attempt, summary.clone(), clock::now()).map(|_| ())
+                    })
+                    .await?;
+                if job.status == shared::job::JobStatus::Queued {
+                    // Started again from the queue, after a pause that grows with the attempts.
+                    // If even this send fails, the error makes Lambda retry the event, which
+                    // claims the queued job again; the sweeper is the last resort.
+                    let message = serde_json::to_string(&json!({ "job_id": id })).expect("JSON");
+                    self.send(&message, 10 * job.attempts).await?;
                 }
+                return Ok(());
             }
             Err(error) => {
-                tracing::warn!(job_id = %id, %error, "ingest failed");
+                tracing::warn!(job_id = %id, attempt, error = %error, "ingest failed");
+                let summary = error.summary();
                 self.store
-                    .modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now()))
-                    .await?;
+                    .modify(id, &mut |j| j.fail_permanently(attempt, summary.clone(), clock::now()))
+                    .await
             }
+        };
+        match written {
+            Ok(_) | Err(shared::Error::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Sends a message to the ingest queue (a checkpoint, or a job to start), after `delay_secs`.
+    async fn send(&self, body: &str, delay_secs: u32) -> shared::Result<()> {
+        self.continuation
+            .sqs
+            .send_message()
+            .queue_url(&self.continuation.queue_url)
+            .message_body(body)
+            .delay_seconds(delay_secs.min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| shared::Error::aws("SendMessage", e))?;
         Ok(())
     }
 
@@ -234,11 +410,11 @@ impl Ingest {
         {
             return Ok(job);
         }
-        let file_name = key.rsplit('/').next().unwrap_or(key).to_string();
+        let file_name = key.rsplit('/').next().unwrap_or(key);
         let spec = JobSpec::LogIngest(LogIngestPayload {
             bucket: bucket.into(),
             key: key.into(),
-            file_name,
+            file_name: shared::limits::clip(file_name, shared::limits::FILE_NAME),
             size,
         });
         let idempotency = IdempotencyKey {
@@ -255,15 +431,19 @@ impl Ingest {
         }
     }
 
-    async fn progress(&self, job: &Job, percent: u8, stage: String) -> Result<(), String> {
+    async fn progress(&self, job: &Job, percent: u8, stage: String, timeline: bool) -> Result<(), IngestError> {
         let attempt = job.attempts;
+        let now = clock::now();
         self.store
             .modify(job.id, &mut |j| {
-                j.set_progress(attempt, percent, stage.clone(), clock::now())
+                if timeline {
+                    j.set_progress(attempt, percent, stage.clone(), now)
+                } else {
+                    j.note_progress(attempt, percent, stage.clone(), now)
+                }
             })
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("recording progress: {e}"))
+            .await?;
+        Ok(())
     }
 
     /// Streams, validates and stores the object; returns the job's result.
@@ -274,7 +454,7 @@ impl Ingest {
         key: &str,
         from: Option<Checkpoint>,
         stop_at: Instant,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, IngestError> {
         let gzip = key.ends_with(".gz");
         let (mut tally, mut number, mut consumed) = match &from {
             Some(cp) => (cp.tally.clone(), cp.line, cp.offset),
@@ -297,12 +477,11 @@ impl Ingest {
             .await
             .map_err(|e| {
                 if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    format!("object s3://{bucket}/{key} not found")
+                    IngestError::Bad(format!(
+                        "object s3://{bucket}/{key} not found (never uploaded, or deleted)"
+                    ))
                 } else {
-                    format!(
-                        "cannot read s3://{bucket}/{key}: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(&e)
-                    )
+                    IngestError::Store(shared::Error::aws("GetObject", e))
                 }
             })?;
         let total = match (&job.spec, range.is_some()) {
@@ -311,7 +490,7 @@ impl Ingest {
         };
         let bytes = Arc::new(AtomicU64::new(0));
         let mut reader = crate::reader::lines(object.body.into_async_read(), gzip, bytes.clone());
-        let mut buf = String::new();
+        let mut buf: Vec<u8> = Vec::new();
 
         let mut batch: Vec<LogEntry> = Vec::with_capacity(BATCH);
         // Entry writes and progress records run alongside the reading: a progress record must not
@@ -321,51 +500,78 @@ impl Ingest {
         let write = |requests: Vec<shared::store::entries::WriteRequest>| -> Pending<'_> {
             let n = requests.len() as u64;
             Box::pin(async move {
-                self.entries
-                    .write_batch(requests)
-                    .await
-                    .map(|_| Finished::Stored(n))
-                    .map_err(|e| format!("storing entries: {e}"))
+                self.entries.write_batch(requests).await?;
+                Ok(Finished::Stored(n))
             })
         };
         let report = |percent: u8, stage: String| -> Pending<'_> {
-            Box::pin(async move { self.progress(job, percent, stage).await.map(|_| Finished::Progress) })
+            Box::pin(async move {
+                self.progress(job, percent, stage, true).await?;
+                Ok(Finished::Progress)
+            })
         };
         if from.is_none() {
             pending.push(report(0, "started processing".into()), false);
         }
         let mut next_step = (consumed * 100).checked_div(total).map_or(10, |pct| pct / 10 * 10 + 10);
         let mut skipped = 0u64;
+        let mut this_invocation = 0u64;
+        let limits = self.limits;
         // Progress by bytes: of the decoded lines for plain files (exact), of the compressed
         // stream for gzip (read ahead in buffer-sized steps, so coarser).
         loop {
-            buf.clear();
-            let size = match reader.read_line(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Err(format!("line {}: the file is not UTF-8 text", number + 1));
-                }
-                Err(e) => return Err(format!("reading s3://{bucket}/{key}: {e}")),
+            let read = match crate::reader::read_line(&mut reader, &mut buf, limits.max_line).await {
+                Ok(read) => read,
+                Err(e) => return Err(IngestError::Read(format!("reading s3://{bucket}/{key}: {e}"))),
+            };
+            let (size, too_long) = match read {
+                crate::reader::Line::End => break,
+                crate::reader::Line::Text(n) => (n, false),
+                crate::reader::Line::TooLong(n) => (n, true),
             };
             if skipped < skip {
                 skipped += 1;
                 continue;
             }
             number += 1;
+            this_invocation += 1;
             consumed += size as u64; // exact, "\r\n" included: the resume offset depends on it
+            if gzip {
+                let compressed = bytes.load(Ordering::Relaxed).max(1);
+                if consumed > limits.max_inflated {
+                    return Err(IngestError::Bad(format!(
+                        "the gzip file inflates to more than {} bytes; refused",
+                        limits.max_inflated
+                    )));
+                }
+                if consumed > 16 << 20 && consumed / compressed > limits.max_gzip_ratio {
+                    return Err(IngestError::Bad(format!(
+                        "the gzip file inflates more than {}:1; refused as a possible decompression bomb",
+                        limits.max_gzip_ratio
+                    )));
+                }
+            }
             if self.line_delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
                     0..=self.line_delay_ms,
                 )))
                 .await;
             }
-            if let Some(entry) = tally.line(number, &buf) {
-                batch.push(entry);
+            if too_long {
+                tally.reject(Rejection::new(
+                    number,
+                    format!("line is longer than {} bytes; skipped", limits.max_line),
+                ));
+            } else {
+                let text = std::str::from_utf8(&buf)
+                    .map_err(|_| IngestError::Bad(format!("line {number}: the file is not UTF-8 text")))?;
+                if let Some(entry) = tally.line(number, text) {
+                    batch.push(entry);
+                }
             }
             if batch.len() == BATCH {
                 // Encoded, then cleared: the Vec is reused (and the entries freed) at once.
-                let requests = self.entries.items(job.id, &batch).map_err(|e| e.to_string())?;
+                let requests = self.entries.items(job.id, &batch)?;
                 batch.clear();
                 pending.push(write(requests), true);
                 while pending.writes >= WRITES_IN_FLIGHT {
@@ -373,21 +579,6 @@ impl Ingest {
                 }
                 let position = if gzip { bytes.load(Ordering::Relaxed) } else { consumed };
                 let done = (position * 100).checked_div(total).unwrap_or(0);
-                if Instant::now() >= stop_at {
-                    pending.settle_all(&mut tally).await?;
-                    let pct = (consumed * 100).checked_div(total).map_or(0, |pct| pct.min(99)) as u8;
-                    self.progress(job, pct, format!("checkpointed at line {number} ({pct}%)"))
-                        .await?;
-                    return Ok(Outcome::Paused(Checkpoint {
-                        job_id: job.id,
-                        attempt: job.attempts,
-                        bucket: bucket.into(),
-                        key: key.into(),
-                        offset: consumed,
-                        line: number,
-                        tally,
-                    }));
-                }
                 // A step reached while the previous record is still in flight is recorded at a
                 // later batch.
                 if done >= next_step && next_step < 100 && !pending.progress {
@@ -396,14 +587,38 @@ impl Ingest {
                     next_step = pct + 10;
                 }
             }
+            // The clock, on every line: a file of blank or bad lines stops in time too.
+            if this_invocation >= MIN_LINES_PER_INVOCATION && Instant::now() >= stop_at {
+                if !batch.is_empty() {
+                    let requests = self.entries.items(job.id, &batch)?;
+                    batch.clear();
+                    pending.push(write(requests), true);
+                }
+                pending.settle_all(&mut tally).await?;
+                let pct = (consumed * 100).checked_div(total).map_or(0, |pct| pct.min(99)) as u8;
+                self.progress(job, pct, format!("checkpointed at line {number} ({pct}%)"), false)
+                    .await?;
+                return Ok(Outcome::Paused(Checkpoint {
+                    job_id: job.id,
+                    attempt: job.attempts,
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    offset: consumed,
+                    line: number,
+                    tally,
+                }));
+            }
         }
         if !batch.is_empty() {
-            let requests = self.entries.items(job.id, &batch).map_err(|e| e.to_string())?;
+            let requests = self.entries.items(job.id, &batch)?;
             pending.push(write(requests), true);
         }
         pending.settle_all(&mut tally).await?;
         if tally.read > 0 && tally.non_json == tally.read {
-            return Err(format!("not a JSONL file: none of its {} lines is JSON", tally.read));
+            return Err(IngestError::Bad(format!(
+                "not a JSONL file: none of its {} lines is JSON",
+                tally.read
+            )));
         }
         Ok(Outcome::Done(tally.into_result(if gzip {
             bytes.load(Ordering::Relaxed)
@@ -414,7 +629,7 @@ impl Ingest {
 }
 
 /// A DynamoDB write of the ingest loop: entries, or a progress record.
-type Pending<'a> = Pin<Box<dyn Future<Output = Result<Finished, String>> + Send + 'a>>;
+type Pending<'a> = Pin<Box<dyn Future<Output = Result<Finished, IngestError>> + Send + 'a>>;
 
 enum Finished {
     Stored(u64),
@@ -440,7 +655,7 @@ impl<'a> InFlight<'a> {
     }
 
     /// Waits for one write to finish (there must be one); entries stored are counted.
-    async fn settle_one(&mut self, tally: &mut Tally) -> Result<(), String> {
+    async fn settle_one(&mut self, tally: &mut Tally) -> Result<(), IngestError> {
         match self.futures.next().await.expect("a write in flight")? {
             Finished::Stored(n) => {
                 self.writes -= 1;
@@ -451,7 +666,7 @@ impl<'a> InFlight<'a> {
         Ok(())
     }
 
-    async fn settle_all(&mut self, tally: &mut Tally) -> Result<(), String> {
+    async fn settle_all(&mut self, tally: &mut Tally) -> Result<(), IngestError> {
         while !self.futures.is_empty() {
             self.settle_one(tally).await?;
         }
@@ -479,6 +694,17 @@ impl Tally {
         if line.trim().is_empty() {
             return None;
         }
+        if line.len() > shared::limits::LINE_STORED {
+            self.reject(Rejection::new(
+                number,
+                format!(
+                    "line is {} bytes; entries are stored up to {} bytes",
+                    line.len(),
+                    shared::limits::LINE_STORED
+                ),
+            ));
+            return None;
+        }
         self.add(shared::logs::parse_line(number, line))
     }
 
@@ -501,15 +727,22 @@ impl Tally {
                 Some(entry)
             }
             Err(rejection) => {
-                self.rejected += 1;
+                self.read -= 1;
                 if rejection.reason.starts_with("invalid JSON") {
                     self.non_json += 1;
                 }
-                if self.first_rejections.len() < KEPT_REJECTIONS {
-                    self.first_rejections.push(rejection);
-                }
+                self.reject(rejection);
                 None
             }
+        }
+    }
+
+    /// Counts a rejected line, keeping the first [`KEPT_REJECTIONS`] with their reasons.
+    fn reject(&mut self, rejection: Rejection) {
+        self.read += 1;
+        self.rejected += 1;
+        if self.first_rejections.len() < KEPT_REJECTIONS {
+            self.first_rejections.push(rejection);
         }
     }
 

@@ -22,8 +22,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
-    let queue_url =
-        std::env::var("INGEST_QUEUE_URL").map_err(|_| "environment variable INGEST_QUEUE_URL is not set")?;
     let ingest = Arc::new(Ingest {
         store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
         entries: EntryStore::new(clients.dynamodb.clone(), &settings.log_entries_table),
@@ -32,9 +30,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         line_delay_ms: shared::settings::optional("INGEST_LINE_DELAY_MS", 0)?,
         continuation: Continuation {
             sqs: clients.sqs.clone(),
-            queue_url,
+            queue_url: settings.ingest_queue_url.clone(),
         },
         time_budget: Duration::from_millis(shared::settings::optional("INGEST_TIME_BUDGET_MS", 15 * 60 * 1000)?),
+        limits: ingest::handler::Limits::from_env()?,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ingest = ingest.clone();

@@ -36,6 +36,7 @@ async fn harness() -> Harness {
             queue_url: t.var("INGEST_QUEUE_URL").to_string(),
         },
         time_budget: std::time::Duration::from_secs(600),
+        limits: Default::default(),
     };
     let bucket = t.var("UPLOADS_BUCKET").to_string();
     Harness {
@@ -306,8 +307,8 @@ async fn a_file_that_outlasts_an_invocation_continues_from_its_checkpoint_and_st
     assert_eq!(lines, expected, "every valid line stored exactly once");
     assert_eq!(job.attempts, 1, "one attempt, handed over between invocations");
     assert!(
+        job.timeline.len() < 20,
+        "checkpoints update the progress, they do not fill the timeline: {:?}",
         job.timeline
-            .iter()
-            .any(|e| e.message.starts_with("checkpointed at line"))
     );
 }

@@ -297,6 +297,36 @@ impl JobStore for DynamoJobStore {
         }
     }
 
+    async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
+        let mut jobs = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_STATUS)
+                .scan_index_forward(true)
+                .limit((limit - jobs.len()).clamp(1, 500) as i32)
+                .key_condition_expression("#p = :p AND #c < :c")
+                .expression_attribute_names("#p", STATUS)
+                .expression_attribute_names("#c", CREATED_KEY)
+                .expression_attribute_values(":p", s(status.to_string()))
+                .expression_attribute_values(":c", s(clock::format(before)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::aws("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                jobs.push(job_from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || jobs.len() >= limit {
+                return Ok(jobs);
+            }
+        }
+    }
+
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
         let limit = limit.clamp(1, 500);
         let before = cursor.map(decode_cursor).transpose()?;

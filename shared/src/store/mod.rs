@@ -6,6 +6,8 @@
 
 pub mod dynamo;
 pub mod entries;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 pub mod parts;
 pub mod table;
 
@@ -84,6 +86,10 @@ pub trait JobStore: Send + Sync {
 
     /// Counts by status and kind, and completions per minute for the hour before `now`.
     async fn stats(&self, now: OffsetDateTime) -> Result<Stats>;
+
+    /// Jobs in `status` created before `before`, oldest first, at most `limit`, from the status
+    /// index (never a scan): what the sweeper looks at.
+    async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>>;
 }
 
 /// A client's `Idempotency-Key` with a fingerprint of the request it came with.

@@ -69,11 +69,10 @@ async fn harness(visibility_timeout: u32) -> Harness {
     let t = TestStack::new(Some(visibility_timeout)).await;
     let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
     let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), t.var("JOBS_TABLE")));
-    let queue = Arc::new(SqsJobQueue::new(
-        clients.sqs.clone(),
-        t.var("HIGH_QUEUE_URL"),
-        t.var("NORMAL_QUEUE_URL"),
-    ));
+    let queue = Arc::new(
+        SqsJobQueue::new(clients.sqs.clone(), t.var("HIGH_QUEUE_URL"), t.var("NORMAL_QUEUE_URL"))
+            .with_ingest(t.var("INGEST_QUEUE_URL")),
+    );
     let jobs = Jobs::new(store.clone(), queue, Duration::seconds(60));
     Harness { t, store, jobs }
 }

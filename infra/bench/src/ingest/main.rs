@@ -2,7 +2,7 @@
 //!
 //! 1. **parse+validate**: lines/s and MB/s on one core (a current-thread runtime; CPU time of the
 //!    thread, so that other processes on the machine weigh less) of exactly what the ingest does
-//!    per line: `ingest::reader::lines` + `read_line` into a `String` (UTF-8 checked) +
+//!    per line: `ingest::reader::lines` + `reader::read_line` (bounded) + a UTF-8 check +
 //!    `Tally::line` (blank-line skip, `shared::logs::parse_line`, counting) + batches of 25, with
 //!    the function's global allocator. Over a deterministic generated corpus (`corpus.rs`).
 //!    Informative second row: the same plus the DynamoDB item encoding (`EntryStore::items`) that
@@ -146,15 +146,19 @@ fn thread_cpu_time() -> Duration {
 async fn line_loop(corpus: &'static [u8], encode: Option<&EntryStore>) -> (Tally, u64) {
     let job = JobId::new();
     let mut reader = ingest::reader::lines(corpus, false, Arc::new(AtomicU64::new(0)));
-    let (mut buf, mut tally, mut number, mut valid) = (String::new(), Tally::default(), 0u64, 0u64);
+    let (mut buf, mut tally, mut number, mut valid) = (Vec::new(), Tally::default(), 0u64, 0u64);
     let mut batch: Vec<LogEntry> = Vec::with_capacity(BATCH);
+    let max_line = ingest::handler::Limits::default().max_line;
     loop {
-        buf.clear();
-        if reader.read_line(&mut buf).await.expect("the corpus is UTF-8") == 0 {
+        let read = ingest::reader::read_line(&mut reader, &mut buf, max_line)
+            .await
+            .expect("readable");
+        if read == ingest::reader::Line::End {
             break;
         }
         number += 1;
-        if let Some(entry) = tally.line(number, &buf) {
+        let text = std::str::from_utf8(&buf).expect("the corpus is UTF-8");
+        if let Some(entry) = tally.line(number, text) {
             batch.push(entry);
         }
         if batch.len() == BATCH {
@@ -455,6 +459,7 @@ async fn e2e_bench(kb: u64, rounds: u32) -> E2eFigures {
             queue_url: t.var("INGEST_QUEUE_URL").to_string(),
         },
         time_budget: Duration::from_secs(3600),
+        limits: Default::default(),
     };
     let bucket = t.var("UPLOADS_BUCKET").to_string();
     let (body, expected) = corpus::in_memory(SEED_E2E, kb << 10);

@@ -1,0 +1,211 @@
+//! In-memory [`JobStore`] and [`JobQueue`]: the same rules as the DynamoDB store (conditional
+//! writes on `version`, idempotency keys, listings newest first), for tests that run in-process
+//! in milliseconds without emulators. Behind the `testing` feature.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use super::{Change, Created, IdempotencyKey, JobStore, ListFilter, MinuteCount, Page, Stats};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::job::{Job, JobId, JobStatus};
+use crate::queue::{JobMessage, JobQueue};
+
+/// Jobs in a map, keyed by id; idempotency keys beside them.
+#[derive(Default)]
+pub struct MemoryJobStore {
+    jobs: Mutex<BTreeMap<JobId, Job>>,
+    keys: Mutex<HashMap<String, (String, JobId)>>,
+}
+
+fn sort_key(job: &Job) -> String {
+    format!("{}#{}", clock::format(job.created_at), job.id)
+}
+
+impl MemoryJobStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every job, in id order (for assertions).
+    pub fn all(&self) -> Vec<Job> {
+        self.jobs.lock().unwrap().values().cloned().collect()
+    }
+
+    /// Writes `job` as it is, bypassing the state machine: tests set up old or odd states.
+    pub fn put(&self, job: Job) {
+        self.jobs.lock().unwrap().insert(job.id, job);
+    }
+}
+
+#[async_trait]
+impl JobStore for MemoryJobStore {
+    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<Created> {
+        if let Some(key) = idempotency {
+            let existing = self.keys.lock().unwrap().get(&key.key).cloned();
+            if let Some((fingerprint, id)) = existing {
+                if fingerprint != key.fingerprint {
+                    return Err(Error::Conflict(format!(
+                        "Idempotency-Key {:?} was already used with a different request",
+                        key.key
+                    )));
+                }
+                let job = self
+                    .get(id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("job {id} not found")))?;
+                return Ok(Created::Existing(job));
+            }
+        }
+        let mut jobs = self.jobs.lock().unwrap();
+        if jobs.contains_key(&job.id) {
+            return Err(Error::Conflict(format!("job {} already exists", job.id)));
+        }
+        jobs.insert(job.id, job.clone());
+        if let Some(key) = idempotency {
+            self.keys
+                .lock()
+                .unwrap()
+                .insert(key.key.clone(), (key.fingerprint.clone(), job.id));
+        }
+        Ok(Created::New(job.clone()))
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<Job>> {
+        Ok(self.jobs.lock().unwrap().get(&id).cloned())
+    }
+
+    async fn modify(&self, id: JobId, change: &mut Change<'_>) -> Result<Job> {
+        let before = self
+            .get(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("job {id} not found")))?;
+        let mut after = before.clone();
+        change(&mut after)?;
+        if after == before {
+            return Ok(after);
+        }
+        after.version = before.version + 1;
+        let mut jobs = self.jobs.lock().unwrap();
+        match jobs.get(&id) {
+            Some(current) if current.version == before.version => {
+                jobs.insert(id, after.clone());
+                Ok(after)
+            }
+            _ => Err(Error::Contention(format!("job {id}"))),
+        }
+    }
+
+    async fn discard(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<()> {
+        let mut jobs = self.jobs.lock().unwrap();
+        match jobs.get(&job.id) {
+            Some(current) if current.version == job.version => {
+                jobs.remove(&job.id);
+            }
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "job {} changed before it could be discarded",
+                    job.id
+                )));
+            }
+        }
+        if let Some(key) = idempotency {
+            self.keys.lock().unwrap().remove(&key.key);
+        }
+        Ok(())
+    }
+
+    async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
+        let limit = limit.clamp(1, 500);
+        let mut jobs: Vec<Job> = self
+            .all()
+            .into_iter()
+            .filter(|j| filter.statuses.is_empty() || filter.statuses.contains(&j.status))
+            .filter(|j| filter.kind.is_none_or(|k| j.kind() == k))
+            .filter(|j| cursor.is_none_or(|c| sort_key(j).as_str() < c))
+            .collect();
+        jobs.sort_by_key(|j| std::cmp::Reverse(sort_key(j)));
+        let more = jobs.len() > limit;
+        jobs.truncate(limit);
+        let next = if more { jobs.last().map(sort_key) } else { None };
+        Ok(Page { jobs, next })
+    }
+
+    async fn stats(&self, now: OffsetDateTime) -> Result<Stats> {
+        let jobs = self.all();
+        let mut by_status = BTreeMap::new();
+        let mut by_kind = BTreeMap::new();
+        for j in &jobs {
+            *by_status.entry(j.status.to_string()).or_insert(0) += 1;
+            *by_kind.entry(j.kind().to_string()).or_insert(0) += 1;
+        }
+        let completed_per_minute = (0..60)
+            .rev()
+            .map(|ago| {
+                let minute = clock::minute_key(now - Duration::minutes(ago));
+                let completed = jobs
+                    .iter()
+                    .filter(|j| j.status == JobStatus::Completed)
+                    .filter(|j| j.completed_at.map(clock::minute_key).as_deref() == Some(minute.as_str()))
+                    .count() as i64;
+                MinuteCount { minute, completed }
+            })
+            .collect();
+        Ok(Stats {
+            total: jobs.len() as i64,
+            by_status,
+            by_kind,
+            completed_per_minute,
+        })
+    }
+
+    async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
+        let mut jobs: Vec<Job> = self
+            .all()
+            .into_iter()
+            .filter(|j| j.status == status && j.created_at < before)
+            .collect();
+        jobs.sort_by_key(sort_key);
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+}
+
+/// A queue that remembers what was sent: `(message, priority, delay)`; priority 0 stands for
+/// the ingest function's queue.
+#[derive(Default)]
+pub struct MemoryQueue {
+    pub sent: Mutex<Vec<(JobMessage, u8, Duration)>>,
+    /// When set, every send fails with this error (an SQS outage).
+    pub fail_with: Mutex<Option<String>>,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The messages sent so far.
+    pub fn messages(&self) -> Vec<JobMessage> {
+        self.sent.lock().unwrap().iter().map(|(m, _, _)| m.clone()).collect()
+    }
+}
+
+#[async_trait]
+impl JobQueue for MemoryQueue {
+    async fn send(&self, message: &JobMessage, priority: u8, delay: Duration) -> Result<()> {
+        if let Some(why) = self.fail_with.lock().unwrap().clone() {
+            return Err(Error::Internal(why));
+        }
+        self.sent.lock().unwrap().push((message.clone(), priority, delay));
+        Ok(())
+    }
+
+    /// Recorded with priority 0: the ingest function's queue.
+    async fn send_ingest(&self, message: &JobMessage, delay: Duration) -> Result<()> {
+        self.send(message, 0, delay).await
+    }
+}

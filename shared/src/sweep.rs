@@ -1,0 +1,492 @@
+//! The sweeper's rules: what to do with a job that is not moving, and with a message that reached
+//! a dead-letter queue. Every accepted job ends in `completed`, `failed` or `cancelled`; this is
+//! the backstop for everything the normal paths cannot see (a function that crashed, a message
+//! that was lost or dead-lettered, an upload that never came, a submit cut off half way).
+//!
+//! | job | stale when | then |
+//! |---|---|---|
+//! | `pending` | created more than `pending` ago (the submit died before enqueueing) | enqueue, `queued` |
+//! | `queued`, due | not updated for `queued` (its message was lost, its upload never made) | send its message again; after 3 times, `failed` |
+//! | `queued`, scheduled later | never (visibly scheduled) | — |
+//! | `processing`, with a lease | lease expired more than `lease_grace` ago (its worker died and SQS did not bring it back) | `queued` + a message while attempts remain, else `failed` |
+//! | `processing`, in parts (image) | no part finished for `parts_stalled` (a part was dead-lettered) | the same |
+//!
+//! [`verdict`] is pure; [`Sweeper`] applies it through the store's conditional writes, deciding
+//! again on the fresh job inside each write, so a job that moved meanwhile is left alone.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::job::{Job, JobStatus};
+use crate::queue::JobQueue;
+use crate::store::JobStore;
+
+/// Times a stale queued job's message is sent again before the job is failed.
+pub const MAX_RESENDS: u32 = 3;
+/// Jobs looked at per status in one sweep (oldest first).
+pub const SWEEP_PAGE: usize = 500;
+
+/// How long each state may stand still before the sweeper acts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    pub pending: Duration,
+    pub queued: Duration,
+    pub lease_grace: Duration,
+    pub parts_stalled: Duration,
+}
+
+impl Default for Bounds {
+    /// Sized to the template: worker and ingest visibility timeouts (360 s, 1,800 s) bring a
+    /// crashed delivery back on their own before the sweeper steps in; a presigned upload URL
+    /// lives 15 minutes.
+    fn default() -> Self {
+        Bounds {
+            pending: Duration::minutes(2),
+            queued: Duration::minutes(20),
+            lease_grace: Duration::minutes(5),
+            parts_stalled: Duration::minutes(25),
+        }
+    }
+}
+
+impl Bounds {
+    /// The defaults, each overridable in seconds: `SWEEP_PENDING_SECONDS`,
+    /// `SWEEP_QUEUED_SECONDS`, `SWEEP_LEASE_GRACE_SECONDS`, `SWEEP_PARTS_STALLED_SECONDS`.
+    pub fn from_env() -> Result<Bounds> {
+        let d = Bounds::default();
+        let secs = |name: &str, default: Duration| -> Result<Duration> {
+            Ok(Duration::seconds(crate::settings::optional(
+                name,
+                default.whole_seconds(),
+            )?))
+        };
+        Ok(Bounds {
+            pending: secs("SWEEP_PENDING_SECONDS", d.pending)?,
+            queued: secs("SWEEP_QUEUED_SECONDS", d.queued)?,
+            lease_grace: secs("SWEEP_LEASE_GRACE_SECONDS", d.lease_grace)?,
+            parts_stalled: secs("SWEEP_PARTS_STALLED_SECONDS", d.parts_stalled)?,
+        })
+    }
+}
+
+/// What the sweeper does with one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Moving, finished, or visibly scheduled: nothing.
+    Fine,
+    /// Created but never enqueued: enqueue it and mark it `queued`.
+    Enqueue,
+    /// Queued but not picked up: send its message again.
+    Resend,
+    /// Its attempt stopped responding and attempts remain: `queued` again, with a new message.
+    Requeue(String),
+    /// No way forward: `failed` with this reason.
+    Fail(String),
+}
+
+/// The rule for one job at `now` (see the module's table).
+pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
+    match job.status {
+        JobStatus::Pending if now - job.created_at > bounds.pending => Verdict::Enqueue,
+        JobStatus::Queued if job.scheduled_for.is_some_and(|at| at > now) => Verdict::Fine,
+        JobStatus::Queued if now - job.updated_at > bounds.queued => {
+            if job.sweeps >= MAX_RESENDS {
+                Verdict::Fail(format!(
+                    "never picked up: its message was sent {} times and no run started",
+                    job.sweeps + 1
+                ))
+            } else {
+                Verdict::Resend
+            }
+        }
+        JobStatus::Processing => {
+            let stalled = match job.lease_until {
+                Some(until) if now - until > bounds.lease_grace => Some(format!(
+                    "attempt {} stopped responding (its lease ended at {})",
+                    job.attempts,
+                    clock::format(until)
+                )),
+                Some(_) => None,
+                None if now - job.updated_at > bounds.parts_stalled => Some(format!(
+                    "attempt {} made no progress for {} minutes ({})",
+                    job.attempts,
+                    bounds.parts_stalled.whole_minutes(),
+                    if job.progress.stage.is_empty() {
+                        "no progress"
+                    } else {
+                        &job.progress.stage
+                    }
+                )),
+                None => None,
+            };
+            match stalled {
+                None => Verdict::Fine,
+                Some(why) if job.attempts < job.max_attempts => Verdict::Requeue(why),
+                Some(why) => Verdict::Fail(format!("{why}; no attempts left")),
+            }
+        }
+        _ => Verdict::Fine,
+    }
+}
+
+/// What a message in a dead-letter queue means for its job: nothing if the job is finished or a
+/// live attempt holds it, else the job fails with the reason (its retry is the redrive).
+pub fn dead_lettered(job: &Job, what: &str, receives: u32, now: OffsetDateTime) -> Verdict {
+    let live = job.status == JobStatus::Processing && job.lease_until.is_some_and(|until| until > now);
+    if job.status.is_finished() || live {
+        return Verdict::Fine;
+    }
+    let last = job
+        .error
+        .as_deref()
+        .map(|e| format!("; last error: {e}"))
+        .unwrap_or_default();
+    Verdict::Fail(format!("{what} was dead-lettered after {receives} deliveries{last}"))
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    pub looked_at: usize,
+    pub enqueued: usize,
+    pub resent: usize,
+    pub requeued: usize,
+    pub failed: usize,
+    /// Jobs that changed between the look and the write (left alone) or whose write failed.
+    pub skipped: usize,
+}
+
+/// Applies the rules to the jobs the status index shows.
+#[derive(Clone)]
+pub struct Sweeper {
+    pub store: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub bounds: Bounds,
+}
+
+impl Sweeper {
+    /// One sweep over `pending`, `queued` and `processing`, oldest first, from the status index.
+    pub async fn sweep(&self, now: OffsetDateTime) -> Result<Report> {
+        let mut report = Report::default();
+        let statuses = [
+            (JobStatus::Pending, now - self.bounds.pending),
+            (JobStatus::Queued, now - self.bounds.queued),
+            (JobStatus::Processing, now),
+        ];
+        for (status, created_before) in statuses {
+            for job in self.store.oldest(status, created_before, SWEEP_PAGE).await? {
+                report.looked_at += 1;
+                let verdict = verdict(&job, now, &self.bounds);
+                if verdict == Verdict::Fine {
+                    continue;
+                }
+                match self.apply(&job, &verdict, now).await {
+                    Ok(true) => match verdict {
+                        Verdict::Enqueue => report.enqueued += 1,
+                        Verdict::Resend => report.resent += 1,
+                        Verdict::Requeue(_) => report.requeued += 1,
+                        Verdict::Fail(_) => report.failed += 1,
+                        Verdict::Fine => {}
+                    },
+                    Ok(false) => report.skipped += 1,
+                    Err(e) => {
+                        tracing::error!(job_id = %job.id, error = %e, ?verdict, "sweep of a job failed; next sweep tries again");
+                        report.skipped += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Carries out `verdict` if the job still deserves it. `Ok(false)`: it moved meanwhile.
+    pub async fn apply(&self, job: &Job, verdict: &Verdict, now: OffsetDateTime) -> Result<bool> {
+        let bounds = self.bounds;
+        let still = |j: &Job| self::verdict(j, now, &bounds) == *verdict;
+        let changed = |j: &Job| Error::Conflict(format!("job {} changed meanwhile", j.id));
+        let outcome = match verdict {
+            Verdict::Fine => return Ok(false),
+            Verdict::Enqueue => {
+                self.queue.enqueue(job, clock::now()).await?;
+                self.store
+                    .modify(job.id, &mut |j| {
+                        if !still(j) {
+                            return Err(changed(j));
+                        }
+                        j.transition(
+                            JobStatus::Queued,
+                            now,
+                            "enqueued by the sweeper (the submit did not finish)",
+                        )
+                    })
+                    .await
+            }
+            Verdict::Resend => {
+                self.queue.enqueue(job, clock::now()).await?;
+                self.store
+                    .modify(job.id, &mut |j| {
+                        if still(j) { j.note_resent(now) } else { Err(changed(j)) }
+                    })
+                    .await
+            }
+            Verdict::Requeue(why) => {
+                let job = self
+                    .store
+                    .modify(job.id, &mut |j| {
+                        if still(j) {
+                            j.requeue_stalled(why, now)
+                        } else {
+                            Err(changed(j))
+                        }
+                    })
+                    .await;
+                match job {
+                    Ok(job) => {
+                        // If this send fails, the job is queued without a message: the next
+                        // sweeps resend it.
+                        self.queue.enqueue(&job, clock::now()).await?;
+                        Ok(job)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Verdict::Fail(why) => {
+                self.store
+                    .modify(job.id, &mut |j| {
+                        if still(j) {
+                            j.fail_stuck(why, now)
+                        } else {
+                            Err(changed(j))
+                        }
+                    })
+                    .await
+            }
+        };
+        match outcome {
+            Ok(j) => {
+                tracing::warn!(job_id = %j.id, kind = %j.kind(), status = %j.status, ?verdict, "swept");
+                Ok(true)
+            }
+            Err(Error::Conflict(_)) | Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A message from a dead-letter queue about job `id` (`what` names it: "its message", "part 3").
+    /// Returns whether the job was ended.
+    pub async fn dead_letter(&self, id: crate::job::JobId, what: &str, receives: u32) -> Result<bool> {
+        let now = clock::now();
+        let Some(job) = self.store.get(id).await? else {
+            tracing::warn!(job_id = %id, "dead-lettered message of a job that does not exist");
+            return Ok(false);
+        };
+        let Verdict::Fail(why) = dead_lettered(&job, what, receives, now) else {
+            tracing::info!(job_id = %id, status = %job.status, "dead-lettered message of a job that is finished or running");
+            return Ok(false);
+        };
+        let ended = self
+            .store
+            .modify(id, &mut |j| match dead_lettered(j, what, receives, now) {
+                Verdict::Fail(_) => j.fail_stuck(&why, now),
+                _ => Err(Error::Conflict("changed meanwhile".into())),
+            })
+            .await;
+        match ended {
+            Ok(_) => {
+                tracing::warn!(job_id = %id, %why, "job failed: its message was dead-lettered");
+                Ok(true)
+            }
+            Err(Error::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobSpec;
+    use crate::store::memory::{MemoryJobStore, MemoryQueue};
+    use serde_json::json;
+
+    fn t(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).unwrap()
+    }
+
+    fn job(kind: &str, payload: serde_json::Value) -> Job {
+        Job::new(JobSpec::from_json(kind, payload).unwrap(), 3, None, t(0)).unwrap()
+    }
+
+    fn archive() -> Job {
+        job("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"}))
+    }
+
+    fn image() -> Job {
+        job(
+            "image",
+            json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg"], "visit_time": "t"}]}),
+        )
+    }
+
+    fn ingest() -> Job {
+        job("log_ingest", json!({"bucket": "b", "key": "uploads/x/a.jsonl"}))
+    }
+
+    fn sweeper() -> (Sweeper, Arc<MemoryJobStore>, Arc<MemoryQueue>) {
+        let store = Arc::new(MemoryJobStore::new());
+        let queue = Arc::new(MemoryQueue::new());
+        let s = Sweeper {
+            store: store.clone(),
+            queue: queue.clone(),
+            bounds: Bounds::default(),
+        };
+        (s, store, queue)
+    }
+
+    #[test]
+    fn fresh_and_scheduled_jobs_are_left_alone() {
+        let b = Bounds::default();
+        let mut j = archive();
+        assert_eq!(verdict(&j, t(60), &b), Verdict::Fine);
+        j.transition(JobStatus::Queued, t(1), "enqueued").unwrap();
+        j.scheduled_for = Some(t(86_400));
+        assert_eq!(verdict(&j, t(7_200), &b), Verdict::Fine);
+        j.scheduled_for = None;
+        assert_eq!(verdict(&j, t(600), &b), Verdict::Fine);
+        assert_eq!(verdict(&j, t(1_300), &b), Verdict::Resend);
+    }
+
+    #[test]
+    fn an_expired_lease_is_requeued_while_attempts_remain_then_failed() {
+        let b = Bounds::default();
+        let mut j = archive();
+        j.claim(t(0), Duration::seconds(90)).unwrap();
+        assert_eq!(
+            verdict(&j, t(300), &b),
+            Verdict::Fine,
+            "lease expired, but SQS may still bring it back"
+        );
+        assert!(matches!(verdict(&j, t(400), &b), Verdict::Requeue(why) if why.contains("stopped responding")));
+        j.attempts = 3;
+        assert!(matches!(verdict(&j, t(400), &b), Verdict::Fail(why) if why.ends_with("no attempts left")));
+    }
+
+    #[test]
+    fn a_run_in_parts_without_progress_is_requeued() {
+        let b = Bounds::default();
+        let mut j = image();
+        j.start_parts(3, t(0)).unwrap();
+        assert_eq!(verdict(&j, t(1_000), &b), Verdict::Fine);
+        assert!(
+            matches!(verdict(&j, t(1_501), &b), Verdict::Requeue(why) if why.contains("no progress for 25 minutes"))
+        );
+    }
+
+    #[test]
+    fn a_queued_job_resent_three_times_fails() {
+        let b = Bounds::default();
+        let mut j = ingest();
+        j.transition(JobStatus::Queued, t(0), "waiting for the presigned upload")
+            .unwrap();
+        j.sweeps = MAX_RESENDS;
+        assert!(matches!(verdict(&j, t(1_300), &b), Verdict::Fail(why) if why.starts_with("never picked up")));
+    }
+
+    #[tokio::test]
+    async fn a_sweep_ends_or_restarts_every_stuck_job_and_leaves_the_rest() {
+        let (s, store, queue) = sweeper();
+        let now = clock::now();
+        let ago = |mins: i64| now - Duration::minutes(mins);
+        // pending for 10 minutes: the submit died before enqueueing
+        let mut pending = archive();
+        pending.created_at = ago(10);
+        store.put(pending.clone());
+        // queued 30 minutes ago, never picked up: an ingest whose presigned upload never came
+        let mut lost = ingest();
+        lost.created_at = ago(30);
+        lost.transition(JobStatus::Queued, ago(30), "waiting for the presigned upload")
+            .unwrap();
+        store.put(lost.clone());
+        // an archive whose worker died on its last attempt
+        let mut dead = archive();
+        dead.created_at = ago(40);
+        dead.attempts = 2;
+        dead.claim(ago(30), Duration::seconds(90)).unwrap();
+        store.put(dead.clone());
+        // an image job with a dead-lettered part
+        let mut parts = image();
+        parts.created_at = ago(60);
+        parts.start_parts(4, ago(50)).unwrap();
+        store.put(parts.clone());
+        // healthy ones
+        let mut running = archive();
+        running.created_at = ago(1);
+        running.claim(now, Duration::seconds(90)).unwrap();
+        store.put(running.clone());
+        let mut fresh = archive();
+        fresh.created_at = ago(1);
+        store.put(fresh.clone());
+
+        let report = s.sweep(now).await.unwrap();
+        assert_eq!(
+            (report.enqueued, report.resent, report.requeued, report.failed),
+            (1, 1, 1, 1),
+            "{report:?}"
+        );
+        let get = |id| store.all().into_iter().find(|j: &Job| j.id == id).unwrap();
+        assert_eq!(get(pending.id).status, JobStatus::Queued);
+        assert_eq!(get(lost.id).status, JobStatus::Queued);
+        assert_eq!(get(lost.id).sweeps, 1);
+        assert_eq!(get(dead.id).status, JobStatus::Failed);
+        assert!(get(dead.id).error.unwrap().contains("stopped responding"));
+        assert_eq!(get(parts.id).status, JobStatus::Queued);
+        assert_eq!(get(running.id), running);
+        assert_eq!(get(fresh.id), fresh);
+        let sent = queue.sent.lock().unwrap().clone();
+        let to = |id| {
+            sent.iter()
+                .filter(|(m, _, _)| m.job_id == id)
+                .map(|(_, p, _)| *p)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(to(pending.id), vec![3]);
+        assert_eq!(
+            to(lost.id),
+            vec![0],
+            "a log_ingest job goes back to the ingest function's queue"
+        );
+        assert_eq!(to(parts.id), vec![3]);
+        assert!(to(dead.id).is_empty());
+
+        // A second sweep right after does nothing new.
+        let again = s.sweep(now).await.unwrap();
+        assert_eq!(
+            (again.enqueued, again.resent, again.requeued, again.failed),
+            (0, 0, 0, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dead_lettered_message_fails_its_job_unless_it_is_finished_or_running() {
+        let (s, store, _) = sweeper();
+        let mut queued = archive();
+        queued.transition(JobStatus::Queued, clock::now(), "enqueued").unwrap();
+        queued.error = Some("copying: timeout".into());
+        store.put(queued.clone());
+        let mut running = archive();
+        running.claim(clock::now(), Duration::seconds(90)).unwrap();
+        store.put(running.clone());
+        assert!(s.dead_letter(queued.id, "its message", 3).await.unwrap());
+        assert!(!s.dead_letter(running.id, "its message", 3).await.unwrap());
+        let failed = store.get(queued.id).await.unwrap().unwrap();
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert_eq!(
+            failed.error.as_deref(),
+            Some("its message was dead-lettered after 3 deliveries; last error: copying: timeout")
+        );
+        assert!(!s.dead_letter(queued.id, "its message", 3).await.unwrap(), "once");
+    }
+}
