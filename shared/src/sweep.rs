@@ -132,11 +132,13 @@ pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
     }
 }
 
-/// What a message in a dead-letter queue means for its job: nothing if the job is finished or a
-/// live attempt holds it, else the job fails with the reason (its retry is the redrive).
-pub fn dead_lettered(job: &Job, what: &str, receives: u32, now: OffsetDateTime) -> Verdict {
+/// What a message in a dead-letter queue means for its job: nothing if the job is finished, a
+/// live attempt holds it, or the message belongs to an earlier run (`run`, for parts); else the
+/// job fails with the reason (its retry is the redrive).
+pub fn dead_lettered(job: &Job, what: &str, run: Option<&str>, receives: u32, now: OffsetDateTime) -> Verdict {
     let live = job.status == JobStatus::Processing && job.lease_until.is_some_and(|until| until > now);
-    if job.status.is_finished() || live {
+    let stale = run.is_some_and(|run| job.run_key().as_deref() != Some(run));
+    if job.status.is_finished() || live || stale {
         return Verdict::Fine;
     }
     let last = job
@@ -275,21 +277,27 @@ impl Sweeper {
         }
     }
 
-    /// A message from a dead-letter queue about job `id` (`what` names it: "its message", "part 3").
-    /// Returns whether the job was ended.
-    pub async fn dead_letter(&self, id: crate::job::JobId, what: &str, receives: u32) -> Result<bool> {
+    /// A message from a dead-letter queue about job `id` (`what` names it: "its message", "part
+    /// 3"; `run`: the run a part belonged to). Returns whether the job was ended.
+    pub async fn dead_letter(
+        &self,
+        id: crate::job::JobId,
+        what: &str,
+        run: Option<&str>,
+        receives: u32,
+    ) -> Result<bool> {
         let now = clock::now();
         let Some(job) = self.store.get(id).await? else {
             tracing::warn!(job_id = %id, "dead-lettered message of a job that does not exist");
             return Ok(false);
         };
-        let Verdict::Fail(why) = dead_lettered(&job, what, receives, now) else {
+        let Verdict::Fail(why) = dead_lettered(&job, what, run, receives, now) else {
             tracing::info!(job_id = %id, status = %job.status, "dead-lettered message of a job that is finished or running");
             return Ok(false);
         };
         let ended = self
             .store
-            .modify(id, &mut |j| match dead_lettered(j, what, receives, now) {
+            .modify(id, &mut |j| match dead_lettered(j, what, run, receives, now) {
                 Verdict::Fail(_) => j.fail_stuck(&why, now),
                 _ => Err(Error::Conflict("changed meanwhile".into())),
             })
@@ -479,14 +487,14 @@ mod tests {
         let mut running = archive();
         running.claim(clock::now(), Duration::seconds(90)).unwrap();
         store.put(running.clone());
-        assert!(s.dead_letter(queued.id, "its message", 3).await.unwrap());
-        assert!(!s.dead_letter(running.id, "its message", 3).await.unwrap());
+        assert!(s.dead_letter(queued.id, "its message", None, 3).await.unwrap());
+        assert!(!s.dead_letter(running.id, "its message", None, 3).await.unwrap());
         let failed = store.get(queued.id).await.unwrap().unwrap();
         assert_eq!(failed.status, JobStatus::Failed);
         assert_eq!(
             failed.error.as_deref(),
             Some("its message was dead-lettered after 3 deliveries; last error: copying: timeout")
         );
-        assert!(!s.dead_letter(queued.id, "its message", 3).await.unwrap(), "once");
+        assert!(!s.dead_letter(queued.id, "its message", None, 3).await.unwrap(), "once");
     }
 }
