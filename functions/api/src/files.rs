@@ -49,7 +49,8 @@ fn check_name(name: &str) -> Result<String, ApiError> {
     }
     if !(base.ends_with(".jsonl") || base.ends_with(".jsonl.gz")) {
         return Err(ApiError::invalid(format!(
-            "{base:?}: only .jsonl or .jsonl.gz files are accepted"
+            "file name {}: only .jsonl or .jsonl.gz files are accepted",
+            shared::limits::quote(base)
         )));
     }
     if base.len() > 200 || base.chars().any(char::is_control) {

@@ -45,8 +45,7 @@ pub struct Ingest {
     pub store: Arc<dyn JobStore>,
     pub entries: EntryStore,
     pub s3: aws_sdk_s3::Client,
-    /// How long a run holds its job: above the function's timeout (`LEASE_SECONDS`, 360 s for
-    /// the ingest), renewed by every continuation, so a late duplicate event never takes over a
+    /// How long a run holds its job: above the function's timeout (`INGEST_LEASE_SECONDS`, 360 s), renewed by every continuation, so a late duplicate event never takes over a
     /// live ingest.
     pub lease: Duration,
     /// The seed's random per-line delay (0..=this many ms); 0 = off.

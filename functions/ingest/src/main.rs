@@ -26,7 +26,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
         entries: EntryStore::new(clients.dynamodb.clone(), &settings.log_entries_table),
         s3: clients.s3.clone(),
-        lease: settings.lease,
+        lease: time::Duration::seconds(shared::settings::optional("INGEST_LEASE_SECONDS", 360)?),
         line_delay_ms: shared::settings::optional("INGEST_LINE_DELAY_MS", 0)?,
         continuation: Continuation {
             sqs: clients.sqs.clone(),

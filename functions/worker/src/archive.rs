@@ -42,11 +42,20 @@ impl Archiver {
                 .as_service_error()
                 .is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
                 || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-            let msg = format!("copying {}: {}", p.source, aws_sdk_s3::error::DisplayErrorContext(&e));
-            return Err(if missing {
-                ProcessError::Permanent(format!("source object not found: {}", p.source))
-            } else {
+            if missing {
+                return Err(ProcessError::Permanent(format!(
+                    "source object not found: {}",
+                    p.source
+                )));
+            }
+            // The full SDK error goes to the log; the job keeps a short summary.
+            let error = shared::Error::aws("CopyObject", e);
+            tracing::warn!(source = %p.source, %error, "copy failed");
+            let msg = format!("copying {}: {}", p.source, error.summary());
+            return Err(if error.is_transient() {
                 ProcessError::Transient(msg)
+            } else {
+                ProcessError::Permanent(msg)
             });
         }
         let head = self
@@ -57,10 +66,9 @@ impl Archiver {
             .send()
             .await
             .map_err(|e| {
-                ProcessError::Transient(format!(
-                    "reading back {target}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                ))
+                let error = shared::Error::aws("HeadObject", e);
+                tracing::warn!(%target, %error, "reading back the copy failed");
+                ProcessError::Transient(format!("reading back {target}: {}", error.summary()))
             })?;
         Ok(json!({
             "archived_bucket": bucket,

@@ -521,4 +521,132 @@ mod tests {
         assert_eq!(decode_cursor(&c).unwrap(), "2026-11-23T10:00:00.000Z#abc");
         assert!(matches!(decode_cursor("!!"), Err(Error::Invalid(_))));
     }
+
+    /// The biggest item each kind of job can produce from the largest inputs the edge accepts,
+    /// after the longest life the lifecycle allows (full timeline, longest error, biggest result):
+    /// all stay under DynamoDB's 400 KB, so no input can make a job unstorable (and stuck).
+    #[test]
+    fn worst_case_items_stay_under_400_kb() {
+        use crate::images::{PartResult, StoreError, summarize};
+        use crate::job::{JobSpec, MAX_IMAGE_PAYLOAD_BYTES};
+        use crate::limits;
+        use serde_json::json;
+        const LIMIT: usize = 400 * 1024;
+        let now = clock::now();
+        let long = |n: usize| "x".repeat(n);
+        let url = |i: usize| format!("https://example.com/{i:06}/{}", long(limits::IMAGE_URL - 27));
+
+        // image: a payload just under its byte limit, made of the longest fields
+        let mut visits = Vec::new();
+        let mut i = 0;
+        loop {
+            let v = json!({"store_id": format!("{i:06}{}", long(limits::STORE_ID - 6)), "image_url": [url(i)],
+                           "visit_time": long(limits::VISIT_TIME)});
+            visits.push(v);
+            let payload = json!({"count": visits.len(), "visits": visits});
+            if serde_json::to_vec(&payload).unwrap().len() > MAX_IMAGE_PAYLOAD_BYTES {
+                visits.pop();
+                break;
+            }
+            i += 1;
+        }
+        let payload = json!({"count": visits.len(), "visits": visits});
+        let mut image = Job::new(JobSpec::from_json("image", payload).unwrap(), 3, None, now).unwrap();
+        image.start_parts(5, now).unwrap();
+        let parts: Vec<PartResult> = (0..image_count(&image))
+            .map(|i| PartResult {
+                part: i as u32,
+                images: vec![],
+                errors: vec![StoreError {
+                    store_id: format!("{i:06}{}", long(limits::STORE_ID - 6)),
+                    url: Some(url(i)),
+                    error: long(limits::REASON * 3),
+                }],
+            })
+            .collect();
+        let (result, error) = summarize(&parts);
+        let run = image.run_key().unwrap();
+        image.finish_parts(&run, result, error, now).unwrap();
+        fill_timeline(&mut image);
+
+        // log_ingest: the longest key and name, 100 longest rejections
+        let spec = JobSpec::from_json(
+            "log_ingest",
+            json!({"bucket": long(limits::BUCKET), "key": format!("{}.jsonl", long(limits::S3_KEY - 6)),
+                   "file_name": long(limits::FILE_NAME), "size": u64::MAX}),
+        )
+        .unwrap();
+        let mut ingest = Job::new(spec, 3, None, now).unwrap();
+        ingest.claim(now, Duration::seconds(60)).unwrap();
+        let rejected: Vec<_> = (0..100)
+            .map(|n| crate::logs::Rejection::new(n, format!("unknown level {}", limits::quote(&long(5000)))).reason)
+            .map(|reason| json!({"line": u64::MAX, "reason": limits::clip(&reason.repeat(10), limits::REASON)}))
+            .collect();
+        let levels: serde_json::Map<String, serde_json::Value> = ["trace", "debug", "info", "warn", "error", "fatal"]
+            .iter()
+            .map(|l| (l.to_string(), json!(u64::MAX)))
+            .collect();
+        let result = json!({"lines_read": u64::MAX, "lines_stored": u64::MAX, "lines_rejected": u64::MAX,
+                            "rejected": rejected, "levels": levels, "bytes_read": u64::MAX});
+        ingest.complete(1, result, now).unwrap();
+        fill_timeline(&mut ingest);
+
+        // archive: the longest asset id and source, failed with the longest error
+        let spec = JobSpec::from_json(
+            "archive",
+            json!({"asset_id": long(limits::ASSET_ID), "source": format!("s3://{}/{}", long(limits::BUCKET), long(limits::S3_KEY))}),
+        )
+        .unwrap();
+        let mut archive = Job::new(spec, 3, None, now).unwrap();
+        archive.claim(now, Duration::seconds(60)).unwrap();
+        archive.fail_permanently(1, long(100_000), now).unwrap();
+        fill_timeline(&mut archive);
+
+        for job in [&image, &ingest, &archive] {
+            let size = item_size(&job_item(job).unwrap());
+            eprintln!("worst-case {} job item: {size} bytes", job.kind());
+            assert!(size < LIMIT, "{} job item is {size} bytes", job.kind());
+            assert!(
+                size > 20 * 1024,
+                "{} job item is only {size} bytes: not a worst case",
+                job.kind()
+            );
+        }
+        // a part of 25 failed images, each with the longest store id, URL and error
+        let part = PartResult {
+            part: u32::MAX,
+            images: vec![],
+            errors: (0..crate::job::IMAGES_PER_PART)
+                .map(|i| StoreError {
+                    store_id: long(limits::STORE_ID),
+                    url: Some(url(i)),
+                    error: limits::clip(&long(100_000), 200),
+                })
+                .collect(),
+        };
+        assert!(serde_json::to_string(&part).unwrap().len() < LIMIT / 4);
+        // and the stored error of a job is short whatever it was given
+        assert!(archive.error.as_ref().unwrap().chars().count() <= limits::JOB_ERROR);
+    }
+
+    fn image_count(job: &Job) -> usize {
+        match &job.spec {
+            crate::job::JobSpec::Image(p) => p.image_count(),
+            _ => 0,
+        }
+    }
+
+    /// The longest timeline a job can hold: its limit of entries of the longest message.
+    fn fill_timeline(job: &mut Job) {
+        let status = job.status;
+        for _ in 0..crate::job::TIMELINE_LIMIT * 2 {
+            job.timeline.push(crate::job::TimelineEntry {
+                at: clock::now(),
+                status,
+                attempt: u32::MAX,
+                message: "y".repeat(crate::limits::TIMELINE_MESSAGE),
+            });
+        }
+        job.timeline.truncate(crate::job::TIMELINE_LIMIT);
+    }
 }

@@ -28,3 +28,25 @@ pub const STATS_SHARDS: u32 = 8;
 pub fn job_pk(id: impl std::fmt::Display) -> String {
     format!("JOB#{id}")
 }
+
+/// The size DynamoDB counts for an item (its 400 KB limit): attribute names plus values, UTF-8
+/// bytes of strings, about a byte per two digits of a number plus one, one byte for a boolean or
+/// null, three bytes of overhead per map or list plus a byte per element.
+pub fn item_size(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    match v {
+        A::S(s) => s.len(),
+        A::N(n) => n.len().div_ceil(2) + 1,
+        A::B(b) => b.as_ref().len(),
+        A::Bool(_) | A::Null(_) => 1,
+        A::Ss(v) => v.iter().map(String::len).sum(),
+        A::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        A::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        A::M(m) => 3 + m.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        _ => 0,
+    }
+}
