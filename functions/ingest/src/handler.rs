@@ -488,7 +488,11 @@ impl Ingest {
             _ => object.content_length().unwrap_or_default().max(0) as u64,
         };
         let bytes = Arc::new(AtomicU64::new(0));
-        let mut reader = crate::reader::lines(object.body.into_async_read(), gzip, bytes.clone());
+        let inflate = crate::reader::InflateLimits {
+            max_bytes: self.limits.max_inflated,
+            max_ratio: self.limits.max_gzip_ratio,
+        };
+        let mut reader = crate::reader::lines(object.body.into_async_read(), gzip, bytes.clone(), inflate);
         let mut buf: Vec<u8> = Vec::new();
 
         let mut batch: Vec<LogEntry> = Vec::with_capacity(BATCH);
@@ -521,7 +525,10 @@ impl Ingest {
         loop {
             let read = match crate::reader::read_line(&mut reader, &mut buf, limits.max_line).await {
                 Ok(read) => read,
-                Err(e) => return Err(IngestError::Read(format!("reading s3://{bucket}/{key}: {e}"))),
+                Err(e) => match crate::reader::bomb(&e) {
+                    Some(bomb) => return Err(IngestError::Bad(bomb.0.clone())),
+                    None => return Err(IngestError::Read(format!("reading s3://{bucket}/{key}: {e}"))),
+                },
             };
             let (size, too_long) = match read {
                 crate::reader::Line::End => break,
@@ -535,21 +542,6 @@ impl Ingest {
             number += 1;
             this_invocation += 1;
             consumed += size as u64; // exact, "\r\n" included: the resume offset depends on it
-            if gzip {
-                let compressed = bytes.load(Ordering::Relaxed).max(1);
-                if consumed > limits.max_inflated {
-                    return Err(IngestError::Bad(format!(
-                        "the gzip file inflates to more than {} bytes; refused",
-                        limits.max_inflated
-                    )));
-                }
-                if consumed > 16 << 20 && consumed / compressed > limits.max_gzip_ratio {
-                    return Err(IngestError::Bad(format!(
-                        "the gzip file inflates more than {}:1; refused as a possible decompression bomb",
-                        limits.max_gzip_ratio
-                    )));
-                }
-            }
             if self.line_delay_ms > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
                     0..=self.line_delay_ms,

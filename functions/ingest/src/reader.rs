@@ -34,17 +34,86 @@ impl<R: AsyncRead> AsyncRead for Counted<R> {
     }
 }
 
-/// Buffered lines of `body`, gunzipped when `gzip`; `count` follows the raw bytes read.
+/// How far a gzip stream may inflate before it is refused as a decompression bomb.
+#[derive(Debug, Clone, Copy)]
+pub struct InflateLimits {
+    /// Most decoded bytes in all.
+    pub max_bytes: u64,
+    /// Most decoded bytes per compressed byte, once past [`RATIO_CHECKED_AFTER`].
+    pub max_ratio: u64,
+}
+
+/// Decoded bytes after which the ratio is checked (small files may compress very well).
+pub const RATIO_CHECKED_AFTER: u64 = 16 << 20;
+
+/// The error a refused gzip stream reads as (find it with [`bomb`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Bomb(pub String);
+
+/// The [`Bomb`] inside an I/O error, if that is what it is.
+pub fn bomb(e: &std::io::Error) -> Option<&Bomb> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<Bomb>())
+}
+
+pin_project_lite::pin_project! {
+    /// Counts decoded bytes and fails the read as soon as the limits are passed, in the middle of
+    /// a line if need be: a stream of zeros without a newline is stopped, not read to its end.
+    pub struct Inflated<R> {
+        #[pin]
+        inner: R,
+        decoded: u64,
+        compressed: Arc<AtomicU64>,
+        limits: InflateLimits,
+    }
+}
+
+impl<R: AsyncRead> AsyncRead for Inflated<R> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let poll = this.inner.poll_read(cx, buf);
+        *this.decoded += (buf.filled().len() - before) as u64;
+        let (decoded, limits) = (*this.decoded, *this.limits);
+        let compressed = this.compressed.load(Ordering::Relaxed).max(1);
+        let refused = if decoded > limits.max_bytes {
+            Some(format!(
+                "the gzip file inflates to more than {} bytes; refused",
+                limits.max_bytes
+            ))
+        } else if decoded > RATIO_CHECKED_AFTER && decoded / compressed > limits.max_ratio {
+            Some(format!(
+                "the gzip file inflates more than {}:1; refused as a possible decompression bomb",
+                limits.max_ratio
+            ))
+        } else {
+            None
+        };
+        match refused {
+            Some(why) => Poll::Ready(Err(std::io::Error::other(Bomb(why)))),
+            None => poll,
+        }
+    }
+}
+
+/// Buffered lines of `body`, gunzipped when `gzip` (within `limits`); `count` follows the raw
+/// bytes read.
 pub fn lines<R: AsyncRead + Send + Unpin + 'static>(
     body: R,
     gzip: bool,
     count: Arc<AtomicU64>,
+    limits: InflateLimits,
 ) -> Box<dyn AsyncBufRead + Send + Unpin> {
-    let counted = BufReader::with_capacity(256 * 1024, Counted::new(body, count));
+    let counted = BufReader::with_capacity(256 * 1024, Counted::new(body, count.clone()));
     if gzip {
         Box::new(BufReader::with_capacity(
             256 * 1024,
-            async_compression::tokio::bufread::GzipDecoder::new(counted),
+            Inflated {
+                inner: async_compression::tokio::bufread::GzipDecoder::new(counted),
+                decoded: 0,
+                compressed: count,
+                limits,
+            },
         ))
     } else {
         Box::new(counted)
@@ -137,5 +206,23 @@ mod tests {
         );
         assert_eq!(all(b"", 8).await, vec![]);
         assert_eq!(all(b"0123456789", 8).await, vec![(Line::TooLong(10), vec![])]);
+    }
+
+    #[tokio::test]
+    async fn a_gzip_bomb_is_refused_in_the_middle_of_its_one_line() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for _ in 0..64 {
+            gz.write_all(&[b'0'; 1 << 20]).unwrap(); // 64 MiB of zeros, no newline
+        }
+        let body = gz.finish().unwrap();
+        let limits = InflateLimits {
+            max_bytes: 1 << 40,
+            max_ratio: 200,
+        };
+        let mut reader = lines(std::io::Cursor::new(body), true, Arc::new(AtomicU64::new(0)), limits);
+        let mut buf = Vec::new();
+        let err = read_line(&mut reader, &mut buf, 1 << 20).await.unwrap_err();
+        assert!(bomb(&err).is_some_and(|b| b.0.contains("decompression bomb")), "{err}");
     }
 }

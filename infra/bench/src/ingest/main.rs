@@ -141,11 +141,17 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// The corpus is plain text: the gzip limits do not apply.
+const NO_GZIP: ingest::reader::InflateLimits = ingest::reader::InflateLimits {
+    max_bytes: u64::MAX,
+    max_ratio: u64::MAX,
+};
+
 /// One pass of the ingest's line loop over `corpus`; with `encode`, valid entries are also turned
 /// into DynamoDB items 25 at a time, as the handler does before each `BatchWriteItem`.
 async fn line_loop(corpus: &'static [u8], encode: Option<&EntryStore>) -> (Tally, u64) {
     let job = JobId::new();
-    let mut reader = ingest::reader::lines(corpus, false, Arc::new(AtomicU64::new(0)));
+    let mut reader = ingest::reader::lines(corpus, false, Arc::new(AtomicU64::new(0)), NO_GZIP);
     let (mut buf, mut tally, mut number, mut valid) = (Vec::new(), Tally::default(), 0u64, 0u64);
     let mut batch: Vec<LogEntry> = Vec::with_capacity(BATCH);
     let max_line = ingest::handler::Limits::default().max_line;
@@ -248,7 +254,7 @@ fn breakdown_of(corpus: &'static [u8]) {
     };
     time("read_line only", &mut || {
         rt.block_on(async {
-            let mut reader = ingest::reader::lines(corpus, false, Arc::new(AtomicU64::new(0)));
+            let mut reader = ingest::reader::lines(corpus, false, Arc::new(AtomicU64::new(0)), NO_GZIP);
             let (mut buf, mut n) = (String::new(), 0u64);
             loop {
                 buf.clear();
@@ -303,7 +309,7 @@ fn breakdown_of(corpus: &'static [u8]) {
     });
     time("read_line + Tally::line, dropped at once", &mut || {
         rt.block_on(async {
-            let mut reader = ingest::reader::lines(corpus, false, Arc::new(AtomicU64::new(0)));
+            let mut reader = ingest::reader::lines(corpus, false, Arc::new(AtomicU64::new(0)), NO_GZIP);
             let (mut buf, mut n, mut tally) = (String::new(), 0u64, Tally::default());
             loop {
                 buf.clear();
