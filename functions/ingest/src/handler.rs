@@ -473,26 +473,32 @@ impl Ingest {
             .key(key)
             .set_range(range.clone())
             .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    IngestError::Bad(format!(
-                        "object s3://{bucket}/{key} not found (never uploaded, or deleted)"
-                    ))
-                } else {
-                    IngestError::Store(shared::Error::aws("GetObject", e))
-                }
-            })?;
-        let total = match (&job.spec, range.is_some()) {
-            (JobSpec::LogIngest(p), true) if p.size > 0 => p.size,
-            _ => object.content_length().unwrap_or_default().max(0) as u64,
+            .await;
+        let (body, total) = match object {
+            Ok(object) => {
+                let total = match (&job.spec, range.is_some()) {
+                    (JobSpec::LogIngest(p), true) if p.size > 0 => p.size,
+                    _ => object.content_length().unwrap_or_default().max(0) as u64,
+                };
+                (object.body, total)
+            }
+            // A checkpoint taken right at the end of the file: nothing is left to read.
+            Err(e) if range.is_some() && e.as_service_error().and_then(|s| s.meta().code()) == Some("InvalidRange") => {
+                (aws_sdk_s3::primitives::ByteStream::from_static(b""), consumed)
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Err(IngestError::Bad(format!(
+                    "object s3://{bucket}/{key} not found (never uploaded, or deleted)"
+                )));
+            }
+            Err(e) => return Err(IngestError::Store(shared::Error::aws("GetObject", e))),
         };
         let bytes = Arc::new(AtomicU64::new(0));
         let inflate = crate::reader::InflateLimits {
             max_bytes: self.limits.max_inflated,
             max_ratio: self.limits.max_gzip_ratio,
         };
-        let mut reader = crate::reader::lines(object.body.into_async_read(), gzip, bytes.clone(), inflate);
+        let mut reader = crate::reader::lines(body.into_async_read(), gzip, bytes.clone(), inflate);
         let mut buf: Vec<u8> = Vec::new();
 
         let mut batch: Vec<LogEntry> = Vec::with_capacity(BATCH);

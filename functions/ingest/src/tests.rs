@@ -93,6 +93,46 @@ impl Harness {
         self.store.get(id).await.unwrap().unwrap()
     }
 
+    /// Plays the continuation queue's event source: delivers each checkpoint to a new
+    /// invocation until the job is no longer processing. Returns the invocations made.
+    async fn drain_continuations(&self, id: JobId) -> usize {
+        let (h, first_id) = (self, id);
+        let queue = h.t.var("INGEST_QUEUE_URL").to_string();
+        let mut invocations = 1;
+        loop {
+            let job = h.store.get(first_id).await.unwrap().unwrap();
+            if job.status != JobStatus::Processing {
+                break;
+            }
+            let out =
+                h.t.clients
+                    .sqs
+                    .receive_message()
+                    .queue_url(&queue)
+                    .wait_time_seconds(2)
+                    .send()
+                    .await
+                    .unwrap();
+            for m in out.messages.unwrap_or_default() {
+                let record = json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                                "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}});
+                let response = h.ingest.handle(json!({"Records": [record]}), None).await.unwrap();
+                assert_eq!(response["batchItemFailures"], json!([]));
+                h.t.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(&queue)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                invocations += 1;
+            }
+            assert!(invocations < 100, "no end in sight");
+        }
+        invocations
+    }
+
     async fn entries(&self, id: JobId, level: Option<Level>) -> Vec<u64> {
         let (mut lines, mut next) = (Vec::new(), None);
         loop {
@@ -249,40 +289,7 @@ async fn a_file_that_outlasts_an_invocation_continues_from_its_checkpoint_and_st
     let first = h.drop_file("uploads/long.jsonl", body.into_bytes()).await;
     assert_eq!(first.status, JobStatus::Processing, "paused after its first batch");
 
-    // Play the continuation queue's event source: deliver each checkpoint to a new invocation.
-    let queue = h.t.var("INGEST_QUEUE_URL").to_string();
-    let mut invocations = 1;
-    loop {
-        let job = h.store.get(first.id).await.unwrap().unwrap();
-        if job.status != JobStatus::Processing {
-            break;
-        }
-        let out =
-            h.t.clients
-                .sqs
-                .receive_message()
-                .queue_url(&queue)
-                .wait_time_seconds(2)
-                .send()
-                .await
-                .unwrap();
-        for m in out.messages.unwrap_or_default() {
-            let record = json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                                "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}});
-            let response = h.ingest.handle(json!({"Records": [record]}), None).await.unwrap();
-            assert_eq!(response["batchItemFailures"], json!([]));
-            h.t.clients
-                .sqs
-                .delete_message()
-                .queue_url(&queue)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-            invocations += 1;
-        }
-        assert!(invocations < 100, "no end in sight");
-    }
+    let invocations = h.drain_continuations(first.id).await;
     let job = h.store.get(first.id).await.unwrap().unwrap();
     assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
     assert!(invocations >= 20, "{invocations} invocations");
@@ -311,4 +318,24 @@ async fn a_file_that_outlasts_an_invocation_continues_from_its_checkpoint_and_st
         "checkpoints update the progress, they do not fill the timeline: {:?}",
         job.timeline
     );
+}
+
+#[tokio::test]
+async fn a_checkpoint_taken_at_the_very_end_of_the_file_completes_in_the_next_invocation() {
+    let mut h = harness().await;
+    h.ingest.time_budget = std::time::Duration::ZERO; // checkpoint after every 25 lines
+    let body: String = (1..=50)
+        .map(|n| {
+            format!(
+                "{{\"timestamp\":{},\"level\":\"info\",\"message\":\"line {n}\"}}\n",
+                1_795_428_000 + n
+            )
+        })
+        .collect();
+    let first = h.drop_file("uploads/exact.jsonl", body.into_bytes()).await;
+    assert_eq!(first.status, JobStatus::Processing);
+    h.drain_continuations(first.id).await;
+    let job = h.store.get(first.id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
+    assert_eq!(result(&job)["lines_stored"], 50);
 }

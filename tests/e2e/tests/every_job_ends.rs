@@ -1,0 +1,199 @@
+//! The issue "every job ends", observation by observation, through the running stack: what a
+//! careless or hostile client sends either gets a 4xx naming the field, or becomes a job that
+//! reaches a final state with a short, clear reason. Nothing is left `processing`.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use e2e::{api_url, get_json};
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+async fn post(path: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", api_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn upload(name: &str, bytes: Vec<u8>) -> String {
+    let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_string()));
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/files/upload", api_url()))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "upload of {name}");
+    let accepted: Value = resp.json().await.unwrap();
+    accepted["job_id"].as_str().unwrap().to_string()
+}
+
+/// Waits (at most `secs`) until the ingest job is completed or failed; says what it waited for.
+async fn ingest_ended(id: &str, secs: u64) -> Value {
+    let start = Instant::now();
+    loop {
+        let status = get_json(&format!("/api/v1/jobs/{id}")).await;
+        if matches!(status["status"].as_str(), Some("completed" | "failed")) {
+            return status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "ingest job {id} not completed or failed after {secs} s: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn line(level: &str, message: &str) -> String {
+    json!({"timestamp": "2026-11-30T10:00:00Z", "level": level, "message": message}).to_string() + "\n"
+}
+
+/// (1) A 10,000-character store id with 25 image URLs used to make every part record too big to
+/// store, dead-letter the part and leave the job `ongoing` forever: it is refused at the edge.
+#[tokio::test]
+async fn a_store_id_too_long_to_store_is_refused_with_a_400_naming_it() {
+    let urls: Vec<String> = (0..25).map(|i| format!("http://127.0.0.1:8090/{i}.png")).collect();
+    let (status, body) = post(
+        "/api/submit/",
+        json!({"count": 1, "visits": [{"store_id": "S".repeat(10_000), "image_url": urls, "visit_time": "now"}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("store_id") && error.contains("at most 64"), "{error}");
+    assert!(error.len() < 200, "the refusal does not echo the value: {error}");
+}
+
+/// (7) A 420 KB asset id was answered 503 "try again later": a client mistake reported as ours.
+#[tokio::test]
+async fn an_asset_id_too_long_to_store_is_a_400_not_a_503() {
+    let (status, body) = post(
+        "/jobs",
+        json!({"kind": "archive", "payload": {"asset_id": "a".repeat(420 * 1024), "source": "s3://b/k.mp4"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("payload.asset_id"),
+        "{body}"
+    );
+}
+
+/// (2) 100 lines whose level is 5,000 characters: the reasons quote the value in part, the job
+/// item stays small, and the ingest completes with every line rejected by number.
+#[tokio::test]
+async fn lines_with_huge_bad_values_are_rejected_with_short_reasons_and_the_job_completes() {
+    let level = "L".repeat(5_000);
+    let body: String = (0..100).map(|n| line(&level, &format!("event {n}"))).collect();
+    assert!(body.len() > 500_000);
+    let id = upload("huge-levels.jsonl", body.into_bytes()).await;
+    let status = ingest_ended(&id, 120).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(
+        (status["lines_read"].as_u64(), status["lines_rejected"].as_u64()),
+        (Some(100), Some(100))
+    );
+    let rejected = status["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 100);
+    for r in rejected {
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.starts_with("unknown level") && reason.len() <= 200, "{reason}");
+    }
+}
+
+/// (3) One 420 KB line used to fail the whole file (BatchWriteItem refused the item): it is a
+/// rejected line; the lines around it are stored.
+#[tokio::test]
+async fn one_line_too_big_to_store_is_rejected_and_the_rest_of_the_file_is_stored() {
+    let mut body = line("info", "before");
+    body.push_str(&line("info", &"m".repeat(420 * 1024)));
+    body.push_str(&line("warn", "after"));
+    let id = upload("one-big-line.jsonl", body.into_bytes()).await;
+    let status = ingest_ended(&id, 120).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(
+        (status["lines_stored"].as_u64(), status["lines_rejected"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(status["rejected"][0]["line"], 2);
+    assert!(
+        status["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stored up to")
+    );
+}
+
+/// (4) A small .jsonl.gz that inflates to hundreds of MB without a newline used to exhaust the
+/// function's memory: it is refused as it is read, and the job fails saying why.
+#[tokio::test]
+async fn a_gzip_bomb_fails_its_job_with_the_reason() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![b'0'; 1 << 20];
+    for _ in 0..300 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    assert!(bytes.len() < 1 << 20, "{} compressed bytes", bytes.len());
+    let id = upload("bomb.jsonl.gz", bytes).await;
+    let status = ingest_ended(&id, 120).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(
+        status["error"].as_str().unwrap().contains("decompression bomb"),
+        "{status}"
+    );
+}
+
+/// (6) Retrying a failed log_ingest job sent it to the worker, which failed it again: now the
+/// ingest function runs it. (10) The same path is what the sweeper uses for an upload that never
+/// came: the job runs from the queue and fails saying the object is missing.
+#[tokio::test]
+async fn a_retried_ingest_job_is_run_by_the_ingest_function() {
+    let (status, presigned) = post("/api/v1/files", json!({"file_name": "late.jsonl", "size": 64})).await;
+    assert_eq!(status, 201, "{presigned}");
+    let id = presigned["job_id"].as_str().unwrap().to_string();
+    // Nothing is uploaded: ended by hand (queued -> failed), as the sweeper would after its bound.
+    let resp = reqwest::Client::new()
+        .put(format!("{}/jobs/{id}/status", api_url()))
+        .json(&json!({"status": "failed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let (status, retried) = post(&format!("/jobs/{id}/retry"), json!({})).await;
+    assert_eq!(status, 200, "{retried}");
+    let ended = ingest_ended(&id, 120).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    let error = ended["error"].as_str().unwrap();
+    assert!(
+        error.contains("not found"),
+        "run by the ingest function, which finds no object: {error}"
+    );
+    assert!(!error.contains("log_ingest jobs are run by"), "{error}");
+
+    // Once the file is there, a retry ingests it.
+    let key = presigned["key"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("uploads/{id}/late.jsonl"));
+    let s3 = e2e::s3().await;
+    let bucket = e2e::stack_var("UPLOADS_BUCKET");
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(line("info", "finally").into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    // The upload's own S3 event finds the job failed and leaves it; the retry runs it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, _) = post(&format!("/jobs/{id}/retry"), json!({})).await;
+    assert_eq!(status, 200);
+    let ended = ingest_ended(&id, 120).await;
+    assert_eq!(ended["status"], "completed", "{ended}");
+    assert_eq!(ended["lines_stored"], 1);
+}
