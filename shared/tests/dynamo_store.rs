@@ -300,3 +300,64 @@ async fn stats_equal_a_full_count_after_a_burst_of_mixed_transitions() {
     assert_eq!(stats.completed_per_minute.len(), 60);
     assert_eq!(stats.completed_per_minute.iter().map(|m| m.completed).sum::<i64>(), 10);
 }
+
+/// The sweeper's view of the table: jobs of one status created before a time, oldest first,
+/// from the status index; and one sweep against DynamoDB and SQS.
+#[tokio::test]
+async fn the_sweeper_finds_stuck_jobs_by_index_and_ends_or_restarts_them() {
+    use shared::queue::SqsJobQueue;
+    use shared::sweep::{Bounds, Sweeper};
+    let (t, store) = store().await;
+    let now = clock::now();
+    let mut created = Vec::new();
+    for (n, mins) in [(0, 50), (1, 40), (2, 1)] {
+        let mut job = Job::new(spec(JobKind::Archive, n), 3, None, now - Duration::minutes(mins)).unwrap();
+        job.transition(JobStatus::Queued, now - Duration::minutes(mins), "enqueued")
+            .unwrap();
+        store.create(&job, None).await.unwrap();
+        created.push(job);
+    }
+    // an ingest whose run died: processing, its lease long gone, no attempts left
+    let mut dead = Job::new(spec(JobKind::LogIngest, 9), 3, None, now - Duration::minutes(30)).unwrap();
+    dead.attempts = 2;
+    dead.claim(now - Duration::minutes(30), Duration::seconds(360)).unwrap();
+    store.create(&dead, None).await.unwrap();
+
+    let old = store
+        .oldest(JobStatus::Queued, now - Duration::minutes(20), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        old.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![created[0].id, created[1].id]
+    );
+    assert_eq!(store.oldest(JobStatus::Queued, now, 1).await.unwrap().len(), 1, "limit");
+
+    let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
+    let queue = SqsJobQueue::new(clients.sqs.clone(), t.var("HIGH_QUEUE_URL"), t.var("NORMAL_QUEUE_URL"))
+        .with_ingest(t.var("INGEST_QUEUE_URL"));
+    let sweeper = Sweeper {
+        store: store.clone(),
+        queue: Arc::new(queue),
+        bounds: Bounds::default(),
+    };
+    let report = sweeper.sweep(now).await.unwrap();
+    assert_eq!((report.resent, report.failed, report.requeued), (2, 1, 0), "{report:?}");
+    let failed = store.get(dead.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.error.unwrap().contains("stopped responding"));
+    let resent = store.get(created[0].id).await.unwrap().unwrap();
+    assert_eq!((resent.status, resent.sweeps), (JobStatus::Queued, 1));
+    let messages = clients
+        .sqs
+        .receive_message()
+        .queue_url(t.var("NORMAL_QUEUE_URL"))
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(messages.len(), 2, "the two stale queued jobs were sent again");
+}
