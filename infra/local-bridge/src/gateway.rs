@@ -75,9 +75,22 @@ impl Gateway {
         {
             return self.preflight(origin.as_ref());
         }
-        let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+        // A client that stops sending its body must not hold the request forever.
+        let body = match tokio::time::timeout(
+            self.integration_timeout,
+            Limited::new(body, MAX_REQUEST_BYTES).collect(),
+        )
+        .await
+        {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = self.integration_timeout.as_secs(),
+                    "request body not received in time: 408"
+                );
+                return message(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
+            }
         };
         let path = parts.uri.path().to_string();
         let Some((route, params)) = self.route(parts.method.as_str(), &path) else {
