@@ -394,16 +394,27 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
 
     if !s3_configs.is_empty() {
         let queue_name = format!("{}-s3-notifications", options.stack_name);
-        let url = clients
-            .sqs
-            .create_queue()
-            .queue_name(&queue_name)
-            .attributes(QueueAttributeName::VisibilityTimeout, "30")
-            .send()
-            .await
-            .context("creating the S3 notification queue")?
-            .queue_url
-            .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
+        // A notification stays hidden while its function may still run (its Timeout), so that it
+        // is not taken again in the meantime; retries set their own delay.
+        let longest = stack
+            .s3_routes
+            .iter()
+            .filter_map(|r| stack.function(&r.function))
+            .map(|f| f.timeout_secs)
+            .max()
+            .unwrap_or(30);
+        let visibility = Options {
+            visibility_timeout: None,
+            ..options.clone()
+        };
+        let url = create_queue(
+            &queue_name,
+            &serde_json::json!({ "VisibilityTimeout": longest + 60 }),
+            clients,
+            &visibility,
+        )
+        .await
+        .context("creating the S3 notification queue")?;
         let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}");
         for (bucket, configs) in s3_configs {
             let configs = configs.into_iter().map(|mut c| {
