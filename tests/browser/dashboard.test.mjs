@@ -3,8 +3,11 @@
 //
 //   cd tests/browser && npm ci && node --test dashboard.test.mjs      (infra/test runs it)
 //
-// Environment: API_URL, CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR (default
-// docs/screenshots), DASHBOARD_TEST_SKIP=image (comma-separated step names to skip, said loudly).
+// Environment: API_URL, CHROMIUM (default /usr/bin/chromium), DASHBOARD_TEST_SKIP=image
+// (comma-separated step names to skip, said loudly). Screenshots go to $JOBS_STATE_DIR/screenshots
+// (.local/, git-ignored); UPDATE_SCREENSHOTS=1 rewrites the README's docs/screenshots instead, and
+// SCREENSHOT_DIR names any other place. Not into the source tree by default: `cargo lambda watch`
+// watches it, and a write there must never restart the functions under a running test.
 //
 // Every step works through the page as a user would; the API is called directly only to set
 // up what the step is not about (a failed job to retry, enough jobs to page through) and to
@@ -25,7 +28,11 @@ import { chromium } from 'playwright-core';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const API = (process.env.API_URL || 'http://127.0.0.1:3000').replace(/\/$/, '');
-const SHOTS = process.env.SCREENSHOT_DIR || join(ROOT, 'docs/screenshots');
+const SHOTS =
+  process.env.SCREENSHOT_DIR ||
+  (process.env.UPDATE_SCREENSHOTS === '1'
+    ? join(ROOT, 'docs/screenshots')
+    : join(process.env.JOBS_STATE_DIR || join(ROOT, '.local'), 'screenshots'));
 const SKIP = new Set((process.env.DASHBOARD_TEST_SKIP || '').split(',').filter(Boolean));
 const IMAGES_DIR = join(ROOT, 'events/samples/images');
 // The sample images and their sizes (events/samples/images/make.py).
@@ -168,6 +175,7 @@ before(async () => {
 });
 
 after(async () => {
+  console.log(`screenshots in ${SHOTS}`);
   await browser?.close();
   await new Promise((r) => (imageServer ? imageServer.close(r) : r()));
 });

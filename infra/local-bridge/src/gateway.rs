@@ -2,10 +2,15 @@
 //! function gets the payload-format-2.0 event AWS would send, its response goes back out.
 //! Routes and CORS come from the template; preflight requests are answered here, as API Gateway
 //! answers them when `CorsConfiguration` is set.
+//!
+//! Failures are answered as HTTP APIs answer them: a function error (a timeout or a dead function
+//! process included) is `500 {"message":"Internal Server Error"}`; no answer within the integration
+//! timeout (30 s, the HTTP API maximum) is `503 {"message":"Service Unavailable"}`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -24,12 +29,16 @@ use crate::provision::HttpRoute;
 pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 /// Lambda's limit for a synchronous invocation's event.
 pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
+/// HTTP APIs wait at most 30 s for an integration (the default, and the maximum).
+pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Gateway {
     pub routes: Vec<HttpRoute>,
     pub cors: Option<Value>,
     pub invoker: Arc<dyn Invoker>,
     pub api_id: String,
+    /// [`INTEGRATION_TIMEOUT`]; tests use less.
+    pub integration_timeout: Duration,
 }
 
 impl Gateway {
@@ -66,9 +75,22 @@ impl Gateway {
         {
             return self.preflight(origin.as_ref());
         }
-        let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+        // A client that stops sending its body must not hold the request forever.
+        let body = match tokio::time::timeout(
+            self.integration_timeout,
+            Limited::new(body, MAX_REQUEST_BYTES).collect(),
+        )
+        .await
+        {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
+            Err(_) => {
+                tracing::warn!(
+                    timeout_secs = self.integration_timeout.as_secs(),
+                    "request body not received in time: 408"
+                );
+                return message(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
+            }
         };
         let path = parts.uri.path().to_string();
         let Some((route, params)) = self.route(parts.method.as_str(), &path) else {
@@ -78,18 +100,31 @@ impl Gateway {
         if serde_json::to_vec(&event).map(|v| v.len()).unwrap_or(0) > MAX_EVENT_BYTES {
             return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
         }
-        let mut resp = match self.invoker.invoke(&route.function, &event).await {
-            Ok(v) => response(v),
-            Err(e) => {
-                tracing::warn!(function = %route.function, error = %e, "integration failed");
-                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-            }
-        };
+        let mut resp = self.integrate(&route.function, &event).await;
         if let (Some(origin), Some(_)) = (origin, &self.cors) {
             resp.headers_mut()
                 .insert("access-control-allow-origin", self.allowed_origin(&origin));
         }
         resp
+    }
+
+    /// Invokes the route's function within the integration timeout.
+    async fn integrate(&self, function: &str, event: &Value) -> Response<Full<Bytes>> {
+        match tokio::time::timeout(self.integration_timeout, self.invoker.invoke(function, event)).await {
+            Ok(Ok(v)) => response(v),
+            Ok(Err(e)) => {
+                tracing::warn!(function, error = %e, "integration failed: 500");
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    function,
+                    timeout_secs = self.integration_timeout.as_secs(),
+                    "no answer from the function within the HTTP API's integration timeout: 503"
+                );
+                message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+        }
     }
 
     fn route(&self, method: &str, path: &str) -> Option<(HttpRoute, Map<String, Value>)> {

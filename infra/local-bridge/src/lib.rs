@@ -3,16 +3,21 @@
 //! - [`template`]: reads the SAM template (short-form tags included) and evaluates intrinsics.
 //! - [`provision`]: creates its tables, queues and buckets in the emulators and resolves every
 //!   function's environment, event sources and HTTP routes into a [`provision::Stack`].
-//! - [`invoke`]: calls a function through the Lambda Invoke API (`cargo lambda watch`) or in-process.
+//! - [`invoke`]: calls a function through the Lambda Invoke API (`cargo lambda watch`) or in-process,
+//!   each call bounded by the function's `Timeout`.
 //! - [`sqs_source`]: SQS event source mappings: batches, partial batch failures, visibility timeout,
 //!   redrive to the dead-letter queue after `maxReceiveCount`, long polling.
 //! - [`s3_source`]: S3 notifications delivered to functions, with AWS's async-invoke retries.
+//! - [`schedule`]: `Schedule` events (EventBridge rules with `rate(...)`).
+//! - [`destination`]: invocation records of asynchronous invocations, to their SQS destinations.
 //! - [`gateway`]: the HTTP API: plain HTTP in, API Gateway v2 events to the function, responses out.
 
+pub mod destination;
 pub mod gateway;
 pub mod invoke;
 pub mod provision;
 pub mod s3_source;
+pub mod schedule;
 pub mod sqs_source;
 pub mod template;
 pub mod testing;

@@ -1,5 +1,5 @@
 //! `local-bridge`: provisions `template.yaml` in the emulators and plays AWS's part around the
-//! functions served by `cargo lambda watch` (SQS and S3 event sources, the HTTP API).
+//! functions served by `cargo lambda watch` (SQS and S3 event sources, schedules, the HTTP API).
 //! Endpoints of the emulators come from the environment (`AWS_ENDPOINT_URL_*`).
 
 use std::path::PathBuf;
@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use local_bridge::gateway::Gateway;
-use local_bridge::invoke::{Invoker, LambdaApi};
-use local_bridge::provision::{self, Clients, Options};
+use local_bridge::gateway::{Gateway, INTEGRATION_TIMEOUT};
+use local_bridge::invoke::{Bounded, Invoker, LambdaApi, warm_up};
+use local_bridge::provision::{self, Clients, Options, Stack};
 use local_bridge::s3_source::S3Relay;
+use local_bridge::schedule::Scheduler;
 use local_bridge::sqs_source::SqsPoller;
 use local_bridge::template::Template;
 
@@ -45,7 +46,33 @@ enum Command {
         /// Concurrent batches per SQS event source.
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
+        /// Added to each function's Timeout before an invocation counts as timed out (waiting
+        /// for a free process of cargo lambda watch).
+        #[arg(long, default_value_t = 2)]
+        timeout_grace_secs: u64,
+        /// Before serving, invoke each function once and wait up to this long for cargo lambda
+        /// watch to build and start it (0: no warm-up).
+        #[arg(long, default_value_t = 300)]
+        warm_up_secs: u64,
+        /// Fire every Schedule event this often instead of its rate(...) (local tests).
+        #[arg(long, env = "LOCAL_SCHEDULE_SECONDS")]
+        schedule_seconds: Option<u64>,
+        /// Delay before an asynchronous invocation (S3 notification, schedule) is retried, times
+        /// the attempt (AWS: about 1 and 2 minutes).
+        #[arg(long, default_value_t = 5)]
+        async_retry_secs: u64,
     },
+}
+
+/// The settings of `serve`.
+struct ServeArgs {
+    lambda_endpoint: String,
+    listen: String,
+    concurrency: usize,
+    timeout_grace: Duration,
+    warm_up: Duration,
+    schedule_period: Option<Duration>,
+    async_retry: Duration,
 }
 
 #[tokio::main]
@@ -82,54 +109,111 @@ async fn main() -> anyhow::Result<()> {
             lambda_endpoint,
             listen,
             concurrency,
+            timeout_grace_secs,
+            warm_up_secs,
+            schedule_seconds,
+            async_retry_secs,
         } => {
-            // Long enough for cargo lambda watch to compile a function on its first invocation.
-            let invoker: Arc<dyn Invoker> = Arc::new(LambdaApi::new(lambda_endpoint, Duration::from_secs(900)));
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let mut tasks = Vec::new();
-            for source in &stack.sqs_sources {
-                for _ in 0..concurrency.max(1) {
-                    let poller = SqsPoller {
-                        sqs: clients.sqs.clone(),
-                        source: source.clone(),
-                        invoker: invoker.clone(),
-                        wait_secs: 20,
-                    };
-                    tasks.push(tokio::spawn(poller.run(stopped.clone())));
-                }
-            }
-            if let Some(url) = &stack.s3_events_queue_url {
-                let relay = S3Relay {
-                    sqs: clients.sqs.clone(),
-                    queue_url: url.clone(),
-                    routes: stack.s3_routes.clone(),
-                    invoker: invoker.clone(),
-                    wait_secs: 20,
-                    retry_delay: Duration::from_secs(5),
-                };
-                tasks.push(tokio::spawn(relay.run(stopped.clone())));
-            }
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .with_context(|| format!("binding {listen}"))?;
-            let gateway = Arc::new(Gateway {
-                routes: stack.http_routes.clone(),
-                cors: stack.cors.clone(),
-                invoker: invoker.clone(),
-                api_id: stack.reference("HttpApi").unwrap_or("local").to_string(),
-            });
-            tasks.push(tokio::spawn(gateway.serve(listener, stopped.clone())));
-            tracing::info!(%listen, sqs_sources = stack.sqs_sources.len(), s3_routes = stack.s3_routes.len(), "local bridge ready");
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            let _ = stop.send(true);
-            for t in tasks {
-                let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
-            }
+            let args = ServeArgs {
+                lambda_endpoint,
+                listen,
+                concurrency,
+                timeout_grace: Duration::from_secs(timeout_grace_secs),
+                warm_up: Duration::from_secs(warm_up_secs),
+                schedule_period: schedule_seconds.filter(|s| *s > 0).map(Duration::from_secs),
+                async_retry: Duration::from_secs(async_retry_secs),
+            };
+            serve(&stack, &clients, args).await?;
         }
     }
     Ok(())
+}
+
+/// Warms the functions up, then runs the event sources, the schedules and the HTTP API until
+/// SIGINT or SIGTERM.
+async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Result<()> {
+    // Lambda's maximum Timeout (15 min) plus a margin: the backstop under each function's own bound.
+    let lambda_api = LambdaApi::new(&args.lambda_endpoint, Duration::from_secs(960));
+    if !args.warm_up.is_zero() {
+        warm_up_all(&lambda_api, stack, args.warm_up).await;
+    }
+    let invoker: Arc<dyn Invoker> = Arc::new(Bounded::new(Arc::new(lambda_api), stack.timeouts(), args.timeout_grace));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for source in &stack.sqs_sources {
+        for _ in 0..args.concurrency.max(1) {
+            let poller = SqsPoller {
+                sqs: clients.sqs.clone(),
+                source: source.clone(),
+                invoker: invoker.clone(),
+                wait_secs: 20,
+            };
+            tasks.push(tokio::spawn(poller.run(stopped.clone())));
+        }
+    }
+    if let Some(url) = &stack.s3_events_queue_url {
+        let relay = S3Relay {
+            sqs: clients.sqs.clone(),
+            queue_url: url.clone(),
+            routes: stack.s3_routes.clone(),
+            invoker: invoker.clone(),
+            wait_secs: 20,
+            retry_delay: args.async_retry,
+        };
+        tasks.push(tokio::spawn(relay.run(stopped.clone())));
+    }
+    for schedule in &stack.schedules {
+        let scheduler = Arc::new(Scheduler {
+            schedule: schedule.clone(),
+            invoker: invoker.clone(),
+            sqs: clients.sqs.clone(),
+            period: args.schedule_period.unwrap_or(schedule.period),
+            retry_delay: args.async_retry,
+        });
+        tasks.push(tokio::spawn(scheduler.run(stopped.clone())));
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let gateway = Arc::new(Gateway {
+        routes: stack.http_routes.clone(),
+        cors: stack.cors.clone(),
+        invoker: invoker.clone(),
+        api_id: stack.reference("HttpApi").unwrap_or("local").to_string(),
+        integration_timeout: INTEGRATION_TIMEOUT,
+    });
+    tasks.push(tokio::spawn(gateway.serve(listener, stopped.clone())));
+    tracing::info!(
+        listen = %args.listen,
+        sqs_sources = stack.sqs_sources.len(),
+        s3_routes = stack.s3_routes.len(),
+        schedules = stack.schedules.len(),
+        "local bridge ready"
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let _ = stop.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    }
+    Ok(())
+}
+
+/// Invokes every function once, all at a time, each bounded by `limit`; says what did not start.
+async fn warm_up_all(lambda_api: &LambdaApi, stack: &Stack, limit: Duration) {
+    let names: Vec<&str> = stack.functions.values().map(|f| f.name.as_str()).collect();
+    let results = futures::future::join_all(names.iter().map(|name| warm_up(lambda_api, name, limit))).await;
+    for (name, result) in names.iter().zip(results) {
+        match result {
+            Ok(took) => tracing::info!(function = name, took_ms = took.as_millis() as u64, "function warm"),
+            Err(e) => tracing::error!(
+                function = name,
+                error = %e,
+                "warm-up failed: cargo lambda watch did not start the function (see its log); serving anyway"
+            ),
+        }
+    }
 }

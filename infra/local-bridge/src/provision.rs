@@ -1,11 +1,13 @@
 //! Creates a template's resources in the emulators and resolves what the functions need.
 //!
 //! Supported resource types: `AWS::DynamoDB::Table`, `AWS::SQS::Queue`, `AWS::S3::Bucket`,
-//! `AWS::Serverless::Function` (events `HttpApi`, `SQS`, `S3`) and `AWS::Serverless::HttpApi`.
+//! `AWS::Serverless::Function` (events `HttpApi`, `SQS`, `S3`, `Schedule` with `rate(...)`;
+//! `EventInvokeConfig` with SQS destinations) and `AWS::Serverless::HttpApi`.
 //! Anything else fails loudly: the local stack must not silently differ from the template.
 //! Creation is idempotent, so provisioning twice is harmless.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_dynamodb::types::{
@@ -36,8 +38,15 @@ pub struct Clients {
 impl Clients {
     /// Clients for the endpoints in the environment (`AWS_ENDPOINT_URL_*`), path-style S3.
     pub async fn from_env() -> Clients {
+        // Bounded, so that a hung emulator shows as an error instead of a silent wait. Above the
+        // 20 s of an SQS long poll.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .operation_timeout(std::time::Duration::from_secs(60))
+            .build();
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(REGION)
+            .timeout_config(timeouts)
             .load()
             .await;
         let s3 = aws_sdk_s3::config::Builder::from(&config)
@@ -76,6 +85,63 @@ pub struct Function {
     pub name: String,
     pub env: BTreeMap<String, String>,
     pub timeout_secs: u64,
+    /// How Lambda treats its asynchronous invocations (S3 notifications, schedules).
+    pub async_config: AsyncConfig,
+}
+
+impl Function {
+    /// `arn:aws:lambda:...:function:NAME`.
+    pub fn arn(&self) -> String {
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", self.name)
+    }
+}
+
+/// A function's `EventInvokeConfig`: retries of asynchronous invocations and where their records go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncConfig {
+    /// Retries after the first attempt (0-2; Lambda's default is 2).
+    pub maximum_retry_attempts: u32,
+    pub on_success: Option<Destination>,
+    pub on_failure: Option<Destination>,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        AsyncConfig {
+            maximum_retry_attempts: 2,
+            on_success: None,
+            on_failure: None,
+        }
+    }
+}
+
+impl AsyncConfig {
+    /// Attempts in all: the first one and the retries.
+    pub fn attempts(&self) -> u32 {
+        1 + self.maximum_retry_attempts
+    }
+}
+
+/// A destination queue of asynchronous invocation records (only SQS locally).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub queue_arn: String,
+    pub queue_url: String,
+}
+
+/// A `Schedule` event: an EventBridge rule that invokes the function at a fixed rate.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// `FunctionLogicalId-EventId`.
+    pub id: String,
+    pub function: String,
+    pub rule_arn: String,
+    /// From `rate(...)`.
+    pub period: Duration,
+    /// The event's `Input` (sent instead of the Scheduled Event), if any.
+    pub input: Option<Value>,
+    /// The function's asynchronous invocation settings (EventBridge invokes asynchronously).
+    pub async_config: AsyncConfig,
 }
 
 /// An SQS event source mapping.
@@ -98,6 +164,8 @@ pub struct S3Route {
     pub id: String,
     pub bucket: String,
     pub function: String,
+    pub function_arn: String,
+    pub async_config: AsyncConfig,
 }
 
 /// A route of the HTTP API.
@@ -123,6 +191,7 @@ pub struct Stack {
     pub http_routes: Vec<HttpRoute>,
     /// The HTTP API's `CorsConfiguration`, if any.
     pub cors: Option<Value>,
+    pub schedules: Vec<Schedule>,
 }
 
 impl Stack {
@@ -151,6 +220,14 @@ impl Stack {
     /// `Ref` of a logical id.
     pub fn reference(&self, logical_id: &str) -> Option<&str> {
         self.resources.get(logical_id).map(|p| p.reference.as_str())
+    }
+
+    /// Each function's `Timeout`, by function name.
+    pub fn timeouts(&self) -> HashMap<String, Duration> {
+        self.functions
+            .values()
+            .map(|f| (f.name.clone(), Duration::from_secs(f.timeout_secs)))
+            .collect()
     }
 }
 
@@ -243,6 +320,7 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
         s3_routes: Vec::new(),
         http_routes: Vec::new(),
         cors: None,
+        schedules: Vec::new(),
     };
     let mut s3_configs: BTreeMap<String, Vec<QueueConfiguration>> = BTreeMap::new();
 
@@ -250,7 +328,7 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
         match res.kind.as_str() {
             "AWS::Serverless::HttpApi" => stack.cors = evaluated[id].get("CorsConfiguration").cloned(),
             "AWS::Serverless::Function" => {
-                let function = function(id, &evaluated[id], &res.metadata, &globals)?;
+                let function = function(id, &evaluated[id], &res.metadata, &globals, &created)?;
                 let events = res
                     .properties
                     .get("Events")
@@ -292,7 +370,16 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
                                 id: config_id,
                                 bucket,
                                 function: function.name.clone(),
+                                function_arn: function.arn(),
+                                async_config: function.async_config.clone(),
                             });
+                        }
+                        "Schedule" => {
+                            if let Some(s) = schedule(&options.stack_name, &function, &event_id, &props)
+                                .with_context(|| format!("{id}.Events.{event_id}"))?
+                            {
+                                stack.schedules.push(s);
+                            }
                         }
                         other => {
                             bail!("{id}.Events.{event_id}: event type {other} is not supported by the local stack")
@@ -307,16 +394,27 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
 
     if !s3_configs.is_empty() {
         let queue_name = format!("{}-s3-notifications", options.stack_name);
-        let url = clients
-            .sqs
-            .create_queue()
-            .queue_name(&queue_name)
-            .attributes(QueueAttributeName::VisibilityTimeout, "30")
-            .send()
-            .await
-            .context("creating the S3 notification queue")?
-            .queue_url
-            .ok_or_else(|| anyhow!("CreateQueue returned no URL"))?;
+        // A notification stays hidden while its function may still run (its Timeout), so that it
+        // is not taken again in the meantime; retries set their own delay.
+        let longest = stack
+            .s3_routes
+            .iter()
+            .filter_map(|r| stack.function(&r.function))
+            .map(|f| f.timeout_secs)
+            .max()
+            .unwrap_or(30);
+        let visibility = Options {
+            visibility_timeout: None,
+            ..options.clone()
+        };
+        let url = create_queue(
+            &queue_name,
+            &serde_json::json!({ "VisibilityTimeout": longest + 60 }),
+            clients,
+            &visibility,
+        )
+        .await
+        .context("creating the S3 notification queue")?;
         let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}");
         for (bucket, configs) in s3_configs {
             let configs = configs.into_iter().map(|mut c| {
@@ -613,7 +711,13 @@ async fn create_bucket(name: &str, props: &Value, clients: &Clients) -> anyhow::
     Ok(())
 }
 
-fn function(id: &str, props: &Value, metadata: &Value, globals: &Value) -> anyhow::Result<Function> {
+fn function(
+    id: &str,
+    props: &Value,
+    metadata: &Value,
+    globals: &Value,
+    created: &BTreeMap<String, Physical>,
+) -> anyhow::Result<Function> {
     let mut env = BTreeMap::new();
     for source in [globals, props] {
         if let Some(vars) = source.pointer("/Environment/Variables").and_then(Value::as_object) {
@@ -632,7 +736,112 @@ fn function(id: &str, props: &Value, metadata: &Value, globals: &Value) -> anyho
         name: binary_name(id, metadata),
         env,
         timeout_secs: timeout.parse().with_context(|| format!("{id}.Timeout"))?,
+        async_config: async_config(
+            props
+                .get("EventInvokeConfig")
+                .or_else(|| globals.get("EventInvokeConfig")),
+            created,
+        )
+        .with_context(|| format!("{id}.EventInvokeConfig"))?,
     })
+}
+
+/// A function's `EventInvokeConfig` (SAM shape); Lambda's defaults when absent.
+fn async_config(config: Option<&Value>, created: &BTreeMap<String, Physical>) -> anyhow::Result<AsyncConfig> {
+    let mut out = AsyncConfig::default();
+    let Some(config) = config else {
+        return Ok(out);
+    };
+    if let Some(n) = config.get("MaximumRetryAttempts") {
+        out.maximum_retry_attempts = scalar(n).parse().context("MaximumRetryAttempts")?;
+        if out.maximum_retry_attempts > 2 {
+            bail!("MaximumRetryAttempts must be 0, 1 or 2");
+        }
+    }
+    let destination = |key: &str| -> anyhow::Result<Option<Destination>> {
+        let Some(d) = config.pointer(&format!("/DestinationConfig/{key}")) else {
+            return Ok(None);
+        };
+        let kind = d.get("Type").map(scalar).unwrap_or_default();
+        if kind != "SQS" {
+            bail!("{key}: destination type {kind:?} is not supported by the local stack (only SQS)");
+        }
+        let arn = d
+            .get("Destination")
+            .map(scalar)
+            .ok_or_else(|| anyhow!("{key}: an SQS destination needs Destination (a queue ARN of the template)"))?;
+        let queue = created
+            .values()
+            .find(|p| p.kind == "AWS::SQS::Queue" && p.attributes.get("Arn") == Some(&arn))
+            .ok_or_else(|| anyhow!("{key}: {arn} is not a queue of the template"))?;
+        Ok(Some(Destination {
+            queue_arn: arn,
+            queue_url: queue.reference.clone(),
+        }))
+    };
+    out.on_success = destination("OnSuccess")?;
+    out.on_failure = destination("OnFailure")?;
+    Ok(out)
+}
+
+/// A `Schedule` event; `None` when it is disabled (`Enabled: false` or `State: DISABLED`).
+fn schedule(stack: &str, function: &Function, event_id: &str, props: &Value) -> anyhow::Result<Option<Schedule>> {
+    let disabled = props.get("Enabled").map(scalar).as_deref() == Some("false")
+        || props.get("State").map(scalar).as_deref() == Some("DISABLED");
+    let expression = props
+        .get("Schedule")
+        .map(scalar)
+        .ok_or_else(|| anyhow!("a Schedule event needs Schedule"))?;
+    let period = parse_rate(&expression)?;
+    if disabled {
+        return Ok(None);
+    }
+    let input = match props.get("Input") {
+        None => None,
+        Some(Value::String(text)) => Some(serde_json::from_str(text).context("Input must be JSON text")?),
+        Some(other) => bail!("Input must be JSON text, not {other}"),
+    };
+    let name = props
+        .get("Name")
+        .map(scalar)
+        .unwrap_or_else(|| format!("{stack}-{}{event_id}", function.logical_id));
+    Ok(Some(Schedule {
+        id: format!("{}-{event_id}", function.logical_id),
+        function: function.name.clone(),
+        rule_arn: format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}"),
+        period,
+        input,
+        async_config: function.async_config.clone(),
+    }))
+}
+
+/// `rate(N minute|minutes|hour|hours|day|days)` as a period. `cron(...)` is refused: the local
+/// stack does not evaluate cron expressions.
+pub fn parse_rate(expression: &str) -> anyhow::Result<Duration> {
+    let expression = expression.trim();
+    if expression.starts_with("cron(") {
+        bail!("{expression}: cron schedules are not supported by the local stack; use rate(...)");
+    }
+    let inner = expression
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| anyhow!("{expression}: expected rate(N unit)"))?;
+    let (n, unit) = inner
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| anyhow!("{expression}: expected rate(N unit)"))?;
+    let n: u64 = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| anyhow!("{expression}: the value must be a positive whole number"))?;
+    let unit_secs = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        other => bail!("{expression}: unknown unit {other:?} (minute(s), hour(s) or day(s))"),
+    };
+    Ok(Duration::from_secs(n * unit_secs))
 }
 
 async fn sqs_source(
@@ -728,4 +937,48 @@ fn queue_configuration(id: &str, props: &Value) -> anyhow::Result<QueueConfigura
         );
     }
     Ok(config.build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_and_cron_is_refused_loudly() {
+        assert_eq!(parse_rate("rate(1 minute)").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_rate("rate(5 minutes)").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_rate("rate(2 hours)").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_rate("rate(1 day)").unwrap(), Duration::from_secs(86_400));
+        assert!(parse_rate("rate(0 minutes)").is_err());
+        assert!(parse_rate("rate(5 seconds)").is_err());
+        let cron = parse_rate("cron(0 12 * * ? *)").unwrap_err().to_string();
+        assert!(cron.contains("not supported by the local stack"), "{cron}");
+    }
+
+    fn queue(arn: &str, url: &str) -> BTreeMap<String, Physical> {
+        BTreeMap::from([(
+            "Failed".to_string(),
+            Physical {
+                kind: "AWS::SQS::Queue".into(),
+                reference: url.into(),
+                attributes: HashMap::from([("Arn".to_string(), arn.to_string())]),
+            },
+        )])
+    }
+
+    #[test]
+    fn event_invoke_config_gives_retries_and_an_sqs_destination() {
+        let created = queue("arn:q", "http://q");
+        let config = serde_json::json!({
+            "MaximumRetryAttempts": 1,
+            "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": "arn:q"}},
+        });
+        let c = async_config(Some(&config), &created).unwrap();
+        assert_eq!(c.attempts(), 2);
+        assert_eq!(c.on_failure.unwrap().queue_url, "http://q");
+        assert!(c.on_success.is_none());
+        assert_eq!(async_config(None, &created).unwrap().attempts(), 3);
+        let sns = serde_json::json!({"DestinationConfig": {"OnFailure": {"Type": "SNS", "Destination": "arn:t"}}});
+        assert!(async_config(Some(&sns), &created).is_err());
+    }
 }

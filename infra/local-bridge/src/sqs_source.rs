@@ -3,7 +3,8 @@
 //!
 //! - With `ReportBatchItemFailures`, only the records named in `batchItemFailures` stay on the
 //!   queue; a response naming an unknown or empty id fails the whole batch, as on AWS.
-//! - A function error or timeout leaves the whole batch; it reappears after the visibility timeout.
+//! - A function error, a timeout or a dead function process leaves the whole batch; it reappears
+//!   after the visibility timeout.
 //! - Redrive: a message received more than `maxReceiveCount` times is moved to the dead-letter
 //!   queue instead of being delivered (done here so it does not depend on the emulator doing it).
 
@@ -97,7 +98,7 @@ impl SqsPoller {
                     .collect(),
                 None => Vec::new(),
             },
-            Err(e @ InvokeError::Function { .. }) => {
+            Err(e @ (InvokeError::Function { .. } | InvokeError::Timeout { .. })) => {
                 tracing::warn!(function = %self.source.function, error = %e, "function failed; the batch stays on the queue");
                 Vec::new()
             }

@@ -23,6 +23,12 @@ impl TestStack {
     /// Provisions the template as `t<random>`. Needs the emulators (`infra/up`, or `infra/test`
     /// which starts them) and their endpoints in `AWS_ENDPOINT_URL_*`.
     pub async fn new(visibility_timeout: Option<u32>) -> TestStack {
+        let template = Template::load(&template_path()).expect("template.yaml");
+        TestStack::from_template(&template, visibility_timeout).await
+    }
+
+    /// Provisions `template` (e.g. the project's with a resource added) as `t<random>`.
+    pub async fn from_template(template: &Template, visibility_timeout: Option<u32>) -> TestStack {
         for var in [
             "AWS_ENDPOINT_URL_DYNAMODB",
             "AWS_ENDPOINT_URL_SQS",
@@ -34,11 +40,10 @@ impl TestStack {
                  (or `source infra/env.sh` after infra/up)"
             );
         }
-        let template = Template::load(&template_path()).expect("template.yaml");
         let clients = Clients::from_env().await;
         let name = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let stack = provision(
-            &template,
+            template,
             &clients,
             &Options {
                 stack_name: name,

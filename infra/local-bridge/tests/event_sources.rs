@@ -90,7 +90,8 @@ async fn the_template_wires_both_queues_to_the_worker_with_partial_batch_failure
     let ingest: Vec<_> = t.stack.sqs_sources.iter().filter(|s| s.function == "ingest").collect();
     assert_eq!(ingest.len(), 1, "the ingest continuation queue");
     assert_eq!(ingest[0].batch_size, 1);
-    for s in &t.stack.sqs_sources {
+    // (Sources on the dead-letter queues, for the sweeper, have no redrive policy of their own.)
+    for s in worker.iter().chain(&ingest) {
         assert!(s.report_batch_item_failures);
         assert_eq!(s.max_receive_count, Some(3));
         assert!(s.dead_letter_queue_url.is_some());
@@ -271,6 +272,7 @@ async fn the_http_api_sends_payload_v2_events_and_serves_the_response() {
         cors: t.stack.cors.clone(),
         invoker,
         api_id: "test".into(),
+        integration_timeout: Duration::from_secs(30),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
