@@ -38,13 +38,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ingest = ingest.clone();
         async move {
-            // The context's deadline is wall-clock milliseconds; turn it into an Instant.
+            // The context's deadline is wall-clock milliseconds; turn it into an Instant. One that
+            // has already passed when the invocation starts is not a real one (cargo lambda watch
+            // sends a fixed 600000, in 1970): then only the time budget bounds the invocation.
             let now_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
-            let deadline = Instant::now() + Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
-            ingest.handle(event.payload, Some(deadline)).await
+            let deadline = (event.context.deadline > now_ms)
+                .then(|| Instant::now() + Duration::from_millis(event.context.deadline - now_ms));
+            ingest.handle(event.payload, deadline).await
         }
     }))
     .await
