@@ -88,8 +88,12 @@ async fn the_template_wires_both_queues_to_the_worker_with_partial_batch_failure
     let worker: Vec<_> = t.stack.sqs_sources.iter().filter(|s| s.function == "worker").collect();
     assert_eq!(worker.len(), 2);
     let ingest: Vec<_> = t.stack.sqs_sources.iter().filter(|s| s.function == "ingest").collect();
-    assert_eq!(ingest.len(), 1, "the ingest continuation queue");
-    assert_eq!(ingest[0].batch_size, 1);
+    assert_eq!(
+        ingest.len(),
+        2,
+        "the ingest continuation queue and its failed S3 events"
+    );
+    assert!(ingest.iter().all(|s| s.batch_size == 1));
     // (Sources on the dead-letter queues, for the sweeper, have no redrive policy of their own.)
     for s in worker.iter().chain(&ingest) {
         assert!(s.report_batch_item_failures);

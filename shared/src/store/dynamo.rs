@@ -219,7 +219,14 @@ impl JobStore for DynamoJobStore {
         match self.transact(items, "TransactWriteItems(create)").await? {
             None => Ok(Created::New(job.clone())),
             Some(_) if idempotency.is_some() => Ok(Created::Existing(self.idempotent_job(idempotency.unwrap()).await?)),
-            Some(_) => Err(Error::Conflict(format!("job {} already exists", job.id))),
+            // Ids are new for every job: a job already there under ours is our own write, retried
+            // by the SDK after its answer was lost. It is ours; nothing was written twice.
+            Some(_) => match self.get(job.id).await? {
+                Some(existing) if existing.created_at == job.created_at && existing.spec == job.spec => {
+                    Ok(Created::New(existing))
+                }
+                _ => Err(Error::Conflict(format!("job {} already exists", job.id))),
+            },
         }
     }
 
