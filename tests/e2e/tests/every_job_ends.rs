@@ -197,3 +197,67 @@ async fn a_retried_ingest_job_is_run_by_the_ingest_function() {
     assert_eq!(ended["status"], "completed", "{ended}");
     assert_eq!(ended["lines_stored"], 1);
 }
+
+/// (10) An image job whose part is dead-lettered used to stay `processing` (`ongoing`) forever:
+/// the message on the dead-letter queue is delivered to the sweeper, which fails the job with the
+/// reason.
+#[tokio::test]
+async fn a_dead_lettered_part_fails_its_image_job() {
+    // An image server that accepts and never answers: the part is still being measured while
+    // its (copied) message reaches the dead-letter queue, as when a worker crashes on it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let (status, body) = post(
+        "/api/submit/",
+        json!({"count": 1, "visits": [{"store_id": "S00339218", "image_url": [format!("http://127.0.0.1:{port}/a.jpg")], "visit_time": "now"}]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["job_id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let job = loop {
+        let job = get_json(&format!("/jobs/{id}")).await;
+        if job["status"] == "processing" {
+            break job;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run did not start: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The run key is the run's start in nanoseconds (milliseconds on the wire).
+    let started = job["started_at"].as_str().unwrap();
+    let started = time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339).unwrap();
+    let run = started.unix_timestamp_nanos().to_string();
+    let sqs = aws_sdk_sqs::Client::new(&aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await);
+    sqs.send_message()
+        .queue_url(e2e::stack_var("NORMAL_DLQ_URL"))
+        .message_body(json!({"job_id": id, "part": 0, "run": run}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let ended = e2e::wait_finished(&id, Duration::from_secs(60)).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["error"], "part 1 was dead-lettered after 3 deliveries");
+    let status = get_json(&format!("/api/status?jobid={id}")).await;
+    assert_eq!(status["status"], "failed", "the Retail Pulse view agrees: {status}");
+}
+
+/// The sweeper through `cargo lambda invoke`, with the schedule's event: it answers with what
+/// it did (the running stack's jobs are all moving, so it changes nothing of theirs).
+#[test]
+fn the_sweeper_answers_a_scheduled_event_with_its_report() {
+    let out = e2e::invoke("sweeper", "events/sweeper/scheduled-event.json");
+    let sweep = &out["sweep"];
+    assert!(sweep["looked_at"].is_u64(), "{out}");
+    for field in ["enqueued", "resent", "requeued", "failed", "skipped"] {
+        assert!(sweep[field].is_u64(), "{field}: {out}");
+    }
+}
