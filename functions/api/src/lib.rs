@@ -4,6 +4,8 @@
 pub mod app;
 pub mod dashboard;
 pub mod error;
+#[cfg(test)]
+mod fast_tests;
 pub mod files;
 pub mod jobs;
 pub mod openapi;
