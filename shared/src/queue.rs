@@ -100,6 +100,12 @@ impl SqsJobQueue {
         }
     }
 
+    /// The three queues a function's settings name (high, normal, and the ingest function's).
+    pub fn from_settings(client: aws_sdk_sqs::Client, settings: &crate::settings::Settings) -> Self {
+        SqsJobQueue::new(client, &settings.high_queue_url, &settings.normal_queue_url)
+            .with_ingest(&settings.ingest_queue_url)
+    }
+
     /// Where `log_ingest` jobs go (the ingest function's queue).
     pub fn with_ingest(mut self, ingest_url: impl Into<String>) -> Self {
         self.ingest_url = Some(ingest_url.into());

@@ -18,14 +18,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let clients = Clients::from_env().await;
     let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
     let parts = Arc::new(DynamoPartStore::new(clients.dynamodb.clone(), &settings.jobs_table));
-    let queue = Arc::new(
-        SqsJobQueue::new(
-            clients.sqs.clone(),
-            &settings.high_queue_url,
-            &settings.normal_queue_url,
-        )
-        .with_ingest(&settings.ingest_queue_url),
-    );
+    let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     let files = api::files::Files {
         s3: clients.s3.clone(),
         bucket: settings.uploads_bucket.clone(),

@@ -19,14 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let handler = Arc::new(Handler {
         sweeper: Sweeper {
             store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
-            queue: Arc::new(
-                SqsJobQueue::new(
-                    clients.sqs.clone(),
-                    &settings.high_queue_url,
-                    &settings.normal_queue_url,
-                )
-                .with_ingest(&settings.ingest_queue_url),
-            ),
+            queue: Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings)),
             bounds: Bounds::from_env()?,
         },
         max_receives: shared::settings::optional("MAX_RECEIVE_COUNT", 3)?,

@@ -19,14 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
     let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
-    let queue = Arc::new(
-        SqsJobQueue::new(
-            clients.sqs.clone(),
-            &settings.high_queue_url,
-            &settings.normal_queue_url,
-        )
-        .with_ingest(&settings.ingest_queue_url),
-    );
+    let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     // Loaded once per cold start, then kept in memory.
     let stores = match std::env::var("STORE_MASTER_S3") {
         Ok(location) if !location.trim().is_empty() => StoreMaster::from_s3(&clients.s3, location.trim()).await?,
