@@ -10,8 +10,6 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 
 use super::table::*;
@@ -471,19 +469,6 @@ fn job_item(job: &Job) -> Result<Item> {
 
 fn job_from_item(item: Item) -> Result<Job> {
     serde_dynamo::from_item(item).map_err(|e| Error::Corrupt(format!("job item: {e}")))
-}
-
-fn encode_cursor(created_key: &str) -> String {
-    URL_SAFE_NO_PAD.encode(created_key)
-}
-
-fn decode_cursor(cursor: &str) -> Result<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|k| k.contains('#'))
-        .ok_or_else(|| Error::Invalid("next: not a valid cursor".into()))
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {

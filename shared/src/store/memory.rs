@@ -120,17 +120,22 @@ impl JobStore for MemoryJobStore {
 
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
         let limit = limit.clamp(1, 500);
+        let after = cursor.map(super::table::decode_cursor).transpose()?;
         let mut jobs: Vec<Job> = self
             .all()
             .into_iter()
             .filter(|j| filter.statuses.is_empty() || filter.statuses.contains(&j.status))
             .filter(|j| filter.kind.is_none_or(|k| j.kind() == k))
-            .filter(|j| cursor.is_none_or(|c| sort_key(j).as_str() < c))
+            .filter(|j| after.as_deref().is_none_or(|c| sort_key(j).as_str() < c))
             .collect();
         jobs.sort_by_key(|j| std::cmp::Reverse(sort_key(j)));
         let more = jobs.len() > limit;
         jobs.truncate(limit);
-        let next = if more { jobs.last().map(sort_key) } else { None };
+        let next = if more {
+            jobs.last().map(|j| super::table::encode_cursor(&sort_key(j)))
+        } else {
+            None
+        };
         Ok(Page { jobs, next })
     }
 

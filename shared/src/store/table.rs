@@ -13,6 +13,9 @@
 //! descending query and the cursor of a page is simply the last `created_key` served.
 //! The names must match `template.yaml`.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const STATUS: &str = "status";
@@ -49,4 +52,19 @@ fn value_size(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
         A::M(m) => 3 + m.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
         _ => 0,
     }
+}
+
+/// The opaque cursor of a listing page: the last `created_key` served, URL-safe.
+pub fn encode_cursor(created_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(created_key)
+}
+
+/// A cursor back to its `created_key`; garbage is the client's mistake.
+pub fn decode_cursor(cursor: &str) -> crate::error::Result<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|k| k.contains('#'))
+        .ok_or_else(|| crate::error::Error::Invalid("next: not a valid cursor".into()))
 }
