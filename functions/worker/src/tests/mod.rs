@@ -383,7 +383,7 @@ async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
     let h = harness(30).await;
     let runner = Scripted::new(0, ok);
     let worker = h.worker(runner.clone(), Duration::seconds(60));
-    let soon = time::OffsetDateTime::now_utc() + Duration::seconds(3);
+    let soon = time::OffsetDateTime::now_utc() + Duration::seconds(8);
     let later = time::OffsetDateTime::now_utc() + Duration::hours(2);
     let submit = |at| NewJob {
         kind: "archive".into(),
@@ -401,9 +401,13 @@ async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
 
     // The near one is invisible until due, then runs.
     let poller = h.poller("NormalQueue", worker.clone());
+    let polled_at = time::OffsetDateTime::now_utc();
     let first = poller.poll_once().await.unwrap();
-    assert_eq!(first.delivered, 0, "not due yet");
-    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    // (Only meaningful while it is not due: a loaded machine may get here late.)
+    if polled_at + Duration::seconds(1) < soon {
+        assert_eq!(first.delivered, 0, "not due yet");
+    }
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(30);
     while h.job(soon_job.id).await.status != JobStatus::Completed && std::time::Instant::now() < deadline {
         poller.poll_once().await.unwrap();
     }
