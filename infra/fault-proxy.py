@@ -250,7 +250,7 @@ async def forward(port, method, raw_head, body):
         else:
             body, chunked = await read_body(reader, headers, eof_ok=True)
         drop = {"connection", "keep-alive"}
-        out = [line] + [f"{k}: {v}" for k, v in headers if k not in drop]
+        out = ["HTTP/1.1 " + line.split(" ", 1)[1]] + [f"{k}: {v}" for k, v in headers if k not in drop]
         if not chunked and header(headers, "content-length") is None and method != "HEAD" and status not in (204, 304):
             out.append(f"content-length: {len(body)}")
         return status, ("\r\n".join(out + ["", ""])).encode("latin-1") + body
