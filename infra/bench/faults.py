@@ -396,8 +396,8 @@ def count_entries(jid):
 
 def normalize(error):
     e = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f-]{27,}", "ID", str(error))
-    e = re.sub(r"s3://\S+", "s3://…", e)
-    e = re.sub(r"\d+", "N", e)
+    e = re.sub(r"s3://\S+", "<s3 url>", e)
+    e = re.sub(r"\b[A-Z]?\d+\b", "N", e)
     return e[:110]
 
 
