@@ -286,6 +286,7 @@ class Phase:
         failed_by = collections.Counter()
         notes = []
         stuck = []
+        stuck_ids = []
 
         def lost(n, why):
             c["lost"] += n
@@ -319,6 +320,7 @@ class Phase:
             if st not in FINAL:
                 c["stuck"] += 1
                 stuck.append(f"{exp['kind']} {jid} {st} (attempts {job.get('attempts')}, updated {job.get('updated_at')})")
+                stuck_ids.append(jid)
                 continue
             if st == "completed":
                 c["completed"] += 1
@@ -366,7 +368,8 @@ class Phase:
             if g["status"] not in FINAL:
                 c["stuck"] += 1
                 stuck.append(f"{g['kind']} {g['id']} {g['status']} (unacknowledged)")
-        self.counts, self.failed_by, self.notes, self.stuck = c, failed_by, notes, stuck
+                stuck_ids.append(g["id"])
+        self.counts, self.failed_by, self.notes, self.stuck, self.stuck_ids = c, failed_by, notes, stuck, stuck_ids
         return c
 
     def find_ghosts(self, known):
@@ -460,12 +463,14 @@ class Killer(threading.Thread):
             procs = self.candidates()
             if not procs:
                 continue
-            pid, name = self.rng.choice(procs)
+            # Prefer a process that used CPU in the last 100 ms (likely mid-invocation; one waiting
+            # on the network looks idle, so "idle" kills may still hit an invocation).
+            hot = [p for p in procs if busy(p[0])]
+            pid, name = self.rng.choice(hot or procs)
             try:
-                cpu = busy(pid)
                 os.kill(pid, signal.SIGKILL)
                 self.kills.append((name, pid))
-                say(f"killed {name} (pid {pid}{', busy' if cpu else ', idle'}) [{len(self.kills)}]")
+                say(f"killed {name} (pid {pid}{', busy' if hot else ', idle'}) [{len(self.kills)}]")
             except ProcessLookupError:
                 pass
             if len(self.kills) >= self.limit:
@@ -484,6 +489,23 @@ def busy(pid):
         return ticks() > a
     except OSError:
         return False
+
+
+def follow_late(ids, seconds):
+    """Polls jobs that were stuck at the bound: which end later (and when), which never do."""
+    say(f"following {len(ids)} stuck job(s) for {seconds:.0f}s more (not counted)")
+    t0, left = time.monotonic(), set(ids)
+    while left and time.monotonic() - t0 < seconds:
+        for jid in sorted(left):
+            job = get(f"/jobs/{jid}") or {"status": "missing"}
+            if job["status"] in FINAL:
+                left.discard(jid)
+                say(f"  {job.get('kind')} {jid} ended {job['status']} {time.monotonic() - t0:.0f}s after the bound"
+                    + (f": {normalize(job.get('error'))}" if job.get("error") else ""))
+        time.sleep(5)
+    for jid in sorted(left):
+        job = get(f"/jobs/{jid}") or {"status": "missing"}
+        say(f"  {job.get('kind')} {jid} still {job['status']} (attempts {job.get('attempts')}, updated {job.get('updated_at')})")
 
 
 def faults(rate, seed, reset=True):
@@ -546,6 +568,8 @@ def main():
     ap.add_argument("--bound", type=float, help="seconds to wait for the jobs to end, per phase")
     ap.add_argument("--seed", type=int, default=int(os.environ.get("FAULT_SEED", "1")))
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--late", type=float, default=0,
+                    help="after the report, follow the stuck jobs this many seconds more (diagnosis; not counted)")
     args = ap.parse_args()
     if args.short:
         args.kills = True
@@ -568,6 +592,8 @@ def main():
     stuck = faulty.counts["stuck"] + (base.counts["stuck"] if base else 0)
     lost = faulty.counts["lost"] + (base.counts["lost"] if base else 0)
     doubled = faulty.counts["doubled"] + (base.counts["doubled"] if base else 0) + sum(abs(a - b) for a, b in diffs.values())
+    if args.late and (faulty.stuck_ids or (base and base.stuck_ids)):
+        follow_late(faulty.stuck_ids + (base.stuck_ids if base else []), args.late)
     print(f"stuck={stuck} lost={lost} doubled={doubled}")
     sys.exit(1 if stuck or lost or doubled else 0)
 
