@@ -351,17 +351,27 @@ class Phase:
                     notes.append(f"image job {jid}: {len(r['images'])} results > images_total {r['images_total']}")
             elif exp["kind"] == "log_ingest":
                 info = get(f"/api/v1/jobs/{jid}") or {}
-                entries = count_entries(jid)
+                lines = entry_lines(jid)  # every stored entry's line number, all pages
+                valid = set(range(1, exp["lines"] + 1)) - set(exp["bad"])
+                got = collections.Counter(lines)
+                missing = valid - set(got)
+                dups = sum(n - 1 for n in got.values() if n > 1)
+                wrong = set(got) - valid
                 stored = info.get("lines_stored", 0)
-                if entries < exp["valid"]:
-                    lost(exp["valid"] - entries, f"ingest {jid} {st}: {entries} entries for {exp['valid']} valid lines")
-                if entries > exp["valid"]:
-                    doubled(entries - exp["valid"], f"ingest {jid}: {entries} entries for {exp['valid']} valid lines")
-                if stored > exp["valid"]:
-                    doubled(stored - exp["valid"], f"ingest {jid}: lines_stored {stored} > {exp['valid']} valid lines")
-                if st == "completed" and (info.get("lines_read") != exp["lines"] or info.get("lines_rejected") != len(exp["bad"])):
-                    notes.append(f"ingest {jid}: read {info.get('lines_read')} rejected {info.get('lines_rejected')}, "
-                                 f"expected {exp['lines']} / {len(exp['bad'])}")
+                if missing:
+                    lost(len(missing), f"ingest {jid} {st}: {len(valid) - len(missing)} of {len(valid)} valid lines stored")
+                if dups:
+                    doubled(dups, f"ingest {jid}: {dups} entries listed twice")
+                if stored > len(valid):
+                    doubled(stored - len(valid), f"ingest {jid}: lines_stored {stored} > {len(valid)} valid lines")
+                if wrong:
+                    notes.append(f"ingest {jid}: invalid lines stored: {sorted(wrong)[:10]}")
+                if st == "completed":
+                    rejected = [r["line"] for r in info.get("rejected", [])]
+                    if (info.get("lines_read"), info.get("lines_rejected"), stored) != (exp["lines"], len(exp["bad"]), len(valid)) \
+                            or rejected != exp["bad"][:100]:
+                        notes.append(f"ingest {jid}: read/rejected/stored {info.get('lines_read')}/{info.get('lines_rejected')}/"
+                                     f"{stored}, expected {exp['lines']}/{len(exp['bad'])}/{len(valid)}")
         self.ghosts = self.find_ghosts(set(expectations))
         for g in self.ghosts:
             notes.append(f"unacknowledged: {g['kind']} {g['id']} {g['status']} (created though the client got an error)")
@@ -384,17 +394,18 @@ class Phase:
         return ghosts
 
 
-def count_entries(jid):
-    n, nxt = 0, None
-    while True:
-        q = f"?limit=200" + ("&next=" + urllib.parse.quote(nxt) if nxt else "")
+def entry_lines(jid):
+    lines, nxt = [], None
+    for _ in range(10000):
+        q = "?limit=200" + ("&next=" + urllib.parse.quote(nxt) if nxt else "")
         page = get(f"/api/v1/jobs/{jid}/entries{q}")
         if page is None:
-            return n
-        n += len(page["entries"])
+            break
+        lines += [e["line"] for e in page["entries"]]
         nxt = page.get("next")
         if not nxt:
-            return n
+            break
+    return lines
 
 
 def normalize(error):
