@@ -287,6 +287,7 @@ class Phase:
         notes = []
         stuck = []
         stuck_ids = []
+        retried = collections.Counter()
 
         def lost(n, why):
             c["lost"] += n
@@ -322,6 +323,8 @@ class Phase:
                 stuck.append(f"{exp['kind']} {jid} {st} (attempts {job.get('attempts')}, updated {job.get('updated_at')})")
                 stuck_ids.append(jid)
                 continue
+            if (job.get("attempts") or 0) > 1:
+                retried[exp["kind"]] += 1
             if st == "completed":
                 c["completed"] += 1
                 if exp["expect"] != "completed":
@@ -372,6 +375,8 @@ class Phase:
                             or rejected != exp["bad"][:100]:
                         notes.append(f"ingest {jid}: read/rejected/stored {info.get('lines_read')}/{info.get('lines_rejected')}/"
                                      f"{stored}, expected {exp['lines']}/{len(exp['bad'])}/{len(valid)}")
+        if retried:
+            notes.append(f"jobs that took more than one attempt: {dict(retried)}")
         self.ghosts = self.find_ghosts(set(expectations))
         for g in self.ghosts:
             notes.append(f"unacknowledged: {g['kind']} {g['id']} {g['status']} (created though the client got an error)")
