@@ -466,8 +466,8 @@ class Killer(threading.Thread):
             pid = todo.pop()
             for c in children.get(pid, []):
                 todo.append(c)
-                try:
-                    exe = os.readlink(f"/proc/{c}/exe")
+                try:  # " (deleted)": the binary was rebuilt since the process started
+                    exe = os.readlink(f"/proc/{c}/exe").removesuffix(" (deleted)")
                 except OSError:
                     continue
                 if os.path.basename(exe) in FUNCTIONS and exe.startswith(TARGET):
