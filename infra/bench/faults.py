@@ -594,6 +594,10 @@ def main():
     bucket = env_var("UPLOADS_BUCKET")
     run = time.strftime("%H%M%S")
     tmp = tempfile.mkdtemp(prefix="bench-faults-")
+    busy_before = {k: v for k, v in get("/stats")["by_status"].items() if k not in FINAL and v}
+    if busy_before:
+        say(f"note: the stack is not idle before the run ({busy_before} jobs not final, e.g. from an earlier run's "
+            "kills); they may slow this run")
     base = None
     if not args.no_baseline:
         base = run_phase("baseline", args, run, size, bucket, tmp, 0.0, False)
