@@ -253,14 +253,22 @@ class Phase:
         last_print = 0
         self.drop_jobs = {}
         while True:
-            if len(self.drop_jobs) < len(self.drops):
-                self.drop_jobs = self.find_drops()
+            try:
+                if len(self.drop_jobs) < len(self.drops):
+                    self.drop_jobs = self.find_drops()
+            except (HttpError, OSError) as e:
+                say(f"{self.name}: listing failed ({e}); trying again")
             ids = list(self.jobs) + [i for v in self.drop_jobs.values() for i in v]
             for jid in ids:
                 if last.get(jid, {}).get("status") in FINAL:
                     continue
-                job = get(f"/jobs/{jid}")
-                last[jid] = job or {"status": "missing"}
+                try:
+                    job = get(f"/jobs/{jid}", attempts=2)
+                    last[jid] = job or {"status": "missing"}
+                except (HttpError, OSError) as e:
+                    last.setdefault(jid, {"status": "unknown"})
+                    say(f"{self.name}: GET /jobs/{jid} failed ({e})")
+                    break
             pending = collections.Counter(last[j]["status"] for j in ids if last[j]["status"] not in FINAL)
             missing_drops = len(self.drops) - len(self.drop_jobs)
             done = not pending and not missing_drops
@@ -476,7 +484,11 @@ class Killer(threading.Thread):
 
     def run(self):
         while not self.stop_ev.wait(self.rng.uniform(*self.interval)):
-            procs = self.candidates()
+            live = collections.Counter(name for _, name in self.candidates())
+            # `cargo lambda watch` does not replace a killed instance: killing a function's last
+            # one would leave it dead until watch restarts (every invocation hanging until its
+            # timeout). Keep one of each alive; restore_functions() restarts watch afterwards.
+            procs = [p for p in self.candidates() if live[p[1]] >= 2]
             if not procs:
                 continue
             # Prefer a process that used CPU in the last 100 ms (likely mid-invocation; one waiting
@@ -491,6 +503,30 @@ class Killer(threading.Thread):
                 pass
             if len(self.kills) >= self.limit:
                 return
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def instances():
+    with open(os.path.join(STATE, "pids", "watch")) as f:
+        watch = int(f.read().strip())
+    k = Killer.__new__(Killer)
+    k.watch = watch
+    return collections.Counter(name for _, name in k.candidates())
+
+
+def restore_functions(why):
+    """Restarts `cargo lambda watch` (its instances killed are not replaced), keeping the proxy."""
+    say(f"restarting cargo lambda watch: {why}")
+    subprocess.run(["bash", "-c", 'source "$1/infra/env.sh" && stop watch && FAULT_PROXY=1 FAULT_RATE=0 "$1/infra/up" --no-demo',
+                    "restore", ROOT], check=True, stdout=subprocess.DEVNULL)
+    for _ in range(120):  # until an api answers again (instances start through `cargo run`)
+        try:
+            http("GET", API + "/stats", timeout=60)
+            return
+        except (HttpError, OSError):
+            time.sleep(2)
 
 
 def busy(pid):
@@ -536,7 +572,7 @@ def run_phase(name, args, run, size, bucket, tmp, rate, kills):
     phase = Phase(name, run, size, rng, bucket, tmp)
     killer = None
     if kills:
-        killer = Killer(random.Random(f"{args.seed}-kills"), (2.0, 6.0) if args.short else (3.0, 10.0), 2 if args.short else 12)
+        killer = Killer(random.Random(f"{args.seed}-kills"), (2.0, 6.0) if args.short else (3.0, 10.0), 2 if args.short else 3)
         killer.start()
     t = time.monotonic()
     phase.submit()
@@ -546,7 +582,12 @@ def run_phase(name, args, run, size, bucket, tmp, rate, kills):
         killer.join(2)
     phase.fault_counts = http("GET", f"{FAULT_URL}/__faults")[1]
     faults(0, args.seed, reset=False)  # counting reads go through clean functions
-    phase.count()
+    try:
+        phase.count()
+    except (HttpError, OSError) as e:
+        say(f"{name}: counting failed, the API does not answer: {e}")
+        print("stuck=? lost=? doubled=? (not counted)")
+        sys.exit(2)
     phase.kills = killer.kills if killer else []
     phase.wall = time.monotonic() - t
     return phase
@@ -594,6 +635,9 @@ def main():
     bucket = env_var("UPLOADS_BUCKET")
     run = time.strftime("%H%M%S")
     tmp = tempfile.mkdtemp(prefix="bench-faults-")
+    have = instances()
+    if any(have[f] < 2 for f in ("api", "ingest", "worker")):
+        restore_functions(f"function instances missing (killed earlier?): {dict(have)}")
     busy_before = {k: v for k, v in get("/stats")["by_status"].items() if k not in FINAL and v}
     if busy_before:
         say(f"note: the stack is not idle before the run ({busy_before} jobs not final, e.g. from an earlier run's "
@@ -603,6 +647,8 @@ def main():
         base = run_phase("baseline", args, run, size, bucket, tmp, 0.0, False)
     faulty = run_phase("faults", args, run, size, bucket, tmp, args.rate, args.kills)
     diffs = stats_vs_listing()
+    if faulty.kills and not args.late:
+        restore_functions(f"{len(faulty.kills)} instance(s) killed")
     say("=== results")
     if base:
         report(base)
@@ -614,6 +660,8 @@ def main():
     doubled = faulty.counts["doubled"] + (base.counts["doubled"] if base else 0) + sum(abs(a - b) for a, b in diffs.values())
     if args.late and (faulty.stuck_ids or (base and base.stuck_ids)):
         follow_late(faulty.stuck_ids + (base.stuck_ids if base else []), args.late)
+    if faulty.kills and args.late:
+        restore_functions(f"{len(faulty.kills)} instance(s) killed")
     print(f"stuck={stuck} lost={lost} doubled={doubled}")
     sys.exit(1 if stuck or lost or doubled else 0)
 
