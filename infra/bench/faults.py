@@ -498,6 +498,8 @@ class Killer(threading.Thread):
             try:
                 os.kill(pid, signal.SIGKILL)
                 self.kills.append((name, pid))
+                with open(KILLED, "a") as f:
+                    f.write(f"{self.watch} {name} {pid}\n")
                 say(f"killed {name} (pid {pid}{', busy' if hot else ', idle'}) [{len(self.kills)}]")
             except ProcessLookupError:
                 pass
@@ -508,17 +510,25 @@ class Killer(threading.Thread):
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def instances():
-    with open(os.path.join(STATE, "pids", "watch")) as f:
-        watch = int(f.read().strip())
-    k = Killer.__new__(Killer)
-    k.watch = watch
-    return collections.Counter(name for _, name in k.candidates())
+KILLED = os.path.join(STATE, "bench-faults-killed")  # "WATCH_PID NAME PID" lines
+
+
+def killed_before():
+    """Instances this watch lost to an earlier run's kills (a run cut short does not restore)."""
+    try:
+        with open(os.path.join(STATE, "pids", "watch")) as f:
+            watch = f.read().strip()
+        with open(KILLED) as f:
+            return [line.split()[1] for line in f if line.split()[0] == watch]
+    except (OSError, IndexError):
+        return []
 
 
 def restore_functions(why):
     """Restarts `cargo lambda watch` (its instances killed are not replaced), keeping the proxy."""
     say(f"restarting cargo lambda watch: {why}")
+    if os.path.exists(KILLED):
+        os.remove(KILLED)
     subprocess.run(["bash", "-c", 'source "$1/infra/env.sh" && stop watch && FAULT_PROXY=1 FAULT_RATE=0 "$1/infra/up" --no-demo',
                     "restore", ROOT], check=True, stdout=subprocess.DEVNULL)
     for _ in range(120):  # until an api answers again (instances start through `cargo run`)
@@ -635,9 +645,8 @@ def main():
     bucket = env_var("UPLOADS_BUCKET")
     run = time.strftime("%H%M%S")
     tmp = tempfile.mkdtemp(prefix="bench-faults-")
-    have = instances()
-    if any(have[f] < 2 for f in ("api", "ingest", "worker")):
-        restore_functions(f"function instances missing (killed earlier?): {dict(have)}")
+    if killed_before():
+        restore_functions(f"an earlier run killed instances of this watch: {killed_before()}")
     busy_before = {k: v for k, v in get("/stats")["by_status"].items() if k not in FINAL and v}
     if busy_before:
         say(f"note: the stack is not idle before the run ({busy_before} jobs not final, e.g. from an earlier run's "
