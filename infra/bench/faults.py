@@ -52,7 +52,7 @@ class HttpError(Exception):
         self.status, self.body = status, body
 
 
-def http(method, url, body=None, headers=None, timeout=30):
+def http(method, url, body=None, headers=None, timeout=40):  # > the api's 29 s + 2 s in the bridge
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
