@@ -603,6 +603,43 @@ def run_phase(name, args, run, size, bucket, tmp, rate, kills):
     return phase
 
 
+def selftest(phase):
+    """Checks the counters against known damage: one extra archive copy, one stored entry removed,
+    one image result removed from nothing (the image check is exercised by a duplicated
+    expectation), then puts things back. The bench's counts are trusted only if these move."""
+    before = dict(phase.counts)
+    jobs = [(j, e) for j, e in phase.jobs.items() if phase.final.get(j, {}).get("status") == "completed"]
+    arch = next(((j, e) for j, e in jobs if e["kind"] == "archive"), None)
+    ing = next(((j, e) for j, e in jobs if e["kind"] == "log_ingest"), None)
+    img = next(((j, e) for j, e in jobs if e["kind"] == "image"), None)
+    if not (arch and ing and img):
+        say("selftest: needs a completed archive, ingest and image job; skipped")
+        return False
+    direct = ["--endpoint-url", os.environ["AWS_ENDPOINT_URL_S3"]]  # the emulators themselves (infra/env.sh)
+    extra = f"archive/{arch[1]['asset']}/selftest-extra.bin"
+    subprocess.run(["aws", *direct, "s3", "cp", "--only-show-errors", "-", f"s3://{phase.bucket}/{extra}"], input=b"x", check=True)
+    line = min(set(range(1, ing[1]["lines"] + 1)) - set(ing[1]["bad"]))
+    table = env_var("LOG_ENTRIES_TABLE")
+    key = json.dumps({"job_id": {"S": ing[0]}, "line": {"N": str(line)}})
+    ddb = ["--endpoint-url", os.environ["AWS_ENDPOINT_URL_DYNAMODB"]]
+    item = aws_json(*ddb, "dynamodb", "get-item", "--table-name", table, "--key", key)["Item"]
+    aws(*ddb, "dynamodb", "delete-item", "--table-name", table, "--key", key)
+    saved = img[1]["images"]
+    first = next(iter(saved))
+    img[1]["images"] = saved - collections.Counter({first: 1})  # one result more than "submitted"
+    try:
+        after = phase.count()
+    finally:
+        img[1]["images"] = saved
+        aws(*direct, "s3", "rm", "--only-show-errors", f"s3://{phase.bucket}/{extra}")
+        aws(*ddb, "dynamodb", "put-item", "--table-name", table, "--item", json.dumps(item))
+    ok = after["doubled"] == before["doubled"] + 2 and after["lost"] == before["lost"] + 1
+    say(f"selftest: extra archive copy + one image result too many -> doubled {before['doubled']} -> {after['doubled']} "
+        f"(want +2); stored entry removed -> lost {before['lost']} -> {after['lost']} (want +1): {'ok' if ok else 'FAILED'}")
+    phase.count()  # back to the real figures
+    return ok
+
+
 def report(p, base=None):
     c = p.counts
     drain = f"{p.drained:.1f}s" if p.drained is not None else f"not drained within the bound"
@@ -635,6 +672,8 @@ def main():
     ap.add_argument("--bound", type=float, help="seconds to wait for the jobs to end, per phase")
     ap.add_argument("--seed", type=int, default=int(os.environ.get("FAULT_SEED", "1")))
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--selftest", action="store_true",
+                    help="after the baseline, damage known results (archive copy, entry, image result) and check the counters see it")
     ap.add_argument("--late", type=float, default=0,
                     help="after the report, follow the stuck jobs this many seconds more (diagnosis; not counted)")
     args = ap.parse_args()
@@ -654,6 +693,9 @@ def main():
     base = None
     if not args.no_baseline:
         base = run_phase("baseline", args, run, size, bucket, tmp, 0.0, False)
+        if args.selftest and not selftest(base):
+            print("selftest failed: the counters do not see known damage")
+            sys.exit(3)
     faulty = run_phase("faults", args, run, size, bucket, tmp, args.rate, args.kills)
     diffs = stats_vs_listing()
     if faulty.kills and not args.late:
