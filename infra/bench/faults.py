@@ -314,7 +314,7 @@ class Phase:
         for key, exp in self.drops.items():
             ids = self.drop_jobs.get(key, [])
             if not ids:
-                lost(1, f"dropped s3://{self.bucket}/{key}: no job")
+                lost(1, f"dropped s3://{self.bucket}/{key}: no job by the bound")
                 continue
             if len(ids) > 1:
                 doubled(len(ids) - 1, f"{key}: {len(ids)} jobs {ids}")
@@ -553,11 +553,22 @@ def busy(pid):
         return False
 
 
-def follow_late(ids, seconds):
-    """Polls jobs that were stuck at the bound: which end later (and when), which never do."""
-    say(f"following {len(ids)} stuck job(s) for {seconds:.0f}s more (not counted)")
+def follow_late(ids, seconds, phases=()):
+    """Polls jobs that were stuck at the bound: which end later (and when), which never do; and
+    dropped files that had no job at the bound."""
+    drops = {(p, k) for p in phases for k in p.drops if not p.drop_jobs.get(k)}
+    say(f"following {len(ids)} stuck job(s) and {len(drops)} dropped file(s) without a job for {seconds:.0f}s more (not counted)")
     t0, left = time.monotonic(), set(ids)
-    while left and time.monotonic() - t0 < seconds:
+    while (left or drops) and time.monotonic() - t0 < seconds:
+        for p in {p for p, _ in drops}:
+            try:
+                found = p.find_drops()
+            except (HttpError, OSError):
+                continue
+            for key in [k for q, k in drops if q is p and found.get(k)]:
+                drops.discard((p, key))
+                left.update(found[key])
+                say(f"  dropped {key} got its job {found[key][0]} {time.monotonic() - t0:.0f}s after the bound")
         for jid in sorted(left):
             job = get(f"/jobs/{jid}") or {"status": "missing"}
             if job["status"] in FINAL:
@@ -565,6 +576,8 @@ def follow_late(ids, seconds):
                 say(f"  {job.get('kind')} {jid} ended {job['status']} {time.monotonic() - t0:.0f}s after the bound"
                     + (f": {normalize(job.get('error'))}" if job.get("error") else ""))
         time.sleep(5)
+    for _, key in sorted(drops, key=lambda d: d[1]):
+        say(f"  dropped {key} still has no job")
     for jid in sorted(left):
         job = get(f"/jobs/{jid}") or {"status": "missing"}
         say(f"  {job.get('kind')} {jid} still {job['status']} (attempts {job.get('attempts')}, updated {job.get('updated_at')})")
@@ -709,8 +722,9 @@ def main():
     stuck = faulty.counts["stuck"] + (base.counts["stuck"] if base else 0)
     lost = faulty.counts["lost"] + (base.counts["lost"] if base else 0)
     doubled = faulty.counts["doubled"] + (base.counts["doubled"] if base else 0) + sum(abs(a - b) for a, b in diffs.values())
-    if args.late and (faulty.stuck_ids or (base and base.stuck_ids)):
-        follow_late(faulty.stuck_ids + (base.stuck_ids if base else []), args.late)
+    phases = [p for p in (base, faulty) if p]
+    if args.late and any(p.stuck_ids or len(p.drop_jobs) < len(p.drops) for p in phases):
+        follow_late([j for p in phases for j in p.stuck_ids], args.late, phases)
     if faulty.kills and args.late:
         restore_functions(f"{len(faulty.kills)} instance(s) killed")
     print(f"stuck={stuck} lost={lost} doubled={doubled}")
