@@ -47,6 +47,7 @@ MENUS = {
     "sqs": ["latency", "reset_before", "reset_after", "sqs_throttling", "sqs_503"],
 }
 SCOPE = re.compile(r"/(s3|sqs|dynamodb)/aws4_request")
+ITEM_ID = re.compile(rb'"(?:id|job_id)"\s*:\s*\{\s*"S"\s*:\s*"([^"]{1,80})"')
 MAX_HEAD = 64 * 1024
 
 
@@ -119,6 +120,9 @@ class Proxy:
         self.counts[f"requests:{service}"] += 1
         fault = self.decide(service)
         op = operation(service, method, target, headers)
+        m = ITEM_ID.search(body[:4096]) if service == "dynamodb" else None
+        if m:  # which item: lets a fault be matched with the job it hit
+            op += f" {m.group(1).decode('utf-8', 'replace')}"
         if fault:
             self.counts[f"{service}:{fault}"] += 1
             log(f"#{self.n} {service} {op}: {fault}")
