@@ -8,6 +8,14 @@ LAMBDA_PORT=${LAMBDA_PORT:-9000}               # cargo lambda watch (Lambda Invo
 API_PORT=${API_PORT:-3000}                     # HTTP API (API Gateway stand-in)
 IMAGES_PORT=${IMAGES_PORT:-8090}               # sample images for Retail Pulse jobs (python3 -m http.server)
 STACK_NAME=${STACK_NAME:-jobs-local}
+# Fault injection (opt-in): FAULT_PROXY=1 infra/up starts infra/fault-proxy.py on FAULT_PORT and points
+# the *functions'* endpoints at it (bridge, tests and benches keep the direct ones). FAULT_RATE is
+# the share of requests that get a fault, FAULT_SEED fixes the sequence; change them while it runs
+# with `curl -X POST "$FAULT_URL/__faults?rate=0.2"`. See infra/bench/faults.
+FAULT_PROXY=${FAULT_PROXY:-0}
+FAULT_PORT=${FAULT_PORT:-$((LOCALSTACK_PORT + 4))}
+FAULT_RATE=${FAULT_RATE:-0.1}
+FAULT_SEED=${FAULT_SEED:-1}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 # What the functions and the tests see: endpoints only through the SDK's standard variables.
@@ -20,6 +28,7 @@ export S3_FORCE_PATH_STYLE=true
 export SAM_CLI_TELEMETRY=0
 export API_URL=http://127.0.0.1:$API_PORT
 export IMAGES_URL=http://127.0.0.1:$IMAGES_PORT  # serves events/samples/images/
+export FAULT_URL=http://127.0.0.1:$FAULT_PORT    # the fault proxy's control: GET/POST $FAULT_URL/__faults
 export LAMBDA_PORT JOBS_STATE_DIR="$STATE"
 
 say() { printf '\033[1m[local]\033[0m %s\n' "$*" >&2; }
@@ -88,6 +97,25 @@ start_emulators() {
   fi
   wait_for localstack "http://127.0.0.1:$LOCALSTACK_PORT/_localstack/health" 90
   wait_for moto "http://127.0.0.1:$MOTO_PORT/moto-api/" 60
+}
+
+# The endpoints the functions get (watch.env): the emulators, or the fault proxy with FAULT_PROXY=1.
+start_fault_proxy() {
+  if [ "$FAULT_PROXY" != 1 ]; then
+    pid_alive faultproxy && stop faultproxy
+    FUNCTION_S3=$AWS_ENDPOINT_URL_S3 FUNCTION_SQS=$AWS_ENDPOINT_URL_SQS FUNCTION_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
+    return 0
+  fi
+  if ! pid_alive faultproxy; then
+    say "starting the fault proxy on $FAULT_URL (rate $FAULT_RATE, seed $FAULT_SEED) for the functions' endpoints"
+    start faultproxy python3 -u "$ROOT/infra/fault-proxy.py" --listen "$FAULT_PORT" --localstack "$LOCALSTACK_PORT" \
+      --moto "$MOTO_PORT" --rate "$FAULT_RATE" --seed "$FAULT_SEED"
+    wait_for faultproxy "$FAULT_URL/__faults" 10
+  else
+    curl -fsS -o /dev/null -X POST "$FAULT_URL/__faults?rate=$FAULT_RATE&seed=$FAULT_SEED"
+    say "fault proxy already running on $FAULT_URL; rate set to $FAULT_RATE, seed $FAULT_SEED"
+  fi
+  FUNCTION_S3=$FAULT_URL FUNCTION_SQS=$FAULT_URL FUNCTION_DYNAMODB=$FAULT_URL
 }
 
 # wait_for_port NAME PORT SECONDS: until something listens
