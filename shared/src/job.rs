@@ -455,6 +455,10 @@ pub struct Job {
     /// While `processing`: the time after which another delivery may take the job over.
     #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<OffsetDateTime>,
+    /// The claim that holds the lease: a claim whose write landed but whose answer was lost
+    /// recognizes itself on the retry instead of seeing another delivery's lease.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
     /// Times the sweeper sent a stale queued job's message again since it was last claimed.
@@ -503,6 +507,7 @@ impl Job {
             completed_at: None,
             scheduled_for,
             lease_until: None,
+            lease_owner: None,
             timeline: Vec::new(),
             timeline_dropped: 0,
             sweeps: 0,
@@ -541,6 +546,7 @@ impl Job {
         }
         if self.status == JobStatus::Processing {
             self.lease_until = None;
+            self.lease_owner = None;
         }
         match to {
             JobStatus::Processing => self.started_at = Some(now),

@@ -209,20 +209,90 @@ pub enum Claim {
     Refused(ClaimRefused),
 }
 
-/// Takes a job for one attempt with a lease, through the state machine (see `Job::claim`).
+/// Takes a job for one attempt with a lease, through the state machine (see `Job::claim`). The
+/// claim carries a token: if its write lands but the answer is lost and the store retries it, the
+/// retry finds its own token and the claim succeeds (instead of seeing a "busy" job and leaving
+/// it to nobody).
 pub async fn claim(store: &dyn JobStore, id: JobId, lease: Duration) -> Result<Claim> {
+    let token = uuid::Uuid::new_v4().simple().to_string();
     let mut refused = None;
     let claimed = store
         .modify(id, &mut |j| {
-            j.claim(clock::now(), lease).map_err(|r| {
-                refused = Some(r);
-                Error::Conflict("claim refused".into())
-            })
+            if j.status == JobStatus::Processing && j.lease_owner.as_deref() == Some(token.as_str()) {
+                refused = None;
+                return Ok(()); // our own claim, already written
+            }
+            match j.claim(clock::now(), lease) {
+                Ok(()) => {
+                    j.lease_owner = Some(token.clone());
+                    Ok(())
+                }
+                Err(r) => {
+                    refused = Some(r);
+                    Err(Error::Conflict("claim refused".into()))
+                }
+            }
         })
         .await;
     match (claimed, refused) {
         (Ok(job), _) => Ok(Claim::Claimed(job)),
         (Err(_), Some(r)) => Ok(Claim::Refused(r)),
         (Err(e), None) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryJobStore;
+    use crate::store::{Change, Created, IdempotencyKey, ListFilter, Page, Stats};
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    /// A store whose writes land but whose first answer is lost: the write is retried, and the
+    /// retry re-applies the change to the job as it now is (what `DynamoJobStore::modify` does
+    /// after the SDK's retry meets its own write's version).
+    struct LostAnswer(MemoryJobStore);
+
+    #[async_trait]
+    impl JobStore for LostAnswer {
+        async fn create(&self, job: &Job, key: Option<&IdempotencyKey>) -> Result<Created> {
+            self.0.create(job, key).await
+        }
+        async fn get(&self, id: JobId) -> Result<Option<Job>> {
+            self.0.get(id).await
+        }
+        async fn modify(&self, id: JobId, change: &mut Change<'_>) -> Result<Job> {
+            self.0.modify(id, change).await?; // landed; the answer is lost
+            self.0.modify(id, change).await
+        }
+        async fn discard(&self, job: &Job, key: Option<&IdempotencyKey>) -> Result<()> {
+            self.0.discard(job, key).await
+        }
+        async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
+            self.0.list(filter, limit, cursor).await
+        }
+        async fn stats(&self, now: OffsetDateTime) -> Result<Stats> {
+            self.0.stats(now).await
+        }
+        async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
+            self.0.oldest(status, before, limit).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_whose_answer_was_lost_recognizes_its_own_lease() {
+        let store = LostAnswer(MemoryJobStore::new());
+        let spec = JobSpec::from_json("archive", json!({"asset_id": "a", "source": "s3://b/k"})).unwrap();
+        let job = Job::new(spec, 3, None, clock::now()).unwrap();
+        store.create(&job, None).await.unwrap();
+        let claimed = claim(&store, job.id, Duration::seconds(60)).await.unwrap();
+        let Claim::Claimed(job) = claimed else {
+            panic!("the claim saw its own lease as another delivery's: {claimed:?}");
+        };
+        assert_eq!((job.status, job.attempts), (JobStatus::Processing, 1));
+        // another delivery is still refused
+        let other = claim(&store.0, job.id, Duration::seconds(60)).await.unwrap();
+        assert!(matches!(other, Claim::Refused(ClaimRefused::Busy { .. })), "{other:?}");
     }
 }
