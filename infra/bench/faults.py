@@ -693,7 +693,7 @@ def main():
     if args.short:
         args.kills = True
     size = SIZES["short" if args.short else "full"]
-    args.bound = args.bound or (50 if args.short else 240)
+    args.bound = args.bound or (120 if args.short else 240)
     bucket = env_var("UPLOADS_BUCKET")
     run = time.strftime("%H%M%S")
     tmp = tempfile.mkdtemp(prefix="bench-faults-")

@@ -16,6 +16,9 @@ use crate::destination::{self, Outcome};
 use crate::invoke::{InvokeError, Invoker};
 use crate::provision::S3Route;
 
+/// Notifications relayed at once.
+pub const CONCURRENT_EVENTS: usize = 8;
+
 #[derive(Clone)]
 pub struct S3Relay {
     pub sqs: Client,
@@ -36,21 +39,38 @@ struct Delivery<'a> {
 }
 
 impl S3Relay {
+    /// Relays notifications until shutdown, up to [`CONCURRENT_EVENTS`] at once: as on AWS, an
+    /// event whose function hangs (or died) does not hold up the others.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         tracing::info!(routes = self.routes.len(), "S3 notification relay started");
+        let relay = Arc::new(self);
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_EVENTS));
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
-                r = self.poll_once() => if let Err(e) = r {
-                    tracing::warn!(error = %e, "S3 relay poll failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                r = relay.receive() => match r {
+                    Ok(messages) => {
+                        for m in messages {
+                            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                            let relay = relay.clone();
+                            tokio::spawn(async move {
+                                if let Err(e) = relay.relay(&m).await {
+                                    tracing::warn!(error = %e, "S3 relay of a notification failed; it comes back");
+                                }
+                                drop(slot);
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "S3 relay poll failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 },
             }
         }
     }
 
-    /// Relays one batch of notifications; returns how many records reached a function.
-    pub async fn poll_once(&self) -> anyhow::Result<usize> {
+    async fn receive(&self) -> anyhow::Result<Vec<Message>> {
         let out = self
             .sqs
             .receive_message()
@@ -60,9 +80,17 @@ impl S3Relay {
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await?;
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Relays one batch of notifications, concurrently; returns how many records reached a
+    /// function.
+    pub async fn poll_once(&self) -> anyhow::Result<usize> {
+        let messages = self.receive().await?;
+        let relayed = futures::future::join_all(messages.iter().map(|m| self.relay(m))).await;
         let mut delivered = 0;
-        for m in out.messages.unwrap_or_default() {
-            delivered += self.relay(&m).await?;
+        for r in relayed {
+            delivered += r?;
         }
         Ok(delivered)
     }
