@@ -248,12 +248,9 @@ impl JobStore for DynamoJobStore {
                 .get(id)
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("job {id} not found")))?;
-            let mut after = before.clone();
-            change(&mut after)?;
-            if after == before {
-                return Ok(after);
-            }
-            after.version = before.version + 1;
+            let Some(after) = super::apply(&before, change)? else {
+                return Ok(before);
+            };
             let values = HashMap::from([(":v".to_string(), AttributeValue::N(before.version.to_string()))]);
             let mut items = vec![self.put_job(&after, "version = :v", Some(values))?];
             if after.status != before.status {

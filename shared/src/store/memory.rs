@@ -83,12 +83,9 @@ impl JobStore for MemoryJobStore {
             .get(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("job {id} not found")))?;
-        let mut after = before.clone();
-        change(&mut after)?;
-        if after == before {
-            return Ok(after);
-        }
-        after.version = before.version + 1;
+        let Some(after) = super::apply(&before, change)? else {
+            return Ok(before);
+        };
         let mut jobs = self.jobs.lock().unwrap();
         match jobs.get(&id) {
             Some(current) if current.version == before.version => {

@@ -34,6 +34,18 @@ pub enum Created {
 /// A change to one job, computed from its current value; an `Err` refuses the change.
 pub type Change<'a> = dyn FnMut(&mut Job) -> Result<()> + Send + 'a;
 
+/// Applies `change` to a copy of `before`: `None` when it changes nothing (no write needed), else
+/// the job to write, its version bumped. The one rule both stores follow.
+pub(crate) fn apply(before: &Job, change: &mut Change<'_>) -> Result<Option<Job>> {
+    let mut after = before.clone();
+    change(&mut after)?;
+    if after == *before {
+        return Ok(None);
+    }
+    after.version = before.version + 1;
+    Ok(Some(after))
+}
+
 /// Which jobs to list. Empty `statuses` means every status.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListFilter {
