@@ -17,6 +17,9 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemA
 use serde_json::{Map, Value, json};
 
 use crate::invoke::{InvokeError, Invoker};
+
+/// When the function could not be reached at all, its batch is visible again after this long.
+const RELEASE_AFTER_SECS: i32 = 5;
 use crate::provision::{REGION, SqsSource};
 
 /// What one poll did.
@@ -102,12 +105,35 @@ impl SqsPoller {
                 tracing::warn!(function = %self.source.function, error = %e, "function failed; the batch stays on the queue");
                 Vec::new()
             }
-            Err(e) => return Err(e.into()),
+            Err(e @ InvokeError::Transport(_)) => {
+                // The function was never reached (its runtime restarting): the batch comes back
+                // in a few seconds, not after the whole visibility timeout.
+                self.release(&batch, RELEASE_AFTER_SECS).await;
+                return Err(e.into());
+            }
         };
         outcome.deleted = succeeded.len();
         outcome.left_for_retry = batch.len() - succeeded.len();
         self.delete(&succeeded).await?;
         Ok(outcome)
+    }
+
+    /// Makes `batch` visible again after `secs` (best effort: if this fails, the visibility
+    /// timeout brings it back).
+    async fn release(&self, batch: &[Message], secs: i32) {
+        for m in batch {
+            let released = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.source.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .visibility_timeout(secs)
+                .send()
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "could not release a message; it returns after the visibility timeout");
+            }
+        }
     }
 
     /// The ids the function reported as failed; `None` if the whole batch counts as failed.

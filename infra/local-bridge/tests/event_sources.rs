@@ -218,6 +218,27 @@ async fn a_function_error_or_an_invalid_response_keeps_the_whole_batch() {
     assert_eq!((o.delivered, o.deleted, o.left_for_retry), (1, 0, 1));
 }
 
+/// A function that cannot be reached at all (its runtime restarting) never saw the batch: it is
+/// back within seconds, not after the queue's visibility timeout (360 s in the template).
+#[tokio::test]
+async fn a_batch_the_function_never_received_comes_back_within_seconds() {
+    let t = TestStack::new(None).await;
+    let id = send(&t, "NormalQueue", "x").await;
+    let (unreachable, _) = function(|_| Err(InvokeError::Transport("connection refused".into())));
+    assert!(poller(&t, "NormalQueue", unreachable).poll_once().await.is_err());
+    let (ok, calls) = function(|_| Ok(json!({})));
+    let started = std::time::Instant::now();
+    let poller = poller(&t, "NormalQueue", ok);
+    while calls.lock().unwrap().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the batch did not come back within 30 s"
+        );
+        poller.poll_once().await.unwrap();
+    }
+    assert_eq!(ids(&calls.lock().unwrap()[0]), vec![id]);
+}
+
 #[tokio::test]
 async fn a_jsonl_dropped_in_the_bucket_reaches_the_ingest_function_once_and_other_files_do_not() {
     let t = TestStack::new(None).await;
