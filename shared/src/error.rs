@@ -26,11 +26,12 @@ pub enum Error {
     #[error("concurrent update of {0}, try again")]
     Contention(String),
     /// An AWS call failed. `op` names the operation; the SDK error is kept as the source, its
-    /// full context in `message` (for logs), its error code in `code` (for [`Error::summary`]).
+    /// full context in `message` (for logs), its error code in `code` (for [`Error::summary`]):
+    /// the service's code, or how the call failed without an answer (dispatch failure, timeout).
     #[error("{op} failed: {message}")]
     Aws {
         op: &'static str,
-        code: Option<String>,
+        code: String,
         message: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -81,7 +82,7 @@ impl Error {
             ));
         }
         // Without a code the call got no answer: say how (dispatch failure, timeout...).
-        let code = code.or_else(|| Some(err.to_string()));
+        let code = code.unwrap_or_else(|| err.to_string());
         Error::Aws {
             op,
             code,
@@ -101,7 +102,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Contention(_) => true,
-            Error::Aws { code, .. } => !code.as_deref().is_some_and(|c| PERMANENT_CODES.contains(&c)),
+            Error::Aws { code, .. } => !PERMANENT_CODES.contains(&code.as_str()),
             _ => false,
         }
     }
@@ -110,10 +111,7 @@ impl Error {
     /// response bodies or ARNs (those go to the log line), at most [`limits::JOB_ERROR`] characters.
     pub fn summary(&self) -> String {
         let text = match self {
-            Error::Aws { op, code, .. } => match code {
-                Some(code) => format!("{op} failed ({code})"),
-                None => format!("{op} failed"),
-            },
+            Error::Aws { op, code, .. } => format!("{op} failed ({code})"),
             Error::Corrupt(_) => "stored data could not be read".to_string(),
             other => other.to_string(),
         };

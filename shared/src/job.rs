@@ -350,6 +350,21 @@ pub struct LogIngestPayload {
 }
 
 impl LogIngestPayload {
+    /// Where an upload made through the API puts its file: `uploads/<job_id>/<file name>`.
+    pub fn upload_key(job: JobId, file_name: &str) -> String {
+        format!("uploads/{job}/{file_name}")
+    }
+
+    /// The job an upload's key names (see [`LogIngestPayload::upload_key`]); `None` for any
+    /// other key (a file dropped into the bucket).
+    pub fn uploaded_job(key: &str) -> Option<JobId> {
+        let mut parts = key.splitn(3, '/');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("uploads"), Some(id), Some(_)) => id.parse().ok(),
+            _ => None,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.bucket.is_empty() {
             return Err(invalid("payload.bucket", "must not be empty"));
@@ -607,9 +622,14 @@ impl Job {
     /// Ends a job that cannot go on (its attempts are used up, its upload never came, its message
     /// was dead-lettered): `failed`, with the reason.
     pub fn fail_stuck(&mut self, reason: &str, now: OffsetDateTime) -> Result<()> {
-        let reason = clip(reason, limits::JOB_ERROR);
-        self.error = Some(reason.clone());
-        self.transition(JobStatus::Failed, now, format!("failed: {reason}"))
+        self.fail_with(reason, now)
+    }
+
+    /// `failed`, with `error` (clipped) on the job and in the timeline.
+    fn fail_with(&mut self, error: &str, now: OffsetDateTime) -> Result<()> {
+        let error = clip(error, limits::JOB_ERROR);
+        self.error = Some(error.clone());
+        self.transition(JobStatus::Failed, now, format!("failed: {error}"))
     }
 
     /// Notes that the sweeper sent a stale queued job's message again.
@@ -717,9 +737,7 @@ impl Job {
     /// Fails the job for good, whatever attempts are left (the error is permanent).
     pub fn fail_permanently(&mut self, attempt: u32, error: impl Into<String>, now: OffsetDateTime) -> Result<()> {
         self.ensure_attempt(attempt)?;
-        let error = clip(&error.into(), limits::JOB_ERROR);
-        self.error = Some(error.clone());
-        self.transition(JobStatus::Failed, now, format!("failed: {error}"))
+        self.fail_with(&error.into(), now)
     }
 
     /// Manual or bulk retry of a failed job: back to `queued` with a fresh set of attempts.
@@ -842,11 +860,7 @@ impl Job {
                 self.error = None;
                 self.transition(JobStatus::Completed, now, "completed")
             }
-            Some(error) => {
-                let error = clip(&error, limits::JOB_ERROR);
-                self.error = Some(error.clone());
-                self.transition(JobStatus::Failed, now, format!("failed: {error}"))
-            }
+            Some(error) => self.fail_with(&error, now),
         }
     }
 

@@ -219,7 +219,6 @@ pub async fn claim(store: &dyn JobStore, id: JobId, lease: Duration) -> Result<C
     let claimed = store
         .modify(id, &mut |j| {
             if j.status == JobStatus::Processing && j.lease_owner.as_deref() == Some(token.as_str()) {
-                refused = None;
                 return Ok(()); // our own claim, already written
             }
             match j.claim(clock::now(), lease) {

@@ -204,71 +204,44 @@ impl Sweeper {
         Ok(report)
     }
 
-    /// Carries out `verdict` if the job still deserves it. `Ok(false)`: it moved meanwhile.
+    /// Carries out `verdict` if the job still deserves it (decided again on the job as it is
+    /// inside the conditional write). `Ok(false)`: it moved meanwhile.
     pub async fn apply(&self, job: &Job, verdict: &Verdict, now: OffsetDateTime) -> Result<bool> {
+        if *verdict == Verdict::Fine {
+            return Ok(false);
+        }
+        // A job that needs its message gets it before the write that says so: if the write then
+        // fails, the message finds the job as it was, which is harmless.
+        if matches!(verdict, Verdict::Enqueue | Verdict::Resend) {
+            self.queue.enqueue(job, clock::now()).await?;
+        }
         let bounds = self.bounds;
-        let still = |j: &Job| self::verdict(j, now, &bounds) == *verdict;
-        let changed = |j: &Job| Error::Conflict(format!("job {} changed meanwhile", j.id));
-        let outcome = match verdict {
-            Verdict::Fine => return Ok(false),
-            Verdict::Enqueue => {
-                self.queue.enqueue(job, clock::now()).await?;
-                self.store
-                    .modify(job.id, &mut |j| {
-                        if !still(j) {
-                            return Err(changed(j));
-                        }
-                        j.transition(
-                            JobStatus::Queued,
-                            now,
-                            "enqueued by the sweeper (the submit did not finish)",
-                        )
-                    })
-                    .await
-            }
-            Verdict::Resend => {
-                self.queue.enqueue(job, clock::now()).await?;
-                self.store
-                    .modify(job.id, &mut |j| {
-                        if still(j) { j.note_resent(now) } else { Err(changed(j)) }
-                    })
-                    .await
-            }
-            Verdict::Requeue(why) => {
-                let job = self
-                    .store
-                    .modify(job.id, &mut |j| {
-                        if still(j) {
-                            j.requeue_stalled(why, now)
-                        } else {
-                            Err(changed(j))
-                        }
-                    })
-                    .await;
-                match job {
-                    Ok(job) => {
-                        // If this send fails, the job is queued without a message: the next
-                        // sweeps resend it.
-                        self.queue.enqueue(&job, clock::now()).await?;
-                        Ok(job)
-                    }
-                    Err(e) => Err(e),
+        let outcome = self
+            .store
+            .modify(job.id, &mut |j| {
+                if self::verdict(j, now, &bounds) != *verdict {
+                    return Err(Error::Conflict(format!("job {} changed meanwhile", j.id)));
                 }
-            }
-            Verdict::Fail(why) => {
-                self.store
-                    .modify(job.id, &mut |j| {
-                        if still(j) {
-                            j.fail_stuck(why, now)
-                        } else {
-                            Err(changed(j))
-                        }
-                    })
-                    .await
-            }
-        };
+                match verdict {
+                    Verdict::Fine => Ok(()),
+                    Verdict::Enqueue => j.transition(
+                        JobStatus::Queued,
+                        now,
+                        "enqueued by the sweeper (the submit did not finish)",
+                    ),
+                    Verdict::Resend => j.note_resent(now),
+                    Verdict::Requeue(why) => j.requeue_stalled(why, now),
+                    Verdict::Fail(why) => j.fail_stuck(why, now),
+                }
+            })
+            .await;
         match outcome {
             Ok(j) => {
+                if matches!(verdict, Verdict::Requeue(_)) {
+                    // If this send fails, the job is queued without a message: the next sweeps
+                    // resend it.
+                    self.queue.enqueue(&j, clock::now()).await?;
+                }
                 tracing::warn!(job_id = %j.id, kind = %j.kind(), status = %j.status, ?verdict, "swept");
                 Ok(true)
             }

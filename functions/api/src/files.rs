@@ -69,7 +69,7 @@ fn too_large(limit: u64) -> Response {
 /// A new `log_ingest` job for `uploads/<job_id>/<name>`, stored as `pending`.
 async fn new_ingest_job(app: &AppState, name: &str, size: u64) -> Result<Job, ApiError> {
     let id = JobId::new();
-    let key = format!("uploads/{id}/{name}");
+    let key = LogIngestPayload::upload_key(id, name);
     let spec = JobSpec::LogIngest(LogIngestPayload {
         bucket: app.files.bucket.clone(),
         key,

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use shared::clock;
 use shared::job::{ClaimRefused, Job, JobId, JobKind, JobSpec, LogIngestPayload};
 use shared::logs::{LogEntry, Rejection};
+use shared::queue::JobMessage;
 use shared::service::Claim;
 use shared::store::entries::{BATCH, EntryStore};
 use shared::store::{Created, IdempotencyKey, JobStore};
@@ -329,7 +330,10 @@ impl Ingest {
     ) -> shared::Result<()> {
         let attempt = job.attempts;
         let id = job.id;
+        // The result of a finished run, or why it did not finish (a checkpoint that could not be
+        // handed over counts as a storage failure).
         let outcome = match self.ingest(job, bucket, key, from, stop_at).await {
+            Ok(Outcome::Done(result)) => Ok(result),
             Ok(Outcome::Paused(cp)) => match self
                 .send(&serde_json::to_string(&cp).expect("checkpoint JSON"), 0)
                 .await
@@ -340,15 +344,14 @@ impl Ingest {
                 }
                 Err(e) => Err(IngestError::Store(e)),
             },
-            other => other,
+            Err(error) => Err(error),
         };
         let written = match outcome {
-            Ok(Outcome::Done(result)) => {
+            Ok(result) => {
                 self.store
                     .modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now()))
                     .await
             }
-            Ok(Outcome::Paused(_)) => unreachable!("handled above"),
             Err(IngestError::Store(shared::Error::Conflict(why))) => {
                 tracing::info!(job_id = %id, attempt, %why, "the attempt lost the job; stopping");
                 return Ok(());
@@ -366,7 +369,13 @@ impl Ingest {
                     // Started again from the queue, after a pause that grows with the attempts.
                     // If even this send fails, the error makes Lambda retry the event, which
                     // claims the queued job again; the sweeper is the last resort.
-                    let message = serde_json::to_string(&json!({ "job_id": id })).expect("JSON");
+                    // The message every queue carries for a job: the ingest reads it as a start.
+                    let message = JobMessage {
+                        job_id: id,
+                        part: None,
+                        run: None,
+                    };
+                    let message = serde_json::to_string(&message).expect("JSON");
                     self.send(&message, 10 * job.attempts).await?;
                 }
                 return Ok(());
@@ -401,9 +410,7 @@ impl Ingest {
 
     /// The job of an uploaded object (id in the key), or a new one for a dropped file.
     async fn job_for(&self, bucket: &str, key: &str, size: u64, version: &str) -> shared::Result<Job> {
-        let mut parts = key.splitn(3, '/');
-        if let (Some("uploads"), Some(id), Some(_)) = (parts.next(), parts.next(), parts.next())
-            && let Ok(id) = id.parse::<JobId>()
+        if let Some(id) = LogIngestPayload::uploaded_job(key)
             && let Some(job) = self.store.get(id).await?
             && matches!(&job.spec, JobSpec::LogIngest(p) if p.key == key && p.bucket == bucket)
         {
@@ -712,9 +719,9 @@ impl Tally {
 
     /// Counts a parsed line; returns the entry to store, if valid.
     fn add(&mut self, parsed: Result<LogEntry, Rejection>) -> Option<LogEntry> {
-        self.read += 1;
         match parsed {
             Ok(entry) => {
+                self.read += 1;
                 match self.levels.get_mut(entry.level.as_str()) {
                     Some(n) => *n += 1,
                     None => {
@@ -724,7 +731,6 @@ impl Tally {
                 Some(entry)
             }
             Err(rejection) => {
-                self.read -= 1;
                 if rejection.reason.starts_with("invalid JSON") {
                     self.non_json += 1;
                 }

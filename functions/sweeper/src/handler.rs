@@ -12,7 +12,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::clock;
-use shared::job::JobId;
+use shared::job::{JobId, LogIngestPayload};
 use shared::sweep::Sweeper;
 
 pub struct Handler {
@@ -77,12 +77,7 @@ impl Handler {
 
 /// The job of an S3 event for an upload made through the API (`uploads/<job_id>/<file>`).
 fn uploaded_job(payload: &Value) -> Option<JobId> {
-    let key = payload.pointer("/Records/0/s3/object/key")?.as_str()?;
-    let mut parts = key.splitn(3, '/');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("uploads"), Some(id), Some(_)) => id.parse().ok(),
-        _ => None,
-    }
+    LogIngestPayload::uploaded_job(payload.pointer("/Records/0/s3/object/key")?.as_str()?)
 }
 
 #[cfg(test)]

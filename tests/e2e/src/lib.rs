@@ -78,6 +78,17 @@ pub async fn get_json(path: &str) -> Value {
         .unwrap()
 }
 
+/// `POST {API_URL}{path}` with a JSON body: the status and the parsed answer (`null` if none).
+pub async fn post_json(path: &str, body: &Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", api_url()))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
 /// Polls `GET /jobs/{id}` until the job is finished (or panics after `timeout`).
 pub async fn wait_finished(id: &str, timeout: Duration) -> Value {
     let start = Instant::now();

@@ -10,13 +10,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 async fn post(path: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", api_url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    e2e::post_json(path, &body).await
 }
 
 async fn upload(name: &str, bytes: Vec<u8>) -> String {

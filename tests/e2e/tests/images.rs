@@ -28,13 +28,7 @@ async fn wait_status(job_id: &str, timeout: Duration) -> Value {
 }
 
 async fn submit(body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/submit/", api_url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
+    e2e::post_json("/api/submit/", &body).await
 }
 
 /// Perimeters by URL from `GET /jobs/{id}/images`.
