@@ -63,7 +63,7 @@ impl FromStr for JobId {
     fn from_str(s: &str) -> Result<Self> {
         Uuid::parse_str(s)
             .map(JobId)
-            .map_err(|_| Error::Invalid(format!("not a job id: {s:?}")))
+            .map_err(|_| Error::Invalid(format!("not a job id: {}", limits::quote(s))))
     }
 }
 
@@ -131,7 +131,8 @@ impl FromStr for JobStatus {
     fn from_str(s: &str) -> Result<Self> {
         JobStatus::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
             Error::Invalid(format!(
-                "unknown status {s:?}; expected one of pending, queued, processing, completed, failed, cancelled"
+                "unknown status {}; expected one of pending, queued, processing, completed, failed, cancelled",
+                limits::quote(s)
             ))
         })
     }
@@ -169,7 +170,8 @@ impl FromStr for JobKind {
     fn from_str(s: &str) -> Result<Self> {
         JobKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
             Error::Invalid(format!(
-                "unknown kind {s:?}; expected one of image, log_ingest, archive"
+                "unknown kind {}; expected one of image, log_ingest, archive",
+                limits::quote(s)
             ))
         })
     }

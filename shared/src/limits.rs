@@ -16,6 +16,7 @@
 //! | stored error of a job | 300 characters |
 //! | rejection reason of a line | 200 characters, a bad value quoted in at most 40 |
 //! | timeline message | 200 characters; 100 entries (the first and the last 99), the rest counted |
+//! | error in an API answer | 500 characters |
 
 use crate::error::{Error, invalid};
 
@@ -35,6 +36,8 @@ pub const JOB_ERROR: usize = 300;
 pub const REASON: usize = 200;
 pub const QUOTED: usize = 40;
 pub const TIMELINE_MESSAGE: usize = 200;
+/// Longest error text an API answer carries (parser messages quote the offending value whole).
+pub const RESPONSE_ERROR: usize = 500;
 
 /// Refuses `value` longer than `max` characters, naming the field.
 pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), Error> {

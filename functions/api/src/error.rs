@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use shared::Error;
+use shared::limits::{RESPONSE_ERROR, clip};
 
 /// The error every handler returns.
 #[derive(Debug)]
@@ -26,9 +27,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match &self.0 {
-            Error::Invalid(m) => (StatusCode::BAD_REQUEST, m.clone()),
-            Error::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
-            Error::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            // A client's own value can be quoted whole in these (a parser's "invalid type:
+            // string ..."): the answer carries its start.
+            Error::Invalid(m) => (StatusCode::BAD_REQUEST, clip(m, RESPONSE_ERROR)),
+            Error::NotFound(m) => (StatusCode::NOT_FOUND, clip(m, RESPONSE_ERROR)),
+            Error::Conflict(m) => (StatusCode::CONFLICT, clip(m, RESPONSE_ERROR)),
             Error::Contention(_) => (StatusCode::SERVICE_UNAVAILABLE, self.0.to_string()),
             Error::Aws { .. } | Error::Corrupt(_) | Error::Internal(_) => {
                 tracing::error!(error = %self.0, "request failed");

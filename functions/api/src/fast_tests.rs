@@ -191,3 +191,31 @@ async fn listings_filter_by_status_and_kind_newest_first_in_cursor_pages() {
     let (status, _) = api.call("GET", "/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_refusal_quotes_a_huge_value_only_in_part() {
+    let api = api();
+    let huge = "x".repeat(1 << 20);
+    let (status, err) = api
+        .call(
+            "POST",
+            "/jobs",
+            Some(json!({"kind": "archive", "priority": huge, "payload": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let text = err["error"].as_str().unwrap();
+    assert!(text.starts_with("priority: invalid type"), "{}", &text[..80]);
+    assert!(
+        text.chars().count() <= shared::limits::RESPONSE_ERROR,
+        "{} characters",
+        text.len()
+    );
+    let (status, err) = api.call("GET", &format!("/jobs/{}", "y".repeat(10_000)), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        err["error"].as_str().unwrap().len() < 200,
+        "{}",
+        &err["error"].to_string()[..80]
+    );
+}
