@@ -129,6 +129,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Long-poll wait of the event sources. Lambda's pollers wait 20 s; shorter here so that a
+/// stopping bridge (`infra/down`, or `infra/up` restarting it) finishes its receives in flight well
+/// within the 10 s `infra/env.sh` gives it, instead of leaving them open at the queue.
+const LONG_POLL_SECS: i32 = 5;
+
 /// Warms the functions up, then runs the event sources, the schedules and the HTTP API until
 /// SIGINT or SIGTERM.
 async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Result<()> {
@@ -146,7 +151,7 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
                 sqs: clients.sqs.clone(),
                 source: source.clone(),
                 invoker: invoker.clone(),
-                wait_secs: 20,
+                wait_secs: LONG_POLL_SECS,
             };
             tasks.push(tokio::spawn(poller.run(stopped.clone())));
         }
@@ -157,7 +162,7 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
             queue_url: url.clone(),
             routes: stack.s3_routes.clone(),
             invoker: invoker.clone(),
-            wait_secs: 20,
+            wait_secs: LONG_POLL_SECS,
             retry_delay: args.async_retry,
         };
         tasks.push(tokio::spawn(relay.run(stopped.clone())));
@@ -196,8 +201,14 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
         _ = term.recv() => {}
     }
     let _ = stop.send(true);
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+    // The pollers finish their receive in flight (at most one long poll) and release what it got.
+    let finished = tokio::time::timeout(
+        Duration::from_secs(LONG_POLL_SECS as u64 + 3),
+        futures::future::join_all(tasks),
+    )
+    .await;
+    if finished.is_err() {
+        tracing::warn!("stopping: some event sources did not finish their receive in time");
     }
     Ok(())
 }

@@ -41,32 +41,54 @@ struct Delivery<'a> {
 impl S3Relay {
     /// Relays notifications until shutdown, up to [`CONCURRENT_EVENTS`] at once: as on AWS, an
     /// event whose function hangs (or died) does not hold up the others.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         tracing::info!(routes = self.routes.len(), "S3 notification relay started");
         let relay = Arc::new(self);
         let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_EVENTS));
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                r = relay.receive() => match r {
-                    Ok(messages) => {
-                        for m in messages {
-                            let Ok(slot) = slots.clone().acquire_owned().await else { return };
-                            let relay = relay.clone();
-                            tokio::spawn(async move {
-                                if let Err(e) = relay.relay(&m).await {
-                                    tracing::warn!(error = %e, "S3 relay of a notification failed; it comes back");
-                                }
-                                drop(slot);
-                            });
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "S3 relay poll failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                },
+        // As in `SqsPoller::run`: a receive in flight is waited for, never abandoned, and what
+        // it got after the shutdown is made visible again at once.
+        while !*shutdown.borrow() {
+            let received = relay.receive().await;
+            if *shutdown.borrow() {
+                if let Ok(messages) = &received {
+                    relay.release(messages).await;
+                }
+                break;
             }
+            match received {
+                Ok(messages) => {
+                    for m in messages {
+                        let Ok(slot) = slots.clone().acquire_owned().await else {
+                            return;
+                        };
+                        let relay = relay.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = relay.relay(&m).await {
+                                tracing::warn!(error = %e, "S3 relay of a notification failed; it comes back");
+                            }
+                            drop(slot);
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "S3 relay poll failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Makes received notifications visible again at once (best effort).
+    async fn release(&self, messages: &[Message]) {
+        for m in messages {
+            let _ = self
+                .sqs
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .visibility_timeout(0)
+                .send()
+                .await;
         }
     }
 

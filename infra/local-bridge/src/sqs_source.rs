@@ -43,26 +43,46 @@ pub struct SqsPoller {
 }
 
 impl SqsPoller {
-    /// Polls until `shutdown` flips to true.
+    /// Polls until `shutdown` flips to true. A receive in flight is never abandoned: a long poll
+    /// cut off on our side stays open at the queue, which may still hand it messages that nobody
+    /// will see until their visibility timeout (minutes). So shutdown waits for the receive (at
+    /// most `wait_secs`) and makes what it got visible again at once.
     pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         tracing::info!(queue = %self.source.queue_url, function = %self.source.function, "SQS event source started");
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                outcome = self.poll_once() => match outcome {
-                    Ok(o) if o.received > 0 => tracing::info!(function = %self.source.function, ?o, "batch done"),
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(queue = %self.source.queue_url, error = %e, "poll failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+        while !*shutdown.borrow() {
+            let received = self.receive().await;
+            if *shutdown.borrow() {
+                if let Ok(messages) = &received {
+                    self.release(messages, 0).await;
+                }
+                break;
+            }
+            let outcome = match received {
+                Ok(messages) => tokio::select! {
+                    _ = shutdown.changed() => break,
+                    outcome = self.deliver(messages) => outcome,
                 },
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(o) if o.received > 0 => tracing::info!(function = %self.source.function, ?o, "batch done"),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(queue = %self.source.queue_url, error = %e, "poll failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }
 
     /// Receives one batch and delivers it.
     pub async fn poll_once(&self) -> anyhow::Result<PollOutcome> {
+        let messages = self.receive().await?;
+        self.deliver(messages).await
+    }
+
+    /// One long poll of the queue.
+    async fn receive(&self) -> anyhow::Result<Vec<Message>> {
         let out = self
             .sqs
             .receive_message()
@@ -74,7 +94,12 @@ impl SqsPoller {
             .send()
             .await
             .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        let messages = out.messages.unwrap_or_default();
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Delivers received messages to the function (those past `maxReceiveCount` to the
+    /// dead-letter queue), deleting what it reports done.
+    async fn deliver(&self, messages: Vec<Message>) -> anyhow::Result<PollOutcome> {
         let mut outcome = PollOutcome {
             received: messages.len(),
             ..Default::default()
