@@ -354,7 +354,10 @@ async fn a_part_cut_short_by_the_invocation_deadline_stays_on_the_queue_until_it
         )])
         .await;
     // A request timeout longer than the time left, so only the deadline stops the slow image.
-    let fetch = FetchConfig { timeout: StdDuration::from_secs(20), ..short_fetches() };
+    let fetch = FetchConfig {
+        timeout: StdDuration::from_secs(20),
+        ..short_fetches()
+    };
     let worker = h.worker_fetching(Scripted::new(0, ok), Duration::seconds(60), fetch);
     worker.handle_record(delivery(job.id, 1)).await.unwrap();
     // The worker keeps 5 s back before the deadline, so this leaves the fast image 4 s to be
