@@ -22,6 +22,19 @@ pub enum Error {
     /// The state machine refuses the change (e.g. cancelling a completed job).
     #[error("{0}")]
     Conflict(String),
+    /// No usable identity: a missing or unusable token subject (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The caller is known but may not do this (403). Another owner's job is `NotFound`, not this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A per-owner limit is reached (429); `limit` names it, `retry_after` is when to try again.
+    #[error("{message}")]
+    Limited {
+        limit: &'static str,
+        message: String,
+        retry_after: u64,
+    },
     /// A write lost a race against another writer more times than we retry.
     #[error("concurrent update of {0}, try again")]
     Contention(String),
@@ -93,7 +106,15 @@ impl Error {
 
     /// True for errors a client caused (4xx); false for ours (5xx).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_))
+        matches!(
+            self,
+            Error::Invalid(_)
+                | Error::NotFound(_)
+                | Error::Conflict(_)
+                | Error::Unauthorized(_)
+                | Error::Forbidden(_)
+                | Error::Limited { .. }
+        )
     }
 
     /// True when the same call may well succeed later: throttling, 5xx, timeouts, lost

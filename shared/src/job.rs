@@ -19,6 +19,7 @@ use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::auth::Owner;
 use crate::clock::serde_ts;
 use crate::error::{Error, Result, invalid};
 use crate::limits::{self, check_bytes, check_len, clip};
@@ -352,17 +353,18 @@ pub struct LogIngestPayload {
 }
 
 impl LogIngestPayload {
-    /// Where an upload made through the API puts its file: `uploads/<job_id>/<file name>`.
-    pub fn upload_key(job: JobId, file_name: &str) -> String {
-        format!("uploads/{job}/{file_name}")
+    /// Where an upload made through the API puts its file:
+    /// `uploads/<owner>/<job_id>/<file name>`, under its owner's prefix.
+    pub fn upload_key(owner: &Owner, job: JobId, file_name: &str) -> String {
+        format!("{}{job}/{file_name}", owner.upload_prefix())
     }
 
     /// The job an upload's key names (see [`LogIngestPayload::upload_key`]); `None` for any
     /// other key (a file dropped into the bucket).
     pub fn uploaded_job(key: &str) -> Option<JobId> {
-        let mut parts = key.splitn(3, '/');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("uploads"), Some(id), Some(_)) => id.parse().ok(),
+        let mut parts = key.splitn(4, '/');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("uploads"), Some(_owner), Some(id), Some(_)) => id.parse().ok(),
             _ => None,
         }
     }
@@ -447,6 +449,11 @@ pub struct TimelineEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,
+    /// Who it belongs to (the creating token's `sub`; an S3 drop's `uploads/<owner>/` prefix).
+    /// `None` for jobs only admins see: made before owners existed, or dropped outside an
+    /// owner's prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
     #[serde(flatten)]
     pub spec: JobSpec,
     pub status: JobStatus,
@@ -510,6 +517,7 @@ impl Job {
         spec.validate()?;
         let mut job = Job {
             id: JobId::new(),
+            owner: None,
             spec,
             status: JobStatus::Pending,
             priority,
@@ -532,6 +540,12 @@ impl Job {
         };
         job.record(now, "created");
         Ok(job)
+    }
+
+    /// The same job, belonging to `owner`.
+    pub fn owned_by(mut self, owner: Owner) -> Job {
+        self.owner = Some(owner);
+        self
     }
 
     pub fn kind(&self) -> JobKind {
@@ -866,21 +880,21 @@ impl Job {
         }
     }
 
-    /// A manual status change (`PUT /jobs/{id}/status`), through the same state machine.
-    pub fn set_status_manually(&mut self, to: JobStatus, now: OffsetDateTime, lease: Duration) -> Result<()> {
-        match to {
-            JobStatus::Processing => {
-                if !matches!(self.status, JobStatus::Pending | JobStatus::Queued) {
-                    return Err(Error::Conflict(format!(
-                        "job {} is {} and cannot become processing",
-                        self.id, self.status
-                    )));
-                }
-                self.claim(now, lease)
-                    .map_err(|_| Error::Conflict("job could not be claimed".into()))
+    /// An operator's status change (`PUT /jobs/{id}/status`), through the same state machine:
+    /// `queued` retries a failed job or sends a pending one, `failed` ends a job that will not
+    /// finish (a late worker's result is then refused), `cancelled` stops one not yet started.
+    pub fn set_status_manually(&mut self, to: JobStatus, who: &str, now: OffsetDateTime) -> Result<()> {
+        match (to, self.status) {
+            (JobStatus::Queued, JobStatus::Failed) => self.retry(now),
+            (JobStatus::Queued, JobStatus::Pending) => self.transition(to, now, format!("queued by {who}")),
+            (JobStatus::Failed, JobStatus::Queued | JobStatus::Processing) => {
+                self.fail_with(&format!("failed by an operator ({who})"), now)
             }
-            JobStatus::Queued if self.status == JobStatus::Failed => self.retry(now),
-            _ => self.transition(to, now, format!("status set to {to} by hand")),
+            (JobStatus::Cancelled, _) => self.cancel(now),
+            _ => Err(Error::Conflict(format!(
+                "job {} is {} and an operator cannot make it {to}",
+                self.id, self.status
+            ))),
         }
     }
 }

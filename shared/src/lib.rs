@@ -1,15 +1,18 @@
 //! The library every function of the workspace builds on.
 //!
+//! - [`auth`]: who is asking (the caller a verified token names), owners, and what admins may do.
 //! - [`job`]: the job, its kinds and typed payloads, and the one state machine every writer uses.
 //! - [`store`]: storage traits (`JobStore`) and their DynamoDB implementation.
 //! - [`images`], [`stores`]: image-job results and the Retail Pulse store master.
 //! - [`limits`]: how big anything from outside may be, and how long stored texts get.
+//! - [`quota`]: limits per owner (jobs in flight, image URLs per hour, upload bytes per day).
 //! - [`queue`]: the SQS side: priority bands, messages, delays.
 //! - [`aws`]: loads `SdkConfig` once and builds the clients; endpoints come only from the environment.
 //! - [`sqs_batch`]: the generic SQS batch loop that builds `batchItemFailures`.
 //! - [`sweep`]: the sweeper's rules: every accepted job ends, whatever crashed or was lost.
 //! - [`telemetry`]: tracing set-up shared by the three binaries.
 
+pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod error;
@@ -18,6 +21,7 @@ pub mod job;
 pub mod limits;
 pub mod logs;
 pub mod queue;
+pub mod quota;
 pub mod service;
 pub mod settings;
 pub mod sqs_batch;

@@ -12,11 +12,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 
+use crate::auth::{Caller, Owner};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::job::{ClaimRefused, Job, JobId, JobKind, JobSpec, JobStatus};
 use crate::queue::JobQueue;
-use crate::store::{Created, IdempotencyKey, JobStore, ListFilter};
+use crate::quota::Quotas;
+use crate::store::{Change, Created, IdempotencyKey, JobStore, ListFilter, Page, Stats};
 
 /// A job as a client submits it.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,37 +50,76 @@ pub struct RetryFilter {
     pub dry_run: bool,
 }
 
-/// The job operations, over any store and queue.
+/// The job operations, over any store and queue: the one home of the lifecycle's side effects
+/// (create, enqueue, every status change through the state machine) and of who may do what.
 #[derive(Clone)]
 pub struct Jobs {
     pub store: Arc<dyn JobStore>,
     pub queue: Arc<dyn JobQueue>,
     pub lease: Duration,
+    /// Limits per owner charged when a client creates a job.
+    pub quotas: Quotas,
+    /// The bucket clients' files live in; archive sources must be there, under the caller's
+    /// `uploads/<owner>/` (admins: anywhere under `uploads/`). `None`: not checked (tests).
+    pub uploads_bucket: Option<String>,
 }
 
 impl Jobs {
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>, lease: Duration) -> Self {
-        Jobs { store, queue, lease }
+        Jobs {
+            store,
+            queue,
+            lease,
+            quotas: Quotas::NONE,
+            uploads_bucket: None,
+        }
     }
 
-    /// Validates, stores and enqueues a job. Returns the job and whether it is new (`false`
-    /// when an idempotency key matched an earlier request).
-    pub async fn submit(&self, new: NewJob, idempotency: Option<IdempotencyKey>) -> Result<(Job, bool)> {
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    pub fn with_uploads_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.uploads_bucket = Some(bucket.into());
+        self
+    }
+
+    /// Validates, stores and enqueues a client's job, owned by the caller. Returns the job and
+    /// whether it is new (`false` when an idempotency key matched an earlier request).
+    pub async fn submit(
+        &self,
+        caller: &Caller,
+        new: NewJob,
+        idempotency: Option<IdempotencyKey>,
+    ) -> Result<(Job, bool)> {
         let spec = JobSpec::from_json(&new.kind, new.payload)?;
-        self.submit_spec(spec, new.priority.unwrap_or(3), new.scheduled_for, idempotency)
-            .await
+        self.check_source(caller, &spec)?;
+        let priority = new.priority.unwrap_or(DEFAULT_PRIORITY);
+        self.submit_spec(
+            Some(caller.owner.clone()),
+            spec,
+            priority,
+            new.scheduled_for,
+            idempotency,
+        )
+        .await
     }
 
+    /// Stores and enqueues a job of any kind for `owner`, charging the owner's limits.
     pub async fn submit_spec(
         &self,
+        owner: Option<Owner>,
         spec: JobSpec,
         priority: u8,
         scheduled_for: Option<OffsetDateTime>,
         idempotency: Option<IdempotencyKey>,
     ) -> Result<(Job, bool)> {
         let now = clock::now();
-        let job = Job::new(spec, priority, scheduled_for, now)?;
-        let job = match self.store.create(&job, idempotency.as_ref()).await? {
+        let mut job = Job::new(spec, priority, scheduled_for, now)?;
+        job.owner = owner;
+        let charges = self.quotas.charges(&job, now)?;
+        let job = match self.store.create(&job, idempotency.as_ref(), &charges).await? {
             Created::Existing(existing) => return Ok((existing, false)),
             Created::New(job) => job,
         };
@@ -89,34 +130,91 @@ impl Jobs {
             }
             return Err(e);
         }
-        let queued = self
-            .store
-            .modify(job.id, &mut |j| match j.status {
-                JobStatus::Pending => j.transition(JobStatus::Queued, clock::now(), "enqueued"),
-                _ => Ok(()), // a fast worker already took it
-            })
-            .await?;
+        let queued = self.mark_queued(job.id, "enqueued").await?;
         Ok((queued, true))
     }
 
-    pub async fn get(&self, id: JobId) -> Result<Job> {
+    /// Stores a job whose work an S3 event starts, not a message: a client's upload (`charged`
+    /// against its owner's limits) or a file dropped into the bucket. An idempotency key makes
+    /// a repeated event find the job it created.
+    pub async fn create_pending(&self, job: Job, idempotency: Option<&IdempotencyKey>, charged: bool) -> Result<Job> {
+        let charges = if charged {
+            self.quotas.charges(&job, clock::now())?
+        } else {
+            Vec::new()
+        };
+        match self.store.create(&job, idempotency, &charges).await? {
+            Created::New(j) | Created::Existing(j) => Ok(j),
+        }
+    }
+
+    /// Removes a pending job whose upload could not be stored (nothing will ever start it).
+    pub async fn discard_pending(&self, job: &Job) -> Result<()> {
+        self.store.discard(job, None).await
+    }
+
+    /// `pending -> queued` (its message is sent, or its file is on its way); nothing if a fast
+    /// worker already took it.
+    pub async fn mark_queued(&self, id: JobId, message: &str) -> Result<Job> {
         self.store
-            .get(id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("job {id} not found")))
+            .modify(id, &mut |j| match j.status {
+                JobStatus::Pending => j.transition(JobStatus::Queued, clock::now(), message),
+                _ => Ok(()),
+            })
+            .await
+    }
+
+    /// One job, if the caller may see it; another owner's job is `NotFound` like a missing one.
+    pub async fn get(&self, caller: &Caller, id: JobId) -> Result<Job> {
+        match self.store.get(id).await? {
+            Some(job) if caller.sees(&job) => Ok(job),
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// The caller's jobs (an admin's: everyone's), newest first.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        mut filter: ListFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page> {
+        filter.scope = caller.scope();
+        self.store.list(&filter, limit, cursor).await
+    }
+
+    /// Counts of the caller's jobs (an admin's: everyone's).
+    pub async fn stats(&self, caller: &Caller, now: OffsetDateTime) -> Result<Stats> {
+        self.store.stats(&caller.scope(), now).await
+    }
+
+    /// Applies `change` to a job the caller may see; `NotFound` otherwise.
+    async fn modify_visible(&self, caller: &Caller, id: JobId, change: &mut Change<'_>) -> Result<Job> {
+        self.store
+            .modify(id, &mut |j| if caller.sees(j) { change(j) } else { Err(not_found(id)) })
+            .await
     }
 
     /// Cancels a pending or queued job; the worker skips cancelled jobs.
-    pub async fn cancel(&self, id: JobId) -> Result<Job> {
-        self.store.modify(id, &mut |j| j.cancel(clock::now())).await
+    pub async fn cancel(&self, caller: &Caller, id: JobId) -> Result<Job> {
+        self.modify_visible(caller, id, &mut |j| j.cancel(clock::now())).await
     }
 
-    /// A manual status change through the state machine.
-    pub async fn set_status(&self, id: JobId, to: JobStatus) -> Result<Job> {
-        let lease = self.lease;
+    /// An operator's status change (admins only), through the state machine: only the moves an
+    /// operator needs. `queued` retries a failed job (or sends a pending one), `failed` ends a job
+    /// that will not finish, `cancelled` stops one that has not started. `completed` comes only
+    /// with a worker's result, `processing` only with a worker's claim.
+    pub async fn set_status(&self, caller: &Caller, id: JobId, to: JobStatus) -> Result<Job> {
+        caller.require_admin("setting a job's status by hand")?;
+        if !matches!(to, JobStatus::Queued | JobStatus::Failed | JobStatus::Cancelled) {
+            return Err(Error::Invalid(format!(
+                "status: an operator may set queued, failed or cancelled, not {to} (completed comes only with a worker's result)"
+            )));
+        }
+        let who = caller.name.clone();
         let job = self
-            .store
-            .modify(id, &mut |j| j.set_status_manually(to, clock::now(), lease))
+            .modify_visible(caller, id, &mut |j| j.set_status_manually(to, &who, clock::now()))
             .await?;
         if to == JobStatus::Queued {
             self.enqueue_or_restore(job).await
@@ -126,9 +224,29 @@ impl Jobs {
     }
 
     /// Retries a failed job: back to `queued`, with a new message.
-    pub async fn retry(&self, id: JobId) -> Result<Job> {
-        let job = self.store.modify(id, &mut |j| j.retry(clock::now())).await?;
+    pub async fn retry(&self, caller: &Caller, id: JobId) -> Result<Job> {
+        let job = self.modify_visible(caller, id, &mut |j| j.retry(clock::now())).await?;
         self.enqueue_or_restore(job).await
+    }
+
+    /// Archive sources must be the caller's own uploads (see [`Jobs::uploads_bucket`]).
+    fn check_source(&self, caller: &Caller, spec: &JobSpec) -> Result<()> {
+        let (JobSpec::Archive(p), Some(uploads)) = (spec, &self.uploads_bucket) else {
+            return Ok(());
+        };
+        let (bucket, key) = p.source_location()?;
+        let prefix = if caller.admin {
+            "uploads/".to_string()
+        } else {
+            caller.owner.upload_prefix()
+        };
+        if bucket != uploads || !key.starts_with(&prefix) || key.split('/').any(|s| s == "..") {
+            return Err(crate::error::invalid(
+                "payload.source",
+                format!("must be one of your files: s3://{uploads}/{prefix}..."),
+            ));
+        }
+        Ok(())
     }
 
     async fn enqueue_or_restore(&self, job: Job) -> Result<Job> {
@@ -154,8 +272,9 @@ impl Jobs {
         }
     }
 
-    /// Retries every failed job the filter selects. Returns the ids retried (or that would be).
-    pub async fn bulk_retry(&self, filter: RetryFilter) -> Result<Vec<JobId>> {
+    /// Retries every failed job of the caller's (an admin's: anyone's) the filter selects.
+    /// Returns the ids retried (or that would be).
+    pub async fn bulk_retry(&self, caller: &Caller, filter: RetryFilter) -> Result<Vec<JobId>> {
         let kind: Option<JobKind> = filter.kind.as_deref().map(str::parse).transpose()?;
         if kind.is_none() && filter.ids.is_none() && !filter.all {
             return Err(Error::Invalid("give a filter: kind, ids, or all: true".into()));
@@ -164,6 +283,7 @@ impl Jobs {
         if let Some(ids) = &filter.ids {
             for id in ids {
                 if let Some(job) = self.store.get(*id).await?
+                    && caller.sees(&job)
                     && job.status == JobStatus::Failed
                     && kind.is_none_or(|k| job.kind() == k)
                 {
@@ -174,6 +294,7 @@ impl Jobs {
             let list = ListFilter {
                 statuses: vec![JobStatus::Failed],
                 kind,
+                scope: caller.scope(),
             };
             let mut cursor = None;
             loop {
@@ -190,7 +311,7 @@ impl Jobs {
         }
         let mut retried = Vec::new();
         for id in candidates {
-            match self.retry(id).await {
+            match self.retry(caller, id).await {
                 Ok(_) => retried.push(id),
                 Err(Error::Conflict(_)) => {} // retried or changed meanwhile
                 Err(e) => return Err(e),
@@ -198,6 +319,13 @@ impl Jobs {
         }
         Ok(retried)
     }
+}
+
+/// Priority of a job whose client gave none (the middle of 1-5).
+pub const DEFAULT_PRIORITY: u8 = 3;
+
+fn not_found(id: JobId) -> Error {
+    Error::NotFound(format!("job {id} not found"))
 }
 
 /// What [`claim`] got.
@@ -243,8 +371,9 @@ pub async fn claim(store: &dyn JobStore, id: JobId, lease: Duration) -> Result<C
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Scope;
+    use crate::quota::Charge;
     use crate::store::memory::MemoryJobStore;
-    use crate::store::{Change, Created, IdempotencyKey, ListFilter, Page, Stats};
     use async_trait::async_trait;
     use serde_json::json;
 
@@ -255,8 +384,8 @@ mod tests {
 
     #[async_trait]
     impl JobStore for LostAnswer {
-        async fn create(&self, job: &Job, key: Option<&IdempotencyKey>) -> Result<Created> {
-            self.0.create(job, key).await
+        async fn create(&self, job: &Job, key: Option<&IdempotencyKey>, charges: &[Charge]) -> Result<Created> {
+            self.0.create(job, key, charges).await
         }
         async fn get(&self, id: JobId) -> Result<Option<Job>> {
             self.0.get(id).await
@@ -271,8 +400,8 @@ mod tests {
         async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
             self.0.list(filter, limit, cursor).await
         }
-        async fn stats(&self, now: OffsetDateTime) -> Result<Stats> {
-            self.0.stats(now).await
+        async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {
+            self.0.stats(scope, now).await
         }
         async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
             self.0.oldest(status, before, limit).await
@@ -284,7 +413,7 @@ mod tests {
         let store = LostAnswer(MemoryJobStore::new());
         let spec = JobSpec::from_json("archive", json!({"asset_id": "a", "source": "s3://b/k"})).unwrap();
         let job = Job::new(spec, 3, None, clock::now()).unwrap();
-        store.create(&job, None).await.unwrap();
+        store.create(&job, None, &[]).await.unwrap();
         let claimed = claim(&store, job.id, Duration::seconds(60)).await.unwrap();
         let Claim::Claimed(job) = claimed else {
             panic!("the claim saw its own lease as another delivery's: {claimed:?}");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use local_bridge::testing::TestStack;
 use serde_json::json;
+use shared::auth::Scope;
 use shared::clock;
 use shared::job::{ClaimRefused, Job, JobKind, JobSpec, JobStatus};
 use shared::store::{Created, DynamoJobStore, IdempotencyKey, JobStore, ListFilter};
@@ -33,7 +34,7 @@ fn spec(kind: JobKind, n: usize) -> JobSpec {
 
 async fn new_job(store: &DynamoJobStore, kind: JobKind, n: usize) -> Job {
     let job = Job::new(spec(kind, n), 3, None, clock::now()).unwrap();
-    match store.create(&job, None).await.unwrap() {
+    match store.create(&job, None, &[]).await.unwrap() {
         Created::New(j) => j,
         Created::Existing(_) => unreachable!(),
     }
@@ -63,11 +64,11 @@ async fn an_idempotency_key_returns_the_first_job_and_refuses_a_different_reques
     };
     let first = Job::new(spec(JobKind::Archive, 1), 3, None, clock::now()).unwrap();
     assert!(matches!(
-        store.create(&first, Some(&key)).await.unwrap(),
+        store.create(&first, Some(&key), &[]).await.unwrap(),
         Created::New(_)
     ));
     let second = Job::new(spec(JobKind::Archive, 1), 3, None, clock::now()).unwrap();
-    match store.create(&second, Some(&key)).await.unwrap() {
+    match store.create(&second, Some(&key), &[]).await.unwrap() {
         Created::Existing(j) => assert_eq!(j.id, first.id),
         other => panic!("expected the existing job, got {other:?}"),
     }
@@ -76,9 +77,9 @@ async fn an_idempotency_key_returns_the_first_job_and_refuses_a_different_reques
         key: "order-17".into(),
         fingerprint: "f2".into(),
     };
-    let err = store.create(&second, Some(&other)).await.unwrap_err();
+    let err = store.create(&second, Some(&other), &[]).await.unwrap_err();
     assert!(matches!(err, shared::Error::Conflict(_)), "{err}");
-    assert_eq!(store.stats(clock::now()).await.unwrap().total, 1);
+    assert_eq!(store.stats(&Scope::All, clock::now()).await.unwrap().total, 1);
 }
 
 #[tokio::test]
@@ -197,6 +198,7 @@ async fn pagination_through_250_jobs_with_filters_serves_each_once_newest_first(
     let queued_or_cancelled = ListFilter {
         statuses: vec![JobStatus::Queued, JobStatus::Cancelled],
         kind: None,
+        ..Default::default()
     };
     let (jobs, _) = walk(&store, &queued_or_cancelled, 33).await;
     let want: usize = expected
@@ -213,6 +215,7 @@ async fn pagination_through_250_jobs_with_filters_serves_each_once_newest_first(
     let queued_images = ListFilter {
         statuses: vec![JobStatus::Queued],
         kind: Some(JobKind::Image),
+        ..Default::default()
     };
     let (jobs, _) = walk(&store, &queued_images, 7).await;
     assert_eq!(jobs.len(), expected[&(JobStatus::Queued, JobKind::Image)]);
@@ -286,7 +289,7 @@ async fn stats_equal_a_full_count_after_a_burst_of_mixed_transitions() {
         w.unwrap();
     }
     let (all, _) = walk(&store, &ListFilter::default(), 100).await;
-    let stats = store.stats(clock::now()).await.unwrap();
+    let stats = store.stats(&Scope::All, clock::now()).await.unwrap();
     assert_eq!(stats.total, all.len() as i64);
     for status in JobStatus::ALL {
         let listed = all.iter().filter(|j| j.status == status).count() as i64;
@@ -314,14 +317,14 @@ async fn the_sweeper_finds_stuck_jobs_by_index_and_ends_or_restarts_them() {
         let mut job = Job::new(spec(JobKind::Archive, n), 3, None, now - Duration::minutes(mins)).unwrap();
         job.transition(JobStatus::Queued, now - Duration::minutes(mins), "enqueued")
             .unwrap();
-        store.create(&job, None).await.unwrap();
+        store.create(&job, None, &[]).await.unwrap();
         created.push(job);
     }
     // an ingest whose run died: processing, its lease long gone, no attempts left
     let mut dead = Job::new(spec(JobKind::LogIngest, 9), 3, None, now - Duration::minutes(30)).unwrap();
     dead.attempts = 2;
     dead.claim(now - Duration::minutes(30), Duration::seconds(360)).unwrap();
-    store.create(&dead, None).await.unwrap();
+    store.create(&dead, None, &[]).await.unwrap();
 
     let old = store
         .oldest(JobStatus::Queued, now - Duration::minutes(20), 10)
@@ -360,4 +363,16 @@ async fn the_sweeper_finds_stuck_jobs_by_index_and_ends_or_restarts_them() {
         .messages
         .unwrap_or_default();
     assert_eq!(messages.len(), 2, "the two stale queued jobs were sent again");
+}
+
+#[tokio::test]
+async fn owners_list_and_count_only_their_own() {
+    let (_t, store) = store().await;
+    shared::store::contract::owners_list_and_count_only_their_own(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn limits_hold_per_owner_in_the_creating_transaction() {
+    let (_t, store) = store().await;
+    shared::store::contract::limits_hold_per_owner(store.as_ref()).await;
 }

@@ -528,6 +528,53 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+async fn add_missing_indexes(
+    name: &str,
+    attributes: Vec<AttributeDefinition>,
+    indexes: Vec<GlobalSecondaryIndex>,
+    clients: &Clients,
+) -> anyhow::Result<()> {
+    let table = clients.dynamodb.describe_table().table_name(name).send().await?;
+    let existing: Vec<String> = table
+        .table()
+        .map(|t| {
+            t.global_secondary_indexes()
+                .iter()
+                .filter_map(|g| g.index_name().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for index in indexes
+        .into_iter()
+        .filter(|i| !existing.iter().any(|e| e == i.index_name()))
+    {
+        tracing::info!(
+            table = name,
+            index = index.index_name(),
+            "adding an index the template gained"
+        );
+        let create = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+            .index_name(index.index_name())
+            .set_key_schema(Some(index.key_schema().to_vec()))
+            .set_projection(index.projection().cloned())
+            .build()?;
+        clients
+            .dynamodb
+            .update_table()
+            .table_name(name)
+            .set_attribute_definitions(Some(attributes.clone()))
+            .global_secondary_index_updates(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                    .create(create)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+    }
+    Ok(())
+}
+
 async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::Result<()> {
     let key_schema = |v: &Value| -> anyhow::Result<Vec<KeySchemaElement>> {
         v.as_array()
@@ -555,6 +602,7 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
         );
     }
     req = req.set_key_schema(Some(key_schema(&props["KeySchema"])?));
+    let mut indexes = Vec::new();
     for g in props["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
         let projection = &g["Projection"];
         let mut p = Projection::builder().projection_type(ProjectionType::from(
@@ -572,18 +620,21 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
         {
             p = p.non_key_attributes(scalar(attr));
         }
-        req = req.global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(scalar(&g["IndexName"]))
-                .set_key_schema(Some(key_schema(&g["KeySchema"])?))
-                .projection(p.build())
-                .build()?,
-        );
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(scalar(&g["IndexName"]))
+            .set_key_schema(Some(key_schema(&g["KeySchema"])?))
+            .projection(p.build())
+            .build()?;
+        indexes.push(index.clone());
+        req = req.global_secondary_indexes(index);
     }
+    let attributes = req.get_attribute_definitions().clone().unwrap_or_default();
     match req.send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
-            return Ok(());
+            // A table an earlier run made: add the indexes the template has gained since, as a
+            // CloudFormation stack update would.
+            return add_missing_indexes(name, attributes, indexes, clients).await;
         }
         Err(e) => {
             return Err(anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()));

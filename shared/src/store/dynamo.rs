@@ -1,5 +1,6 @@
-//! [`JobStore`] on DynamoDB: conditional writes for every transition, counters and per-minute
-//! completions updated in the same transaction as the job, listings from two sparse GSIs.
+//! [`JobStore`] on DynamoDB: conditional writes for every transition, counters (global and per
+//! owner), per-minute completions and limit charges updated in the same transaction as the job,
+//! listings from sparse GSIs.
 
 use std::collections::HashMap;
 
@@ -14,9 +15,11 @@ use time::{Duration, OffsetDateTime};
 
 use super::table::*;
 use super::{Change, Created, IdempotencyKey, JobStore, ListFilter, MinuteCount, Page, Stats};
+use crate::auth::{Owner, Scope};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobKind, JobStatus};
+use crate::quota::{Charge, Limit};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -24,6 +27,8 @@ type Item = HashMap<String, AttributeValue>;
 const MODIFY_ATTEMPTS: usize = 8;
 /// Idempotency keys are remembered this long.
 const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
+/// Rounds of `BatchGetItem` for the keys DynamoDB left unprocessed before giving up.
+const BATCH_GET_ATTEMPTS: usize = 6;
 
 /// The DynamoDB job store. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -59,6 +64,21 @@ impl DynamoJobStore {
     /// `ADD` deltas to one randomly chosen counter shard.
     fn count(&self, deltas: &[(String, i64)]) -> Result<TransactWriteItem> {
         let shard = rand::random_range(0..STATS_SHARDS);
+        self.add(format!("STATS#{shard}"), "COUNT", deltas, None)
+    }
+
+    /// `ADD` deltas to an owner's counters; with `max_in_flight`, only if the owner has fewer
+    /// jobs in flight than that (the jobs-in-flight limit, checked in the creating transaction).
+    fn count_owner(
+        &self,
+        owner: &Owner,
+        deltas: &[(String, i64)],
+        max_in_flight: Option<u64>,
+    ) -> Result<TransactWriteItem> {
+        self.add(format!("OWNER#{owner}"), "COUNT", deltas, max_in_flight)
+    }
+
+    fn add(&self, pk: String, sk: &str, deltas: &[(String, i64)], below: Option<u64>) -> Result<TransactWriteItem> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut adds = Vec::new();
@@ -67,11 +87,17 @@ impl DynamoJobStore {
             values.insert(format!(":d{i}"), AttributeValue::N(delta.to_string()));
             adds.push(format!("#a{i} :d{i}"));
         }
-        let update = Update::builder()
+        let mut update = Update::builder()
             .table_name(&self.table)
-            .key(PK, s(format!("STATS#{shard}")))
-            .key(SK, s("COUNT"))
-            .update_expression(format!("ADD {}", adds.join(", ")))
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .update_expression(format!("ADD {}", adds.join(", ")));
+        if let Some(max) = below {
+            names.insert("#inflight".into(), INFLIGHT.into());
+            values.insert(":max".into(), AttributeValue::N(max.to_string()));
+            update = update.condition_expression("attribute_not_exists(#inflight) OR #inflight < :max");
+        }
+        let update = update
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .build()
@@ -79,10 +105,32 @@ impl DynamoJobStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn count_completion(&self, at: OffsetDateTime) -> Result<TransactWriteItem> {
+    /// Adds a windowed charge (image URLs per hour, bytes per day) if it fits under its limit.
+    fn charge(&self, c: &Charge) -> Result<TransactWriteItem> {
+        let window = c.window.as_deref().unwrap_or("-");
+        let room = c.max.saturating_sub(c.amount);
         let update = Update::builder()
             .table_name(&self.table)
-            .key(PK, s(format!("MINUTE#{}", clock::minute_key(at))))
+            .key(PK, s(format!("QUOTA#{}#{}#{window}", c.owner, c.limit.name())))
+            .key(SK, s("USE"))
+            .update_expression("ADD used :n SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(used) OR used <= :room")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":n", AttributeValue::N(c.amount.to_string()))
+            .expression_attribute_values(":room", AttributeValue::N(room.to_string()))
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N((c.window_end + Duration::days(1)).unix_timestamp().to_string()),
+            )
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn count_completion(&self, pk: String, at: OffsetDateTime) -> Result<TransactWriteItem> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(pk))
             .key(SK, s("COUNT"))
             .update_expression("ADD completed :one SET #ttl = :ttl")
             .expression_attribute_names("#ttl", TTL)
@@ -94,6 +142,36 @@ impl DynamoJobStore {
             .build()
             .map_err(build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The counter updates for `job` moving `from` -> `to` (`None` = created / removed): the
+    /// global shard, its owner's counters, and a completion in both per-minute series.
+    fn counters(
+        &self,
+        job: &Job,
+        from: Option<JobStatus>,
+        to: Option<JobStatus>,
+        max_in_flight: Option<u64>,
+    ) -> Result<Vec<TransactWriteItem>> {
+        let deltas = counter_deltas(job.kind(), from, to);
+        let mut items = vec![self.count(&deltas)?];
+        if let Some(owner) = &job.owner {
+            let mut owned = deltas;
+            let inflight = |s: Option<JobStatus>| i64::from(s.is_some_and(in_flight));
+            let change = inflight(to) - inflight(from);
+            if change != 0 {
+                owned.push((INFLIGHT.to_string(), change));
+            }
+            items.push(self.count_owner(owner, &owned, max_in_flight)?);
+        }
+        if to == Some(JobStatus::Completed) {
+            let minute = clock::minute_key(job.updated_at);
+            items.push(self.count_completion(format!("MINUTE#{minute}"), job.updated_at)?);
+            if let Some(owner) = &job.owner {
+                items.push(self.count_completion(format!("OMINUTE#{owner}#{minute}"), job.updated_at)?);
+            }
+        }
+        Ok(items)
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>, op: &'static str) -> Result<Option<Vec<Option<String>>>> {
@@ -156,14 +234,17 @@ impl DynamoJobStore {
 
     async fn query_status(
         &self,
+        scope: &Scope,
         status: JobStatus,
         kind: Option<JobKind>,
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<Job>, bool)> {
-        let (index, attr, value) = match kind {
-            Some(k) => (BY_STATUS_KIND, STATUS_KIND, format!("{status}#{k}")),
-            None => (BY_STATUS, STATUS, status.to_string()),
+        let (index, attr, value) = match (scope, kind) {
+            (Scope::All, Some(k)) => (BY_STATUS_KIND, STATUS_KIND, format!("{status}#{k}")),
+            (Scope::All, None) => (BY_STATUS, STATUS, status.to_string()),
+            (Scope::Owner(o), Some(k)) => (BY_OWNER_STATUS_KIND, OWNER_STATUS_KIND, format!("{o}#{status}#{k}")),
+            (Scope::Owner(o), None) => (BY_OWNER_STATUS, OWNER_STATUS, format!("{o}#{status}")),
         };
         let mut q = self
             .client
@@ -195,7 +276,7 @@ impl DynamoJobStore {
 
 #[async_trait]
 impl JobStore for DynamoJobStore {
-    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<Created> {
+    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyKey>, charges: &[Charge]) -> Result<Created> {
         let mut items = vec![self.put_job(job, "attribute_not_exists(pk)", None)?];
         if let Some(key) = idempotency {
             let put = Put::builder()
@@ -213,13 +294,35 @@ impl JobStore for DynamoJobStore {
                 .map_err(build_error)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        items.push(self.count(&counter_deltas(job.kind(), None, Some(job.status)))?);
-        match self.transact(items, "TransactWriteItems(create)").await? {
-            None => Ok(Created::New(job.clone())),
-            Some(_) if idempotency.is_some() => Ok(Created::Existing(self.idempotent_job(idempotency.unwrap()).await?)),
+        // Which transaction item checks which limit, to name it when one refuses.
+        let mut checks: Vec<(usize, &Charge)> = Vec::new();
+        let in_flight = charges.iter().find(|c| c.limit == Limit::JobsInFlight);
+        let counters = self.counters(job, None, Some(job.status), in_flight.map(|c| c.max))?;
+        if let Some(c) = in_flight {
+            checks.push((items.len() + 1, c)); // the owner's counters follow the global shard
+        }
+        items.extend(counters);
+        for c in charges.iter().filter(|c| c.window.is_some()) {
+            checks.push((items.len(), c));
+            items.push(self.charge(c)?);
+        }
+        let Some(codes) = self.transact(items, "TransactWriteItems(create)").await? else {
+            return Ok(Created::New(job.clone()));
+        };
+        let refused = |i: usize| {
+            codes
+                .get(i)
+                .is_some_and(|c| c.as_deref() == Some("ConditionalCheckFailed"))
+        };
+        let job_refused = refused(0) || (idempotency.is_some() && refused(1));
+        if !job_refused && let Some((_, charge)) = checks.iter().find(|(i, _)| refused(*i)) {
+            return Err(charge.exceeded());
+        }
+        match idempotency {
+            Some(key) => Ok(Created::Existing(self.idempotent_job(key).await?)),
             // Ids are new for every job: a job already there under ours is our own write, retried
             // by the SDK after its answer was lost. It is ours; nothing was written twice.
-            Some(_) => match self.get(job.id).await? {
+            None => match self.get(job.id).await? {
                 Some(existing) if existing.created_at == job.created_at && existing.spec == job.spec => {
                     Ok(Created::New(existing))
                 }
@@ -254,10 +357,7 @@ impl JobStore for DynamoJobStore {
             let values = HashMap::from([(":v".to_string(), AttributeValue::N(before.version.to_string()))]);
             let mut items = vec![self.put_job(&after, "version = :v", Some(values))?];
             if after.status != before.status {
-                items.push(self.count(&counter_deltas(after.kind(), Some(before.status), Some(after.status)))?);
-                if after.status == JobStatus::Completed {
-                    items.push(self.count_completion(after.updated_at)?);
-                }
+                items.extend(self.counters(&after, Some(before.status), Some(after.status), None)?);
             }
             match self.transact(items, "TransactWriteItems(modify)").await? {
                 None => return Ok(after),
@@ -289,7 +389,7 @@ impl JobStore for DynamoJobStore {
                 .map_err(build_error)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        items.push(self.count(&counter_deltas(job.kind(), Some(job.status), None))?);
+        items.extend(self.counters(job, Some(job.status), None, None)?);
         match self.transact(items, "TransactWriteItems(discard)").await? {
             None => Ok(()),
             Some(_) => Err(Error::Conflict(format!(
@@ -339,7 +439,7 @@ impl JobStore for DynamoJobStore {
         };
         let queries = statuses
             .iter()
-            .map(|st| self.query_status(*st, filter.kind, limit + 1, before.as_deref()));
+            .map(|st| self.query_status(&filter.scope, *st, filter.kind, limit + 1, before.as_deref()));
         let results = futures::future::try_join_all(queries).await?;
         let mut more = false;
         let mut jobs = Vec::new();
@@ -360,13 +460,20 @@ impl JobStore for DynamoJobStore {
         Ok(Page { jobs, next })
     }
 
-    async fn stats(&self, now: OffsetDateTime) -> Result<Stats> {
+    async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {
         let minutes: Vec<String> = (0..60)
             .rev()
             .map(|m| clock::minute_key(now - Duration::minutes(m)))
             .collect();
-        let mut keys: Vec<Item> = (0..STATS_SHARDS).map(|n| key(format!("STATS#{n}"), "COUNT")).collect();
-        keys.extend(minutes.iter().map(|m| key(format!("MINUTE#{m}"), "COUNT")));
+        let minute_pk = |m: &str| match scope {
+            Scope::All => format!("MINUTE#{m}"),
+            Scope::Owner(o) => format!("OMINUTE#{o}#{m}"),
+        };
+        let mut keys: Vec<Item> = match scope {
+            Scope::All => (0..STATS_SHARDS).map(|n| key(format!("STATS#{n}"), "COUNT")).collect(),
+            Scope::Owner(o) => vec![key(format!("OWNER#{o}"), "COUNT")],
+        };
+        keys.extend(minutes.iter().map(|m| key(minute_pk(m), "COUNT")));
         let mut pending = Some(
             KeysAndAttributes::builder()
                 .set_keys(Some(keys))
@@ -376,7 +483,14 @@ impl JobStore for DynamoJobStore {
         );
         let mut found = Vec::new();
         let mut backoff = std::time::Duration::from_millis(20);
+        let mut rounds = 0;
         while let Some(request) = pending.take() {
+            rounds += 1;
+            if rounds > BATCH_GET_ATTEMPTS {
+                return Err(Error::Contention(format!(
+                    "counters still unprocessed after {BATCH_GET_ATTEMPTS} BatchGetItem rounds"
+                )));
+            }
             let out = self
                 .client
                 .batch_get_item()
@@ -403,9 +517,10 @@ impl JobStore for DynamoJobStore {
         let mut by_kind: std::collections::BTreeMap<String, i64> =
             JobKind::ALL.iter().map(|k| (k.to_string(), 0)).collect();
         let mut per_minute: HashMap<String, i64> = HashMap::new();
+        let minute_of: HashMap<String, &String> = minutes.iter().map(|m| (minute_pk(m), m)).collect();
         for item in &found {
             let pk = string(item, PK).unwrap_or_default();
-            if let Some(minute) = pk.strip_prefix("MINUTE#") {
+            if let Some(minute) = minute_of.get(pk) {
                 per_minute.insert(minute.to_string(), number(item, "completed"));
                 continue;
             }
@@ -451,6 +566,11 @@ fn counter_deltas(kind: JobKind, from: Option<JobStatus>, to: Option<JobStatus>)
     d
 }
 
+/// Statuses that count against an owner's jobs-in-flight limit.
+fn in_flight(status: JobStatus) -> bool {
+    matches!(status, JobStatus::Pending | JobStatus::Queued | JobStatus::Processing)
+}
+
 fn created_key(job: &Job) -> String {
     format!("{}#{}", clock::format(job.created_at), job.id)
 }
@@ -461,6 +581,13 @@ fn job_item(job: &Job) -> Result<Item> {
     item.insert(SK.into(), s("JOB"));
     item.insert(STATUS_KIND.into(), s(format!("{}#{}", job.status, job.kind())));
     item.insert(CREATED_KEY.into(), s(created_key(job)));
+    if let Some(owner) = &job.owner {
+        item.insert(OWNER_STATUS.into(), s(format!("{owner}#{}", job.status)));
+        item.insert(
+            OWNER_STATUS_KIND.into(),
+            s(format!("{owner}#{}#{}", job.status, job.kind())),
+        );
+    }
     Ok(item)
 }
 

@@ -9,16 +9,27 @@ use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
 use super::{Change, Created, IdempotencyKey, JobStore, ListFilter, MinuteCount, Page, Stats};
+use crate::auth::Scope;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobStatus};
 use crate::queue::{JobMessage, JobQueue};
+use crate::quota::Charge;
 
-/// Jobs in a map, keyed by id; idempotency keys beside them.
+/// Jobs in a map, keyed by id; idempotency keys and limit use beside them.
 #[derive(Default)]
 pub struct MemoryJobStore {
     jobs: Mutex<BTreeMap<JobId, Job>>,
     keys: Mutex<HashMap<String, (String, JobId)>>,
+    /// `(owner, limit, window)` -> used.
+    used: Mutex<HashMap<(String, &'static str, String), u64>>,
+}
+
+fn in_scope(scope: &Scope, job: &Job) -> bool {
+    match scope {
+        Scope::All => true,
+        Scope::Owner(o) => job.owner.as_ref() == Some(o),
+    }
 }
 
 fn sort_key(job: &Job) -> String {
@@ -43,7 +54,7 @@ impl MemoryJobStore {
 
 #[async_trait]
 impl JobStore for MemoryJobStore {
-    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<Created> {
+    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyKey>, charges: &[Charge]) -> Result<Created> {
         if let Some(key) = idempotency {
             let existing = self.keys.lock().unwrap().get(&key.key).cloned();
             if let Some((fingerprint, id)) = existing {
@@ -63,6 +74,34 @@ impl JobStore for MemoryJobStore {
         let mut jobs = self.jobs.lock().unwrap();
         if jobs.contains_key(&job.id) {
             return Err(Error::Conflict(format!("job {} already exists", job.id)));
+        }
+        let mut used = self.used.lock().unwrap();
+        for c in charges {
+            let now = match &c.window {
+                None => jobs
+                    .values()
+                    .filter(|j| j.owner.as_ref() == Some(&c.owner))
+                    .filter(|j| matches!(j.status, JobStatus::Pending | JobStatus::Queued | JobStatus::Processing))
+                    .count() as u64,
+                Some(w) => used
+                    .get(&(c.owner.to_string(), c.limit.name(), w.clone()))
+                    .copied()
+                    .unwrap_or(0),
+            };
+            let fits = match c.window {
+                None => now < c.max,
+                Some(_) => now + c.amount <= c.max,
+            };
+            if !fits {
+                return Err(c.exceeded());
+            }
+        }
+        for c in charges {
+            if let Some(w) = &c.window {
+                *used
+                    .entry((c.owner.to_string(), c.limit.name(), w.clone()))
+                    .or_default() += c.amount;
+            }
         }
         jobs.insert(job.id, job.clone());
         if let Some(key) = idempotency {
@@ -123,6 +162,7 @@ impl JobStore for MemoryJobStore {
             .into_iter()
             .filter(|j| filter.statuses.is_empty() || filter.statuses.contains(&j.status))
             .filter(|j| filter.kind.is_none_or(|k| j.kind() == k))
+            .filter(|j| in_scope(&filter.scope, j))
             .filter(|j| after.as_deref().is_none_or(|c| sort_key(j).as_str() < c))
             .collect();
         jobs.sort_by_key(|j| std::cmp::Reverse(sort_key(j)));
@@ -136,8 +176,8 @@ impl JobStore for MemoryJobStore {
         Ok(Page { jobs, next })
     }
 
-    async fn stats(&self, now: OffsetDateTime) -> Result<Stats> {
-        let jobs = self.all();
+    async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {
+        let jobs: Vec<Job> = self.all().into_iter().filter(|j| in_scope(scope, j)).collect();
         let mut by_status = BTreeMap::new();
         let mut by_kind = BTreeMap::new();
         for j in &jobs {
@@ -209,5 +249,20 @@ impl JobQueue for MemoryQueue {
     /// Recorded with priority 0: the ingest function's queue.
     async fn send_ingest(&self, message: &JobMessage, delay: Duration) -> Result<()> {
         self.send(message, 0, delay).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn owners_list_and_count_only_their_own() {
+        super::super::contract::owners_list_and_count_only_their_own(&MemoryJobStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn limits_hold_per_owner() {
+        super::super::contract::limits_hold_per_owner(&MemoryJobStore::new()).await;
     }
 }

@@ -4,6 +4,8 @@
 //! stale copy never lands: [`JobStore::modify`] re-reads and re-applies the change instead, and the
 //! state machine in [`crate::job`] decides again whether it is still legal.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 pub mod dynamo;
 pub mod entries;
 #[cfg(any(test, feature = "testing"))]
@@ -16,8 +18,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
+use crate::auth::Scope;
 use crate::error::Result;
 use crate::job::{Job, JobId, JobKind, JobStatus};
+use crate::quota::Charge;
 
 pub use dynamo::DynamoJobStore;
 pub use parts::{DynamoPartStore, PartStore, Recorded};
@@ -51,6 +55,8 @@ pub(crate) fn apply(before: &Job, change: &mut Change<'_>) -> Result<Option<Job>
 pub struct ListFilter {
     pub statuses: Vec<JobStatus>,
     pub kind: Option<JobKind>,
+    /// Whose jobs: everyone's (admins) or one owner's.
+    pub scope: Scope,
 }
 
 /// One page of a listing, newest first. `next` is an opaque cursor for the following page.
@@ -81,7 +87,9 @@ pub struct MinuteCount {
 pub trait JobStore: Send + Sync {
     /// Writes a new job (and counts it). With an idempotency key already used, writes nothing
     /// and returns the job that key created; a key reused for a different request is a conflict.
-    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<Created>;
+    /// `charges` are added to the owner's limits in the same write; if one does not fit, nothing
+    /// is written and the error is `Limited` (see [`crate::quota`]).
+    async fn create(&self, job: &Job, idempotency: Option<&IdempotencyKey>, charges: &[Charge]) -> Result<Created>;
 
     /// Reads one job (strongly consistent).
     async fn get(&self, id: JobId) -> Result<Option<Job>>;
@@ -96,8 +104,9 @@ pub trait JobStore: Send + Sync {
     /// Lists jobs newest first, from GSI queries (never a table scan).
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page>;
 
-    /// Counts by status and kind, and completions per minute for the hour before `now`.
-    async fn stats(&self, now: OffsetDateTime) -> Result<Stats>;
+    /// Counts by status and kind, and completions per minute for the hour before `now`, of
+    /// everyone's jobs or one owner's; exact, from counters (never a scan).
+    async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats>;
 
     /// Jobs in `status` created before `before`, oldest first, at most `limit`, from the status
     /// index (never a scan): what the sweeper looks at.

@@ -1,16 +1,21 @@
-//! The layout of the jobs table: one table, several item types, two sparse GSIs.
+//! The layout of the jobs table: one table, several item types, four sparse GSIs.
 //!
 //! | item            | pk                     | sk       | notes                                   |
 //! |-----------------|------------------------|----------|-----------------------------------------|
-//! | job             | `JOB#<id>`             | `JOB`    | + `status`, `status_kind`, `created_key` |
+//! | job             | `JOB#<id>`             | `JOB`    | + `status`, `status_kind`, `created_key`; owned jobs + `owner_status`, `owner_status_kind` |
 //! | idempotency key | `IDEM#<key>`           | `IDEM`   | `job_id`, `fingerprint`, TTL            |
 //! | status counts   | `STATS#<shard>`        | `COUNT`  | `s_<status>`, `k_<kind>` (ADD only)     |
+//! | an owner's counts | `OWNER#<owner>`      | `COUNT`  | `s_<status>`, `k_<kind>`, `inflight`    |
 //! | completions     | `MINUTE#<yyyy-mm-ddThh:mm>` | `COUNT` | `completed`, TTL                    |
+//! | an owner's completions | `OMINUTE#<owner>#<minute>` | `COUNT` | `completed`, TTL              |
+//! | an owner's use of a limit | `QUOTA#<owner>#<limit>#<window>` | `USE` | `used`, TTL         |
 //! | image job parts | `JOB#<id>`             | `PART#..`, `PARTS#..` | see [`super::parts`]          |
 //!
 //! GSI `by_status` (pk `status`, sk `created_key`) and `by_status_kind` (pk `status_kind`, sk
 //! `created_key`) hold only jobs; `created_key` = `<created_at>#<id>`, so newest first is a
 //! descending query and the cursor of a page is simply the last `created_key` served.
+//! `by_owner_status` (pk `<owner>#<status>`) and `by_owner_status_kind` (pk
+//! `<owner>#<status>#<kind>`) are the same per owner, for listings of one owner's jobs.
 //! The names must match `template.yaml`.
 
 use base64::Engine;
@@ -24,6 +29,12 @@ pub const CREATED_KEY: &str = "created_key";
 pub const TTL: &str = "expires_at";
 pub const BY_STATUS: &str = "by_status";
 pub const BY_STATUS_KIND: &str = "by_status_kind";
+pub const OWNER_STATUS: &str = "owner_status";
+pub const OWNER_STATUS_KIND: &str = "owner_status_kind";
+pub const BY_OWNER_STATUS: &str = "by_owner_status";
+pub const BY_OWNER_STATUS_KIND: &str = "by_owner_status_kind";
+/// An owner's jobs pending, queued or processing, on its `OWNER#<owner>` counter item.
+pub const INFLIGHT: &str = "inflight";
 
 /// Counter items are spread over this many partitions so hot counters do not throttle.
 pub const STATS_SHARDS: u32 = 8;
