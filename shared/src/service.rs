@@ -94,16 +94,10 @@ impl Jobs {
         idempotency: Option<IdempotencyKey>,
     ) -> Result<(Job, bool)> {
         let spec = JobSpec::from_json(&new.kind, new.payload)?;
-        self.check_source(caller, &spec)?;
         let priority = new.priority.unwrap_or(DEFAULT_PRIORITY);
-        self.submit_spec(
-            Some(caller.owner.clone()),
-            spec,
-            priority,
-            new.scheduled_for,
-            idempotency,
-        )
-        .await
+        let job = Job::new(spec, priority, new.scheduled_for, clock::now())?.owned_by(caller.owner.clone());
+        self.check_source(caller, &job.spec)?;
+        self.store_and_enqueue(job, idempotency).await
     }
 
     /// Stores and enqueues a job of any kind for `owner`, charging the owner's limits.
@@ -115,9 +109,13 @@ impl Jobs {
         scheduled_for: Option<OffsetDateTime>,
         idempotency: Option<IdempotencyKey>,
     ) -> Result<(Job, bool)> {
-        let now = clock::now();
-        let mut job = Job::new(spec, priority, scheduled_for, now)?;
+        let mut job = Job::new(spec, priority, scheduled_for, clock::now())?;
         job.owner = owner;
+        self.store_and_enqueue(job, idempotency).await
+    }
+
+    async fn store_and_enqueue(&self, job: Job, idempotency: Option<IdempotencyKey>) -> Result<(Job, bool)> {
+        let now = job.created_at;
         let charges = self.quotas.charges(&job, now)?;
         let job = match self.store.create(&job, idempotency.as_ref(), &charges).await? {
             Created::Existing(existing) => return Ok((existing, false)),

@@ -1,12 +1,13 @@
-//! The router: every route of the API, CORS, and JSON 404/405s.
+//! The router: every route of the API, and JSON 404/405s. CORS is the gateway's (the template's
+//! `CorsConfiguration`, enforced locally by the bridge), so the function adds no CORS headers.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use shared::service::Jobs;
-use tower_http::cors::{Any, CorsLayer};
 
+use crate::auth::{AuthConfig, Signed};
 use crate::error::error_response;
 use crate::{dashboard, files, jobs, retail};
 
@@ -17,13 +18,21 @@ pub struct AppState {
     pub files: crate::files::Files,
     /// Per-part results of image jobs.
     pub parts: std::sync::Arc<dyn shared::store::PartStore>,
+    /// Sign-in: on or off, and where the dashboard signs in.
+    pub auth: AuthConfig,
 }
+
+/// Routes that need no token (with the dashboard's `PAGES`); the template lists the same ones
+/// with `Authorizer: NONE`.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/auth/config")];
 
 /// Every route the router serves (method, path). `openapi.json` must describe exactly these.
 /// The dashboard's page and assets (`crate::dashboard::PAGES`) are not part of the API.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/openapi.json"),
+    ("GET", "/auth/config"),
+    ("GET", "/me"),
     ("POST", "/jobs"),
     ("GET", "/jobs"),
     ("POST", "/jobs/retry"),
@@ -45,18 +54,27 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 pub fn router(state: AppState) -> Router {
     let openapi = std::sync::Arc::new(crate::openapi::document().to_string());
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
-        .allow_headers([
-            HeaderName::from_static("content-type"),
-            HeaderName::from_static("idempotency-key"),
-            HeaderName::from_static("x-file-name"),
-        ]);
     Router::new()
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/auth/config",
+            get(|axum::extract::State(app): axum::extract::State<AppState>| async move {
+                axum::Json(app.auth.public())
+            }),
+        )
+        .route(
+            "/me",
+            get(|Signed(caller): Signed| async move {
+                axum::Json(serde_json::json!({
+                    "owner": caller.owner,
+                    "name": caller.name,
+                    "admin": caller.admin,
+                    "scopes": caller.scopes,
+                }))
+            }),
         )
         .route(
             "/openapi.json",
@@ -90,6 +108,5 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
-        .layer(cors)
         .with_state(state)
 }

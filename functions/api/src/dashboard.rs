@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use shared::job::{JobKind, JobStatus};
 
 use crate::app::AppState;
-use crate::error::error_response;
+use crate::auth::Signed;
+use crate::error::{ApiError, error_response};
 
 /// The dashboard's routes besides `GET /queues` (which is part of the API and its `ROUTES`).
 pub const PAGES: &[(&str, &str)] = &[("GET", "/"), ("GET", "/dashboard/{file}")];
@@ -229,9 +230,31 @@ async fn depth(clients: shared::aws::Clients, q: QueueRef) -> Value {
     }
 }
 
-/// `GET /queues`: approximate depth of each queue (waiting, in flight, delayed), as SQS reports
-/// it; `[]` when the function was started without [`Queues`].
-pub async fn queues(queues: Option<Extension<Queues>>) -> Response {
+/// `GET /queues`: for admins, the approximate depth of each queue (waiting, in flight, delayed),
+/// as SQS reports it (`[]` when the function was started without [`Queues`]). The queues hold
+/// everyone's work, so other callers get their own jobs' place in them instead, from their
+/// exact counts: one entry, role `own`.
+pub async fn queues(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    queues: Option<Extension<Queues>>,
+) -> Result<Response, ApiError> {
+    if !caller.admin {
+        let stats = app.jobs.stats(&caller, shared::clock::now()).await?;
+        let n = |s: &str| stats.by_status.get(s).copied().unwrap_or(0);
+        let own = json!({
+            "name": "your jobs",
+            "role": "own",
+            "visible": n("pending") + n("queued"),
+            "in_flight": n("processing"),
+            "delayed": 0,
+        });
+        return Ok(Json(json!({ "queues": [own] })).into_response());
+    }
+    Ok(depths(queues).await)
+}
+
+async fn depths(queues: Option<Extension<Queues>>) -> Response {
     let Some(Extension(queues)) = queues else {
         return Json(json!({"queues": []})).into_response();
     };
@@ -287,6 +310,7 @@ mod tests {
                 clients.dynamodb.clone(),
                 var("JOBS_TABLE"),
             )),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 

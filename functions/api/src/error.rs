@@ -32,6 +32,23 @@ impl IntoResponse for ApiError {
             Error::Invalid(m) => (StatusCode::BAD_REQUEST, clip(m, RESPONSE_ERROR)),
             Error::NotFound(m) => (StatusCode::NOT_FOUND, clip(m, RESPONSE_ERROR)),
             Error::Conflict(m) => (StatusCode::CONFLICT, clip(m, RESPONSE_ERROR)),
+            Error::Unauthorized(m) => (StatusCode::UNAUTHORIZED, clip(m, RESPONSE_ERROR)),
+            Error::Forbidden(m) => (StatusCode::FORBIDDEN, clip(m, RESPONSE_ERROR)),
+            Error::Limited {
+                limit,
+                message,
+                retry_after,
+            } => {
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({ "error": message, "limit": limit, "retry_after": retry_after })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, (*retry_after).into());
+                return response;
+            }
             Error::Contention(_) => (StatusCode::SERVICE_UNAVAILABLE, self.0.to_string()),
             Error::Aws { .. } | Error::Corrupt(_) | Error::Internal(_) => {
                 tracing::error!(error = %self.0, "request failed");

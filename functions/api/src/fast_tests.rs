@@ -14,7 +14,10 @@ use shared::store::JobStore;
 use shared::store::memory::{MemoryJobStore, MemoryQueue};
 use tower::ServiceExt;
 
-use crate::app::{AppState, router};
+use shared::quota::Quotas;
+
+use crate::app::{AppState, PUBLIC_ROUTES, ROUTES, router};
+use crate::auth::{AuthConfig, authorizer_context};
 
 struct Api {
     app: axum::Router,
@@ -41,11 +44,17 @@ fn idle_clients() -> (aws_sdk_s3::Client, aws_sdk_dynamodb::Client) {
 }
 
 fn api() -> Api {
+    api_with(Quotas::NONE)
+}
+
+fn api_with(quotas: Quotas) -> Api {
     let store = Arc::new(MemoryJobStore::new());
     let queue = Arc::new(MemoryQueue::new());
     let (s3, dynamodb) = idle_clients();
     let app = router(AppState {
-        jobs: Jobs::new(store.clone(), queue.clone(), time::Duration::seconds(60)),
+        jobs: Jobs::new(store.clone(), queue.clone(), time::Duration::seconds(60))
+            .with_quotas(quotas)
+            .with_uploads_bucket("uploads"),
         files: crate::files::Files {
             s3,
             bucket: "uploads".into(),
@@ -54,26 +63,54 @@ fn api() -> Api {
             max_presigned_bytes: 1024 * 1024,
         },
         parts: Arc::new(shared::store::DynamoPartStore::new(dynamodb, "jobs")),
+        auth: AuthConfig::default(),
     });
     Api { app, store, queue }
 }
 
+/// Who calls: `None` for a request without verified identity.
+type As<'a> = Option<(&'a str, bool)>;
+const ALICE: As = Some(("alice", false));
+const BOB: As = Some(("bob", false));
+const ADMIN: As = Some(("ops", true));
+
 impl Api {
+    /// As alice, a signed-in user.
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(ALICE, method, path, body).await
+    }
+
+    async fn call_as(&self, who: As<'_>, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let (status, _, body) = self.request(who, method, path, body).await;
+        (status, body)
+    }
+
+    async fn request(
+        &self,
+        who: As<'_>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
         let mut req = Request::builder().method(method).uri(path);
+        if let Some((owner, admin)) = who {
+            req = req.extension(authorizer_context(owner, admin));
+        }
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
         let body = body.map(|b| Body::from(b.to_string())).unwrap_or_default();
         let resp = self.app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
         let status = resp.status();
+        let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 }
 
+/// An archive job of one of alice's files.
 fn archive(priority: u8) -> Value {
-    json!({"kind": "archive", "priority": priority, "payload": {"asset_id": "a1", "source": "s3://b/k.mp4"}})
+    json!({"kind": "archive", "priority": priority, "payload": {"asset_id": "a1", "source": "s3://uploads/uploads/alice/k.mp4"}})
 }
 
 #[tokio::test]
@@ -135,7 +172,9 @@ async fn a_queue_outage_is_a_5xx_and_leaves_no_job_behind() {
 async fn a_failed_ingest_job_is_retried_through_the_ingest_function_and_others_through_the_worker() {
     let api = api();
     let spec = JobSpec::from_json("log_ingest", json!({"bucket": "b", "key": "uploads/x/a.jsonl"})).unwrap();
-    let mut ingest = shared::job::Job::new(spec, 3, None, shared::clock::now()).unwrap();
+    let mut ingest = shared::job::Job::new(spec, 3, None, shared::clock::now())
+        .unwrap()
+        .owned_by(shared::auth::Owner::parse("alice").unwrap());
     ingest
         .transition(JobStatus::Queued, shared::clock::now(), "waiting for the upload")
         .unwrap();
@@ -155,14 +194,17 @@ async fn a_failed_ingest_job_is_retried_through_the_ingest_function_and_others_t
     // and the state machine still refuses what it must
     let (status, err) = api.call("POST", &format!("/jobs/{}/retry", ingest.id), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
-    let (status, _) = api
-        .call(
-            "PUT",
-            &format!("/jobs/{}/status", ingest.id),
-            Some(json!({"status": "completed"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    let completed = Some(json!({"status": "completed"}));
+    let path = format!("/jobs/{}/status", ingest.id);
+    let (status, err) = api.call("PUT", &path, completed.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "status moves are for admins: {err}");
+    let (status, err) = api.call_as(ADMIN, "PUT", &path, completed).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "never completed without a result: {err}"
+    );
+    assert!(err["error"].as_str().unwrap().starts_with("status:"), "{err}");
     let (status, job) = api.call("DELETE", &format!("/jobs/{}", ingest.id), None).await;
     assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("cancelled")));
     assert_eq!(
@@ -218,4 +260,162 @@ async fn a_refusal_quotes_a_huge_value_only_in_part() {
         "{}",
         &err["error"].to_string()[..80]
     );
+}
+
+#[tokio::test]
+async fn without_a_verified_identity_every_route_but_the_public_ones_is_a_401() {
+    let api = api();
+    let id = shared::job::JobId::new();
+    for (method, route) in ROUTES {
+        let path = route
+            .replace("{id}", &id.to_string())
+            .replace("{job_id}", &id.to_string());
+        let body = (*method != "GET").then(|| json!({}));
+        let (status, err) = api.call_as(None, method, &path, body).await;
+        if PUBLIC_ROUTES.contains(&(*method, *route)) {
+            assert_eq!(status, StatusCode::OK, "{method} {route} is public");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {route}: {err}");
+            assert!(err["error"].as_str().unwrap().contains("sign in"), "{err}");
+        }
+    }
+    assert!(api.store.all().is_empty());
+}
+
+#[tokio::test]
+async fn another_owners_job_is_a_404_everywhere_and_admins_see_everything() {
+    let api = api();
+    let (status, job) = api
+        .call_as(
+            BOB,
+            "POST",
+            "/jobs",
+            Some(json!({"kind": "archive", "payload": {"asset_id": "b", "source": "s3://uploads/uploads/bob/k.mp4"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(job["owner"], "bob");
+    let id = job["id"].as_str().unwrap();
+    let (status, _) = api.call("POST", "/jobs", Some(archive(3))).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    for (method, path, body) in [
+        ("GET", format!("/jobs/{id}"), None),
+        ("DELETE", format!("/jobs/{id}"), None),
+        ("POST", format!("/jobs/{id}/retry"), None),
+        ("GET", format!("/jobs/{id}/images"), None),
+        ("GET", format!("/api/v1/jobs/{id}"), None),
+        ("GET", format!("/api/v1/jobs/{id}/entries"), None),
+    ] {
+        let (status, err) = api.call(method, &path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "alice: {method} {path}: {err}");
+        assert_eq!(err["error"], format!("job {id} not found"), "as if it did not exist");
+    }
+    let (status, err) = api.call("GET", &format!("/api/status?jobid={id}"), None).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("Job ID not found"))
+    );
+    let (_, retried) = api.call("POST", "/jobs/retry", Some(json!({"ids": [id]}))).await;
+    assert_eq!(retried["retried"], 0);
+
+    let (_, mine) = api.call("GET", "/jobs", None).await;
+    let owners: Vec<&str> = mine["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["owner"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["alice"]);
+    let (_, stats) = api.call("GET", "/stats", None).await;
+    assert_eq!(stats["total"], 1);
+    let (_, queues) = api.call("GET", "/queues", None).await;
+    assert_eq!(queues["queues"][0]["role"], "own");
+    assert_eq!(queues["queues"][0]["visible"], 1);
+
+    let (_, all) = api.call_as(ADMIN, "GET", "/jobs", None).await;
+    assert_eq!(all["jobs"].as_array().unwrap().len(), 2);
+    let (_, stats) = api.call_as(ADMIN, "GET", "/stats", None).await;
+    assert_eq!(stats["total"], 2);
+    let (status, job) = api.call_as(ADMIN, "DELETE", &format!("/jobs/{id}"), None).await;
+    assert_eq!((status, job["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+    let (status, me) = api.call_as(ADMIN, "GET", "/me", None).await;
+    assert_eq!((status, me["admin"].as_bool()), (StatusCode::OK, Some(true)));
+}
+
+#[tokio::test]
+async fn archive_sources_must_be_the_callers_own_files() {
+    let api = api();
+    for source in [
+        "s3://uploads/uploads/bob/k.mp4",
+        "s3://other-bucket/uploads/alice/k.mp4",
+        "s3://uploads/archive/alice/k.mp4",
+        "s3://uploads/uploads/alice/../bob/k.mp4",
+    ] {
+        let body = json!({"kind": "archive", "payload": {"asset_id": "a", "source": source}});
+        let (status, err) = api.call("POST", "/jobs", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{source}: {err}");
+        assert!(err["error"].as_str().unwrap().starts_with("payload.source:"), "{err}");
+    }
+    let body = json!({"kind": "archive", "payload": {"asset_id": "a", "source": "s3://uploads/uploads/bob/k.mp4"}});
+    let (status, err) = api.call_as(ADMIN, "POST", "/jobs", Some(body)).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "an admin may archive anyone's upload: {err}"
+    );
+}
+
+#[tokio::test]
+async fn over_a_limit_is_a_429_naming_it_with_retry_after() {
+    let api = api_with(Quotas {
+        jobs_in_flight: 1,
+        image_urls_per_hour: 2,
+        upload_bytes_per_day: 0,
+    });
+    let (status, _) = api.call("POST", "/jobs", Some(archive(3))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, headers, err) = api.request(ALICE, "POST", "/jobs", Some(archive(3))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{err}");
+    assert_eq!(err["limit"], "jobs_in_flight");
+    assert!(err["error"].as_str().unwrap().contains("jobs_in_flight"), "{err}");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after > 0);
+    // bob has his own limit
+    let bobs = json!({"kind": "archive", "payload": {"asset_id": "b", "source": "s3://uploads/uploads/bob/k.mp4"}});
+    assert_eq!(
+        api.call_as(BOB, "POST", "/jobs", Some(bobs)).await.0,
+        StatusCode::CREATED
+    );
+    // three image URLs never fit in two per hour
+    let visits = json!({"count": 1, "visits": [{"store_id": "S00339218", "image_url": ["https://x/1.jpg", "https://x/2.jpg", "https://x/3.jpg"], "visit_time": "t"}]});
+    let (status, err) = api.call_as(BOB, "POST", "/api/submit/", Some(visits)).await;
+    assert_eq!(
+        (status, err["limit"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("image_urls_per_hour")),
+        "{err}"
+    );
+    assert_eq!(api.store.all().len(), 2, "refusals write nothing");
+}
+
+#[tokio::test]
+async fn a_read_only_machine_token_reads_but_changes_nothing() {
+    let api = api();
+    let mut ctx = authorizer_context("svc-reporting", false);
+    if let lambda_http::request::RequestContext::ApiGatewayV2(c) = &mut ctx {
+        c.authorizer.as_mut().unwrap().jwt.as_mut().unwrap().scopes = Some(vec!["jobs/read".into()]);
+    }
+    let send = |method: &str, body: Option<Value>| {
+        let mut req = Request::builder().method(method).uri("/jobs").extension(ctx.clone());
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_default())
+            .unwrap()
+    };
+    let resp = api.app.clone().oneshot(send("GET", None)).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = api.app.clone().oneshot(send("POST", Some(archive(3)))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(api.store.all().is_empty());
 }

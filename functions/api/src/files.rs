@@ -12,13 +12,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::auth::Caller;
 use shared::clock;
 use shared::job::{Job, JobId, JobSpec, JobStatus, LogIngestPayload};
 use shared::logs::Level;
-use shared::store::Created;
+use shared::service::DEFAULT_PRIORITY;
 use shared::store::entries::EntryStore;
 
 use crate::app::AppState;
+use crate::auth::Signed;
 use crate::error::{ApiError, error_response};
 use crate::jobs::{parse_json, query_pairs};
 
@@ -66,32 +68,19 @@ fn too_large(limit: u64) -> Response {
     )
 }
 
-/// A new `log_ingest` job for `uploads/<job_id>/<name>`, stored as `pending`.
-async fn new_ingest_job(app: &AppState, name: &str, size: u64) -> Result<Job, ApiError> {
+/// A new `log_ingest` job for `uploads/<owner>/<job_id>/<name>`, stored as `pending` and
+/// charged to the caller's upload limit.
+async fn new_ingest_job(app: &AppState, caller: &Caller, name: &str, size: u64) -> Result<Job, ApiError> {
     let id = JobId::new();
-    let key = LogIngestPayload::upload_key(id, name);
     let spec = JobSpec::LogIngest(LogIngestPayload {
         bucket: app.files.bucket.clone(),
-        key,
+        key: LogIngestPayload::upload_key(&caller.owner, id, name),
         file_name: name.into(),
         size,
     });
-    let mut job = Job::new(spec, 3, None, clock::now())?;
+    let mut job = Job::new(spec, DEFAULT_PRIORITY, None, clock::now())?.owned_by(caller.owner.clone());
     job.id = id;
-    match app.jobs.store.create(&job, None).await? {
-        Created::New(j) | Created::Existing(j) => Ok(j),
-    }
-}
-
-async fn mark_queued(app: &AppState, job: &Job, message: &str) -> Result<Job, ApiError> {
-    Ok(app
-        .jobs
-        .store
-        .modify(job.id, &mut |j| match j.status {
-            JobStatus::Pending => j.transition(JobStatus::Queued, clock::now(), message),
-            _ => Ok(()), // the ingest already took it
-        })
-        .await?)
+    Ok(app.jobs.create_pending(job, None, true).await?)
 }
 
 /// `POST /api/v1/files/upload`: multipart field `file`, or a raw body named by `?filename=` or an
@@ -99,6 +88,7 @@ async fn mark_queued(app: &AppState, job: &Job, message: &str) -> Result<Job, Ap
 /// the ingest.
 pub async fn upload(
     State(app): State<AppState>,
+    Signed(caller): Signed,
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -166,7 +156,7 @@ pub async fn upload(
     if data.is_empty() {
         return Err(ApiError::invalid("the file is empty"));
     }
-    let job = new_ingest_job(&app, &name, data.len() as u64).await?;
+    let job = new_ingest_job(&app, &caller, &name, data.len() as u64).await?;
     let JobSpec::LogIngest(payload) = &job.spec else {
         unreachable!("log_ingest job")
     };
@@ -185,10 +175,12 @@ pub async fn upload(
         .send()
         .await;
     if let Err(e) = put {
-        let _ = app.jobs.store.discard(&job, None).await;
+        if let Err(undo) = app.jobs.discard_pending(&job).await {
+            tracing::error!(job_id = %job.id, error = %undo, "could not remove the job of a failed upload");
+        }
         return Err(ApiError(shared::Error::aws("PutObject", e)));
     }
-    let job = mark_queued(&app, &job, "uploaded; waiting for ingest").await?;
+    let job = app.jobs.mark_queued(job.id, "uploaded; waiting for ingest").await?;
     let body = json!({"job_id": job.id, "status": status_name(job.status), "file_name": name, "size": payload.size});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
@@ -202,7 +194,7 @@ pub struct PresignRequest {
 
 /// `POST /api/v1/files` `{"file_name", "size"}`: a presigned S3 PUT for files too large to pass
 /// through the API. The URL is signed for exactly `size` bytes.
-pub async fn presign(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn presign(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
     let req: PresignRequest = parse_json(&body)?;
     let name = check_name(&req.file_name)?;
     if req.size == 0 {
@@ -211,7 +203,7 @@ pub async fn presign(State(app): State<AppState>, body: Bytes) -> Result<Respons
     if req.size > app.files.max_presigned_bytes {
         return Ok(too_large(app.files.max_presigned_bytes));
     }
-    let job = new_ingest_job(&app, &name, req.size).await?;
+    let job = new_ingest_job(&app, &caller, &name, req.size).await?;
     let JobSpec::LogIngest(payload) = &job.spec else {
         unreachable!("log_ingest job")
     };
@@ -227,7 +219,7 @@ pub async fn presign(State(app): State<AppState>, body: Bytes) -> Result<Respons
         .presigned(config)
         .await
         .map_err(|e| ApiError(shared::Error::aws("PresignPutObject", e)))?;
-    let job = mark_queued(&app, &job, "waiting for the presigned upload").await?;
+    let job = app.jobs.mark_queued(job.id, "waiting for the presigned upload").await?;
     let headers: serde_json::Map<String, Value> = presigned
         .headers()
         .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
@@ -253,8 +245,8 @@ fn status_name(status: JobStatus) -> &'static str {
     }
 }
 
-async fn ingest_job(app: &AppState, raw: &str) -> Result<Job, ApiError> {
-    let job = app.jobs.get(raw.parse()?).await?;
+async fn ingest_job(app: &AppState, caller: &Caller, raw: &str) -> Result<Job, ApiError> {
+    let job = app.jobs.get(caller, raw.parse()?).await?;
     if !matches!(job.spec, JobSpec::LogIngest(_)) {
         return Err(ApiError(shared::Error::NotFound(format!(
             "job {} is not a file ingest",
@@ -265,8 +257,12 @@ async fn ingest_job(app: &AppState, raw: &str) -> Result<Job, ApiError> {
 }
 
 /// `GET /api/v1/jobs/{job_id}`: status, progress and counts of an ingest.
-pub async fn status(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let job = ingest_job(&app, &id).await?;
+pub async fn status(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = ingest_job(&app, &caller, &id).await?;
     let JobSpec::LogIngest(payload) = &job.spec else {
         unreachable!("checked")
     };
@@ -295,10 +291,11 @@ pub async fn status(State(app): State<AppState>, Path(id): Path<String>) -> Resu
 /// the file's counts by level.
 pub async fn entries(
     State(app): State<AppState>,
+    Signed(caller): Signed,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let job = ingest_job(&app, &id).await?;
+    let job = ingest_job(&app, &caller, &id).await?;
     let (mut level, mut limit, mut next) = (None, 100usize, None);
     for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
         match k.as_str() {

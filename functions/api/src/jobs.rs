@@ -15,6 +15,7 @@ use shared::service::{NewJob, RetryFilter};
 use shared::store::{IdempotencyKey, ListFilter};
 
 use crate::app::AppState;
+use crate::auth::Signed;
 use crate::error::ApiError;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -41,7 +42,12 @@ fn job_id(raw: &str) -> ApiResult<JobId> {
 }
 
 /// `POST /jobs`
-pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+pub async fn create(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let new: NewJob = parse_json(&body)?;
     let idempotency = match headers.get("idempotency-key") {
         None => None,
@@ -54,18 +60,23 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Bytes
                 return Err(ApiError::invalid("Idempotency-Key must be 1-255 characters"));
             }
             Some(IdempotencyKey {
-                key: key.to_string(),
+                // Keys are the caller's own: two owners using the same key get their own jobs.
+                key: format!("{}:{key}", caller.owner),
                 fingerprint: hex::encode(Sha256::digest(&body)),
             })
         }
     };
-    let (job, created) = app.jobs.submit(new, idempotency).await?;
+    let (job, created) = app.jobs.submit(&caller, new, idempotency).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(job)).into_response())
 }
 
 /// `GET /jobs?status=..&status=..&kind=..&limit=..&next=..`
-pub async fn list(State(app): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+pub async fn list(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
     let mut filter = ListFilter::default();
     let mut limit = 50usize;
     let mut next = None;
@@ -89,18 +100,22 @@ pub async fn list(State(app): State<AppState>, RawQuery(query): RawQuery) -> Api
         }
     }
     filter.statuses.dedup();
-    let page = app.jobs.store.list(&filter, limit, next.as_deref()).await?;
+    let page = app.jobs.list(&caller, filter, limit, next.as_deref()).await?;
     Ok(Json(page).into_response())
 }
 
 /// `GET /jobs/{id}`
-pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(app.jobs.get(job_id(&id)?).await?).into_response())
+pub async fn get(State(app): State<AppState>, Signed(caller): Signed, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(app.jobs.get(&caller, job_id(&id)?).await?).into_response())
 }
 
 /// `DELETE /jobs/{id}`: cancels a pending or queued job.
-pub async fn cancel(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(app.jobs.cancel(job_id(&id)?).await?).into_response())
+pub async fn cancel(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    Ok(Json(app.jobs.cancel(&caller, job_id(&id)?).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -109,31 +124,37 @@ struct StatusBody {
     status: String,
 }
 
-/// `PUT /jobs/{id}/status` `{"status": ...}`: a manual change, 409 if the state machine refuses.
-pub async fn set_status(State(app): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
+/// `PUT /jobs/{id}/status` `{"status": ...}`: an operator's change (admins), 409 if the state
+/// machine refuses.
+pub async fn set_status(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
     let id = job_id(&id)?;
     let body: StatusBody = parse_json(&body)?;
     let to: JobStatus = body.status.parse()?;
-    Ok(Json(app.jobs.set_status(id, to).await?).into_response())
+    Ok(Json(app.jobs.set_status(&caller, id, to).await?).into_response())
 }
 
 /// `POST /jobs/{id}/retry`
-pub async fn retry(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(app.jobs.retry(job_id(&id)?).await?).into_response())
+pub async fn retry(State(app): State<AppState>, Signed(caller): Signed, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(app.jobs.retry(&caller, job_id(&id)?).await?).into_response())
 }
 
 /// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.
-pub async fn bulk_retry(State(app): State<AppState>, body: Bytes) -> ApiResult<Response> {
+pub async fn bulk_retry(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> ApiResult<Response> {
     let filter: RetryFilter = parse_json(&body)?;
     let dry_run = filter.dry_run;
-    let ids = app.jobs.bulk_retry(filter).await?;
+    let ids = app.jobs.bulk_retry(&caller, filter).await?;
     let key = if dry_run { "would_retry" } else { "retried" };
     Ok(Json(json!({ key: ids.len(), "job_ids": ids })).into_response())
 }
 
-/// `GET /stats`
-pub async fn stats(State(app): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(app.jobs.store.stats(clock::now()).await?).into_response())
+/// `GET /stats`: the caller's jobs (an admin's: everyone's).
+pub async fn stats(State(app): State<AppState>, Signed(caller): Signed) -> ApiResult<Response> {
+    Ok(Json(app.jobs.stats(&caller, clock::now()).await?).into_response())
 }
 
 /// Decodes `a=1&b=x+y` (repeated keys kept in order).

@@ -2,6 +2,7 @@
 //! the router directly. `main.rs` only wires it to Lambda.
 
 pub mod app;
+pub mod auth;
 pub mod dashboard;
 pub mod error;
 #[cfg(test)]

@@ -26,10 +26,14 @@ async fn main() -> Result<(), lambda_http::Error> {
         max_upload_bytes: shared::settings::optional("UPLOAD_MAX_BYTES", api::files::MAX_UPLOAD_BYTES)?,
         max_presigned_bytes: shared::settings::optional("PRESIGNED_MAX_BYTES", api::files::MAX_PRESIGNED_BYTES)?,
     };
+    let jobs = Jobs::new(store, queue, settings.lease)
+        .with_quotas(shared::quota::Quotas::from_env()?)
+        .with_uploads_bucket(&settings.uploads_bucket);
     let state = app::AppState {
-        jobs: Jobs::new(store, queue, settings.lease),
+        jobs,
         files,
         parts,
+        auth: api::auth::AuthConfig::from_env()?,
     };
     let queues = api::dashboard::Queues::from_env(clients.clone());
     lambda_http::run(app::router(state).layer(axum::Extension(queues))).await

@@ -14,27 +14,33 @@ use shared::images::store_errors;
 use shared::job::{ImagePayload, JobSpec, JobStatus};
 
 use crate::app::AppState;
+use crate::auth::Signed;
 use crate::error::{ApiError, error_response};
 use crate::jobs::{parse_json, query_pairs};
 
-/// Priority of jobs submitted through `/api/submit/` (the normal band).
-const SUBMIT_PRIORITY: u8 = 3;
-
 /// `POST /api/submit/` `{"count", "visits": [{"store_id", "image_url": [...], "visit_time"}]}` ->
 /// 201 `{"job_id"}`; 400 `{"error"}` for missing fields or `count != visits.length`.
-pub async fn submit(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
     let payload: ImagePayload = parse_json(&body)?;
     let spec = JobSpec::Image(payload);
     // Errors name fields as the client sent them (`count`, not `payload.count`).
     spec.validate()
         .map_err(|e| ApiError::invalid(e.to_string().trim_start_matches("payload.").to_string()))?;
-    let (job, _) = app.jobs.submit_spec(spec, SUBMIT_PRIORITY, None, None).await?;
+    let priority = shared::service::DEFAULT_PRIORITY;
+    let (job, _) = app
+        .jobs
+        .submit_spec(Some(caller.owner), spec, priority, None, None)
+        .await?;
     Ok((StatusCode::CREATED, Json(json!({"job_id": job.id}))).into_response())
 }
 
 /// `GET /api/status?jobid=ID` -> `{"status": "completed" | "ongoing" | "failed", "job_id"}`, with
 /// `"error": [{"store_id", "error"}]` for a failed job. An unknown id is a 400, as in the seed.
-pub async fn status(State(app): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn status(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let Some((_, raw)) = query_pairs(query.as_deref().unwrap_or(""))
         .into_iter()
         .find(|(k, _)| k == "jobid")
@@ -45,7 +51,7 @@ pub async fn status(State(app): State<AppState>, RawQuery(query): RawQuery) -> R
     let Ok(id) = raw.trim().parse() else {
         return Ok(not_found());
     };
-    let job = match app.jobs.get(id).await {
+    let job = match app.jobs.get(&caller, id).await {
         Ok(job) if matches!(job.spec, JobSpec::Image(_)) => job,
         Ok(_) | Err(Error::NotFound(_)) => return Ok(not_found()),
         Err(e) => return Err(e.into()),
@@ -78,9 +84,13 @@ pub async fn status(State(app): State<AppState>, RawQuery(query): RawQuery) -> R
 }
 
 /// `GET /jobs/{id}/images`: every measured image and every failed one of the job's latest run.
-pub async fn images(State(app): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn images(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let id = id.parse().map_err(ApiError)?;
-    let job = app.jobs.get(id).await?;
+    let job = app.jobs.get(&caller, id).await?;
     let JobSpec::Image(payload) = &job.spec else {
         return Err(ApiError::invalid(format!(
             "job {id} is a {} job, not an image job",

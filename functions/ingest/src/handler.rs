@@ -25,6 +25,7 @@ use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use shared::auth::Owner;
 use shared::clock;
 use shared::job::{ClaimRefused, Job, JobId, JobKind, JobSpec, LogIngestPayload};
 use shared::logs::{LogEntry, Rejection};
@@ -430,9 +431,12 @@ impl Ingest {
             ),
             fingerprint: "s3-event".into(),
         };
-        let job = Job::new(spec, 3, None, clock::now())?;
+        // A drop belongs to the owner of its `uploads/<owner>/` prefix (the bucket policy and
+        // the owners' IAM decide who may write there); one outside any owner's prefix is admins'.
+        let mut job = Job::new(spec, shared::service::DEFAULT_PRIORITY, None, clock::now())?;
+        job.owner = Owner::of_upload_key(key);
         debug_assert_eq!(job.kind(), JobKind::LogIngest);
-        match self.store.create(&job, Some(&idempotency)).await? {
+        match self.store.create(&job, Some(&idempotency), &[]).await? {
             Created::New(j) | Created::Existing(j) => Ok(j),
         }
     }

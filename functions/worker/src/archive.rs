@@ -1,8 +1,10 @@
-//! The `archive` job (seed 000's media assets): copy the source object to `archive/<asset_id>/`
-//! with an archival storage class, and record where it went and its size.
+//! The `archive` job (seed 000's media assets): copy the source object (one of its owner's
+//! uploads, checked when the job was submitted) to `archive/<owner>/<asset_id>/` with an archival
+//! storage class, and record where it went and its size.
 
 use aws_sdk_s3::types::{MetadataDirective, StorageClass};
 use serde_json::{Value, json};
+use shared::auth::Owner;
 use shared::job::ArchivePayload;
 
 use crate::handler::ProcessError;
@@ -20,12 +22,15 @@ impl Archiver {
         Archiver { s3 }
     }
 
-    pub async fn run(&self, p: &ArchivePayload) -> Result<Value, ProcessError> {
+    pub async fn run(&self, p: &ArchivePayload, owner: Option<&Owner>) -> Result<Value, ProcessError> {
         let (bucket, key) = p
             .source_location()
             .map_err(|e| ProcessError::Permanent(e.to_string()))?;
         let file = key.rsplit('/').next().unwrap_or(key);
-        let target = format!("archive/{}/{file}", p.asset_id);
+        let target = match owner {
+            Some(owner) => format!("archive/{owner}/{}/{file}", p.asset_id),
+            None => format!("archive/{}/{file}", p.asset_id),
+        };
         let copy_source = format!("{bucket}/{}", encode_key(key));
         let copied = self
             .s3

@@ -67,7 +67,7 @@ pub struct Processors {
 impl Runner for Processors {
     async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
         match &job.spec {
-            JobSpec::Archive(p) => self.archive.run(p).await,
+            JobSpec::Archive(p) => self.archive.run(p, job.owner.as_ref()).await,
             JobSpec::Image(_) => Err(ProcessError::Permanent(
                 "image jobs run in parts, through image::ImageJobs".into(),
             )),

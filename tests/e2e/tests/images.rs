@@ -160,7 +160,7 @@ async fn the_worker_event_fans_an_image_job_out_and_the_stack_finishes_it() {
     };
     let mut job = Job::new(JobSpec::Image(payload), 3, None, shared::clock::now()).unwrap();
     job.id = id;
-    store.create(&job, None).await.unwrap();
+    store.create(&job, None, &[]).await.unwrap();
 
     let r = tokio::task::spawn_blocking(|| invoke("worker", "events/worker/sqs-image-job.json"))
         .await

@@ -30,7 +30,7 @@ impl Harness {
             priority: Some(2),
             scheduled_for: None,
         };
-        self.jobs.submit(new, None).await.unwrap().0
+        self.jobs.submit(&OPS, new, None).await.unwrap().0
     }
 
     /// Runs the normal queue's event source until `id` is finished; returns the invocations made.
@@ -336,7 +336,7 @@ async fn a_retried_image_job_counts_its_parts_afresh() {
         "the good store's result is kept"
     );
 
-    h.jobs.retry(job.id).await.unwrap();
+    h.jobs.retry(&OPS, job.id).await.unwrap();
     let (again, _) = h.drain_until_finished(worker, job.id).await;
     assert_eq!((again.status, again.attempts), (JobStatus::Failed, 1));
     assert_ne!(run_of(&again), run_of(&failed));

@@ -10,6 +10,7 @@ use local_bridge::invoke::{InProcess, InvokeError};
 use local_bridge::sqs_source::SqsPoller;
 use local_bridge::testing::TestStack;
 use serde_json::{Value, json};
+use shared::auth::Caller;
 use shared::job::{Job, JobId, JobStatus};
 use shared::queue::{JobMessage, SqsJobQueue};
 use shared::service::{Jobs, NewJob};
@@ -58,6 +59,9 @@ impl Runner for Scripted {
 fn ok(_: usize) -> Result<Value, ProcessError> {
     Ok(json!({"done": true}))
 }
+
+/// The caller of the tests' API-side operations: an admin, so tests are not about ownership.
+static OPS: std::sync::LazyLock<Caller> = std::sync::LazyLock::new(|| Caller::admin("ops"));
 
 struct Harness {
     t: TestStack,
@@ -155,7 +159,7 @@ impl Harness {
             priority: Some(priority),
             scheduled_for: None,
         };
-        self.jobs.submit(new, None).await.unwrap().0
+        self.jobs.submit(&OPS, new, None).await.unwrap().0
     }
 
     async fn job(&self, id: JobId) -> Job {
@@ -318,7 +322,7 @@ async fn a_job_failing_every_attempt_is_failed_after_3_and_its_message_is_in_the
         }]
     );
     // And the retry endpoint's operation brings it back with a fresh message.
-    let retried = h.jobs.retry(job.id).await.unwrap();
+    let retried = h.jobs.retry(&OPS, job.id).await.unwrap();
     assert_eq!((retried.status, retried.attempts), (JobStatus::Queued, 0));
     assert_eq!(h.depth("NormalQueue").await, 1);
 }
@@ -344,7 +348,7 @@ async fn a_job_cancelled_before_pickup_is_skipped() {
     let h = harness(1).await;
     let runner = Scripted::new(0, ok);
     let job = h.submit(3).await;
-    let cancelled = h.jobs.cancel(job.id).await.unwrap();
+    let cancelled = h.jobs.cancel(&OPS, job.id).await.unwrap();
     assert_eq!(cancelled.status, JobStatus::Cancelled);
     let o = h
         .poller("NormalQueue", h.worker(runner.clone(), Duration::seconds(60)))
@@ -354,7 +358,10 @@ async fn a_job_cancelled_before_pickup_is_skipped() {
     assert_eq!((o.delivered, o.deleted), (1, 1));
     assert_eq!(runner.calls(), 0);
     assert_eq!(h.job(job.id).await.status, JobStatus::Cancelled);
-    assert!(matches!(h.jobs.cancel(job.id).await, Err(shared::Error::Conflict(_))));
+    assert!(matches!(
+        h.jobs.cancel(&OPS, job.id).await,
+        Err(shared::Error::Conflict(_))
+    ));
 }
 
 #[tokio::test]
@@ -399,8 +406,8 @@ async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
         priority: Some(3),
         scheduled_for: Some(at),
     };
-    let soon_job = h.jobs.submit(submit(soon), None).await.unwrap().0;
-    let later_job = h.jobs.submit(submit(later), None).await.unwrap().0;
+    let soon_job = h.jobs.submit(&OPS, submit(soon), None).await.unwrap().0;
+    let later_job = h.jobs.submit(&OPS, submit(later), None).await.unwrap().0;
 
     // A delivery that arrives early (SQS's 15-minute cap) re-delays the message and does no work.
     worker.handle_record(delivery(later_job.id, 1)).await.unwrap();
