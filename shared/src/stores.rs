@@ -105,7 +105,9 @@ pub fn location(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>> 
             .ok_or_else(|| Error::Internal("STORE_MASTER_KEY is set but UPLOADS_BUCKET is not".into()))?;
         let key = key.trim_start_matches('/');
         if key.is_empty() {
-            return Err(Error::Internal("STORE_MASTER_KEY must name an object, not \"/\"".into()));
+            return Err(Error::Internal(
+                "STORE_MASTER_KEY must name an object, not \"/\"".into(),
+            ));
         }
         return Ok(Some(format!("s3://{bucket}/{key}")));
     }
@@ -152,12 +154,20 @@ mod tests {
             Some("s3://other/stores.csv".into())
         );
         assert_eq!(
-            location_with(&[bucket, ("STORE_MASTER_KEY", "a.csv"), ("STORE_MASTER_S3", "s3://other/b.csv")]).unwrap(),
+            location_with(&[
+                bucket,
+                ("STORE_MASTER_KEY", "a.csv"),
+                ("STORE_MASTER_S3", "s3://other/b.csv")
+            ])
+            .unwrap(),
             Some("s3://jobs-uploads-1/a.csv".into())
         );
         // Neither set, or set empty (the template's default): the sample.
         assert_eq!(location_with(&[bucket]).unwrap(), None);
-        assert_eq!(location_with(&[bucket, ("STORE_MASTER_KEY", " "), ("STORE_MASTER_S3", "")]).unwrap(), None);
+        assert_eq!(
+            location_with(&[bucket, ("STORE_MASTER_KEY", " "), ("STORE_MASTER_S3", "")]).unwrap(),
+            None
+        );
         // Garbage is refused at the cold start, not read as "no store master".
         assert!(location_with(&[("STORE_MASTER_KEY", "a.csv")]).is_err(), "no bucket");
         assert!(location_with(&[bucket, ("STORE_MASTER_KEY", "/")]).is_err());
