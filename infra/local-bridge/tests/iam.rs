@@ -183,7 +183,11 @@ fn statements(t: &Template, s: &Symbols) -> Vec<Statement> {
             let list = policy.get("Statement").and_then(Value::as_array).unwrap_or_else(|| {
                 panic!("{function}.Policies[{i}] is not a Statement list (a SAM policy template or a managed policy?): {policy}")
             });
-            assert_eq!(policy.as_object().unwrap().len(), 1, "{function}.Policies[{i}]: only Statement");
+            assert_eq!(
+                policy.as_object().unwrap().len(),
+                1,
+                "{function}.Policies[{i}]: only Statement"
+            );
             for st in list {
                 let sid = st["Sid"].as_str().unwrap_or("(no Sid)").to_string();
                 let keys: BTreeSet<&str> = st.as_object().unwrap().keys().map(String::as_str).collect();
@@ -241,7 +245,10 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
     for st in &statements {
         let at = format!("{} {}", st.function, st.sid);
         for action in &st.actions {
-            assert!(!action.contains('*') && !action.contains('?'), "{at}: wildcard action {action}");
+            assert!(
+                !action.contains('*') && !action.contains('?'),
+                "{at}: wildcard action {action}"
+            );
             let (service, name) = action.split_once(':').unwrap_or_else(|| panic!("{at}: {action}"));
             assert!(["dynamodb", "sqs", "s3"].contains(&service), "{at}: {action}");
             assert_ne!(name, "Scan", "{at}: listings come from indexes, never a Scan");
@@ -249,7 +256,10 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
         for resource in &st.resources {
             let symbol = s.symbol(resource);
             assert!(!symbol.is_empty() && symbol != "*", "{at}: Resource \"*\"");
-            assert!(!symbol.starts_with("arn:"), "{at}: {resource} is none of the stack's resources");
+            assert!(
+                !symbol.starts_with("arn:"),
+                "{at}: {resource} is none of the stack's resources"
+            );
             if let Some(key) = symbol.strip_prefix("UploadsBucket/") {
                 // Object keys under a named prefix only: never the whole bucket.
                 let prefix = key.split('*').next().unwrap();
@@ -257,7 +267,10 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
                     !key.contains('*') || (key.ends_with("/*") && prefix.len() > 1 && key.matches('*').count() == 1),
                     "{at}: {resource} is more than one key prefix"
                 );
-                assert!(!key.starts_with('*') && !key.contains('?'), "{at}: bucket-wide {resource}");
+                assert!(
+                    !key.starts_with('*') && !key.contains('?'),
+                    "{at}: bucket-wide {resource}"
+                );
             } else {
                 assert_ne!(symbol, "UploadsBucket", "{at}: bucket-level grant {resource}");
                 // A table, a queue, or a table's indexes.
@@ -303,15 +316,25 @@ fn functions_receive_only_from_their_own_queues_and_s3_events_only_where_they_ma
     let mut receives = BTreeSet::new();
     let mut s3_prefixes: Vec<(String, String)> = Vec::new();
     for (function, props) in functions(&t) {
-        let events = props.get("Events").and_then(Value::as_object).cloned().unwrap_or_default();
+        let events = props
+            .get("Events")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         for (name, event) in events {
             let event = s.eval(&format!("{function}.Events.{name}"), &event);
             match event["Type"].as_str().unwrap() {
                 "SQS" => {
-                    receives.insert((function.to_string(), s.symbol(event["Properties"]["Queue"].as_str().unwrap())));
+                    receives.insert((
+                        function.to_string(),
+                        s.symbol(event["Properties"]["Queue"].as_str().unwrap()),
+                    ));
                 }
                 "S3" => {
-                    let rules = event["Properties"]["Filter"]["S3Key"]["Rules"].as_array().cloned().unwrap_or_default();
+                    let rules = event["Properties"]["Filter"]["S3Key"]["Rules"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
                     let prefix = rules
                         .iter()
                         .find(|r| r["Name"] == "prefix")
