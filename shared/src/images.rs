@@ -34,6 +34,24 @@ impl ImageResult {
     }
 }
 
+/// Checks an image URL a client submits: http(s), with a host, without credentials
+/// (`user:password@`, which the worker would send as a Basic authorization). `Err` says why in
+/// words that quote no part of the URL. The worker checks again when it fetches, addresses and
+/// ports included (`worker::image::guard`).
+pub fn check_url(url: &str) -> Result<(), &'static str> {
+    let parsed = url::Url::parse(url).map_err(|_| "must be an http(s) URL")?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must be an http(s) URL");
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not carry credentials (user:password@)");
+    }
+    Ok(())
+}
+
 /// Retail Pulse's measure of an image.
 pub fn perimeter(width: u32, height: u32) -> u64 {
     2 * (u64::from(width) + u64::from(height))
@@ -142,6 +160,51 @@ mod tests {
             url: url.map(Into::into),
             error: error.into(),
         }
+    }
+
+    #[test]
+    fn submitted_urls_are_http_with_a_host_and_no_credentials() {
+        for ok in [
+            "http://a/b.jpg",
+            "HTTPS://cdn.example.com:8443/shelf.png?v=1",
+            "http://[2001:db8::1]/a.png",
+        ] {
+            assert_eq!(check_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("ftp://a/b.jpg", "must be an http(s) URL"),
+            ("http://", "must be an http(s) URL"),
+            ("shelf.png", "must be an http(s) URL"),
+            (
+                "http://alice:s3cret@cdn.example.com/a.png",
+                "must not carry credentials (user:password@)",
+            ),
+            (
+                "https://alice@cdn.example.com/a.png",
+                "must not carry credentials (user:password@)",
+            ),
+            (
+                "http://:s3cret@cdn.example.com/a.png",
+                "must not carry credentials (user:password@)",
+            ),
+        ] {
+            assert_eq!(check_url(bad), Err(why), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_visit_with_credentials_in_an_image_url_is_refused_naming_the_url_field_only() {
+        let payload: crate::job::ImagePayload = serde_json::from_value(json!({"count": 1, "visits": [{
+            "store_id": "S1",
+            "image_url": ["http://a/b.jpg", "http://alice:s3cret@a/c.jpg"],
+            "visit_time": "t",
+        }]}))
+        .unwrap();
+        let err = payload.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "payload.visits[0].image_url[1]: must not carry credentials (user:password@)"
+        );
     }
 
     #[test]

@@ -277,13 +277,8 @@ impl ImagePayload {
             }
             for (j, u) in v.image_url.iter().enumerate() {
                 check_len(&format!("payload.visits[{i}].image_url[{j}]"), u, limits::IMAGE_URL)?;
-                let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
-                if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-                    return Err(invalid(
-                        &format!("payload.visits[{i}].image_url[{j}]"),
-                        "must be an http(s) URL",
-                    ));
-                }
+                crate::images::check_url(u)
+                    .map_err(|why| invalid(&format!("payload.visits[{i}].image_url[{j}]"), why))?;
             }
         }
         let images = self.image_count();

@@ -78,9 +78,9 @@ const INDEX: &str = include_str!("../dashboard/index.html");
 /// Where `index.html` receives the page's settings.
 const META_PLACEHOLDER: &str = "<!--META-->";
 
-/// Scripts and styles only from this origin; images (an image job's URLs) and uploads (a
-/// presigned S3 URL) may go elsewhere.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: http: https:; \
+/// Scripts, styles and images only from this origin (an image job's URLs are shown as links, never
+/// loaded: they are anyone's); uploads (a presigned S3 URL) may go elsewhere.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn routes() -> Router<AppState> {
@@ -359,6 +359,23 @@ mod tests {
         assert_eq!(meta["uploads_bucket"], "test-UPLOADS_BUCKET");
         assert_eq!(meta["max_upload_bytes"], 4096);
         assert_eq!(meta["kinds"], json!(["image", "log_ingest", "archive"]));
+    }
+
+    #[tokio::test]
+    async fn the_console_loads_no_remote_image() {
+        let app = offline_router().await;
+        let (_, headers, _) = get(&app, "/", None).await;
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        let img_src: Vec<&str> = csp
+            .split(';')
+            .map(str::trim)
+            .filter(|d| d.starts_with("img-src"))
+            .collect();
+        assert_eq!(img_src, ["img-src 'self'"], "{csp}");
+        // An image job's URLs are links and text: no script builds an <img> from them.
+        for (file, _, source) in ASSETS {
+            assert!(!source.contains("h('img'"), "{file} renders an <img>");
+        }
     }
 
     #[tokio::test]

@@ -419,3 +419,33 @@ async fn a_read_only_machine_token_reads_but_changes_nothing() {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert!(api.store.all().is_empty());
 }
+
+#[tokio::test]
+async fn an_image_url_with_credentials_is_a_400_naming_its_field_without_quoting_it() {
+    let api = api();
+    let visits =
+        json!([{"store_id": "S1", "image_url": ["http://a/b.jpg", "http://alice:s3cret@a/c.jpg"], "visit_time": "t"}]);
+    let (status, err) = api
+        .call("POST", "/api/submit/", Some(json!({"count": 1, "visits": visits})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(
+        err,
+        json!({"error": "visits[0].image_url[1]: must not carry credentials (user:password@)"})
+    );
+    let (status, err) = api
+        .call(
+            "POST",
+            "/jobs",
+            Some(json!({"kind": "image", "payload": {"count": 1, "visits": visits}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let text = err["error"].as_str().unwrap();
+    assert!(
+        text.starts_with("payload.visits[0].image_url[1]: must not carry credentials"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(api.store.all().is_empty());
+}

@@ -21,10 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
     let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     // Loaded once per cold start, then kept in memory.
-    let stores = match std::env::var("STORE_MASTER_S3") {
-        Ok(location) if !location.trim().is_empty() => StoreMaster::from_s3(&clients.s3, location.trim()).await?,
-        _ => StoreMaster::sample(),
-    };
+    let stores = StoreMaster::from_env(&clients.s3).await?;
     tracing::info!(stores = stores.len(), "store master loaded");
     let images = ImageJobs {
         stores: Arc::new(stores),

@@ -7,8 +7,12 @@
 //! WebP, BMP, TIFF, ICO, AVIF/HEIF and more); nothing is decoded.
 //!
 //! Timeouts, connection failures, 408/429 and 5xx are transient and retried with backoff; a 4xx,
-//! a body that is not an image, one past `max_bytes`, or a refused address (see [`super::guard`])
+//! a body that is not an image, one past `max_bytes`, or a refused URL (see [`super::guard`])
 //! is permanent.
+//!
+//! Error texts end up on jobs, where the client reads them: they are status codes and our own
+//! words, never what the server sent (bodies, headers, reason phrases, certificate names); the
+//! full error goes to the debug log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +22,7 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 
-use super::guard::{Guard, GuardedResolver, Refused};
+use super::guard::{Guard, GuardedResolver, Ports, Refused, Unresolved};
 
 /// The first `Range` asked for: enough for every common format but JPEGs with a large EXIF block.
 pub const FIRST_WINDOW: u64 = 16 * 1024;
@@ -44,6 +48,8 @@ pub struct FetchConfig {
     pub retry_base: Duration,
     /// Hosts allowed although not public (`IMAGE_ALLOW_HOSTS`, none).
     pub allow_hosts: String,
+    /// Ports image URLs may use (`IMAGE_ALLOW_PORTS`, 80 and 443).
+    pub allow_ports: Ports,
     /// All the time one image may take, windows and retries included (`IMAGE_BUDGET_MS`, 25 s).
     pub budget: Duration,
 }
@@ -59,6 +65,7 @@ impl Default for FetchConfig {
             concurrency: 16,
             retry_base: Duration::from_millis(200),
             allow_hosts: String::new(),
+            allow_ports: Ports::default(),
             budget: Duration::from_secs(25),
         }
     }
@@ -80,6 +87,12 @@ impl FetchConfig {
             concurrency: optional("IMAGE_CONCURRENCY", d.concurrency)?.max(1),
             retry_base: Duration::from_millis(optional("IMAGE_RETRY_BASE_MS", d.retry_base.as_millis() as u64)?),
             allow_hosts: std::env::var("IMAGE_ALLOW_HOSTS").unwrap_or_default(),
+            allow_ports: match std::env::var("IMAGE_ALLOW_PORTS") {
+                Ok(v) if !v.trim().is_empty() => v.parse().map_err(|e| {
+                    shared::Error::Internal(format!("environment variable IMAGE_ALLOW_PORTS={v:?}: {e}"))
+                })?,
+                _ => d.allow_ports,
+            },
             budget: Duration::from_millis(optional("IMAGE_BUDGET_MS", d.budget.as_millis() as u64)?),
         })
     }
@@ -118,7 +131,7 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(config: FetchConfig) -> Result<Self, reqwest::Error> {
-        let guard = Arc::new(Guard::new(&config.allow_hosts));
+        let guard = Arc::new(Guard::new(&config.allow_hosts).with_ports(config.allow_ports.clone()));
         let client = reqwest::Client::builder()
             .no_proxy() // a proxy would resolve names itself, around the guard
             .dns_resolver(Arc::new(GuardedResolver { guard: guard.clone() }))
@@ -247,9 +260,9 @@ impl Fetcher {
                     buf.clear(); // the server sent the file from its start: read it as a stream
                     false
                 } else {
-                    return Err(FetchError::Permanent(format!(
-                        "the server answered bytes {first}- for a request of bytes {start}-{end}"
-                    )));
+                    return Err(FetchError::Permanent(
+                        "the server answered another range than the one asked for".into(),
+                    ));
                 }
             }
             StatusCode::OK => {
@@ -297,7 +310,7 @@ impl Fetcher {
                     Parsed::Found(..) | Parsed::NotImage => return Ok((false, false)),
                     Parsed::TiffDirectoryAt(offset) if offset + 4096 > header_limit => {
                         return Err(FetchError::Permanent(format!(
-                            "TIFF directory at byte {offset}, past the first {header_limit} bytes, and the server ignores Range"
+                            "TIFF directory past the first {header_limit} bytes, and the server ignores Range"
                         )));
                     }
                     // Streaming, a TIFF's directory is reached by reading on to it.
@@ -421,17 +434,34 @@ fn tiff_directory_dimensions(little_endian: bool, dir: &[u8]) -> Option<(u32, u3
     Some((width.filter(|w| *w > 0)?, height.filter(|h| *h > 0)?))
 }
 
+/// The body is not an image. What it is (HTML, JSON...) is named from its first bytes, never
+/// quoted: `buf` is the server's.
 fn not_an_image(buf: &[u8]) -> FetchError {
-    let start = String::from_utf8_lossy(&buf[..buf.len().min(24)]).replace(|c: char| c.is_control(), " ");
-    FetchError::Permanent(format!("not an image (body starts with {:?})", start.trim()))
+    let start = String::from_utf8_lossy(&buf[..buf.len().min(64)])
+        .trim_start()
+        .to_ascii_lowercase();
+    let looks_like = if start.starts_with("<!doctype html") || start.starts_with("<html") {
+        " (an HTML page)"
+    } else if start.starts_with('<') {
+        " (markup)"
+    } else if start.starts_with('{') || start.starts_with('[') {
+        " (JSON?)"
+    } else if buf.is_empty() {
+        " (empty body)"
+    } else {
+        ""
+    };
+    FetchError::Permanent(format!("not an image{looks_like}"))
 }
 
 fn no_header(limit: u64) -> FetchError {
     FetchError::Permanent(format!("no image dimensions in the first {limit} bytes"))
 }
 
+/// `size` is the server's claim: it goes to the log, the limit to the job.
 fn too_large(size: u64, max: u64) -> FetchError {
-    FetchError::Permanent(format!("image too large: {size} bytes (limit {max})"))
+    tracing::debug!(size, max, "image too large");
+    FetchError::Permanent(format!("image too large (over the limit of {max} bytes)"))
 }
 
 fn header_u64(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<u64> {
@@ -457,34 +487,78 @@ fn parse_content_range(value: &str) -> Option<(u64, Option<u64>)> {
     Some((first, size))
 }
 
-/// Sorts a reqwest error into transient and permanent; a refusal by the guard is permanent.
+/// Sorts a reqwest error into transient and permanent, in our words: a reqwest error's text
+/// carries URLs (a redirect's comes from the server), TLS errors the certificate's names. A
+/// refusal by the guard is permanent and already in our words.
 fn classify(e: reqwest::Error) -> FetchError {
+    tracing::debug!(error = %e, cause = %cause_chain(&e), "image request failed");
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if let Some(refused) = err.downcast_ref::<Refused>() {
             return FetchError::Permanent(refused.to_string());
         }
+        if let Some(unresolved) = err.downcast_ref::<Unresolved>() {
+            return FetchError::Transient(unresolved.to_string());
+        }
         source = err.source();
     }
+    let io = io_kind(&e);
     if e.is_redirect() {
-        FetchError::Permanent(format!("redirect failed: {e}"))
-    } else if e.is_timeout() {
+        FetchError::Permanent("redirect failed".into())
+    } else if e.is_timeout() || io == Some(std::io::ErrorKind::TimedOut) {
         FetchError::Transient("timed out".into())
     } else if e.is_connect() {
-        FetchError::Transient(format!("connection failed: {}", root_cause(&e)))
+        let why = match io {
+            // rustls reports a failed handshake (certificate, protocol) as invalid data.
+            Some(std::io::ErrorKind::InvalidData) => "TLS handshake failed".into(),
+            Some(kind) => io_words(kind),
+            None => "connection failed".into(),
+        };
+        FetchError::Transient(why)
     } else if e.is_builder() {
-        FetchError::Permanent(format!("invalid request: {e}"))
+        FetchError::Permanent("invalid request".into())
     } else {
-        FetchError::Transient(format!("transfer failed: {}", root_cause(&e)))
+        FetchError::Transient(match io {
+            Some(kind) => format!("transfer failed: {}", io_words(kind)),
+            None => "transfer failed".into(),
+        })
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = e;
-    while let Some(next) = last.source() {
-        last = next;
+/// The kind of the first I/O error among the causes.
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = err.source();
     }
-    last.to_string()
+    None
+}
+
+/// An I/O error kind in words (the standard library's, never the peer's).
+fn io_words(kind: std::io::ErrorKind) -> String {
+    use std::io::ErrorKind::*;
+    match kind {
+        ConnectionRefused => "connection refused".into(),
+        ConnectionReset => "connection reset".into(),
+        ConnectionAborted => "connection aborted".into(),
+        UnexpectedEof | BrokenPipe => "connection closed early".into(),
+        TimedOut => "timed out".into(),
+        other => format!("connection failed ({other})"),
+    }
+}
+
+/// Every cause's text, for the debug log.
+fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut source = e.source();
+    while let Some(err) = source {
+        parts.push(err.to_string());
+        source = err.source();
+    }
+    parts.join(": ")
 }
 
 /// The delay plus up to 25 % random, so retries of many images do not arrive together.
@@ -533,11 +607,113 @@ mod tests {
         assert_eq!(parse_content_range("items 0-1/2"), None);
     }
 
+    use test_images::{ImageFormat, ImageServer, encode};
+
+    /// A fetcher for the local test server: 127.0.0.1 on any port, quick retries.
+    fn local_fetcher(ports: &str) -> Fetcher {
+        Fetcher::new(FetchConfig {
+            allow_hosts: "127.0.0.1".into(),
+            allow_ports: ports.parse().unwrap(),
+            attempts: 1,
+            timeout: Duration::from_secs(5),
+            ..FetchConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn permanent(result: Result<Dimensions, FetchError>) -> String {
+        match result {
+            Err(FetchError::Permanent(e)) => e,
+            other => panic!("expected a permanent failure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_allowed_ports_are_fetched() {
+        let server = ImageServer::start([("a.png".to_string(), encode(ImageFormat::Png, 3, 2))]).await;
+        let url = server.url("/img/a.png");
+        // GIVEN the default ports (80, 443) and a server on another one
+        let refused = permanent(local_fetcher("80,443").dimensions(&url).await);
+        assert!(
+            refused.starts_with("refused: port ") && refused.ends_with("is not allowed (allowed: 80, 443)"),
+            "{refused}"
+        );
+        assert_eq!(server.requests(), 0, "refused before any request");
+        // WHEN its port is allowed THEN it is measured
+        let port = url::Url::parse(&url).unwrap().port().unwrap();
+        let fetched = local_fetcher(&format!("80,443,{port}")).dimensions(&url).await.unwrap();
+        assert_eq!((fetched.width, fetched.height), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn credentials_are_refused_in_the_url_and_in_redirects_without_being_quoted() {
+        let server = ImageServer::start([("a.png".to_string(), encode(ImageFormat::Png, 3, 2))]).await;
+        let fetcher = local_fetcher("1-65535");
+        let with_credentials = server.url("/img/a.png").replace("http://", "http://alice:s3cret@");
+        let refused = permanent(fetcher.dimensions(&with_credentials).await);
+        assert_eq!(
+            refused,
+            "refused: credentials in the URL (user:password@) are not allowed"
+        );
+        assert_eq!(server.requests(), 0);
+        let redirect = server.url(&format!("/redirect?to={with_credentials}"));
+        let refused = permanent(fetcher.dimensions(&redirect).await);
+        assert_eq!(
+            refused,
+            "refused: a redirect to a URL with credentials (user:password@)"
+        );
+        assert_eq!(server.requests(), 1, "the redirect, not its target");
+    }
+
+    #[tokio::test]
+    async fn stored_errors_never_echo_what_the_server_sent() {
+        let server = ImageServer::start([("a.png".to_string(), encode(ImageFormat::Png, 3, 2))]).await;
+        let fetcher = local_fetcher("1-65535");
+        // A redirect's target is the server's Location header: refused in our words only.
+        for target in [
+            "http://10.0.0.1/internal-name.png",
+            "http://169.254.169.254/latest/meta-data/",
+        ] {
+            let refused = permanent(fetcher.dimensions(&server.url(&format!("/redirect?to={target}"))).await);
+            assert_eq!(refused, "refused: a redirect to an address that is not public");
+        }
+        let refused = permanent(
+            fetcher
+                .dimensions(&server.url("/redirect?to=gopher://example.com/x"))
+                .await,
+        );
+        assert_eq!(refused, "refused: a redirect to a scheme other than http(s)");
+        // A body: named, not quoted. A status: the code and its standard reason, not the body.
+        assert_eq!(
+            permanent(fetcher.dimensions(&server.url("/html")).await),
+            "not an image (an HTML page)"
+        );
+        assert_eq!(
+            permanent(fetcher.dimensions(&server.url("/img/missing.png")).await),
+            "HTTP 404 Not Found"
+        );
+        // A refused connection: the standard library's words.
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        match fetcher.dimensions(&format!("http://127.0.0.1:{closed}/a.png")).await {
+            Err(FetchError::Transient(e)) => assert_eq!(e, "connection refused"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn html_is_not_an_image() {
-        let html = b"<!doctype html><html><head><title>Not found</title></head></html>";
+    fn html_is_not_an_image_and_its_text_is_not_quoted() {
+        let html = b"<!doctype html><html><head><title>Secret internal page</title></head></html>";
         assert_eq!(parse(html), Parsed::NotImage);
         assert_eq!(parse(b"<html>"), Parsed::NeedMore, "too short to tell yet");
-        assert!(not_an_image(html).to_string().contains("<!doctype html>"));
+        assert_eq!(not_an_image(html).to_string(), "not an image (an HTML page)");
+        assert_eq!(
+            not_an_image(br#"{"token": "abc123", "internal": true}"#).to_string(),
+            "not an image (JSON?)"
+        );
+        assert_eq!(not_an_image(b"\x00\x01secret bytes").to_string(), "not an image");
+        assert!(!too_large(999_999_999, 100).to_string().contains("999999999"));
     }
 }

@@ -210,8 +210,9 @@ async fn every_failure_becomes_its_stores_error_and_the_results_that_worked_are_
     };
     expect("S00001002", "HTTP 404");
     expect("S00001003", "timed out (after 2 attempts)");
-    expect("S00001004", "10.0.0.1 is not a public address");
-    expect("S00001005", "169.254.169.254 is not a public address");
+    // A redirect's target is the server's word: refused without quoting it.
+    expect("S00001004", "a redirect to an address that is not public");
+    expect("S00001005", "a redirect to an address that is not public");
     expect("S00001006", "not an image");
     expect("S99999999", "unknown store_id S99999999");
     expect("S00001008", "::1 is not a public address");

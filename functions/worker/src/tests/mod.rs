@@ -88,6 +88,8 @@ fn short_fetches() -> FetchConfig {
         attempts: 2,
         retry_base: StdDuration::from_millis(50),
         allow_hosts: "127.0.0.1".into(),
+        // The test servers listen on random ports.
+        allow_ports: "1-65535".parse().unwrap(),
         ..FetchConfig::default()
     }
 }

@@ -83,6 +83,7 @@ async fn main() {
     let fetcher = Fetcher::new(FetchConfig {
         concurrency,
         allow_hosts: "127.0.0.1".into(),
+        allow_ports: "1-65535".parse().unwrap(), // the local servers' random ports
         ..FetchConfig::default()
     })
     .unwrap();
