@@ -106,6 +106,20 @@ impl JobStatus {
         matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
     }
 
+    /// The moves an operator may make by hand (`PUT /jobs/{id}/status`, admins): retry a failed
+    /// job or send a pending one, end one that will not finish, cancel one not yet started.
+    /// `completed` comes only with a worker's result, `processing` only with a worker's claim.
+    pub fn operator_moves(self) -> &'static [JobStatus] {
+        use JobStatus::*;
+        match self {
+            Pending => &[Queued, Cancelled],
+            Queued => &[Failed, Cancelled],
+            Processing => &[Failed],
+            Failed => &[Queued],
+            Completed | Cancelled => &[],
+        }
+    }
+
     /// The state machine: the one place that says which moves are legal.
     pub fn can_become(self, to: JobStatus) -> bool {
         use JobStatus::*;
@@ -879,17 +893,17 @@ impl Job {
     /// `queued` retries a failed job or sends a pending one, `failed` ends a job that will not
     /// finish (a late worker's result is then refused), `cancelled` stops one not yet started.
     pub fn set_status_manually(&mut self, to: JobStatus, who: &str, now: OffsetDateTime) -> Result<()> {
-        match (to, self.status) {
-            (JobStatus::Queued, JobStatus::Failed) => self.retry(now),
-            (JobStatus::Queued, JobStatus::Pending) => self.transition(to, now, format!("queued by {who}")),
-            (JobStatus::Failed, JobStatus::Queued | JobStatus::Processing) => {
-                self.fail_with(&format!("failed by an operator ({who})"), now)
-            }
-            (JobStatus::Cancelled, _) => self.cancel(now),
-            _ => Err(Error::Conflict(format!(
+        if !self.status.operator_moves().contains(&to) {
+            return Err(Error::Conflict(format!(
                 "job {} is {} and an operator cannot make it {to}",
                 self.id, self.status
-            ))),
+            )));
+        }
+        match to {
+            JobStatus::Queued if self.status == JobStatus::Failed => self.retry(now),
+            JobStatus::Queued => self.transition(to, now, format!("queued by {who}")),
+            JobStatus::Failed => self.fail_with(&format!("failed by an operator ({who})"), now),
+            _ => self.cancel(now),
         }
     }
 }

@@ -205,7 +205,7 @@ impl Jobs {
     /// with a worker's result, `processing` only with a worker's claim.
     pub async fn set_status(&self, caller: &Caller, id: JobId, to: JobStatus) -> Result<Job> {
         caller.require_admin("setting a job's status by hand")?;
-        if !matches!(to, JobStatus::Queued | JobStatus::Failed | JobStatus::Cancelled) {
+        if !JobStatus::ALL.iter().any(|from| from.operator_moves().contains(&to)) {
             return Err(Error::Invalid(format!(
                 "status: an operator may set queued, failed or cancelled, not {to} (completed comes only with a worker's result)"
             )));

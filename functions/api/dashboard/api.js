@@ -1,7 +1,18 @@
 // Talking to the API: same origin, paths relative to the page (so a stage prefix works too),
 // and every failure turned into an ApiError whose message is a sentence for a person.
 
+import { forget, token } from './auth.js';
+
 const base = new URL('.', document.baseURI);
+
+/** The signed-in user's token for API requests (none when sign-in is off). */
+function bearer() {
+  const t = token();
+  return t ? { authorization: `Bearer ${t}` } : {};
+}
+
+/** Set by app.js: what to do when the API says the token is no good (ask to sign in again). */
+export const onUnauthorized = { handler: () => {} };
 
 /** The page's settings, rendered into index.html by the api function (dashboard.rs). */
 export const meta = JSON.parse(document.getElementById('meta')?.textContent || '{}');
@@ -23,7 +34,10 @@ export function describe(status, serverMessage, what = 'The request') {
   const reason = serverMessage ? `: ${serverMessage}` : '';
   if (status === 0) return `${what} could not reach the API (${base.origin}). Is the stack running?${reason}`;
   if (status === 400) return `${what} was refused as invalid${reason}`;
+  if (status === 401) return `Your sign-in has ended; sign in again${reason}`;
+  if (status === 403) return `Not allowed${reason}`;
   if (status === 404) return `Not found${reason}`;
+  if (status === 429) return `Over a limit; try again later${reason}`;
   if (status === 409) return `Not possible in the job's current state${reason}`;
   if (status === 413) return `Too large${reason}`;
   if (status === 503) return `The service is unavailable right now (503)${reason}`;
@@ -48,7 +62,7 @@ async function errorFrom(resp, what) {
 
 /** A JSON request. Resolves to the parsed body; rejects with an ApiError in words. */
 export async function api(path, { method = 'GET', body, headers = {}, what } = {}) {
-  const init = { method, cache: 'no-store', headers: { accept: 'application/json', ...headers } };
+  const init = { method, cache: 'no-store', headers: { accept: 'application/json', ...bearer(), ...headers } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers['content-type'] = 'application/json';
@@ -58,6 +72,10 @@ export async function api(path, { method = 'GET', body, headers = {}, what } = {
     resp = await fetch(url(path), init);
   } catch (e) {
     throw new ApiError(describe(0, e.message, what || `${method} ${path}`));
+  }
+  if (resp.status === 401) {
+    forget();
+    onUnauthorized.handler();
   }
   if (!resp.ok) throw await errorFrom(resp, what || `${method} ${path}`);
   const text = await resp.text();
@@ -76,7 +94,9 @@ export function xhrUpload({ method, target, body, headers = {}, onProgress, what
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, target);
-    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    // The token goes to the API only, never to a presigned S3 URL.
+    const toApi = new URL(target, base).origin === base.origin;
+    for (const [k, v] of Object.entries({ ...(toApi ? bearer() : {}), ...headers })) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : 0);
     xhr.onload = () => {
       let parsed = null;

@@ -8,6 +8,8 @@
 //   #/upload                   upload a JSONL   upload.js
 //   #/ingest/{id}              follow an ingest upload.js
 
+import { api, onUnauthorized } from './api.js';
+import { completeSignIn, config, session, signIn, signOut, token } from './auth.js';
 import { clear, errorBox, h } from './ui.js';
 import { overview } from './overview.js';
 import { jobsList } from './jobs.js';
@@ -20,6 +22,7 @@ const view = document.getElementById('view');
 const autoBox = document.getElementById('auto-refresh');
 const refreshed = document.getElementById('refreshed');
 const banner = document.getElementById('banner');
+const userBox = document.getElementById('user');
 
 let current = null; // {name, key, instance}
 let lastRefresh = 0;
@@ -111,6 +114,50 @@ autoBox.addEventListener('change', () => {
   localStorage.setItem('autoRefresh', autoBox.checked ? 'on' : 'off');
   showRefreshed();
 });
-window.addEventListener('hashchange', navigate);
-setInterval(tick, 500);
-navigate();
+/** The sign-in page: one button to the issuer (Cognito's hosted UI; locally, a dev user). */
+function showSignIn(problem = '') {
+  current?.instance?.unmount?.();
+  current = null;
+  clear(view);
+  clear(userBox);
+  view.append(
+    h('h1', {}, 'Sign in'),
+    problem ? errorBox(problem) : null,
+    h('p', {}, 'The console shows the jobs of the signed-in user (an admin sees everyone\'s).'),
+    h('p', {}, h('button', { class: 'btn primary', id: 'sign-in', onclick: () => signIn() }, 'Sign in')),
+    h('p', { class: 'hint' }, `Signing in at ${new URL(config.authorize_url).host}.`),
+  );
+  view.dataset.hash = 'sign-in';
+}
+
+function showUser() {
+  clear(userBox);
+  if (config.mode !== 'jwt') {
+    userBox.append(h('span', { class: 'muted small', id: 'who', title: 'AUTH_MODE=off: no sign-in' }, 'sign-in off'));
+    return;
+  }
+  const me = session.me;
+  userBox.append(
+    h('span', { class: 'small', id: 'who', title: me.owner }, me.name, me.admin ? h('span', { class: 'kind' }, 'admin') : null),
+    h('button', { class: 'btn small', id: 'sign-out', onclick: () => signOut() }, 'Sign out'),
+  );
+}
+
+async function start() {
+  const problem = await completeSignIn();
+  if (config.mode === 'jwt' && !token()) return showSignIn(problem);
+  try {
+    session.me = await api('me', { what: 'Reading who is signed in' });
+  } catch (e) {
+    if (config.mode === 'jwt' && !token()) return showSignIn(e.message);
+    view.append(errorBox(e));
+    return;
+  }
+  showUser();
+  onUnauthorized.handler = () => showSignIn('Your sign-in has ended; sign in again.');
+  window.addEventListener('hashchange', navigate);
+  setInterval(tick, 500);
+  navigate();
+}
+
+start();

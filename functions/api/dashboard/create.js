@@ -3,6 +3,10 @@
 // names (payload.visits[0].store_id, ...) is marked.
 
 import { api, meta } from './api.js';
+import { session } from './auth.js';
+
+/** Where the signed-in user's files live in the bucket (archive sources must be there). */
+const ownPrefix = () => `uploads/${session.me?.owner || 'anonymous'}/`;
 import { h, shortId, toast, uuid } from './ui.js';
 
 const TABS = [
@@ -12,12 +16,12 @@ const TABS = [
 ];
 
 const EXAMPLES = {
-  archive: () => ({ asset_id: 'clip-001', source: `s3://${meta.uploads_bucket || 'bucket'}/media/clip.mp4` }),
+  archive: () => ({ asset_id: 'clip-001', source: `s3://${meta.uploads_bucket || 'bucket'}/${ownPrefix()}clip.mp4` }),
   image: () => ({
     count: 1,
     visits: [{ store_id: 'S00339218', image_url: ['https://example.com/shelf-1.jpg', 'https://example.com/shelf-2.jpg'], visit_time: '2026-11-23T10:00:00' }],
   }),
-  log_ingest: () => ({ bucket: meta.uploads_bucket || 'bucket', key: 'uploads/app-logs.jsonl' }),
+  log_ingest: () => ({ bucket: meta.uploads_bucket || 'bucket', key: `${ownPrefix()}app-logs.jsonl` }),
 };
 
 /** Each check returns '' when the value is fine, else what is wrong. */
@@ -96,11 +100,11 @@ export async function createJob(el, params) {
 
   if (tab === 'archive') {
     const assetId = h('input', { type: 'text', name: 'asset_id', 'data-path': 'payload.asset_id', placeholder: 'clip-001', autocomplete: 'off' });
-    const source = h('input', { type: 'text', name: 'source', 'data-path': 'payload.source', placeholder: `s3://${meta.uploads_bucket || 'bucket'}/media/clip.mp4` });
+    const source = h('input', { type: 'text', name: 'source', 'data-path': 'payload.source', placeholder: `s3://${meta.uploads_bucket || 'bucket'}/${ownPrefix()}clip.mp4` });
     form.append(
       h('p', { class: 'muted' }, 'Copies an S3 object to archive/<asset id>/ with the GLACIER_IR storage class.'),
       field('Asset id', assetId, { check: checks.assetId }),
-      field('Source object', source, { check: checks.s3, hint: meta.uploads_bucket ? `Objects in the stack's bucket: s3://${meta.uploads_bucket}/...` : null }),
+      field('Source object', source, { check: checks.s3, hint: meta.uploads_bucket ? `One of your files: s3://${meta.uploads_bucket}/${ownPrefix()}...` : null }),
     );
     inputs.push(assetId, source);
     kindOf = () => 'archive';

@@ -2,6 +2,7 @@
 // per-kind results (images table, ingest counts), the timeline, payload and result as JSON.
 
 import { api, meta } from './api.js';
+import { session } from './auth.js';
 import {
   act, badge, confirmDialog, errorBox, fmtBytes, fmtDuration, fmtNumber, h, jsonTree, kind, progressBar, renderIfChanged, shortId,
   time, toast,
@@ -115,7 +116,8 @@ export async function jobDetail(el, id) {
     if (job.status === 'failed' && allowed.includes('queued')) {
       buttons.push(h('button', { class: 'btn primary', id: 'action-retry', onclick: (e) => run(e, 'retry') }, 'Retry'));
     }
-    const manual = allowed.filter((s) => s !== job.status);
+    // Status moves by hand are the admins' (the API refuses others), and only an operator's.
+    const manual = session.me?.admin ? meta.operator_moves[job.status] || [] : [];
     let manualRow = null;
     if (manual.length) {
       const select = h('select', { class: 'inline', id: 'manual-status', 'aria-label': 'New status' }, manual.map((s) => h('option', { value: s }, s)));

@@ -42,6 +42,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../dashboard/api.js"),
     ),
     (
+        "auth.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/auth.js"),
+    ),
+    (
         "ui.js",
         "text/javascript; charset=utf-8",
         include_str!("../dashboard/ui.js"),
@@ -107,6 +112,11 @@ pub fn meta(app: &AppState) -> Value {
         "statuses": JobStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "kinds": JobKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "transitions": transitions,
+        "operator_moves": JobStatus::ALL
+            .iter()
+            .map(|from| (from.as_str().to_string(), json!(from.operator_moves().iter().map(|s| s.as_str()).collect::<Vec<_>>())))
+            .collect::<serde_json::Map<String, Value>>(),
+        "auth": app.auth.public(),
         "uploads_bucket": app.files.bucket,
         "max_upload_bytes": app.files.max_upload_bytes,
     })
@@ -310,7 +320,8 @@ mod tests {
                 clients.dynamodb.clone(),
                 var("JOBS_TABLE"),
             )),
-            auth: crate::auth::AuthConfig::default(),
+            // Pages and queue depths as an admin sees them; sign-in is tested in `fast_tests`.
+            auth: crate::auth::AuthConfig::off(),
         }
     }
 

@@ -35,8 +35,12 @@ pub fn document() -> Value {
             "description": "Jobs API: submit, list, inspect and steer jobs processed by the worker and ingest functions."
         },
         "paths": {
-            "/health": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+            "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+            "/auth/config": {"get": {"summary": "How to sign in: the issuer, the dashboard's client id and the OAuth2 endpoints (mode off: no sign-in)", "security": [],
+                "responses": {"200": {"description": "{mode, issuer, client_id, authorize_url, token_url, logout_url, scope}"}}}},
+            "/me": {"get": {"summary": "Who the token names: owner id, name, admin, scopes",
+                "responses": {"200": {"description": "{owner, name, admin, scopes}"}, "401": error_response("No valid token")}}},
             "/jobs": {
                 "post": {
                     "summary": "Submit a job",
@@ -142,7 +146,10 @@ pub fn document() -> Value {
             "/stats": {"get": {"summary": "Counts by status and kind, completions per minute (last hour)", "responses": {"200": {"description": "Statistics"}}}},
             "/queues": {"get": {"summary": "Approximate depth of each SQS queue (waiting, in flight, delayed), dead-letter queues included", "responses": {"200": {"description": "{queues: [{name, role: work|dead_letter, visible, in_flight, delayed} or {name, role, error}]}"}}}}
         },
-        "components": {"schemas": {
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "An access token of the stack's issuer (Cognito; locally infra/token). Without one: 401. Another owner's job: 404. Admins (group admin) see all. Over a per-owner limit: 429 with Retry-After."}},"schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
             "NewJob": {"type": "object", "required": ["kind", "payload"], "properties": {
                 "kind": {"type": "string", "enum": kinds},

@@ -61,7 +61,13 @@ async fn api() -> Api {
 }
 
 impl Api {
-    async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+    /// Sends `req`; one without a request context goes as an admin's (these tests are about the
+    /// lifecycle; ownership is in `fast_tests`).
+    async fn send(&self, mut req: Request<Body>) -> (StatusCode, Value) {
+        if req.extensions().get::<lambda_http::request::RequestContext>().is_none() {
+            req.extensions_mut()
+                .insert(crate::auth::authorizer_context("ops", true));
+        }
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -73,12 +79,8 @@ impl Api {
         (status, body)
     }
 
-    /// As an admin (these tests are about the lifecycle; ownership is in `fast_tests`).
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .extension(crate::auth::authorizer_context("ops", true));
+        let mut req = Request::builder().method(method).uri(path);
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
