@@ -7,6 +7,9 @@ MOTO_PORT=${MOTO_PORT:-4568}                   # DynamoDB
 LAMBDA_PORT=${LAMBDA_PORT:-9000}               # cargo lambda watch (Lambda Invoke API)
 API_PORT=${API_PORT:-3000}                     # HTTP API (API Gateway stand-in)
 IMAGES_PORT=${IMAGES_PORT:-8090}               # sample images for Retail Pulse jobs (python3 -m http.server)
+ISSUER_PORT=${ISSUER_PORT:-$((API_PORT + 1))}  # the local issuer (stands in for Cognito), served by the bridge: 3001
+# Sign-in (README "Sign-in"): AUTH=off infra/up starts the stack without authorization (AuthMode=off).
+AUTH=${AUTH:-on}
 STACK_NAME=${STACK_NAME:-jobs-local}
 # Fault injection (opt-in): FAULT_PROXY=1 infra/up starts infra/fault-proxy.py on FAULT_PORT and points
 # the *functions'* endpoints at it (bridge, tests and benches keep the direct ones). FAULT_RATE is
@@ -27,9 +30,20 @@ export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$MOTO_PORT
 export S3_FORCE_PATH_STYLE=true
 export SAM_CLI_TELEMETRY=0
 export API_URL=http://127.0.0.1:$API_PORT
+export ISSUER_URL=http://127.0.0.1:$ISSUER_PORT  # OIDC discovery, JWKS, /oauth2/authorize, /oauth2/token, /logout
 export IMAGES_URL=http://127.0.0.1:$IMAGES_PORT  # serves events/samples/images/
 export FAULT_URL=http://127.0.0.1:$FAULT_PORT    # the fault proxy's control: GET/POST $FAULT_URL/__faults
 export LAMBDA_PORT JOBS_STATE_DIR="$STATE"
+
+# The template parameters of the local stack: the bridge's issuer instead of Cognito, the local
+# clients as the audience (infra/local-bridge/src/auth.rs), the dashboard signing in there.
+TEMPLATE_PARAMS=(-p "AuthIssuer=$ISSUER_URL" -p "AuthAudience=local-dashboard,local-machine"
+  -p "AuthClientId=local-dashboard" -p "AuthOAuthUrl=$ISSUER_URL")
+case "$AUTH" in
+  off) TEMPLATE_PARAMS+=(-p AuthMode=off) ;;
+  on) ;;
+  *) echo "AUTH must be on or off, not $AUTH" >&2; exit 2 ;;
+esac
 
 say() { printf '\033[1m[local]\033[0m %s\n' "$*" >&2; }
 

@@ -1,7 +1,16 @@
 //! The HTTP API (API Gateway v2) in front of the functions: a plain HTTP request comes in, the
 //! function gets the payload-format-2.0 event AWS would send, its response goes back out.
-//! Routes and CORS come from the template; preflight requests are answered here, as API Gateway
-//! answers them when `CorsConfiguration` is set.
+//! Routes, authorizers, throttling and CORS come from the template ([`crate::http_api`]), and are
+//! applied in API Gateway's order:
+//!
+//! 1. CORS preflights (`OPTIONS` with `Access-Control-Request-Method`) are answered here when
+//!    `CorsConfiguration` is set, before any authorization; without it they are routed like any
+//!    request. Responses get `Access-Control-Allow-Origin` only for an allowed origin, and the
+//!    function's own CORS headers are replaced, as API Gateway ignores an integration's.
+//! 2. No route: `404 {"message":"Not Found"}`.
+//! 3. Route throttling (`DefaultRouteSettings`): a token bucket per route, `429 {"message":"Too Many Requests"}`.
+//! 4. A route with a JWT authorizer needs a valid token ([`crate::auth::Verifier`]), else
+//!    `401 {"message":"Unauthorized"}`; its claims go to `requestContext.authorizer.jwt`.
 //!
 //! Failures are answered as HTTP APIs answer them: a function error (a timeout or a dead function
 //! process included) is `500 {"message":"Internal Server Error"}`; no answer within the integration
@@ -22,8 +31,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
+use crate::auth::Verifier;
+use crate::http_api::{HttpApi, HttpRoute, Throttle};
 use crate::invoke::Invoker;
-use crate::provision::HttpRoute;
 
 /// API Gateway's payload limit for HTTP APIs.
 pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
@@ -33,15 +43,38 @@ pub const MAX_EVENT_BYTES: usize = 6 * 1024 * 1024;
 pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Gateway {
-    pub routes: Vec<HttpRoute>,
-    pub cors: Option<Value>,
+    pub api: HttpApi,
     pub invoker: Arc<dyn Invoker>,
     pub api_id: String,
     /// [`INTEGRATION_TIMEOUT`]; tests use less.
     pub integration_timeout: Duration,
+    verifier: Verifier,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, Bucket>>,
+}
+
+/// A route's token bucket.
+struct Bucket {
+    tokens: f64,
+    last: std::time::Instant,
 }
 
 impl Gateway {
+    pub fn new(api: HttpApi, invoker: Arc<dyn Invoker>, api_id: impl Into<String>) -> Gateway {
+        Gateway {
+            api,
+            invoker,
+            api_id: api_id.into(),
+            integration_timeout: INTEGRATION_TIMEOUT,
+            verifier: Verifier::new(),
+            buckets: Default::default(),
+        }
+    }
+
+    pub fn with_integration_timeout(mut self, timeout: Duration) -> Gateway {
+        self.integration_timeout = timeout;
+        self
+    }
+
     /// Serves until `shutdown` flips.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
@@ -71,9 +104,59 @@ impl Gateway {
         let origin = parts.headers.get("origin").cloned();
         if parts.method == http::Method::OPTIONS
             && parts.headers.contains_key("access-control-request-method")
-            && self.cors.is_some()
+            && self.api.cors.is_some()
         {
             return self.preflight(origin.as_ref());
+        }
+        let mut resp = self.answer(parts, body, peer).await;
+        if self.api.cors.is_some() {
+            let h = resp.headers_mut();
+            let theirs: Vec<_> = h
+                .keys()
+                .filter(|k| k.as_str().starts_with("access-control-"))
+                .cloned()
+                .collect();
+            for k in theirs {
+                h.remove(k);
+            }
+            if let Some(allowed) = origin.as_ref().and_then(|o| self.allowed_origin(o)) {
+                h.insert("access-control-allow-origin", allowed);
+                self.cors_extras(h, false);
+            }
+        }
+        resp
+    }
+
+    /// Everything after CORS preflights: route, throttle, authorize, integrate.
+    async fn answer(&self, parts: http::request::Parts, body: Incoming, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let path = parts.uri.path().to_string();
+        let Some((route, params)) = self.route(parts.method.as_str(), &path) else {
+            return message(StatusCode::NOT_FOUND, "Not Found");
+        };
+        if let Some(t) = self.api.throttle
+            && !self.take_token(&format!("{} {}", route.method, route.path), t)
+        {
+            return message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+        }
+        let mut authorizer_context = None;
+        if let Some(name) = &route.authorizer {
+            let a = &self.api.authorizers[name];
+            let identity = parts.headers.get(&a.identity_header).and_then(|v| v.to_str().ok());
+            match self.verifier.verify(a, identity).await {
+                Ok(v) => authorizer_context = Some(v.authorizer_context()),
+                Err(denied) => {
+                    tracing::info!(route = %format!("{} {}", route.method, route.path), path, reason = %denied, "401");
+                    let mut r = message(StatusCode::UNAUTHORIZED, "Unauthorized");
+                    let challenge = match denied {
+                        crate::auth::Denied::Missing => "Bearer".to_string(),
+                        other => format!("Bearer error=\"invalid_token\" error_description=\"{other}\""),
+                    };
+                    if let Ok(v) = HeaderValue::from_str(&challenge) {
+                        r.headers_mut().insert("www-authenticate", v);
+                    }
+                    return r;
+                }
+            }
         }
         // A client that stops sending its body must not hold the request forever.
         let body = match tokio::time::timeout(
@@ -92,20 +175,32 @@ impl Gateway {
                 return message(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
             }
         };
-        let path = parts.uri.path().to_string();
-        let Some((route, params)) = self.route(parts.method.as_str(), &path) else {
-            return message(StatusCode::NOT_FOUND, "Not Found");
-        };
-        let event = event(&parts, &body, &route, params, peer, &self.api_id);
+        let mut event = event(&parts, &body, &route, params, peer, &self.api_id);
+        if let Some(ctx) = authorizer_context {
+            event["requestContext"]["authorizer"] = ctx;
+        }
         if serde_json::to_vec(&event).map(|v| v.len()).unwrap_or(0) > MAX_EVENT_BYTES {
             return message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
         }
-        let mut resp = self.integrate(&route.function, &event).await;
-        if let (Some(origin), Some(_)) = (origin, &self.cors) {
-            resp.headers_mut()
-                .insert("access-control-allow-origin", self.allowed_origin(&origin));
+        self.integrate(&route.function, &event).await
+    }
+
+    /// Takes a token from the route's bucket; `false` when it is empty.
+    fn take_token(&self, route: &str, t: Throttle) -> bool {
+        let mut buckets = self.buckets.lock().expect("lock");
+        let now = std::time::Instant::now();
+        let b = buckets.entry(route.to_string()).or_insert(Bucket {
+            tokens: t.burst,
+            last: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * t.rate).min(t.burst);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
         }
-        resp
     }
 
     /// Invokes the route's function within the integration timeout.
@@ -129,7 +224,7 @@ impl Gateway {
 
     fn route(&self, method: &str, path: &str) -> Option<(HttpRoute, Map<String, Value>)> {
         let mut best: Option<(u8, HttpRoute, Map<String, Value>)> = None;
-        for r in &self.routes {
+        for r in &self.api.routes {
             if r.method != "ANY" && r.method != method {
                 continue;
             }
@@ -143,48 +238,75 @@ impl Gateway {
         best.map(|(_, r, p)| (r, p))
     }
 
-    fn allowed_origin(&self, origin: &HeaderValue) -> HeaderValue {
-        let allowed: Vec<&str> = self
-            .cors
-            .as_ref()
-            .and_then(|c| c.get("AllowOrigins"))
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        if allowed.contains(&"*") {
-            HeaderValue::from_static("*")
+    /// The `Access-Control-Allow-Origin` for `origin`: `*` when every origin is allowed, the
+    /// origin itself when it is listed (case-insensitively), none otherwise.
+    fn allowed_origin(&self, origin: &HeaderValue) -> Option<HeaderValue> {
+        let allowed = self.cors_list("AllowOrigins");
+        let o = origin.to_str().ok()?;
+        if allowed.iter().any(|a| a == "*") {
+            Some(HeaderValue::from_static("*"))
+        } else if allowed.iter().any(|a| a.eq_ignore_ascii_case(o.trim_end_matches('/'))) {
+            Some(origin.clone())
         } else {
-            origin.clone()
+            None
         }
     }
 
+    fn cors_list(&self, key: &str) -> Vec<String> {
+        self.api
+            .cors
+            .as_ref()
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(crate::template::scalar_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// `Allow-Credentials` on every CORS answer; `Expose-Headers` on actual responses.
+    fn cors_extras(&self, h: &mut HeaderMap, preflight: bool) {
+        let cors = self.api.cors.as_ref();
+        if cors
+            .and_then(|c| c.get("AllowCredentials"))
+            .map(crate::template::scalar_string)
+            .as_deref()
+            == Some("true")
+        {
+            h.insert("access-control-allow-credentials", HeaderValue::from_static("true"));
+        }
+        if !preflight
+            && let Ok(v) = HeaderValue::from_str(&self.cors_list("ExposeHeaders").join(","))
+            && !v.is_empty()
+        {
+            h.insert("access-control-expose-headers", v);
+        }
+    }
+
+    /// Answers a preflight: 204, with the allowed methods and headers for an allowed origin only.
     fn preflight(&self, origin: Option<&HeaderValue>) -> Response<Full<Bytes>> {
-        let cors = self.cors.as_ref().expect("checked");
-        let join = |k: &str| -> String {
-            cors.get(k)
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
-                .unwrap_or_default()
-        };
         let mut resp = Response::new(Full::new(Bytes::new()));
         *resp.status_mut() = StatusCode::NO_CONTENT;
+        let Some(allowed) = origin.and_then(|o| self.allowed_origin(o)) else {
+            return resp;
+        };
+        let cors = self.api.cors.as_ref().expect("checked");
         let h = resp.headers_mut();
-        if let Some(o) = origin {
-            h.insert("access-control-allow-origin", self.allowed_origin(o));
-        }
+        h.insert("access-control-allow-origin", allowed);
         for (name, key) in [
             ("access-control-allow-methods", "AllowMethods"),
             ("access-control-allow-headers", "AllowHeaders"),
         ] {
-            if let Ok(v) = HeaderValue::from_str(&join(key)) {
+            if let Ok(v) = HeaderValue::from_str(&self.cors_list(key).join(","))
+                && !v.is_empty()
+            {
                 h.insert(name, v);
             }
         }
-        if let Some(age) = cors.get("MaxAge") {
-            if let Ok(v) = HeaderValue::from_str(&age.to_string()) {
-                h.insert("access-control-max-age", v);
-            }
+        if let Some(age) = cors.get("MaxAge")
+            && let Ok(v) = HeaderValue::from_str(&crate::template::scalar_string(age))
+        {
+            h.insert("access-control-max-age", v);
         }
+        self.cors_extras(h, true);
         resp
     }
 }
@@ -326,7 +448,8 @@ fn event(
     event
 }
 
-fn url_pairs(query: &str) -> Vec<(String, String)> {
+/// `a=1&b=x+y` decoded (`+` is a space), in order, repeats kept.
+pub(crate) fn url_pairs(query: &str) -> Vec<(String, String)> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(&s.replace('+', " "))
             .decode_utf8_lossy()

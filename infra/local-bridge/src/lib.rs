@@ -10,11 +10,18 @@
 //! - [`s3_source`]: S3 notifications delivered to functions, with AWS's async-invoke retries.
 //! - [`schedule`]: `Schedule` events (EventBridge rules with `rate(...)`).
 //! - [`destination`]: invocation records of asynchronous invocations, to their SQS destinations.
-//! - [`gateway`]: the HTTP API: plain HTTP in, API Gateway v2 events to the function, responses out.
+//! - [`http_api`]: the HTTP API as the template declares it: routes, JWT authorizers, throttling, CORS.
+//! - [`gateway`]: the HTTP API: plain HTTP in, API Gateway v2 events to the function, responses out;
+//!   CORS, route throttling and JWT authorization as API Gateway applies them.
+//! - [`auth`]: the local issuer's key, tokens like Cognito's ([`auth::mint`]), and the JWT checks.
+//! - [`issuer`]: the local issuer's HTTP side, standing in for Cognito's hosted UI and token endpoint.
 
+pub mod auth;
 pub mod destination;
 pub mod gateway;
+pub mod http_api;
 pub mod invoke;
+pub mod issuer;
 pub mod provision;
 pub mod s3_source;
 pub mod schedule;

@@ -1,15 +1,20 @@
 //! `local-bridge`: provisions `template.yaml` in the emulators and plays AWS's part around the
-//! functions served by `cargo lambda watch` (SQS and S3 event sources, schedules, the HTTP API).
-//! Endpoints of the emulators come from the environment (`AWS_ENDPOINT_URL_*`).
+//! functions served by `cargo lambda watch` (SQS and S3 event sources, schedules, the HTTP API
+//! with its JWT authorizer, and a local issuer standing in for Cognito). Endpoints of the
+//! emulators come from the environment (`AWS_ENDPOINT_URL_*`). `local-bridge token NAME` prints an
+//! access token of the local issuer.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use local_bridge::gateway::{Gateway, INTEGRATION_TIMEOUT};
+use local_bridge::auth::{self, Mint};
+use local_bridge::gateway::Gateway;
 use local_bridge::invoke::{Bounded, Invoker, LambdaApi, warm_up};
+use local_bridge::issuer::Issuer;
 use local_bridge::provision::{self, Clients, Options, Stack};
 use local_bridge::s3_source::S3Relay;
 use local_bridge::schedule::Scheduler;
@@ -24,6 +29,9 @@ struct Cli {
     /// Stack name: prefix of every resource name.
     #[arg(long, default_value = "jobs-local")]
     stack: String,
+    /// Template parameter values, `Key=Value` (as `sam deploy --parameter-overrides`); repeatable.
+    #[arg(long = "parameter", short = 'p', value_parser = key_value)]
+    parameters: Vec<(String, String)>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,7 +69,53 @@ enum Command {
         /// the attempt (AWS: about 1 and 2 minutes).
         #[arg(long, default_value_t = 5)]
         async_retry_secs: u64,
+        /// Serve the local issuer (OIDC discovery, JWKS, /oauth2/authorize, /oauth2/token, /logout)
+        /// here; its key and machine secret live in STATE_DIR/auth.
+        #[arg(long)]
+        issuer_listen: Option<String>,
+        /// The local issuer's public URL (the `iss` of its tokens).
+        #[arg(long, env = "ISSUER_URL", default_value = auth::DEFAULT_ISSUER_URL)]
+        issuer_url: String,
+        /// Where the local dashboard client may be sent back after sign-in and sign-out; repeatable.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long, env = "JOBS_STATE_DIR", default_value = ".local")]
+        state_dir: PathBuf,
     },
+    /// Print an access token of the local issuer (no emulators needed).
+    Token {
+        /// The user (`sub` and `username`).
+        user: String,
+        /// `cognito:groups`; repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// `scope`, space-separated.
+        #[arg(long, default_value = auth::DEFAULT_USER_SCOPE)]
+        scope: String,
+        #[arg(long, default_value = auth::DASHBOARD_CLIENT_ID)]
+        client_id: String,
+        /// Seconds to `exp` (negative: expired).
+        #[arg(long, default_value_t = auth::TOKEN_LIFETIME_SECS, allow_hyphen_values = true)]
+        expires_in: i64,
+        #[arg(long, env = "ISSUER_URL", default_value = auth::DEFAULT_ISSUER_URL)]
+        issuer_url: String,
+        #[arg(long, env = "JOBS_STATE_DIR", default_value = ".local")]
+        state_dir: PathBuf,
+    },
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?}: expected Key=Value"))
+}
+
+/// The local issuer, when `serve` runs one.
+struct IssuerArgs {
+    listen: String,
+    url: String,
+    redirect_uris: Vec<String>,
+    state_dir: PathBuf,
 }
 
 /// The settings of `serve`.
@@ -73,6 +127,7 @@ struct ServeArgs {
     warm_up: Duration,
     schedule_period: Option<Duration>,
     async_retry: Duration,
+    issuer: Option<IssuerArgs>,
 }
 
 #[tokio::main]
@@ -81,6 +136,28 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
+    if let Command::Token {
+        user,
+        groups,
+        scope,
+        client_id,
+        expires_in,
+        issuer_url,
+        state_dir,
+    } = &cli.command
+    {
+        let token = Mint {
+            scope: scope.clone(),
+            client_id: client_id.clone(),
+            issuer: issuer_url.trim_end_matches('/').to_string(),
+            expires_in: *expires_in,
+            ..Mint::user(user)
+        }
+        .groups(groups)
+        .sign(state_dir)?;
+        println!("{token}");
+        return Ok(());
+    }
     let template = Template::load(&cli.template)?;
     let clients = Clients::from_env().await;
     let stack = provision::provision(
@@ -89,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
         &Options {
             stack_name: cli.stack.clone(),
             visibility_timeout: None,
+            parameters: cli.parameters.iter().cloned().collect::<HashMap<_, _>>(),
         },
     )
     .await
@@ -113,8 +191,18 @@ async fn main() -> anyhow::Result<()> {
             warm_up_secs,
             schedule_seconds,
             async_retry_secs,
+            issuer_listen,
+            issuer_url,
+            redirect_uris,
+            state_dir,
         } => {
             let args = ServeArgs {
+                issuer: issuer_listen.map(|listen| IssuerArgs {
+                    listen,
+                    url: issuer_url,
+                    redirect_uris,
+                    state_dir,
+                }),
                 lambda_endpoint,
                 listen,
                 concurrency,
@@ -125,6 +213,7 @@ async fn main() -> anyhow::Result<()> {
             };
             serve(&stack, &clients, args).await?;
         }
+        Command::Token { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
@@ -145,6 +234,15 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
     let invoker: Arc<dyn Invoker> = Arc::new(Bounded::new(Arc::new(lambda_api), stack.timeouts(), args.timeout_grace));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
+    // The issuer first: the gateway fetches its keys on the first protected request.
+    if let Some(i) = &args.issuer {
+        let issuer = Arc::new(Issuer::new(&i.state_dir, &i.url, i.redirect_uris.clone())?);
+        let listener = tokio::net::TcpListener::bind(&i.listen)
+            .await
+            .with_context(|| format!("binding the issuer to {}", i.listen))?;
+        tracing::info!(listen = %i.listen, issuer = %i.url, "local issuer ready");
+        tasks.push(tokio::spawn(issuer.serve(listener, stopped.clone())));
+    }
     for source in &stack.sqs_sources {
         for _ in 0..args.concurrency.max(1) {
             let poller = SqsPoller {
@@ -180,13 +278,22 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    let gateway = Arc::new(Gateway {
-        routes: stack.http_routes.clone(),
-        cors: stack.cors.clone(),
-        invoker: invoker.clone(),
-        api_id: stack.reference("HttpApi").unwrap_or("local").to_string(),
-        integration_timeout: INTEGRATION_TIMEOUT,
-    });
+    let api = &stack.http_api;
+    for (name, a) in &api.authorizers {
+        tracing::info!(authorizer = %name, issuer = %a.issuer, audience = ?a.audience, "JWT authorizer");
+    }
+    let public: Vec<String> = api
+        .routes
+        .iter()
+        .filter(|r| r.authorizer.is_none())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    tracing::info!(?public, throttle = ?api.throttle, cors = api.cors.is_some(), "HTTP API routes without authorizer");
+    let gateway = Arc::new(Gateway::new(
+        api.clone(),
+        invoker.clone(),
+        stack.reference("HttpApi").unwrap_or("local"),
+    ));
     tasks.push(tokio::spawn(gateway.serve(listener, stopped.clone())));
     tracing::info!(
         listen = %args.listen,

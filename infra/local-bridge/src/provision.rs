@@ -2,8 +2,12 @@
 //!
 //! Supported resource types: `AWS::DynamoDB::Table`, `AWS::SQS::Queue`, `AWS::S3::Bucket`,
 //! `AWS::Serverless::Function` (events `HttpApi`, `SQS`, `S3`, `Schedule` with `rate(...)`;
-//! `EventInvokeConfig` with SQS destinations) and `AWS::Serverless::HttpApi`.
+//! `EventInvokeConfig` with SQS destinations) and `AWS::Serverless::HttpApi` (see [`crate::http_api`]).
 //! Anything else fails loudly: the local stack must not silently differ from the template.
+//! Parameters take their defaults or the overrides given ([`Options::parameters`]); a resource
+//! whose `Condition` is false is skipped, as CloudFormation skips it. Cognito resources are not
+//! emulated: the local stack passes `AuthIssuer` (the bridge's own issuer, [`crate::auth`]), which
+//! turns them off.
 //! Creation is idempotent, so provisioning twice is harmless.
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +25,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
+use crate::http_api::HttpApi;
 use crate::template::{EvalError, Resolver, Template, evaluate};
 
 /// Region and account the local stack pretends to be.
@@ -67,6 +72,8 @@ pub struct Options {
     pub stack_name: String,
     /// Overrides every queue's visibility timeout (tests that watch redrive use 1-2 s).
     pub visibility_timeout: Option<u32>,
+    /// Template parameter values instead of their defaults (`sam deploy --parameter-overrides`).
+    pub parameters: HashMap<String, String>,
 }
 
 /// A created resource: what `Ref` and `Fn::GetAtt` give.
@@ -168,16 +175,6 @@ pub struct S3Route {
     pub async_config: AsyncConfig,
 }
 
-/// A route of the HTTP API.
-#[derive(Debug, Clone)]
-pub struct HttpRoute {
-    /// `ANY` or an HTTP method.
-    pub method: String,
-    /// `/`, `/jobs/{id}`, `/{proxy+}`...
-    pub path: String,
-    pub function: String,
-}
-
 /// Everything the bridge needs to run a provisioned template.
 #[derive(Debug, Clone)]
 pub struct Stack {
@@ -188,9 +185,8 @@ pub struct Stack {
     /// Internal queue that buckets notify; the bridge relays its messages to the functions.
     pub s3_events_queue_url: Option<String>,
     pub s3_routes: Vec<S3Route>,
-    pub http_routes: Vec<HttpRoute>,
-    /// The HTTP API's `CorsConfiguration`, if any.
-    pub cors: Option<Value>,
+    /// Routes, authorizers, throttling and CORS of the HTTP API.
+    pub http_api: HttpApi,
     pub schedules: Vec<Schedule>,
 }
 
@@ -233,25 +229,39 @@ impl Stack {
 
 struct Names<'a> {
     stack: &'a str,
-    params: &'a HashMap<String, String>,
+    params: &'a HashMap<String, Value>,
     created: &'a BTreeMap<String, Physical>,
+    conditions: &'a HashMap<String, bool>,
+}
+
+/// `AWS::StackName`, `AWS::Region`, ...: what the local stack pretends to be.
+pub fn pseudo_parameter(stack: &str, name: &str) -> Option<String> {
+    match name {
+        "AWS::StackName" => Some(stack.to_string()),
+        "AWS::StackId" => Some(format!(
+            "arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/00000000-0000-0000-0000-000000000000"
+        )),
+        "AWS::Region" => Some(REGION.into()),
+        "AWS::AccountId" => Some(ACCOUNT.into()),
+        "AWS::URLSuffix" => Some("amazonaws.com".into()),
+        "AWS::Partition" => Some("aws".into()),
+        _ => None,
+    }
 }
 
 impl Resolver for Names<'_> {
     fn reference(&self, name: &str) -> Option<String> {
-        match name {
-            "AWS::StackName" => Some(self.stack.to_string()),
-            "AWS::Region" => Some(REGION.into()),
-            "AWS::AccountId" => Some(ACCOUNT.into()),
-            "AWS::URLSuffix" => Some("amazonaws.com".into()),
-            "AWS::Partition" => Some("aws".into()),
-            "AWS::NoValue" => None,
-            _ => self
-                .params
-                .get(name)
-                .cloned()
-                .or_else(|| self.created.get(name).map(|p| p.reference.clone())),
-        }
+        self.reference_value(name).map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+
+    fn reference_value(&self, name: &str) -> Option<Value> {
+        pseudo_parameter(self.stack, name)
+            .map(Value::String)
+            .or_else(|| self.params.get(name).cloned())
+            .or_else(|| self.created.get(name).map(|p| Value::String(p.reference.clone())))
     }
 
     fn attribute(&self, resource: &str, attribute: &str) -> Option<String> {
@@ -259,11 +269,35 @@ impl Resolver for Names<'_> {
             .get(resource)
             .and_then(|p| p.attributes.get(attribute).cloned())
     }
+
+    fn condition(&self, name: &str) -> Option<bool> {
+        self.conditions.get(name).copied()
+    }
+}
+
+/// The parameters' values and the conditions' values, for `options`.
+pub fn parameters_and_conditions(
+    template: &Template,
+    options: &Options,
+) -> anyhow::Result<(HashMap<String, Value>, HashMap<String, bool>)> {
+    let params = template.parameter_values(&options.parameters)?;
+    let empty = BTreeMap::new();
+    let no_conditions = HashMap::new();
+    let names = Names {
+        stack: &options.stack_name,
+        params: &params,
+        created: &empty,
+        conditions: &no_conditions,
+    };
+    let conditions = template
+        .evaluate_conditions(&names)
+        .map_err(|e| anyhow!("Conditions: {e}"))?;
+    Ok((params, conditions))
 }
 
 /// Provisions every resource of `template` and returns the resolved stack.
 pub async fn provision(template: &Template, clients: &Clients, options: &Options) -> anyhow::Result<Stack> {
-    let params = template.parameter_defaults();
+    let (params, conditions) = parameters_and_conditions(template, options)?;
     let mut created: BTreeMap<String, Physical> = BTreeMap::new();
     let mut evaluated: BTreeMap<String, Value> = BTreeMap::new();
 
@@ -272,13 +306,14 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
         let mut progress = false;
         let mut waiting = Vec::new();
         for (id, res) in &template.resources {
-            if created.contains_key(id) {
+            if created.contains_key(id) || !template.active(res, &conditions)? {
                 continue;
             }
             let names = Names {
                 stack: &options.stack_name,
                 params: &params,
                 created: &created,
+                conditions: &conditions,
             };
             let props = match evaluate(&strip_events(&res.properties), &names) {
                 Ok(p) => p,
@@ -307,6 +342,7 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
         stack: &options.stack_name,
         params: &params,
         created: &created,
+        conditions: &conditions,
     };
     let globals = template.globals.get("Function").cloned().unwrap_or(Value::Null);
     let globals = evaluate(&globals, &names).map_err(|e| anyhow!("Globals: {e}"))?;
@@ -318,78 +354,68 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
         sqs_sources: Vec::new(),
         s3_events_queue_url: None,
         s3_routes: Vec::new(),
-        http_routes: Vec::new(),
-        cors: None,
+        http_api: crate::http_api::from_template(template, &names, &conditions)?,
         schedules: Vec::new(),
     };
     let mut s3_configs: BTreeMap<String, Vec<QueueConfiguration>> = BTreeMap::new();
 
     for (id, res) in &template.resources {
-        match res.kind.as_str() {
-            "AWS::Serverless::HttpApi" => stack.cors = evaluated[id].get("CorsConfiguration").cloned(),
-            "AWS::Serverless::Function" => {
-                let function = function(id, &evaluated[id], &res.metadata, &globals, &created)?;
-                let events = res
-                    .properties
-                    .get("Events")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                for (event_id, event) in events {
-                    let kind = event.get("Type").and_then(Value::as_str).unwrap_or_default();
-                    let raw = event.get("Properties").cloned().unwrap_or(Value::Null);
-                    let props = evaluate(&raw, &names).map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
-                    match kind {
-                        "HttpApi" => stack.http_routes.push(HttpRoute {
-                            method: props
-                                .get("Method")
-                                .and_then(Value::as_str)
-                                .unwrap_or("ANY")
-                                .to_uppercase(),
-                            path: props.get("Path").and_then(Value::as_str).unwrap_or("/").to_string(),
-                            function: function.name.clone(),
-                        }),
-                        "SQS" => stack
-                            .sqs_sources
-                            .push(sqs_source(&function, &props, &created, clients).await?),
-                        "S3" => {
-                            let bucket_id = raw
-                                .get("Bucket")
-                                .and_then(|b| b.get("Ref"))
-                                .and_then(Value::as_str)
-                                .ok_or_else(|| {
-                                    anyhow!("{id}.Events.{event_id}: Bucket must be !Ref of a bucket in the template")
-                                })?;
-                            let bucket = created[bucket_id].reference.clone();
-                            let config_id = format!("{id}-{event_id}");
-                            s3_configs
-                                .entry(bucket.clone())
-                                .or_default()
-                                .push(queue_configuration(&config_id, &props)?);
-                            stack.s3_routes.push(S3Route {
-                                id: config_id,
-                                bucket,
-                                function: function.name.clone(),
-                                function_arn: function.arn(),
-                                async_config: function.async_config.clone(),
-                            });
-                        }
-                        "Schedule" => {
-                            if let Some(s) = schedule(&options.stack_name, &function, &event_id, &props)
-                                .with_context(|| format!("{id}.Events.{event_id}"))?
-                            {
-                                stack.schedules.push(s);
-                            }
-                        }
-                        other => {
-                            bail!("{id}.Events.{event_id}: event type {other} is not supported by the local stack")
-                        }
+        if res.kind != "AWS::Serverless::Function" || !template.active(res, &conditions)? {
+            continue;
+        }
+        let function = function(id, &evaluated[id], &res.metadata, &globals, &created)?;
+        let events = res
+            .properties
+            .get("Events")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (event_id, event) in events {
+            let kind = event.get("Type").and_then(Value::as_str).unwrap_or_default();
+            if kind == "HttpApi" {
+                continue; // crate::http_api
+            }
+            let raw = event.get("Properties").cloned().unwrap_or(Value::Null);
+            let props = evaluate(&raw, &names).map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
+            match kind {
+                "SQS" => stack
+                    .sqs_sources
+                    .push(sqs_source(&function, &props, &created, clients).await?),
+                "S3" => {
+                    let bucket_id = raw
+                        .get("Bucket")
+                        .and_then(|b| b.get("Ref"))
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| {
+                            anyhow!("{id}.Events.{event_id}: Bucket must be !Ref of a bucket in the template")
+                        })?;
+                    let bucket = created[bucket_id].reference.clone();
+                    let config_id = format!("{id}-{event_id}");
+                    s3_configs
+                        .entry(bucket.clone())
+                        .or_default()
+                        .push(queue_configuration(&config_id, &props)?);
+                    stack.s3_routes.push(S3Route {
+                        id: config_id,
+                        bucket,
+                        function: function.name.clone(),
+                        function_arn: function.arn(),
+                        async_config: function.async_config.clone(),
+                    });
+                }
+                "Schedule" => {
+                    if let Some(s) = schedule(&options.stack_name, &function, &event_id, &props)
+                        .with_context(|| format!("{id}.Events.{event_id}"))?
+                    {
+                        stack.schedules.push(s);
                     }
                 }
-                stack.functions.insert(id.clone(), function);
+                other => {
+                    bail!("{id}.Events.{event_id}: event type {other} is not supported by the local stack")
+                }
             }
-            _ => {}
         }
+        stack.functions.insert(id.clone(), function);
     }
 
     if !s3_configs.is_empty() {
@@ -502,6 +528,10 @@ async fn create(
             physical.reference = name;
         }
         "AWS::Serverless::HttpApi" => physical.reference = format!("{}-http-api", options.stack_name),
+        cognito if cognito.starts_with("AWS::Cognito::") => bail!(
+            "{cognito} is not emulated by the local stack: give the template an AuthIssuer (infra/up passes the \
+             bridge's own issuer, which stands in for Cognito) so that the Cognito resources are left out"
+        ),
         other => {
             bail!("resource type {other} is not supported by the local stack (infra/local-bridge/src/provision.rs)")
         }
@@ -509,7 +539,7 @@ async fn create(
     Ok(physical)
 }
 
-fn binary_name(id: &str, metadata: &Value) -> String {
+pub(crate) fn binary_name(id: &str, metadata: &Value) -> String {
     metadata
         .pointer("/BuildProperties/Binary")
         .and_then(Value::as_str)

@@ -1,7 +1,7 @@
 //! Test support: a freshly provisioned copy of `template.yaml` under a unique stack name, so tests
 //! against the emulators can run in parallel without sharing a table, queue or bucket.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use crate::provision::{Clients, Options, Stack, provision};
@@ -10,6 +10,31 @@ use crate::template::Template;
 /// The workspace's `template.yaml`.
 pub fn template_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")
+}
+
+/// The parameters `infra/up` gives the template, with an issuer nobody serves (tests that need
+/// one start their own [`crate::issuer::Issuer`] and pass its URL as `AuthIssuer`).
+pub fn test_parameters() -> HashMap<String, String> {
+    local_parameters("http://127.0.0.1:9/no-issuer")
+}
+
+/// The template parameters of the local stack for an issuer at `issuer_url`: the local issuer
+/// stands in for Cognito (so the template's Cognito resources are left out), the audience is the
+/// local clients, and the dashboard signs in at the issuer.
+pub fn local_parameters(issuer_url: &str) -> HashMap<String, String> {
+    HashMap::from([
+        ("AuthIssuer".to_string(), issuer_url.to_string()),
+        (
+            "AuthAudience".to_string(),
+            format!(
+                "{},{}",
+                crate::auth::DASHBOARD_CLIENT_ID,
+                crate::auth::MACHINE_CLIENT_ID
+            ),
+        ),
+        ("AuthClientId".to_string(), crate::auth::DASHBOARD_CLIENT_ID.to_string()),
+        ("AuthOAuthUrl".to_string(), issuer_url.to_string()),
+    ])
 }
 
 /// A provisioned, isolated stack.
@@ -27,8 +52,18 @@ impl TestStack {
         TestStack::from_template(&template, visibility_timeout).await
     }
 
-    /// Provisions `template` (e.g. the project's with a resource added) as `t<random>`.
+    /// Provisions `template` (e.g. the project's with a resource added) as `t<random>`, with
+    /// [`test_parameters`].
     pub async fn from_template(template: &Template, visibility_timeout: Option<u32>) -> TestStack {
+        TestStack::with_parameters(template, visibility_timeout, test_parameters()).await
+    }
+
+    /// Provisions `template` with these parameter values.
+    pub async fn with_parameters(
+        template: &Template,
+        visibility_timeout: Option<u32>,
+        parameters: HashMap<String, String>,
+    ) -> TestStack {
         for var in [
             "AWS_ENDPOINT_URL_DYNAMODB",
             "AWS_ENDPOINT_URL_SQS",
@@ -48,6 +83,7 @@ impl TestStack {
             &Options {
                 stack_name: name,
                 visibility_timeout,
+                parameters,
             },
         )
         .await

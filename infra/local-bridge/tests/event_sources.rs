@@ -103,7 +103,8 @@ async fn the_template_wires_both_queues_to_the_worker_with_partial_batch_failure
     assert!(t.stack.s3_routes.iter().all(|r| r.function == "ingest"));
     assert!(
         t.stack
-            .http_routes
+            .http_api
+            .routes
             .iter()
             .any(|r| r.path == "/{proxy+}" && r.function == "api")
     );
@@ -284,7 +285,12 @@ async fn a_jsonl_dropped_in_the_bucket_reaches_the_ingest_function_once_and_othe
 
 #[tokio::test]
 async fn the_http_api_sends_payload_v2_events_and_serves_the_response() {
-    let t = TestStack::new(None).await;
+    // No authorization here (tests/gateway_auth.rs has it), CORS for one origin.
+    let mut parameters = local_bridge::testing::test_parameters();
+    parameters.insert("AuthMode".into(), "off".into());
+    parameters.insert("CorsAllowOrigins".into(), "http://example.test".into());
+    let template = local_bridge::template::Template::load(&local_bridge::testing::template_path()).unwrap();
+    let t = TestStack::with_parameters(&template, None, parameters).await;
     let (invoker, calls) = function(|event| {
         Ok(json!({
             "statusCode": 201,
@@ -292,13 +298,7 @@ async fn the_http_api_sends_payload_v2_events_and_serves_the_response() {
             "body": json!({"query": event["queryStringParameters"], "body": event["body"]}).to_string(),
         }))
     });
-    let gw = Arc::new(Gateway {
-        routes: t.stack.http_routes.clone(),
-        cors: t.stack.cors.clone(),
-        invoker,
-        api_id: "test".into(),
-        integration_timeout: Duration::from_secs(30),
-    });
+    let gw = Arc::new(Gateway::new(t.stack.http_api.clone(), invoker, "test"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (_stop, stopped) = tokio::sync::watch::channel(false);
@@ -331,6 +331,9 @@ async fn the_http_api_sends_payload_v2_events_and_serves_the_response() {
         .await
         .unwrap();
     assert_eq!(preflight.status(), 204);
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://example.test"
+    );
     assert_eq!(calls.lock().unwrap().len(), 1, "preflight is answered by the gateway");
 }

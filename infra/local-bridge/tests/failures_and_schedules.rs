@@ -28,6 +28,7 @@ fn template_with_sweeper() -> Template {
         kind: "AWS::SQS::Queue".into(),
         properties: json!({}),
         metadata: Value::Null,
+        condition: None,
     });
     let ingest = t.resources.get_mut("IngestFunction").expect("IngestFunction");
     ingest.properties["EventInvokeConfig"] = json!({
@@ -49,6 +50,7 @@ fn template_with_sweeper() -> Template {
             },
         }),
         metadata: json!({"BuildMethod": "rust-cargolambda", "BuildProperties": {"Binary": "sweeper"}}),
+        condition: None,
     });
     t
 }
@@ -210,13 +212,8 @@ async fn an_sqs_batch_whose_function_overruns_stays_on_the_queue() {
 }
 
 async fn gateway(invoker: Arc<dyn Invoker>, t: &TestStack, integration_timeout: Duration) -> String {
-    let gw = Arc::new(Gateway {
-        routes: t.stack.http_routes.clone(),
-        cors: t.stack.cors.clone(),
-        invoker,
-        api_id: "test".into(),
-        integration_timeout,
-    });
+    let gw =
+        Arc::new(Gateway::new(t.stack.http_api.clone(), invoker, "test").with_integration_timeout(integration_timeout));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -234,7 +231,7 @@ async fn the_http_api_answers_503_when_the_integration_times_out_and_500_when_th
     let (hanging, _) = function(Duration::from_secs(3600), |_| Ok(Value::Null));
     let url = gateway(hanging, &t, Duration::from_millis(500)).await;
     let started = Instant::now();
-    let resp = http.get(format!("{url}/jobs")).send().await.unwrap();
+    let resp = http.get(format!("{url}/health")).send().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(resp.status(), 503);
     assert_eq!(
@@ -250,7 +247,7 @@ async fn the_http_api_answers_503_when_the_integration_times_out_and_500_when_th
         Duration::from_secs(5),
     )
     .await;
-    let resp = http.get(format!("{url}/jobs")).send().await.unwrap();
+    let resp = http.get(format!("{url}/health")).send().await.unwrap();
     assert_eq!(resp.status(), 500);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
@@ -264,7 +261,7 @@ async fn the_http_api_answers_503_when_the_integration_times_out_and_500_when_th
         })
     });
     let url = gateway(failing, &t, Duration::from_secs(5)).await;
-    let resp = http.get(format!("{url}/jobs")).send().await.unwrap();
+    let resp = http.get(format!("{url}/health")).send().await.unwrap();
     assert_eq!(resp.status(), 500);
 }
 
