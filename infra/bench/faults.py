@@ -31,6 +31,12 @@ STORES = ["S00339218", "S01408764"]  # in shared/data/store_master.csv
 UNKNOWN_STORE = "S99999999"
 SAMPLES = ["shelf-aisle.png", "storefront.gif", "checkout.bmp", "produce.jpg"]
 T0 = time.monotonic()
+# The bench signs in as an admin of the local issuer (it counts every job, drops included);
+# its files live under its own prefix, and its archives under archive/<owner>/.
+USER = "bench-admin"
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOKEN = subprocess.run([os.path.join(ROOT, "infra", "token"), USER, "--group", "admin"],
+                       check=True, capture_output=True, text=True).stdout.strip()
 
 
 def say(msg):
@@ -53,7 +59,8 @@ class HttpError(Exception):
 
 
 def http(method, url, body=None, headers=None, timeout=40):  # > the api's 29 s + 2 s in the bridge
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    headers = {"authorization": f"Bearer {TOKEN}", **(headers or {})}
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             data = r.read()
@@ -149,7 +156,7 @@ class Phase:
         for i in range(s["archive"]):
             with open(os.path.join(src, f"clip {i}.bin"), "wb") as f:
                 f.write(os.urandom(4096 + i))
-        aws("s3", "cp", "--recursive", "--only-show-errors", src, f"s3://{self.bucket}/media/{self.tag}/")
+        aws("s3", "cp", "--recursive", "--only-show-errors", src, f"s3://{self.bucket}/uploads/{USER}/{self.tag}/")
         jsonl_dir = os.path.join(self.tmp, "drops")
         os.makedirs(jsonl_dir)
         drop_expect = {}
@@ -182,7 +189,8 @@ class Phase:
     def submit_archive(self, i):
         ok = i < self.size["archive"]
         asset = f"{self.tag}-a{i}"
-        source = f"s3://{self.bucket}/media/{self.tag}/clip {i}.bin" if ok else f"s3://{self.bucket}/media/{self.tag}/missing {i}.bin"
+        folder = f"s3://{self.bucket}/uploads/{USER}/{self.tag}"
+        source = f"{folder}/clip {i}.bin" if ok else f"{folder}/missing {i}.bin"
         body = json.dumps({"kind": "archive", "priority": 1 + i % 5, "payload": {"asset_id": asset, "source": source}}).encode()
         key = f"{asset}-key"
         for attempt in range(4):  # a client retrying with its Idempotency-Key
@@ -306,9 +314,9 @@ class Phase:
             notes.append(f"doubled {n}: {why}")
 
         archived = collections.Counter()
-        listing = aws_json("s3api", "list-objects-v2", "--bucket", self.bucket, "--prefix", f"archive/{self.tag}-")
+        listing = aws_json("s3api", "list-objects-v2", "--bucket", self.bucket, "--prefix", f"archive/{USER}/{self.tag}-")
         for o in listing.get("Contents", []):
-            archived[o["Key"].split("/")[1]] += 1
+            archived[o["Key"].split("/")[2]] += 1
 
         expectations = dict(self.jobs)
         for key, exp in self.drops.items():
@@ -344,11 +352,11 @@ class Phase:
             if exp["kind"] == "archive":
                 n = archived.get(exp["asset"], 0)
                 if st == "completed" and n == 0:
-                    lost(1, f"archive job {jid} completed but archive/{exp['asset']}/ is empty")
+                    lost(1, f"archive job {jid} completed but archive/{USER}/{exp['asset']}/ is empty")
                 if n > 1:
-                    doubled(n - 1, f"archive/{exp['asset']}/ holds {n} objects")
+                    doubled(n - 1, f"archive/{USER}/{exp['asset']}/ holds {n} objects")
                 if exp["expect"] == "failed" and n:
-                    doubled(n, f"archive/{exp['asset']}/ written for a missing source")
+                    doubled(n, f"archive/{USER}/{exp['asset']}/ written for a missing source")
             elif exp["kind"] == "image":
                 r = get(f"/jobs/{jid}/images")
                 got = collections.Counter((i["store_id"], i["url"]) for i in r["images"])
@@ -629,7 +637,7 @@ def selftest(phase):
         say("selftest: needs a completed archive, ingest and image job; skipped")
         return False
     direct = ["--endpoint-url", os.environ["AWS_ENDPOINT_URL_S3"]]  # the emulators themselves (infra/env.sh)
-    extra = f"archive/{arch[1]['asset']}/selftest-extra.bin"
+    extra = f"archive/{USER}/{arch[1]['asset']}/selftest-extra.bin"
     subprocess.run(["aws", *direct, "s3", "cp", "--only-show-errors", "-", f"s3://{phase.bucket}/{extra}"], input=b"x", check=True)
     line = min(set(range(1, ing[1]["lines"] + 1)) - set(ing[1]["bad"]))
     table = env_var("LOG_ENTRIES_TABLE")

@@ -226,6 +226,7 @@ pub async fn presign(State(app): State<AppState>, Signed(caller): Signed, body: 
         .collect();
     let body = json!({
         "job_id": job.id,
+        "key": payload.key,
         "upload_url": presigned.uri(),
         "method": "PUT",
         "headers": headers,

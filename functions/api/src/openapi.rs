@@ -125,7 +125,7 @@ pub fn document() -> Value {
             "/api/v1/files": {"post": {
                 "summary": "A presigned S3 PUT URL for a large file, and its ingest job",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["file_name", "size"], "properties": {"file_name": {"type": "string"}, "size": {"type": "integer"}}}}}},
-                "responses": {"201": {"description": "job_id, upload_url, method, headers, expires_at, max_bytes"}, "400": error_response("Bad name or size"), "413": error_response("Too large")}
+                "responses": {"201": {"description": "job_id, key (under uploads/<owner>/), upload_url, method, headers, expires_at, max_bytes"}, "400": error_response("Bad name or size"), "413": error_response("Too large")}
             }},
             "/api/v1/jobs/{job_id}": {
                 "parameters": [{"name": "job_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],

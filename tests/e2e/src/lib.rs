@@ -16,11 +16,49 @@ pub fn api_url() -> String {
     std::env::var("API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
 }
 
+/// The running stack's state directory (`$JOBS_STATE_DIR`, else `.local`).
+pub fn state_dir() -> PathBuf {
+    std::env::var("JOBS_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".local"))
+}
+
+/// An access token of the local stack's issuer for `user` (in the `admin` group when `admin`),
+/// as `infra/token` prints it; minted once per user and test binary.
+pub fn token(user: &str, admin: bool) -> String {
+    static TOKENS: std::sync::Mutex<Vec<((String, bool), String)>> = std::sync::Mutex::new(Vec::new());
+    let mut tokens = TOKENS.lock().unwrap();
+    if let Some((_, t)) = tokens.iter().find(|(k, _)| k.0 == user && k.1 == admin) {
+        return t.clone();
+    }
+    let groups: &[&str] = if admin { &["admin"] } else { &[] };
+    let t = local_bridge::auth::mint(&state_dir(), user, groups)
+        .expect("minting a token with the local issuer's key ($JOBS_STATE_DIR/auth; infra/up makes it)");
+    tokens.push(((user.to_string(), admin), t.clone()));
+    t
+}
+
+/// An HTTP client that sends `user`'s token with every request.
+pub fn http_as(user: &str, admin: bool) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {}", token(user, admin));
+    headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// The client most tests use: an admin of the local stack (`e2e-admin`), so tests about jobs see
+/// every job; ownership has its own tests (`tests/auth.rs`).
+pub fn http() -> reqwest::Client {
+    http_as("e2e-admin", true)
+}
+
 /// A variable of the running stack's function environment (`.local/functions.env`).
 pub fn stack_var(name: &str) -> String {
-    let state = std::env::var("JOBS_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join(".local"));
+    let state = state_dir();
     let text = std::fs::read_to_string(state.join("functions.env"))
         .expect("the local stack is not up: run infra/up (infra/test does it for you)");
     text.lines()
@@ -70,7 +108,9 @@ pub fn body(response: &Value) -> Value {
 
 /// `GET {API_URL}{path}`, parsed as JSON.
 pub async fn get_json(path: &str) -> Value {
-    reqwest::get(format!("{}{path}", api_url()))
+    http()
+        .get(format!("{}{path}", api_url()))
+        .send()
         .await
         .unwrap()
         .json()
@@ -80,7 +120,7 @@ pub async fn get_json(path: &str) -> Value {
 
 /// `POST {API_URL}{path}` with a JSON body: the status and the parsed answer (`null` if none).
 pub async fn post_json(path: &str, body: &Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = http()
         .post(format!("{}{path}", api_url()))
         .json(body)
         .send()

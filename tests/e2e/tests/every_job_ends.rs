@@ -15,7 +15,7 @@ async fn post(path: &str, body: Value) -> (u16, Value) {
 
 async fn upload(name: &str, bytes: Vec<u8>) -> String {
     let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_string()));
-    let resp = reqwest::Client::new()
+    let resp = e2e::http()
         .post(format!("{}/api/v1/files/upload", api_url()))
         .multipart(form)
         .send()
@@ -151,7 +151,7 @@ async fn a_retried_ingest_job_is_run_by_the_ingest_function() {
     assert_eq!(status, 201, "{presigned}");
     let id = presigned["job_id"].as_str().unwrap().to_string();
     // Nothing is uploaded: ended by hand (queued -> failed), as the sweeper would after its bound.
-    let resp = reqwest::Client::new()
+    let resp = e2e::http()
         .put(format!("{}/jobs/{id}/status", api_url()))
         .json(&json!({"status": "failed"}))
         .send()
@@ -173,7 +173,7 @@ async fn a_retried_ingest_job_is_run_by_the_ingest_function() {
     let key = presigned["key"]
         .as_str()
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("uploads/{id}/late.jsonl"));
+        .expect("the presign answer names its key");
     let s3 = e2e::s3().await;
     let bucket = e2e::stack_var("UPLOADS_BUCKET");
     s3.put_object()

@@ -15,7 +15,7 @@ fn sample() -> Vec<u8> {
 async fn wait_ingested(id: &str) -> Value {
     let start = Instant::now();
     loop {
-        let status: Value = reqwest::get(format!("{}/api/v1/jobs/{id}", api_url()))
+        let status: Value = e2e::http().get(format!("{}/api/v1/jobs/{id}", api_url())).send()
             .await
             .unwrap()
             .json()
@@ -34,7 +34,7 @@ async fn wait_ingested(id: &str) -> Value {
 
 #[tokio::test]
 async fn a_multipart_upload_is_ingested_and_its_entries_are_queryable() {
-    let http = reqwest::Client::new();
+    let http = e2e::http();
     let form = Form::new().part("file", Part::bytes(sample()).file_name("app logs.jsonl"));
     let resp = http
         .post(format!("{}/api/v1/files/upload", api_url()))
@@ -88,7 +88,7 @@ async fn a_multipart_upload_is_ingested_and_its_entries_are_queryable() {
 
 #[tokio::test]
 async fn a_raw_gzip_upload_and_a_presigned_upload_are_ingested_too() {
-    let http = reqwest::Client::new();
+    let http = e2e::http();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&sample()).unwrap();
     let resp = http
@@ -132,7 +132,7 @@ async fn a_raw_gzip_upload_and_a_presigned_upload_are_ingested_too() {
 
 #[tokio::test]
 async fn bad_uploads_get_a_4xx_naming_the_problem() {
-    let http = reqwest::Client::new();
+    let http = e2e::http();
     let upload = |name: &str, body: Vec<u8>| {
         let form = Form::new().part("file", Part::bytes(body).file_name(name.to_string()));
         http.post(format!("{}/api/v1/files/upload", api_url()))

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use e2e::{body, invoke, s3, stack_var, wait_finished};
 
+/// The `sub` of the JWT authorizer claims in `events/api/*.json` (an admin).
+const FIXTURE_SUB: &str = "5f1c2a9e-7b3d-4c8a-9e21-6d0b4f3a8c17";
+
 #[test]
 fn api_health_and_errors_are_json() {
     let r = invoke("api", "events/api/health.json");
@@ -34,7 +37,7 @@ async fn api_create_event_makes_a_job_the_worker_completes() {
     s3().await
         .put_object()
         .bucket(&bucket)
-        .key("media/sample clip.mp4")
+        .key(format!("uploads/{FIXTURE_SUB}/sample clip.mp4"))
         .body(vec![7u8; 4096].into())
         .send()
         .await
@@ -54,7 +57,11 @@ async fn api_create_event_makes_a_job_the_worker_completes() {
     assert_eq!(again["id"], job["id"]);
     let done = wait_finished(job["id"].as_str().unwrap(), Duration::from_secs(120)).await;
     assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(done["result"]["archived_key"], "archive/clip-0042/sample clip.mp4");
+    assert_eq!(
+        done["result"]["archived_key"],
+        format!("archive/{FIXTURE_SUB}/clip-0042/sample clip.mp4"),
+        "under its owner, the fixture's token subject"
+    );
     assert_eq!(done["result"]["size"], 4096);
 }
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn an_http_job_is_picked_up_by_the_worker_from_sqs() {
     let bucket = stack_var("UPLOADS_BUCKET");
-    let key = format!("media/{}.bin", uuid::Uuid::new_v4());
+    let key = format!("uploads/e2e-admin/{}.bin", uuid::Uuid::new_v4());
     s3().await
         .put_object()
         .bucket(&bucket)
@@ -18,7 +18,7 @@ async fn an_http_job_is_picked_up_by_the_worker_from_sqs() {
         .send()
         .await
         .unwrap();
-    let http = reqwest::Client::new();
+    let http = e2e::http();
     let resp = http
         .post(format!("{}/jobs", api_url()))
         .json(&json!({"kind": "archive", "payload": {"asset_id": "smoke", "source": format!("s3://{bucket}/{key}")}}))
@@ -46,7 +46,7 @@ async fn an_http_job_is_picked_up_by_the_worker_from_sqs() {
 #[tokio::test]
 async fn a_jsonl_dropped_into_the_bucket_reaches_the_ingest_function() {
     let bucket = stack_var("UPLOADS_BUCKET");
-    let key = format!("uploads/smoke {}.jsonl", uuid::Uuid::new_v4());
+    let key = format!("uploads/e2e-admin/smoke {}.jsonl", uuid::Uuid::new_v4());
     let lines = "{\"timestamp\":\"2026-11-23T10:00:00Z\",\"level\":\"info\",\"message\":\"a\"}\n{broken\n";
     s3().await
         .put_object()
@@ -57,7 +57,7 @@ async fn a_jsonl_dropped_into_the_bucket_reaches_the_ingest_function() {
         .await
         .unwrap();
     let start = Instant::now();
-    let http = reqwest::Client::new();
+    let http = e2e::http();
     loop {
         let page: Value = http
             .get(format!("{}/jobs?kind=log_ingest&limit=50", api_url()))
