@@ -353,9 +353,16 @@ async fn a_part_cut_short_by_the_invocation_deadline_stays_on_the_queue_until_it
             vec![server.url("/img/a.png"), server.url("/slow/a.png")],
         )])
         .await;
-    let worker = h.worker(Scripted::new(0, ok), Duration::seconds(60));
+    // A request timeout longer than the time left, so only the deadline stops the slow image.
+    let fetch = FetchConfig {
+        timeout: StdDuration::from_secs(20),
+        ..short_fetches()
+    };
+    let worker = h.worker_fetching(Scripted::new(0, ok), Duration::seconds(60), fetch);
     worker.handle_record(delivery(job.id, 1)).await.unwrap();
-    let soon = || tokio::time::Instant::now() + StdDuration::from_millis(5_800);
+    // The worker keeps 5 s back before the deadline, so this leaves the fast image 4 s to be
+    // measured (a loaded CI machine took more than 0.8 s) and cuts the slow one (30 s) short.
+    let soon = || tokio::time::Instant::now() + StdDuration::from_millis(9_000);
 
     let first = crate::image::DEADLINE
         .scope(soon(), worker.handle_record(part_delivery(job.id, 0, 1)))

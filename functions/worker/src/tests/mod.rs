@@ -77,27 +77,35 @@ async fn harness(visibility_timeout: u32) -> Harness {
     Harness { t, store, jobs }
 }
 
+/// Images from 127.0.0.1 allowed, short timeouts.
+fn short_fetches() -> FetchConfig {
+    FetchConfig {
+        timeout: StdDuration::from_millis(1500),
+        attempts: 2,
+        retry_base: StdDuration::from_millis(50),
+        allow_hosts: "127.0.0.1".into(),
+        ..FetchConfig::default()
+    }
+}
+
 impl Harness {
     fn worker(&self, runner: Arc<dyn Runner>, lease: Duration) -> Arc<Worker> {
+        self.worker_fetching(runner, lease, short_fetches())
+    }
+
+    fn worker_fetching(&self, runner: Arc<dyn Runner>, lease: Duration, fetch: FetchConfig) -> Arc<Worker> {
         Arc::new(Worker {
             store: self.store.clone(),
             queue: self.jobs.queue.clone(),
             runner,
-            images: Arc::new(self.image_jobs()),
+            images: Arc::new(self.image_jobs(fetch)),
             lease,
             max_receives: 3,
         })
     }
 
-    /// Image jobs with the sample store master, images from 127.0.0.1 allowed, short timeouts.
-    fn image_jobs(&self) -> ImageJobs {
-        let config = FetchConfig {
-            timeout: StdDuration::from_millis(1500),
-            attempts: 2,
-            retry_base: StdDuration::from_millis(50),
-            allow_hosts: "127.0.0.1".into(),
-            ..FetchConfig::default()
-        };
+    /// Image jobs with the sample store master.
+    fn image_jobs(&self, config: FetchConfig) -> ImageJobs {
         ImageJobs::new(
             self.store.clone(),
             Arc::new(shared::store::DynamoPartStore::new(
