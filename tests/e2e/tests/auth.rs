@@ -49,7 +49,10 @@ async fn every_job_route_refuses_a_missing_or_bad_token_as_api_gateway_does() {
         ("malformed", Some("not-a-jwt".to_string())),
         ("badly signed", Some(auth::mint_wrong_key(&dir, "alice").unwrap())),
         ("expired", Some(auth::mint_expired(&dir, "alice").unwrap())),
-        ("wrong audience", Some(auth::mint_wrong_audience(&dir, "alice").unwrap())),
+        (
+            "wrong audience",
+            Some(auth::mint_wrong_audience(&dir, "alice").unwrap()),
+        ),
         ("wrong issuer", Some(auth::mint_wrong_issuer(&dir, "alice").unwrap())),
     ];
     let id = uuid::Uuid::now_v7();
@@ -84,8 +87,18 @@ async fn one_owner_cannot_see_or_touch_anothers_jobs_and_an_admin_can() {
         .unwrap();
     let id = created["job_id"].as_str().expect("alice's job").to_string();
 
-    let me: Value = alice.get(format!("{}/me", api_url())).send().await.unwrap().json().await.unwrap();
-    assert_eq!((me["owner"].as_str(), me["admin"].as_bool()), (Some("alice-e2e"), Some(false)));
+    let me: Value = alice
+        .get(format!("{}/me", api_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["owner"].as_str(), me["admin"].as_bool()),
+        (Some("alice-e2e"), Some(false))
+    );
 
     for (method, path) in [
         ("GET", format!("/jobs/{id}")),
@@ -100,11 +113,26 @@ async fn one_owner_cannot_see_or_touch_anothers_jobs_and_an_admin_can() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 404, "bob: {method} {path}");
     }
-    let resp = bob.get(format!("{}/api/status?jobid={id}", api_url())).send().await.unwrap();
+    let resp = bob
+        .get(format!("{}/api/status?jobid={id}", api_url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 400, "Retail Pulse's answer for an unknown id");
-    let listed: Value = bob.get(format!("{}/jobs?kind=image", api_url())).send().await.unwrap().json().await.unwrap();
+    let listed: Value = bob
+        .get(format!("{}/jobs?kind=image", api_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(
-        listed["jobs"].as_array().unwrap().iter().all(|j| j["owner"] == "bob-e2e"),
+        listed["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["owner"] == "bob-e2e"),
         "bob lists only his own jobs"
     );
     let resp = alice
@@ -115,12 +143,33 @@ async fn one_owner_cannot_see_or_touch_anothers_jobs_and_an_admin_can() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 403, "status moves are the admins'");
 
-    let job: Value = alice.get(format!("{}/jobs/{id}", api_url())).send().await.unwrap().json().await.unwrap();
+    let job: Value = alice
+        .get(format!("{}/jobs/{id}", api_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(job["owner"], "alice-e2e");
     let seen = admin.get(format!("{}/jobs/{id}", api_url())).send().await.unwrap();
     assert_eq!(seen.status().as_u16(), 200, "an admin sees everyone's jobs");
-    let stats: Value = alice.get(format!("{}/stats", api_url())).send().await.unwrap().json().await.unwrap();
+    let stats: Value = alice
+        .get(format!("{}/stats", api_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(stats["total"].as_i64().unwrap() >= 1);
-    let all: Value = admin.get(format!("{}/stats", api_url())).send().await.unwrap().json().await.unwrap();
+    let all: Value = admin
+        .get(format!("{}/stats", api_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(all["total"].as_i64().unwrap() >= stats["total"].as_i64().unwrap());
 }

@@ -15,7 +15,9 @@ fn sample() -> Vec<u8> {
 async fn wait_ingested(id: &str) -> Value {
     let start = Instant::now();
     loop {
-        let status: Value = e2e::http().get(format!("{}/api/v1/jobs/{id}", api_url())).send()
+        let status: Value = e2e::http()
+            .get(format!("{}/api/v1/jobs/{id}", api_url()))
+            .send()
             .await
             .unwrap()
             .json()

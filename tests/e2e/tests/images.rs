@@ -103,7 +103,9 @@ async fn a_retail_pulse_submission_is_measured_and_its_status_follows_the_seed_c
             .await;
     assert_eq!(status, 400);
     assert_eq!(refused["error"], "count: is 2 but visits has 1 entries");
-    let resp = e2e::http().get(format!("{}/api/status?jobid=nope", api_url())).send()
+    let resp = e2e::http()
+        .get(format!("{}/api/status?jobid=nope", api_url()))
+        .send()
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);

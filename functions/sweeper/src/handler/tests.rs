@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use shared::auth::Owner;
 use shared::clock;
-use shared::job::{Job, JobSpec, JobStatus};
+use shared::job::{Job, JobSpec, JobStatus, LogIngestPayload};
 use shared::store::JobStore;
 use shared::store::memory::{MemoryJobStore, MemoryQueue};
 use shared::sweep::{Bounds, Sweeper};
@@ -106,7 +107,7 @@ async fn a_dead_lettered_s3_event_of_an_upload_fails_its_ingest_job() {
     let mut job = Job::new(spec, 3, None, clock::now()).unwrap();
     job.transition(JobStatus::Queued, clock::now(), "uploaded").unwrap();
     store.put(job.clone());
-    let key = format!("uploads/{}/a.jsonl", job.id);
+    let key = LogIngestPayload::upload_key(&Owner::parse("alice").unwrap(), job.id, "a.jsonl");
     let record = json!({"version": "1.0", "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
                         "requestPayload": {"Records": [{"s3": {"bucket": {"name": "b"}, "object": {"key": key}}}]}});
     h.handle(sqs(&[record])).await.unwrap();
