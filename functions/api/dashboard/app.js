@@ -122,7 +122,7 @@ function showSignIn(problem = '') {
   clear(userBox);
   view.append(
     h('h1', {}, 'Sign in'),
-    problem ? errorBox(problem) : null,
+    problem ? errorBox(problem) : '', // Element.append writes null as the text "null"
     h('p', {}, 'The console shows the jobs of the signed-in user (an admin sees everyone\'s).'),
     h('p', {}, h('button', { class: 'btn primary', id: 'sign-in', onclick: () => signIn() }, 'Sign in')),
     h('p', { class: 'hint' }, `Signing in at ${new URL(config.authorize_url).host}.`),
