@@ -14,6 +14,12 @@
 // check what the page claims. The archive jobs' source object is put in the stack's bucket
 // with the AWS CLI (tests/browser/run puts the project's on PATH, with the emulator endpoints):
 // not a .jsonl, whose archive copy would trigger an ingest.
+//
+// Sign-in: the page signs in through the real flow (the sign-in page, the local issuer's dev user
+// choice at $ISSUER_URL, back with a code traded for a token). Most steps run as the dev user
+// `admin` (status moves, everyone's jobs); one runs as `alice` in a tab of her own (her own view
+// only, sign-out). The test's own API calls carry a token of the same user from infra/token, and
+// its S3 objects go under that user's uploads/<owner>/, as archive sources must.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -28,6 +34,7 @@ import { chromium } from 'playwright-core';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const API = (process.env.API_URL || 'http://127.0.0.1:3000').replace(/\/$/, '');
+const ISSUER = (process.env.ISSUER_URL || 'http://127.0.0.1:3001').replace(/\/$/, '');
 const SHOTS =
   process.env.SCREENSHOT_DIR ||
   (process.env.UPDATE_SCREENSHOTS === '1'
@@ -38,6 +45,8 @@ const IMAGES_DIR = join(ROOT, 'events/samples/images');
 // The sample images and their sizes (events/samples/images/make.py).
 const SAMPLES = { 'shelf-aisle.png': [320, 200], 'storefront.gif': [160, 120], 'checkout.bmp': [64, 48], 'produce.jpg': [240, 160] };
 const STORES = ['S00339218', 'S01408764']; // in the store master (shared/data/store_master.csv)
+const USER = 'admin'; // the dev user of most steps (group admin); `alice` and `bob` own jobs of their own
+const DEV_USERS = { admin: ['--group', 'admin'], alice: [], bob: [] }; // the issuer's (infra/local-bridge/src/auth.rs)
 
 let browser;
 let page;
@@ -47,17 +56,42 @@ const pageErrors = [];
 const tmp = mkdtempSync(join(tmpdir(), 'dashboard-test-'));
 const stamp = Date.now().toString(36);
 const shared = {}; // bucket and the archive source object
+const tokens = {}; // dev user -> access token (infra/token), for the test's own API calls
 
 // ---------------------------------------------------------------- helpers
-async function apiJson(path, { method = 'GET', body } = {}) {
+/** An API call as a dev user (default: the one the page is signed in as). */
+async function apiJson(path, { method = 'GET', body, as = USER } = {}) {
+  const headers = { authorization: `Bearer ${tokens[as]}` };
+  if (body) headers['content-type'] = 'application/json';
   const resp = await fetch(`${API}/${path.replace(/^\//, '')}`, {
     method,
-    headers: body ? { 'content-type': 'application/json' } : {},
+    headers,
     body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(60000),
   });
   const text = await resp.text();
-  if (!resp.ok) throw new Error(`${method} ${path}: ${resp.status} ${text}`);
+  if (!resp.ok) throw new Error(`${method} ${path} as ${as}: ${resp.status} ${text}`);
   return text ? JSON.parse(text) : null;
+}
+
+/** An access token of the local issuer for a dev user, as the running stack accepts it. */
+function mintToken(user) {
+  try {
+    return execFileSync(join(ROOT, 'infra/token'), [user, ...DEV_USERS[user]], { encoding: 'utf8', stdio: 'pipe', timeout: 300000 }).trim();
+  } catch (e) {
+    throw new Error(`infra/token ${user} failed: ${e.stderr || e.message}`);
+  }
+}
+
+/** Puts a small object into the stack's bucket with the AWS CLI; returns its s3:// URL. */
+function putObject(key, file) {
+  const url = `s3://${shared.bucket}/${key}`;
+  try {
+    execFileSync('aws', ['s3', 'cp', '--only-show-errors', file, url], { stdio: 'pipe', timeout: 60000 });
+  } catch (e) {
+    throw new Error(`putting ${url} with the AWS CLI failed (run through tests/browser/run): ${e.stderr || e.message}`);
+  }
+  return url;
 }
 
 async function until(what, fn, timeoutMs = 30000) {
@@ -71,43 +105,98 @@ async function until(what, fn, timeoutMs = 30000) {
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
 }
 
-const waitJob = (id, statuses, timeoutMs = 120000) =>
+const waitJob = (id, statuses, timeoutMs = 120000, as = USER) =>
   until(`job ${id} to be ${statuses.join(' or ')}`, async () => {
-    const job = await apiJson(`jobs/${id}`);
+    const job = await apiJson(`jobs/${id}`, { as });
     return statuses.includes(job.status) ? job : null;
   }, timeoutMs);
 
 /** Goes to a view and waits until it shows that view's data (app.js marks #view[data-hash]). */
-async function open(hash) {
-  await page.goto(`${API}/${hash}`);
-  await settled(hash);
+async function open(hash, p = page) {
+  await p.goto(`${API}/${hash}`);
+  await settled(hash, p);
 }
 
-async function settled(hash) {
-  await page.waitForFunction(
+async function settled(hash, p = page) {
+  await p.waitForFunction(
     (h) => document.querySelector('#view').dataset.hash === (h || location.hash) && !document.querySelector('[aria-busy=true]'),
     hash,
   );
 }
 
+/** The page shows the sign-in page (app.js marks it #view[data-hash=sign-in]), no one in the top bar. */
+async function signInPageShown(p) {
+  await p.waitForFunction(() => document.querySelector('#view').dataset.hash === 'sign-in');
+  await p.waitForSelector('#sign-in');
+  const text = await p.textContent('#view');
+  assert.doesNotMatch(text, /\b(null|undefined)\b/, `the sign-in page says: ${text}`);
+  assert.equal(await p.$('#who'), null, 'no one is signed in');
+  assert.equal(await p.$('#sign-out'), null);
+}
+
+/**
+ * Signs `p` in as a dev user through the real flow: the dashboard at `hash` asks to sign in, the
+ * issuer's page offers the dev users, and the page comes back to `hash`, signed in.
+ */
+async function signIn(p, user, hash = '#/', shotName = '') {
+  await p.goto(`${API}/${hash}`);
+  await signInPageShown(p);
+  assert.equal(await p.evaluate(() => location.hash), hash, 'the sign-in page keeps the address');
+  if (shotName) await shot(shotName, p);
+  await p.click('#sign-in');
+  await p.waitForURL((u) => u.href.startsWith(`${ISSUER}/oauth2/authorize?`));
+  const offered = await p.$$eval('button[name=user]', (bs) => bs.map((b) => b.value));
+  assert.deepEqual(offered.sort(), Object.keys(DEV_USERS).sort(), 'the dev users on the issuer page');
+  await p.click(`button[name=user][value="${user}"]`);
+  await p.waitForURL((u) => u.origin === new URL(API).origin);
+  // Back with ?code=&state=: the page trades the code for a token, then drops them from the address.
+  await p.waitForFunction((h) => !location.search && location.hash === h, hash);
+  await settled(hash, p);
+  await p.waitForSelector('#who');
+  const who = await p.$eval('#who', (el) => ({ text: el.textContent, tag: el.querySelector('.kind')?.textContent || '' }));
+  const admin = DEV_USERS[user].includes('admin');
+  assert.equal(who.text, admin ? `${user}admin` : user, `#who: ${JSON.stringify(who)}`);
+  assert.equal(who.tag, admin ? 'admin' : '');
+  await p.waitForSelector('#sign-out');
+}
+
 const hashNow = () => page.evaluate(() => location.hash);
 const rowIds = () => page.$$eval('#jobs tbody tr', (rows) => rows.map((r) => r.dataset.job));
 
-async function confirm(expectTitle) {
-  const dialog = page.locator('dialog#confirm');
+async function confirm(expectTitle, p = page) {
+  const dialog = p.locator('dialog#confirm');
   await dialog.waitFor({ state: 'visible' });
-  const title = await page.textContent('#confirm-title');
+  const title = await p.textContent('#confirm-title');
   if (expectTitle) assert.match(title, expectTitle);
-  await page.click('#confirm-ok');
+  await p.click('#confirm-ok');
   await dialog.waitFor({ state: 'hidden' });
   return title;
 }
 
-async function shot(name) {
+async function shot(name, p = page) {
   mkdirSync(SHOTS, { recursive: true });
-  await page.evaluate(() => document.getElementById('toasts').replaceChildren()); // not part of the page
-  await page.mouse.move(0, 0); // no hover highlight
-  await page.screenshot({ path: join(SHOTS, name), fullPage: true });
+  await p.evaluate(() => document.getElementById('toasts').replaceChildren()); // not part of the page
+  await p.mouse.move(0, 0); // no hover highlight
+  await p.screenshot({ path: join(SHOTS, name), fullPage: true });
+}
+
+/** A browser tab of its own (its own sessionStorage, so its own sign-in); errors go to pageErrors. */
+async function newTab() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  context.setDefaultTimeout(60000); // generous: cargo lambda watch may be rebuilding a function
+  const tab = await context.newPage();
+  tab.on('pageerror', (e) => pageErrors.push(e.message));
+  tab.on('console', (m) => {
+    // A 404/409 the page asked for on purpose shows as "Failed to load resource"; anything else is a bug.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
+  });
+  return tab;
+}
+
+/** Waits until the upload page moves on to its ingest, or fails with what the page said. */
+async function uploaded() {
+  await page.waitForFunction(() => location.hash.startsWith('#/ingest/') || document.querySelector('#view .error-box'));
+  if (!(await hashNow()).startsWith('#/ingest/')) assert.fail(`the upload failed: ${await page.textContent('#view .error-box')}`);
 }
 
 /** A JSONL file: `lines` lines, the given line numbers invalid in three different ways. */
@@ -134,10 +223,12 @@ function jsonl(name, lines, bad) {
 // ---------------------------------------------------------------- setup
 before(async () => {
   try {
-    await apiJson('health');
+    const resp = await fetch(`${API}/health`, { signal: AbortSignal.timeout(10000) });
+    if (!resp.ok) throw new Error(`GET /health: ${resp.status}`);
   } catch (e) {
     throw new Error(`the local stack does not answer at ${API} (run infra/up): ${e.message}`);
   }
+  for (const user of Object.keys(DEV_USERS)) tokens[user] = mintToken(user);
   // The sample images, served here on a free port of 127.0.0.1 (allowed by IMAGE_ALLOW_HOSTS).
   imageServer = http.createServer((req, res) => {
     const file = decodeURIComponent(new URL(req.url, 'http://x').pathname.slice(1));
@@ -152,26 +243,18 @@ before(async () => {
   const html = await (await fetch(`${API}/`)).text();
   const meta = JSON.parse(/<script type="application\/json" id="meta">(.*?)<\/script>/s.exec(html)[1]);
   shared.bucket = meta.uploads_bucket;
-  shared.object = `s3://${shared.bucket}/media/browser-${stamp}.bin`;
+  assert.equal(meta.auth?.mode, 'jwt', 'the stack signs in (not AUTH=off)');
   writeFileSync(join(tmp, 'asset.bin'), Buffer.alloc(64 * 1024, 7));
-  try {
-    execFileSync('aws', ['s3', 'cp', '--only-show-errors', join(tmp, 'asset.bin'), shared.object], { stdio: 'pipe' });
-  } catch (e) {
-    throw new Error(`putting ${shared.object} with the AWS CLI failed (run through tests/browser/run): ${e.stderr || e.message}`);
-  }
+  // Archive sources must be the owner's own files: uploads/<owner>/...
+  shared.object = putObject(`uploads/${USER}/media/browser-${stamp}.bin`, join(tmp, 'asset.bin'));
+  shared.bobObject = putObject(`uploads/bob/media/browser-${stamp}.bin`, join(tmp, 'asset.bin'));
+  shared.aliceObject = putObject(`uploads/alice/media/browser-${stamp}.bin`, join(tmp, 'asset.bin'));
 
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-  context.setDefaultTimeout(60000); // generous: cargo lambda watch may be rebuilding a function
-  page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => {
-    // A 404/409 the page asked for on purpose shows as "Failed to load resource"; anything else is a bug.
-    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
-  });
+  page = await newTab();
 });
 
 after(async () => {
@@ -182,6 +265,11 @@ after(async () => {
 
 // ---------------------------------------------------------------- steps
 describe('dashboard', { concurrency: 1 }, () => {
+  it(`asks to sign in, and signs in as the dev user ${USER} at the issuer`, async () => {
+    await signIn(page, USER, '#/', 'sign-in.png');
+    assert.equal(await page.getAttribute('#who', 'title'), USER, 'the owner id GET /me names');
+  });
+
   it('shows the overview: counts by status, queue depths, the completions chart', async () => {
     await open('#/');
     await page.waitForSelector('#status-cards .card[data-status=completed]');
@@ -207,7 +295,7 @@ describe('dashboard', { concurrency: 1 }, () => {
       new MutationObserver(() => window.__progress.push(bar.textContent)).observe(bar, { childList: true, subtree: true });
     });
     await page.click('#upload-submit');
-    await page.waitForFunction(() => location.hash.startsWith('#/ingest/'));
+    await uploaded();
     const progress = await page.evaluate(() => window.__progress);
     assert.ok(progress.some((t) => t.startsWith('100%') && t.includes('Uploading through the API')), `progress seen: ${JSON.stringify(progress)}`);
     const id = (await hashNow()).split('/')[2];
@@ -248,7 +336,7 @@ describe('dashboard', { concurrency: 1 }, () => {
       new MutationObserver(() => window.__progress.push(bar.textContent)).observe(bar, { childList: true, subtree: true });
     });
     await page.click('#upload-submit');
-    await page.waitForFunction(() => location.hash.startsWith('#/ingest/'));
+    await uploaded();
     const progress = await page.evaluate(() => window.__progress);
     assert.ok(progress.some((t) => t.startsWith('100%') && t.includes('presigned')), `progress seen: ${JSON.stringify(progress)}`);
     await page.waitForSelector('#ingest-head .badge[data-status=completed]', { timeout: 120000 });
@@ -330,8 +418,10 @@ describe('dashboard', { concurrency: 1 }, () => {
     await page.click('#create-submit');
     await page.waitForSelector('#job-head .badge[data-status=queued]');
     const meta = await page.evaluate(() => JSON.parse(document.getElementById('meta').textContent));
+    // Set by hand (admins only): an operator's moves from queued, no more.
     const options = await page.$$eval('#manual-status option', (os) => os.map((o) => o.value));
-    assert.deepEqual(options, meta.transitions.queued);
+    assert.deepEqual(options, meta.operator_moves.queued);
+    assert.deepEqual([...options].sort(), ['cancelled', 'failed']);
     assert.equal(await page.$('#action-retry'), null, 'no retry for a queued job');
     await page.click('#action-cancel');
     await confirm(/^Cancel job …[0-9a-f]{8}\?$/);
@@ -343,7 +433,7 @@ describe('dashboard', { concurrency: 1 }, () => {
   it('retries a failed job from its page, then all failed archive jobs after a confirmation naming how many', async () => {
     const failed = await apiJson('jobs', {
       method: 'POST',
-      body: { kind: 'archive', priority: 5, payload: { asset_id: `missing-${stamp}`, source: `s3://${shared.bucket}/missing/${stamp}.mp4` } },
+      body: { kind: 'archive', priority: 5, payload: { asset_id: `missing-${stamp}`, source: `s3://${shared.bucket}/uploads/${USER}/missing/${stamp}.mp4` } },
     });
     await waitJob(failed.id, ['failed']);
     await open(`#/jobs/${failed.id}`);
@@ -407,7 +497,15 @@ describe('dashboard', { concurrency: 1 }, () => {
     assert.ok(second.every((id) => id < first.at(-1)));
 
     // Auto-refresh: same page, same rows, and the table is not rebuilt when nothing changed.
+    // It is redrawn every 30 s of the clock anyway (relative times: tick30 in overview.js), so
+    // the marker goes on early in such a window, after the redraw that opens it.
     const pageHash = await hashNow();
+    const intoWindow = Date.now() % 30000;
+    if (intoWindow > 15000) {
+      await new Promise((r) => setTimeout(r, 30000 - intoWindow + 200));
+      const before = await page.textContent('#refreshed');
+      await page.waitForFunction((r) => document.querySelector('#refreshed').textContent !== r, before, { timeout: 10000 });
+    }
     await page.evaluate(() => (document.querySelector('#jobs').dataset.marker = 'kept'));
     const refreshed = await page.textContent('#refreshed');
     await page.waitForFunction((r) => document.querySelector('#refreshed').textContent !== r, refreshed, { timeout: 10000 });
@@ -431,6 +529,72 @@ describe('dashboard', { concurrency: 1 }, () => {
     await open('#/jobs');
     assert.equal(await page.textContent('#page-label'), 'page 1');
     await shot('jobs.png');
+  });
+
+  it("shows a user only her own jobs, another owner's job as not found, and signs her out", async () => {
+    const archive = (as, source, tag, extra = {}) =>
+      apiJson('jobs', { method: 'POST', as, body: { kind: 'archive', priority: 4, payload: { asset_id: `${tag}-${stamp}`, source }, ...extra } });
+    const [adminJob, bobJob, aliceJob] = await Promise.all([
+      archive(USER, shared.object, 'admins'),
+      archive('bob', shared.bobObject, 'bobs'),
+      archive('alice', shared.aliceObject, 'alices'),
+    ]);
+    const later = await archive('alice', shared.aliceObject, 'alices-later', { scheduled_for: new Date(Date.now() + 3600e3).toISOString() });
+    await Promise.all([waitJob(adminJob.id, ['completed']), waitJob(bobJob.id, ['completed'], 120000, 'bob'), waitJob(aliceJob.id, ['completed'], 120000, 'alice')]);
+    // The admin sees everyone's.
+    await open(`#/jobs/${bobJob.id}`);
+    await page.waitForSelector('#job-head .badge[data-status=completed]');
+
+    const tab = await newTab();
+    try {
+      // Signed out, a bookmarked list asks to sign in first and comes back to it.
+      await signIn(tab, 'alice', '#/jobs');
+      await tab.waitForSelector(`#jobs tr[data-job="${aliceJob.id}"]`);
+      await tab.waitForSelector(`#jobs tr[data-job="${later.id}"]`);
+      const ids = await tab.$$eval('#jobs tbody tr', (rows) => rows.map((r) => r.dataset.job));
+      assert.ok(!ids.includes(adminJob.id), "the admin's job is not in alice's list");
+      assert.ok(!ids.includes(bobJob.id), "bob's job is not in alice's list");
+      const owners = await Promise.all(ids.map(async (id) => (await apiJson(`jobs/${id}`)).owner));
+      assert.deepEqual([...new Set(owners)], ['alice'], `owners of the rows alice sees: ${JSON.stringify(owners)}`);
+
+      // Another owner's job, by its URL: not found, as for a job that does not exist.
+      for (const other of [bobJob.id, adminJob.id]) {
+        await open(`#/jobs/${other}`, tab);
+        assert.match(await tab.textContent('.error-box'), new RegExp(`^Not found: job ${other} not found`));
+        assert.equal(await tab.$('#job-head'), null);
+      }
+
+      // Her own queued job: she may cancel it, but status moves by hand are the admins'.
+      await open(`#/jobs/${later.id}`, tab);
+      await tab.waitForSelector('#job-head .badge[data-status=queued]');
+      await tab.waitForSelector('#action-cancel');
+      assert.equal(await tab.$('#manual-status'), null, 'no "Set by hand" for a user');
+      assert.equal(await tab.$('#action-set-status'), null);
+      await tab.click('#action-cancel');
+      await confirm(/^Cancel job …[0-9a-f]{8}\?$/, tab);
+      await tab.waitForSelector('#job-head .badge[data-status=cancelled]');
+
+      // Her overview: her own counts, and her jobs' place instead of the queues' depths.
+      await open('#/', tab);
+      await tab.waitForSelector('#queue-cards [data-queue="your jobs"]');
+      assert.equal(await tab.$('#queue-cards [data-queue=high]'), null, "a user sees no queue's depth");
+      const stats = await apiJson('stats', { as: 'alice' });
+      await tab.waitForFunction(
+        (n) => document.querySelector('#status-cards .card:first-child .value')?.textContent.replace(/,/g, '') === n,
+        String(stats.total),
+      );
+      assert.ok(stats.total < (await apiJson('stats')).total, "alice's count is not everyone's");
+
+      // Sign-out: through the issuer's /logout, back to the sign-in page, and the token is gone.
+      await tab.click('#sign-out');
+      await tab.waitForURL((u) => u.origin === new URL(API).origin && u.pathname === '/');
+      await signInPageShown(tab);
+      await tab.goto(`${API}/#/jobs`);
+      await signInPageShown(tab);
+      assert.equal(await tab.$('#jobs'), null, 'no jobs without signing in');
+    } finally {
+      await tab.context().close();
+    }
   });
 
   it('ends on the overview with the work done, and no error in the page', async () => {
