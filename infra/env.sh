@@ -38,7 +38,7 @@ export LAMBDA_PORT JOBS_STATE_DIR="$STATE"
 # The template parameters of the local stack: the bridge's issuer instead of Cognito, the local
 # clients as the audience (infra/local-bridge/src/auth.rs), the dashboard signing in there.
 TEMPLATE_PARAMS=(-p "AuthIssuer=$ISSUER_URL" -p "AuthAudience=local-dashboard,local-machine"
-  -p "AuthClientId=local-dashboard" -p "AuthOAuthUrl=$ISSUER_URL")
+  -p "AuthClientId=local-dashboard" -p "AuthOAuthUrl=$ISSUER_URL" -p "DashboardUrl=$API_URL/")
 case "$AUTH" in
   off) TEMPLATE_PARAMS+=(-p AuthMode=off) ;;
   on) ;;
