@@ -680,7 +680,7 @@ fn the_template_declares_the_public_routes_and_guards_the_rest() {
     assert_eq!(jwt.audience, [DASHBOARD_CLIENT_ID, MACHINE_CLIENT_ID]);
     assert_eq!(jwt.identity_header, "authorization");
     let t = api.throttle.unwrap();
-    assert_eq!((t.rate, t.burst), (50.0, 100.0));
+    assert_eq!((t.rate, t.burst), (200.0, 400.0));
     assert!(api.cors.is_none(), "no CORS unless CorsAllowOrigins is set");
 
     // Defaults (no AuthIssuer): the stack's own Cognito user pool and clients.
