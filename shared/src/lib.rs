@@ -3,7 +3,7 @@
 //! - [`auth`]: who is asking (the caller a verified token names), owners, and what admins may do.
 //! - [`job`]: the job, its kinds and typed payloads, and the one state machine every writer uses.
 //! - [`store`]: storage traits (`JobStore`) and their DynamoDB implementation.
-//! - [`images`], [`stores`]: image-job results and the Retail Pulse store master.
+//! - [`images`]: image-job results (the Retail Pulse store master lives with its only user, the worker).
 //! - [`limits`]: how big anything from outside may be, and how long stored texts get.
 //! - [`quota`]: limits per owner (jobs in flight, image URLs per hour, upload bytes per day).
 //! - [`queue`]: the SQS side: priority bands, messages, delays.
@@ -26,7 +26,6 @@ pub mod service;
 pub mod settings;
 pub mod sqs_batch;
 pub mod store;
-pub mod stores;
 pub mod sweep;
 pub mod telemetry;
 

@@ -8,7 +8,7 @@ use shared::aws::Clients;
 use shared::queue::SqsJobQueue;
 use shared::settings::Settings;
 use shared::store::{DynamoJobStore, DynamoPartStore};
-use shared::stores::StoreMaster;
+use worker::image::store_master::StoreMaster;
 
 use worker::image::{ImageJobs, fetch};
 use worker::{archive, handler};

@@ -12,19 +12,20 @@
 
 pub mod fetch;
 pub mod guard;
+pub mod store_master;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::image::store_master::StoreMaster;
 use shared::clock;
 use shared::error::Error;
 use shared::images::{ImageResult, PartResult, StoreError, summarize};
 use shared::job::{ClaimRefused, ImagePayload, ImageRef, Job};
 use shared::queue::{JobMessage, JobQueue};
 use shared::store::{JobStore, PartStore};
-use shared::stores::StoreMaster;
 
 use crate::handler::RecordError;
 use fetch::Fetcher;

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use shared::error::{Error, Result};
 
 /// The sample store master compiled into the binary.
-pub const SAMPLE_CSV: &str = include_str!("../data/store_master.csv");
+pub const SAMPLE_CSV: &str = include_str!("../../../../shared/data/store_master.csv");
 
 /// One row of the store master.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -187,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn the_store_master_loads_from_s3_when_configured() {
         let t = local_bridge::testing::TestStack::new(None).await;
-        let s3 = crate::aws::Clients::from_config(&crate::aws::sdk_config().await).s3;
+        let s3 = shared::aws::Clients::from_config(&shared::aws::sdk_config().await).s3;
         let bucket = t.var("UPLOADS_BUCKET");
         let csv = "\u{feff}StoreID,StoreName,AreaCode\nS42,\"Corner, Store\",560001\n";
         s3.put_object()
