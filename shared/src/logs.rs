@@ -90,6 +90,9 @@ pub struct LogEntry {
 pub struct Rejection {
     pub line: u64,
     pub reason: String,
+    /// The line is not JSON at all (counted apart in an ingest's result); not stored.
+    #[serde(skip)]
+    pub not_json: bool,
 }
 
 impl Rejection {
@@ -99,6 +102,15 @@ impl Rejection {
         Rejection {
             line,
             reason: limits::clip(&reason, limits::REASON),
+            not_json: false,
+        }
+    }
+
+    /// A line that does not parse as JSON.
+    pub fn not_json(line: u64, error: &serde_json::Error) -> Rejection {
+        Rejection {
+            not_json: true,
+            ..Rejection::new(line, format!("invalid JSON: {error}"))
         }
     }
 }
@@ -114,7 +126,7 @@ pub fn parse_line(line: u64, text: &str) -> Result<LogEntry, Rejection> {
     let fields = match serde_json::from_str::<Line>(text) {
         Ok(Line::Object(fields)) => fields,
         Ok(Line::Other(kind)) => return Err(reject(format!("not a JSON object (found {kind})"))),
-        Err(e) => return Err(reject(format!("invalid JSON: {e}"))),
+        Err(e) => return Err(Rejection::not_json(line, &e)),
     };
     let timestamp = match fields.timestamp {
         None | Some(Raw::Null) => return Err(reject("missing field `timestamp`".into())),
@@ -446,7 +458,7 @@ mod tests {
         let mut fields: Map<String, Value> = match serde_json::from_str(text) {
             Ok(Value::Object(m)) => m,
             Ok(other) => return Err(reject(format!("not a JSON object (found {})", kind(&other)))),
-            Err(e) => return Err(reject(format!("invalid JSON: {e}"))),
+            Err(e) => return Err(Rejection::not_json(line, &e)),
         };
         let timestamp = match fields.remove("timestamp") {
             None | Some(Value::Null) => return Err(reject("missing field `timestamp`".into())),

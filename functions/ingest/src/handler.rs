@@ -735,7 +735,7 @@ impl Tally {
                 Some(entry)
             }
             Err(rejection) => {
-                if rejection.reason.starts_with("invalid JSON") {
+                if rejection.not_json {
                     self.non_json += 1;
                 }
                 self.reject(rejection);
