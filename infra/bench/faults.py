@@ -255,6 +255,10 @@ class Phase:
                 found[key].append(j["id"])
         return found
 
+    def settled(self):
+        """Every drop has its job and every job is finished (as of the last wait)."""
+        return bool(getattr(self, "last_done", False))
+
     def wait(self, bound):
         t_end = time.monotonic() + bound
         last = {}
@@ -280,6 +284,7 @@ class Phase:
             pending = collections.Counter(last[j]["status"] for j in ids if last[j]["status"] not in FINAL)
             missing_drops = len(self.drops) - len(self.drop_jobs)
             done = not pending and not missing_drops
+            self.last_done = done
             now = time.monotonic()
             if done or now - last_print >= 5 or now >= t_end:
                 say(f"{self.name}: {len(ids) - sum(pending.values())}/{len(ids)} final"
@@ -611,6 +616,14 @@ def run_phase(name, args, run, size, bucket, tmp, rate, kills):
     if killer:
         killer.stop_ev.set()
         killer.join(2)
+        if killer.kills and not phase.settled():
+            # Lambda replaces a killed environment at once; `cargo lambda watch` does not, and an
+            # invocation routed to a dead instance hangs until watch restarts. Replace them, as
+            # Lambda would, and give what they held (e.g. a dropped file's S3 event, retried
+            # asynchronously) one more bounded wait before counting.
+            restore_functions(f"{len(killer.kills)} instance(s) killed during the phase")
+            killer.restored = True
+            phase.wait(60)
     phase.fault_counts = http("GET", f"{FAULT_URL}/__faults")[1]
     faults(0, args.seed, reset=False)  # counting reads go through clean functions
     try:
