@@ -108,7 +108,12 @@ pub fn body(response: &Value) -> Value {
 
 /// `GET {API_URL}{path}`, parsed as JSON.
 pub async fn get_json(path: &str) -> Value {
-    http()
+    get_json_with(&http(), path).await
+}
+
+/// `GET {API_URL}{path}` with `client` (and so its token), parsed as JSON.
+pub async fn get_json_with(client: &reqwest::Client, path: &str) -> Value {
+    client
         .get(format!("{}{path}", api_url()))
         .send()
         .await

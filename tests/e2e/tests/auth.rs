@@ -87,14 +87,7 @@ async fn one_owner_cannot_see_or_touch_anothers_jobs_and_an_admin_can() {
         .unwrap();
     let id = created["job_id"].as_str().expect("alice's job").to_string();
 
-    let me: Value = alice
-        .get(format!("{}/me", api_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = e2e::get_json_with(&alice, &format!("/me")).await;
     assert_eq!(
         (me["owner"].as_str(), me["admin"].as_bool()),
         (Some("alice-e2e"), Some(false))
@@ -119,14 +112,7 @@ async fn one_owner_cannot_see_or_touch_anothers_jobs_and_an_admin_can() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400, "Retail Pulse's answer for an unknown id");
-    let listed: Value = bob
-        .get(format!("{}/jobs?kind=image", api_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = e2e::get_json_with(&bob, &format!("/jobs?kind=image")).await;
     assert!(
         listed["jobs"]
             .as_array()
@@ -143,33 +129,12 @@ async fn one_owner_cannot_see_or_touch_anothers_jobs_and_an_admin_can() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 403, "status moves are the admins'");
 
-    let job: Value = alice
-        .get(format!("{}/jobs/{id}", api_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job: Value = e2e::get_json_with(&alice, &format!("/jobs/{id}")).await;
     assert_eq!(job["owner"], "alice-e2e");
     let seen = admin.get(format!("{}/jobs/{id}", api_url())).send().await.unwrap();
     assert_eq!(seen.status().as_u16(), 200, "an admin sees everyone's jobs");
-    let stats: Value = alice
-        .get(format!("{}/stats", api_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = e2e::get_json_with(&alice, &format!("/stats")).await;
     assert!(stats["total"].as_i64().unwrap() >= 1);
-    let all: Value = admin
-        .get(format!("{}/stats", api_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = e2e::get_json_with(&admin, &format!("/stats")).await;
     assert!(all["total"].as_i64().unwrap() >= stats["total"].as_i64().unwrap());
 }

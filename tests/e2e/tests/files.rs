@@ -15,14 +15,7 @@ fn sample() -> Vec<u8> {
 async fn wait_ingested(id: &str) -> Value {
     let start = Instant::now();
     loop {
-        let status: Value = e2e::http()
-            .get(format!("{}/api/v1/jobs/{id}", api_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status: Value = e2e::get_json(&format!("/api/v1/jobs/{id}")).await;
         if matches!(status["status"].as_str(), Some("completed" | "failed")) {
             return status;
         }

@@ -59,14 +59,7 @@ async fn a_jsonl_dropped_into_the_bucket_reaches_the_ingest_function() {
     let start = Instant::now();
     let http = e2e::http();
     loop {
-        let page: Value = http
-            .get(format!("{}/jobs?kind=log_ingest&limit=50", api_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = e2e::get_json_with(&http, &format!("/jobs?kind=log_ingest&limit=50")).await;
         if let Some(job) = page["jobs"]
             .as_array()
             .unwrap()
