@@ -6,6 +6,7 @@
 //! - [`images`]: image-job results (the Retail Pulse store master lives with its only user, the worker).
 //! - [`limits`]: how big anything from outside may be, and how long stored texts get.
 //! - [`quota`]: limits per owner (jobs in flight, image URLs per hour, upload bytes per day).
+//! - [`retry`]: bounded retries with jittered backoff, the one way anything here tries again.
 //! - [`queue`]: the SQS side: priority bands, messages, delays.
 //! - [`aws`]: loads `SdkConfig` once and builds the clients; endpoints come only from the environment.
 //! - [`sqs_batch`]: the generic SQS batch loop that builds `batchItemFailures`.
@@ -22,6 +23,7 @@ pub mod limits;
 pub mod logs;
 pub mod queue;
 pub mod quota;
+pub mod retry;
 pub mod service;
 pub mod settings;
 pub mod sqs_batch;

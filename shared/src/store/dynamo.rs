@@ -20,15 +20,24 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobId, JobKind, JobStatus};
 use crate::quota::{Charge, Limit};
+use crate::retry::Backoff;
 
 type Item = HashMap<String, AttributeValue>;
 
 /// How often `modify` re-reads after losing a race before it gives up with `Contention`.
-const MODIFY_ATTEMPTS: usize = 8;
+const MODIFY: Backoff = Backoff::new(
+    8,
+    std::time::Duration::from_millis(10),
+    std::time::Duration::from_millis(200),
+);
 /// Idempotency keys are remembered this long.
 const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 /// Rounds of `BatchGetItem` for the keys DynamoDB left unprocessed before giving up.
-const BATCH_GET_ATTEMPTS: usize = 6;
+const BATCH_GET: Backoff = Backoff::new(
+    6,
+    std::time::Duration::from_millis(20),
+    std::time::Duration::from_secs(1),
+);
 
 /// The DynamoDB job store. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -346,7 +355,8 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn modify(&self, id: JobId, change: &mut Change<'_>) -> Result<Job> {
-        for _ in 0..MODIFY_ATTEMPTS {
+        let mut tries = MODIFY.start();
+        loop {
             let before = self
                 .get(id)
                 .await?
@@ -362,12 +372,13 @@ impl JobStore for DynamoJobStore {
             match self.transact(items, "TransactWriteItems(modify)").await? {
                 None => return Ok(after),
                 Some(_) => {
-                    tracing::debug!(job_id = %id, "lost a write race; re-reading");
-                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(5..40))).await;
+                    tracing::debug!(job_id = %id, attempt = tries.number(), "lost a write race; re-reading");
+                    if !tries.again().await {
+                        return Err(Error::Contention(format!("job {id}")));
+                    }
                 }
             }
         }
-        Err(Error::Contention(format!("job {id}")))
     }
 
     async fn discard(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<()> {
@@ -482,15 +493,8 @@ impl JobStore for DynamoJobStore {
                 .map_err(build_error)?,
         );
         let mut found = Vec::new();
-        let mut backoff = std::time::Duration::from_millis(20);
-        let mut rounds = 0;
+        let mut tries = BATCH_GET.start();
         while let Some(request) = pending.take() {
-            rounds += 1;
-            if rounds > BATCH_GET_ATTEMPTS {
-                return Err(Error::Contention(format!(
-                    "counters still unprocessed after {BATCH_GET_ATTEMPTS} BatchGetItem rounds"
-                )));
-            }
             let out = self
                 .client
                 .batch_get_item()
@@ -507,9 +511,11 @@ impl JobStore for DynamoJobStore {
                 .unprocessed_keys
                 .and_then(|mut u| u.remove(&self.table))
                 .filter(|k| !k.keys().is_empty());
-            if pending.is_some() {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+            if pending.is_some() && !tries.again().await {
+                return Err(Error::Contention(format!(
+                    "counters still unprocessed after {} BatchGetItem rounds",
+                    BATCH_GET.attempts
+                )));
             }
         }
         let mut by_status: std::collections::BTreeMap<String, i64> =

@@ -16,11 +16,12 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::job::JobId;
 use crate::logs::{Level, LogEntry};
+use crate::retry::Backoff;
 
 /// DynamoDB's limit for one `BatchWriteItem`.
 pub const BATCH: usize = 25;
 /// Tries of one batch (first call + retries of what stays unprocessed).
-const TRIES: u32 = 8;
+const UNPROCESSED: Backoff = Backoff::new(8, Duration::from_millis(25), Duration::from_secs(2));
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -69,11 +70,8 @@ impl EntryStore {
     /// Writes up to 25 prepared items, retrying `UnprocessedItems` with backoff.
     pub async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
         assert!(requests.len() <= BATCH, "BatchWriteItem takes at most {BATCH} items");
-        let mut backoff = Duration::from_millis(25);
-        for attempt in 1..=TRIES {
-            if requests.is_empty() {
-                return Ok(());
-            }
+        let mut tries = UNPROCESSED.start();
+        loop {
             let out = self
                 .client
                 .batch_write_item()
@@ -85,27 +83,24 @@ impl EntryStore {
                 .unprocessed_items
                 .and_then(|mut u| u.remove(&self.table))
                 .unwrap_or_default();
-            if !requests.is_empty() && attempt < TRIES {
-                tracing::debug!(
-                    unprocessed = requests.len(),
-                    attempt,
-                    "BatchWriteItem left items unprocessed; retrying"
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+            if requests.is_empty() {
+                return Ok(());
             }
-        }
-        if requests.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Internal(format!(
-                "{} log entries still unprocessed after {TRIES} tries",
-                requests.len()
-            )))
+            tracing::debug!(
+                unprocessed = requests.len(),
+                attempt = tries.number(),
+                "BatchWriteItem left items unprocessed"
+            );
+            if !tries.again().await {
+                return Err(Error::Internal(format!(
+                    "{} log entries still unprocessed after {} tries",
+                    requests.len(),
+                    UNPROCESSED.attempts
+                )));
+            }
         }
     }
 
-    /// Entries of a job in line order, optionally of one level, after the cursor.
     pub async fn list(
         &self,
         job: JobId,

@@ -22,6 +22,8 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 
+use shared::retry::Backoff;
+
 use super::guard::{Guard, GuardedResolver, Ports, Refused, Unresolved};
 
 /// The first `Range` asked for: enough for every common format but JPEGs with a large EXIF block.
@@ -120,6 +122,12 @@ pub enum FetchError {
     Permanent(String),
 }
 
+impl FetchError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, FetchError::Transient(_))
+    }
+}
+
 /// The HTTP client for image URLs: pooled connections, guarded addresses, bounded concurrency.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
@@ -172,22 +180,16 @@ impl Fetcher {
     }
 
     async fn with_retries(&self, url: &Url) -> Result<Dimensions, FetchError> {
-        let mut delay = self.config.retry_base;
-        let mut attempt = 1;
-        loop {
-            match self.probe(url).await {
-                Err(FetchError::Transient(e)) if attempt < self.config.attempts => {
-                    tracing::debug!(%url, attempt, error = %e, "transient failure; retrying");
-                    tokio::time::sleep(jitter(delay)).await;
-                    delay *= 2;
-                    attempt += 1;
+        let backoff = Backoff::new(self.config.attempts, self.config.retry_base, self.config.retry_base * 8);
+        backoff
+            .retry("image fetch", |_| self.probe(url), FetchError::is_transient)
+            .await
+            .map_err(|e| match e {
+                FetchError::Transient(e) if backoff.attempts > 1 => {
+                    FetchError::Transient(format!("{e} (after {} attempts)", backoff.attempts))
                 }
-                Err(FetchError::Transient(e)) if attempt > 1 => {
-                    return Err(FetchError::Transient(format!("{e} (after {attempt} attempts)")));
-                }
-                other => return other,
-            }
-        }
+                other => other,
+            })
     }
 
     /// One try: growing `Range` windows, or an early-stopped stream when `Range` is ignored.
@@ -562,10 +564,6 @@ fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The delay plus up to 25 % random, so retries of many images do not arrive together.
-fn jitter(delay: Duration) -> Duration {
-    delay + delay.mul_f64(rand::random::<f64>() * 0.25)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
