@@ -157,19 +157,8 @@ pub async fn stats(State(app): State<AppState>, Signed(caller): Signed) -> ApiRe
     Ok(Json(app.jobs.stats(&caller, clock::now()).await?).into_response())
 }
 
-/// Decodes `a=1&b=x+y` (repeated keys kept in order).
+/// Decodes `a=1&b=x+y` (`+` is a space; repeated keys kept in order), the form encoding every
+/// client sends.
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }

@@ -448,21 +448,10 @@ fn event(
     event
 }
 
-/// `a=1&b=x+y` decoded (`+` is a space), in order, repeats kept.
+/// `a=1&b=x+y` decoded (`+` is a space), in order, repeats kept: the form encoding, by
+/// `form_urlencoded` (the `url` crate's), as API Gateway decodes it.
 pub(crate) fn url_pairs(query: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 
 /// Turns a payload-2.0 response into HTTP. A bare value (not `{statusCode, ...}`) is served as
@@ -553,6 +542,49 @@ mod tests {
                 ("q".into(), "a b/c".into())
             ]
         );
+    }
+
+    /// The event is written as JSON in HTTP API's own shape (the typed request of
+    /// `aws_lambda_events` also serializes Custom Authorizer v1 fields, such as a top-level
+    /// `httpMethod`, that HTTP API events do not have); this holds it to the typed request the
+    /// api function parses it into.
+    #[test]
+    fn the_event_parses_as_the_typed_http_api_request() {
+        use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+        use aws_lambda_events::query_map::QueryMap;
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/jobs/abc/retry?status=failed&status=queued&q=a+b%2Fc")
+            .header("content-type", "application/octet-stream")
+            .header("cookie", "a=1; b=2")
+            .header("x-trace", "t1")
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let route = HttpRoute {
+            method: "POST".into(),
+            path: "/jobs/{id}/retry".into(),
+            function: "api".into(),
+            authorizer: None,
+        };
+        let (_, params) = match_path(&route.path, "/jobs/abc/retry").unwrap();
+        let peer: SocketAddr = "10.0.0.7:5000".parse().unwrap();
+        let v = event(&parts, &Bytes::from_static(&[0, 1, 2]), &route, params, peer, "local");
+        let e: ApiGatewayV2httpRequest = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(e.version.as_deref(), Some("2.0"));
+        assert_eq!(e.route_key.as_deref(), Some("POST /jobs/{id}/retry"));
+        assert_eq!(e.raw_path.as_deref(), Some("/jobs/abc/retry"));
+        assert_eq!(e.request_context.http.method, http::Method::POST);
+        assert_eq!(e.request_context.http.source_ip.as_deref(), Some("10.0.0.7"));
+        assert_eq!(e.path_parameters["id"], "abc");
+        let q: &QueryMap = &e.query_string_parameters;
+        assert_eq!(q.all("status"), Some(vec!["failed", "queued"]));
+        assert_eq!(q.first("q"), Some("a b/c"));
+        assert_eq!(e.cookies, Some(vec!["a=1".to_string(), "b=2".to_string()]));
+        assert_eq!(e.headers["x-trace"], "t1");
+        assert!(e.is_base64_encoded);
+        assert_eq!(e.body.as_deref(), Some("AAEC"));
+        assert!(v.get("httpMethod").is_none(), "no Custom Authorizer v1 fields");
     }
 
     #[test]

@@ -295,49 +295,11 @@ pub fn parameters_and_conditions(
     Ok((params, conditions))
 }
 
-/// Provisions every resource of `template` and returns the resolved stack.
+/// Provisions every resource of `template` and returns the resolved stack: the resources in
+/// dependency order, then each function with its event sources, then the S3 notifications.
 pub async fn provision(template: &Template, clients: &Clients, options: &Options) -> anyhow::Result<Stack> {
     let (params, conditions) = parameters_and_conditions(template, options)?;
-    let mut created: BTreeMap<String, Physical> = BTreeMap::new();
-    let mut evaluated: BTreeMap<String, Value> = BTreeMap::new();
-
-    // Create in dependency order: each pass creates what can be evaluated now.
-    loop {
-        let mut progress = false;
-        let mut waiting = Vec::new();
-        for (id, res) in &template.resources {
-            if created.contains_key(id) || !template.active(res, &conditions)? {
-                continue;
-            }
-            let names = Names {
-                stack: &options.stack_name,
-                params: &params,
-                created: &created,
-                conditions: &conditions,
-            };
-            let props = match evaluate(&strip_events(&res.properties), &names) {
-                Ok(p) => p,
-                Err(EvalError::Pending(what)) => {
-                    waiting.push(format!("{id} (needs {what})"));
-                    continue;
-                }
-                Err(e) => bail!("resource {id}: {e}"),
-            };
-            let physical = create(id, &res.kind, &props, &res.metadata, clients, options)
-                .await
-                .with_context(|| format!("creating {id} ({})", res.kind))?;
-            created.insert(id.clone(), physical);
-            evaluated.insert(id.clone(), props);
-            progress = true;
-        }
-        if waiting.is_empty() {
-            break;
-        }
-        if !progress {
-            bail!("cannot resolve: {}", waiting.join(", "));
-        }
-    }
-
+    let (created, evaluated) = create_resources(template, &params, &conditions, clients, options).await?;
     let names = Names {
         stack: &options.stack_name,
         params: &params,
@@ -358,111 +320,197 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
         schedules: Vec::new(),
     };
     let mut s3_configs: BTreeMap<String, Vec<QueueConfiguration>> = BTreeMap::new();
-
     for (id, res) in &template.resources {
         if res.kind != "AWS::Serverless::Function" || !template.active(res, &conditions)? {
             continue;
         }
         let function = function(id, &evaluated[id], &res.metadata, &globals, &created)?;
-        let events = res
-            .properties
-            .get("Events")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        for (event_id, event) in events {
-            let kind = event.get("Type").and_then(Value::as_str).unwrap_or_default();
-            if kind == "HttpApi" {
-                continue; // crate::http_api
-            }
-            let raw = event.get("Properties").cloned().unwrap_or(Value::Null);
-            let props = evaluate(&raw, &names).map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
-            match kind {
-                "SQS" => stack
-                    .sqs_sources
-                    .push(sqs_source(&function, &props, &created, clients).await?),
-                "S3" => {
-                    let bucket_id = raw
-                        .get("Bucket")
-                        .and_then(|b| b.get("Ref"))
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| {
-                            anyhow!("{id}.Events.{event_id}: Bucket must be !Ref of a bucket in the template")
-                        })?;
-                    let bucket = created[bucket_id].reference.clone();
-                    let config_id = format!("{id}-{event_id}");
-                    s3_configs
-                        .entry(bucket.clone())
-                        .or_default()
-                        .push(queue_configuration(&config_id, &props)?);
-                    stack.s3_routes.push(S3Route {
-                        id: config_id,
-                        bucket,
-                        function: function.name.clone(),
-                        function_arn: function.arn(),
-                        async_config: function.async_config.clone(),
-                    });
-                }
-                "Schedule" => {
-                    if let Some(s) = schedule(&options.stack_name, &function, &event_id, &props)
-                        .with_context(|| format!("{id}.Events.{event_id}"))?
-                    {
-                        stack.schedules.push(s);
-                    }
-                }
-                other => {
-                    bail!("{id}.Events.{event_id}: event type {other} is not supported by the local stack")
-                }
-            }
+        let events = res.properties.get("Events").and_then(Value::as_object);
+        for (event_id, event) in events.into_iter().flatten() {
+            let source = EventSource {
+                function: &function,
+                id,
+                event_id,
+                event,
+            };
+            source
+                .connect(&mut stack, &mut s3_configs, &names, clients, options)
+                .await?;
         }
         stack.functions.insert(id.clone(), function);
     }
-
-    if !s3_configs.is_empty() {
-        let queue_name = format!("{}-s3-notifications", options.stack_name);
-        // A notification stays hidden while its function may still run (its Timeout), so that it
-        // is not taken again in the meantime; retries set their own delay.
-        let longest = stack
-            .s3_routes
-            .iter()
-            .filter_map(|r| stack.function(&r.function))
-            .map(|f| f.timeout_secs)
-            .max()
-            .unwrap_or(30);
-        let visibility = Options {
-            visibility_timeout: None,
-            ..options.clone()
-        };
-        let url = create_queue(
-            &queue_name,
-            &serde_json::json!({ "VisibilityTimeout": longest + 60 }),
-            clients,
-            &visibility,
-        )
-        .await
-        .context("creating the S3 notification queue")?;
-        let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}");
-        for (bucket, configs) in s3_configs {
-            let configs = configs.into_iter().map(|mut c| {
-                c.queue_arn = arn.clone();
-                c
-            });
-            clients
-                .s3
-                .put_bucket_notification_configuration()
-                .bucket(&bucket)
-                .notification_configuration(
-                    NotificationConfiguration::builder()
-                        .set_queue_configurations(Some(configs.collect()))
-                        .build(),
-                )
-                .send()
-                .await
-                .with_context(|| format!("configuring notifications of bucket {bucket}"))?;
-        }
-        stack.s3_events_queue_url = Some(url);
-    }
+    route_s3_notifications(&mut stack, s3_configs, clients, options).await?;
     Ok(stack)
+}
+
+/// Creates every active resource, in dependency order: each pass creates what can be evaluated
+/// with what exists so far. Returns the physical resources and their evaluated properties.
+async fn create_resources(
+    template: &Template,
+    params: &HashMap<String, Value>,
+    conditions: &HashMap<String, bool>,
+    clients: &Clients,
+    options: &Options,
+) -> anyhow::Result<(BTreeMap<String, Physical>, BTreeMap<String, Value>)> {
+    let mut created: BTreeMap<String, Physical> = BTreeMap::new();
+    let mut evaluated: BTreeMap<String, Value> = BTreeMap::new();
+    loop {
+        let mut progress = false;
+        let mut waiting = Vec::new();
+        for (id, res) in &template.resources {
+            if created.contains_key(id) || !template.active(res, conditions)? {
+                continue;
+            }
+            let names = Names {
+                stack: &options.stack_name,
+                params,
+                created: &created,
+                conditions,
+            };
+            let props = match evaluate(&strip_events(&res.properties), &names) {
+                Ok(p) => p,
+                Err(EvalError::Pending(what)) => {
+                    waiting.push(format!("{id} (needs {what})"));
+                    continue;
+                }
+                Err(e) => bail!("resource {id}: {e}"),
+            };
+            let physical = create(id, &res.kind, &props, &res.metadata, clients, options)
+                .await
+                .with_context(|| format!("creating {id} ({})", res.kind))?;
+            created.insert(id.clone(), physical);
+            evaluated.insert(id.clone(), props);
+            progress = true;
+        }
+        if waiting.is_empty() {
+            return Ok((created, evaluated));
+        }
+        if !progress {
+            bail!("cannot resolve: {}", waiting.join(", "));
+        }
+    }
+}
+
+/// One entry of a function's `Events`.
+struct EventSource<'a> {
+    function: &'a Function,
+    id: &'a str,
+    event_id: &'a str,
+    event: &'a Value,
+}
+
+impl EventSource<'_> {
+    /// Wires the event into the stack: an SQS poller, an S3 route (its bucket's notification
+    /// configuration is collected in `s3_configs`), or a schedule. HTTP API events are the
+    /// gateway's ([`crate::http_api`]).
+    async fn connect(
+        &self,
+        stack: &mut Stack,
+        s3_configs: &mut BTreeMap<String, Vec<QueueConfiguration>>,
+        names: &Names<'_>,
+        clients: &Clients,
+        options: &Options,
+    ) -> anyhow::Result<()> {
+        let (id, event_id, function) = (self.id, self.event_id, self.function);
+        let kind = self.event.get("Type").and_then(Value::as_str).unwrap_or_default();
+        if kind == "HttpApi" {
+            return Ok(());
+        }
+        let raw = self.event.get("Properties").cloned().unwrap_or(Value::Null);
+        let props = evaluate(&raw, names).map_err(|e| anyhow!("{id}.Events.{event_id}: {e}"))?;
+        match kind {
+            "SQS" => stack
+                .sqs_sources
+                .push(sqs_source(function, &props, names.created, clients).await?),
+            "S3" => {
+                let bucket_id = raw
+                    .get("Bucket")
+                    .and_then(|b| b.get("Ref"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        anyhow!("{id}.Events.{event_id}: Bucket must be !Ref of a bucket in the template")
+                    })?;
+                let bucket = names.created[bucket_id].reference.clone();
+                let config_id = format!("{id}-{event_id}");
+                s3_configs
+                    .entry(bucket.clone())
+                    .or_default()
+                    .push(queue_configuration(&config_id, &props)?);
+                stack.s3_routes.push(S3Route {
+                    id: config_id,
+                    bucket,
+                    function: function.name.clone(),
+                    function_arn: function.arn(),
+                    async_config: function.async_config.clone(),
+                });
+            }
+            "Schedule" => {
+                if let Some(s) = schedule(&options.stack_name, function, event_id, &props)
+                    .with_context(|| format!("{id}.Events.{event_id}"))?
+                {
+                    stack.schedules.push(s);
+                }
+            }
+            other => bail!("{id}.Events.{event_id}: event type {other} is not supported by the local stack"),
+        }
+        Ok(())
+    }
+}
+
+/// S3 sends bucket notifications to one queue the bridge polls (LocalStack cannot invoke
+/// functions it does not run): create it and point every bucket with S3 events at it.
+async fn route_s3_notifications(
+    stack: &mut Stack,
+    s3_configs: BTreeMap<String, Vec<QueueConfiguration>>,
+    clients: &Clients,
+    options: &Options,
+) -> anyhow::Result<()> {
+    if s3_configs.is_empty() {
+        return Ok(());
+    }
+    let queue_name = format!("{}-s3-notifications", options.stack_name);
+    // A notification stays hidden while its function may still run (its Timeout), so that it
+    // is not taken again in the meantime; retries set their own delay.
+    let longest = stack
+        .s3_routes
+        .iter()
+        .filter_map(|r| stack.function(&r.function))
+        .map(|f| f.timeout_secs)
+        .max()
+        .unwrap_or(30);
+    let visibility = Options {
+        visibility_timeout: None,
+        ..options.clone()
+    };
+    let url = create_queue(
+        &queue_name,
+        &serde_json::json!({ "VisibilityTimeout": longest + 60 }),
+        clients,
+        &visibility,
+    )
+    .await
+    .context("creating the S3 notification queue")?;
+    let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}");
+    for (bucket, configs) in s3_configs {
+        let configs = configs.into_iter().map(|mut c| {
+            c.queue_arn = arn.clone();
+            c
+        });
+        clients
+            .s3
+            .put_bucket_notification_configuration()
+            .bucket(&bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder()
+                    .set_queue_configurations(Some(configs.collect()))
+                    .build(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("configuring notifications of bucket {bucket}"))?;
+    }
+    stack.s3_events_queue_url = Some(url);
+    Ok(())
 }
 
 /// Function events are read raw later (they refer to functions and buckets), not evaluated here.

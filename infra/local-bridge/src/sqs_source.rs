@@ -8,13 +8,15 @@
 //! - Redrive: a message received more than `maxReceiveCount` times is moved to the dead-letter
 //!   queue instead of being delivered (done here so it does not depend on the emulator doing it).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lambda_events::encodings::Base64Data;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::invoke::{InvokeError, Invoker};
 
@@ -117,7 +119,9 @@ impl SqsPoller {
             return Ok(outcome);
         }
         outcome.delivered = batch.len();
-        let event = json!({ "Records": batch.iter().map(|m| record(m, &self.source.queue_arn)).collect::<Vec<_>>() });
+        let mut event = SqsEvent::default();
+        event.records = batch.iter().map(|m| record(m, &self.source.queue_arn)).collect();
+        let event = serde_json::to_value(&event).expect("an SQS event serializes");
         let succeeded: Vec<&Message> = match self.invoker.invoke(&self.source.function, &event).await {
             Ok(response) => match self.failed_ids(&response, &batch) {
                 Some(failed) => batch
@@ -247,43 +251,41 @@ impl SqsPoller {
 }
 
 /// An SQS record exactly as Lambda delivers it.
-fn record(m: &Message, queue_arn: &str) -> Value {
-    let attributes: Map<String, Value> = m
+/// The Lambda record of a received message, as the SQS event source builds it (typed by
+/// `aws_lambda_events`, the crate the functions parse it with).
+fn record(m: &Message, queue_arn: &str) -> SqsMessage {
+    let attributes = m
         .attributes()
-        .map(|a| {
-            a.iter()
-                .map(|(k, v)| (k.as_str().to_string(), Value::String(v.clone())))
-                .collect()
-        })
+        .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
         .unwrap_or_default();
-    let message_attributes: HashMap<String, Value> = m
+    let message_attributes = m
         .message_attributes()
         .map(|a| {
             a.iter()
                 .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        json!({
-                            "stringValue": v.string_value(),
-                            "binaryValue": v.binary_value().map(|b| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b.as_ref())),
-                            "stringListValues": [],
-                            "binaryListValues": [],
-                            "dataType": v.data_type(),
-                        }),
-                    )
+                    let mut attribute = SqsMessageAttribute::default();
+                    attribute.string_value = v.string_value().map(str::to_string);
+                    attribute.binary_value = v.binary_value().map(|b| {
+                        let mut data = Base64Data::default();
+                        data.0 = b.as_ref().to_vec();
+                        data
+                    });
+                    attribute.data_type = Some(v.data_type().to_string());
+                    (k.clone(), attribute)
                 })
                 .collect()
         })
         .unwrap_or_default();
-    json!({
-        "messageId": m.message_id(),
-        "receiptHandle": m.receipt_handle(),
-        "body": m.body(),
-        "attributes": attributes,
-        "messageAttributes": message_attributes,
-        "md5OfBody": m.md5_of_body(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    })
+    let mut r = SqsMessage::default();
+    r.message_id = m.message_id().map(str::to_string);
+    r.receipt_handle = m.receipt_handle().map(str::to_string);
+    r.body = m.body().map(str::to_string);
+    r.md5_of_body = m.md5_of_body().map(str::to_string);
+    r.md5_of_message_attributes = m.md5_of_message_attributes().map(str::to_string);
+    r.attributes = attributes;
+    r.message_attributes = message_attributes;
+    r.event_source = Some("aws:sqs".into());
+    r.event_source_arn = Some(queue_arn.to_string());
+    r.aws_region = Some(REGION.into());
+    r
 }
