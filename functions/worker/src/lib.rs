@@ -4,5 +4,3 @@
 pub mod archive;
 pub mod handler;
 pub mod image;
-#[cfg(test)]
-mod tests;

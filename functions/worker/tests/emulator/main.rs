@@ -1,6 +1,9 @@
 //! The job lifecycle through the worker, against the emulators: jobs submitted with the real
 //! `Jobs` service, delivered by the real SQS event source (`local-bridge`), run by `Worker`.
 //! Only the work of an attempt is scripted (a `Runner`), so failures and crashes can be staged.
+//!
+//! Needs the local stack (`infra/up`, then `source infra/env.sh`; `infra/test` does both). The
+//! same stories run in-process in seconds, with in-memory stores, in `src/tests/`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -17,11 +20,12 @@ use shared::service::{Jobs, NewJob};
 use shared::store::{DynamoJobStore, JobStore};
 use time::Duration;
 
-use crate::handler::{ProcessError, RecordError, Runner, Worker};
-use crate::image::ImageJobs;
-use crate::image::fetch::{FetchConfig, Fetcher};
+use worker::handler::{ProcessError, RecordError, Runner, Worker};
+use worker::image::ImageJobs;
+use worker::image::fetch::{FetchConfig, Fetcher};
 
 mod images;
+mod store_master;
 
 /// A scripted attempt: waits `delay`, then answers `outcome(call number)`; logs who started when.
 struct Scripted {

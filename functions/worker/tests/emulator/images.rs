@@ -9,8 +9,8 @@ use shared::job::IMAGES_PER_PART;
 use shared::store::PartStore;
 use test_images::ImageFormat;
 
-use crate::image::fetch::FIRST_WINDOW;
 use test_images::{FORMATS, ImageServer, encode, extension, jpeg_with_exif};
+use worker::image::fetch::FIRST_WINDOW;
 
 use super::*;
 
@@ -365,7 +365,7 @@ async fn a_part_cut_short_by_the_invocation_deadline_stays_on_the_queue_until_it
     // measured (a loaded CI machine took more than 0.8 s) and cuts the slow one (30 s) short.
     let soon = || tokio::time::Instant::now() + StdDuration::from_millis(9_000);
 
-    let first = crate::image::DEADLINE
+    let first = worker::image::DEADLINE
         .scope(soon(), worker.handle_record(part_delivery(job.id, 0, 1)))
         .await;
     assert!(
@@ -374,7 +374,7 @@ async fn a_part_cut_short_by_the_invocation_deadline_stays_on_the_queue_until_it
     );
     assert_eq!(h.job(job.id).await.status, JobStatus::Processing, "nothing recorded");
 
-    crate::image::DEADLINE
+    worker::image::DEADLINE
         .scope(soon(), worker.handle_record(part_delivery(job.id, 0, 3)))
         .await
         .unwrap();
