@@ -369,7 +369,7 @@ async fn a_part_cut_short_by_the_invocation_deadline_stays_on_the_queue_until_it
         .scope(soon(), worker.handle_record(part_delivery(job.id, 0, 1)))
         .await;
     assert!(
-        matches!(first, Err(RecordError::Failed(ref e)) if e.contains("before the deadline")),
+        matches!(first, Err(ref e @ RecordError::OutOfTime { .. }) if e.to_string().contains("before the deadline")),
         "{first:?}"
     );
     assert_eq!(h.job(job.id).await.status, JobStatus::Processing, "nothing recorded");
