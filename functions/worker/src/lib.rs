@@ -4,3 +4,5 @@
 pub mod archive;
 pub mod handler;
 pub mod image;
+#[cfg(test)]
+mod tests;
