@@ -6,6 +6,7 @@
 //! - a job another delivery holds under a live lease is left on the queue (not acknowledged: if
 //!   that delivery dies, this message is what brings the job back after its lease);
 //! - a `processing` job whose lease expired is taken over (its worker died).
+//!
 //! A transient failure returns the job to `queued` and leaves the message for SQS to redeliver; after
 //! the last attempt the job is `failed` and the message goes on to the dead-letter queue.
 //! A permanent failure (bad input) fails the job at once and acknowledges the message.
