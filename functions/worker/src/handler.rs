@@ -103,6 +103,19 @@ impl Worker {
         shared::sqs_batch::process(event, CONCURRENCY, |record| self.handle_record(record)).await
     }
 
+    /// [`Worker::handle`] in an invocation with `remaining` time left (from the Lambda context):
+    /// image parts stop fetching shortly before its deadline ([`crate::image::invocation_deadline`]).
+    pub async fn handle_within(
+        &self,
+        event: SqsEvent,
+        remaining: std::time::Duration,
+    ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        match crate::image::invocation_deadline(remaining) {
+            Some(deadline) => crate::image::DEADLINE.scope(deadline, self.handle(event)).await,
+            None => self.handle(event).await,
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(message_id = record.message_id.as_deref().unwrap_or("")))]
     pub async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
         let body = record.body.as_deref().ok_or(RecordError::EmptyBody)?;

@@ -31,12 +31,22 @@ use crate::handler::RecordError;
 use fetch::{FetchError, Fetcher};
 
 tokio::task_local! {
-    /// When the current invocation must have answered (set by `main` from the Lambda context).
+    /// When the current invocation must have answered (set by [`crate::handler::Worker::handle_within`]
+    /// from the Lambda context).
     pub static DEADLINE: Instant;
 }
 
 /// Time kept back before the deadline to record what was measured.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// Less time than this left when an invocation starts is not a real deadline.
+const LEAST_REAL_DEADLINE: Duration = Duration::from_secs(15);
+
+/// The deadline of an invocation with `remaining` time left: `None` when it leaves almost nothing
+/// at the start, which is no real one (emulators send odd values: `cargo lambda watch` a moment
+/// of 1970, so `remaining` is zero).
+pub fn invocation_deadline(remaining: Duration) -> Option<Instant> {
+    (remaining > LEAST_REAL_DEADLINE).then(|| Instant::now() + remaining)
+}
 
 /// Why one image was not measured. Its text becomes the store's error on the job.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -297,6 +307,18 @@ pub fn parse_gpu_delay(value: &str) -> shared::Result<Option<(u64, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_that_leaves_almost_nothing_at_the_start_is_none() {
+        assert_eq!(invocation_deadline(Duration::ZERO), None, "cargo lambda watch's 1970");
+        assert_eq!(invocation_deadline(Duration::from_secs(15)), None);
+        let deadline = invocation_deadline(Duration::from_secs(60)).unwrap();
+        let left = deadline - Instant::now();
+        assert!(
+            left > Duration::from_secs(59) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+    }
 
     #[test]
     fn the_gpu_delay_knob_takes_a_value_or_a_range() {
