@@ -197,9 +197,14 @@ impl ImageJobs {
                         j.part_progress(&run, recorded.done, total, clock::now())
                     })
                     .await;
-                if let Err(e) = progress {
-                    // Only the progress bar lags: the part is recorded, and the finisher sets 100 %.
-                    tracing::warn!(job_id = %job.id, part, error = %e, "progress not recorded");
+                // Only the progress bar lags either way: the part is recorded, the finisher sets 100 %.
+                match progress {
+                    Ok(_) => {}
+                    // The run ended meanwhile (another delivery finished it, or a retry replaced it).
+                    Err(Error::Conflict(e)) => {
+                        tracing::debug!(job_id = %job.id, part, error = %e, "progress of an ended run")
+                    }
+                    Err(e) => tracing::warn!(job_id = %job.id, part, error = %e, "progress not recorded"),
                 }
             }
             Ok(())
