@@ -376,3 +376,24 @@ async fn limits_hold_per_owner_in_the_creating_transaction() {
     let (_t, store) = store().await;
     shared::store::contract::limits_hold_per_owner(store.as_ref()).await;
 }
+
+async fn part_store() -> (TestStack, Arc<shared::store::DynamoPartStore>) {
+    let t = TestStack::new(None).await;
+    let parts = Arc::new(shared::store::DynamoPartStore::new(
+        shared::aws::Clients::from_config(&shared::aws::sdk_config().await).dynamodb,
+        t.var("JOBS_TABLE"),
+    ));
+    (t, parts)
+}
+
+#[tokio::test]
+async fn parts_are_recorded_once_per_run() {
+    let (_t, parts) = part_store().await;
+    shared::store::contract::parts_are_recorded_once_per_run(parts.as_ref()).await;
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_of_parts_count_each_part_once() {
+    let (_t, parts) = part_store().await;
+    shared::store::contract::concurrent_deliveries_of_parts_count_each_part_once(parts).await;
+}

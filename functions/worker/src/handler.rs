@@ -6,6 +6,7 @@
 //! - a job another delivery holds under a live lease is left on the queue (not acknowledged: if
 //!   that delivery dies, this message is what brings the job back after its lease);
 //! - a `processing` job whose lease expired is taken over (its worker died).
+//!
 //! A transient failure returns the job to `queued` and leaves the message for SQS to redeliver; after
 //! the last attempt the job is `failed` and the message goes on to the dead-letter queue.
 //! A permanent failure (bad input) fails the job at once and acknowledges the message.
@@ -20,7 +21,7 @@ use shared::job::{ClaimRefused, Job, JobSpec, JobStatus};
 use shared::queue::{JobMessage, JobQueue, delay_until};
 use shared::service::Claim;
 use shared::store::JobStore;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use crate::archive::Archiver;
 use crate::image::ImageJobs;
@@ -42,12 +43,20 @@ pub enum ProcessError {
 /// Why a record stays on the queue.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    #[error("malformed message: empty body")]
+    EmptyBody,
     #[error("malformed message: {0}")]
-    Malformed(String),
-    #[error("job is held by another delivery until {0}")]
-    Busy(String),
+    Malformed(#[from] serde_json::Error),
+    /// Another delivery holds the job's lease until then.
+    #[error("job is held by another delivery until {}", clock::format(*.0))]
+    Busy(OffsetDateTime),
+    /// A transient failure of the attempt; the job is `queued` again, or `failed` after its last.
     #[error("attempt failed: {0}")]
-    Failed(String),
+    Failed(ProcessError),
+    /// An image part ran out of invocation time before every image was measured; a later
+    /// delivery measures the part afresh.
+    #[error("attempt failed: {images} images of part {part} not measured before the deadline")]
+    OutOfTime { part: u32, images: usize },
     #[error(transparent)]
     Store(#[from] shared::Error),
 }
@@ -94,18 +103,24 @@ impl Worker {
         shared::sqs_batch::process(event, CONCURRENCY, |record| self.handle_record(record)).await
     }
 
+    /// [`Worker::handle`] in an invocation with `remaining` time left (from the Lambda context):
+    /// image parts stop fetching shortly before its deadline ([`crate::image::invocation_deadline`]).
+    pub async fn handle_within(
+        &self,
+        event: SqsEvent,
+        remaining: std::time::Duration,
+    ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        match crate::image::invocation_deadline(remaining) {
+            Some(deadline) => crate::image::DEADLINE.scope(deadline, self.handle(event)).await,
+            None => self.handle(event).await,
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(message_id = record.message_id.as_deref().unwrap_or("")))]
     pub async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
-        let body = record
-            .body
-            .as_deref()
-            .ok_or_else(|| RecordError::Malformed("empty body".into()))?;
-        let message: JobMessage = serde_json::from_str(body).map_err(|e| RecordError::Malformed(e.to_string()))?;
-        let receives: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
+        let body = record.body.as_deref().ok_or(RecordError::EmptyBody)?;
+        let message: JobMessage = serde_json::from_str(body)?;
+        let receives = receive_count(&record);
         let id = message.job_id;
 
         let Some(job) = self.store.get(id).await? else {
@@ -137,7 +152,7 @@ impl Worker {
                 return Ok(());
             }
             Claim::Refused(ClaimRefused::Busy { lease_until }) => {
-                return Err(RecordError::Busy(clock::format(lease_until)));
+                return Err(RecordError::Busy(lease_until));
             }
         };
         let attempt = job.attempts;
@@ -172,8 +187,23 @@ impl Worker {
                     })
                     .await?;
                 tracing::warn!(job_id = %id, attempt, %error, status = %job.status, "attempt failed");
-                Err(RecordError::Failed(error))
+                Err(RecordError::Failed(ProcessError::Transient(error)))
             }
+        }
+    }
+}
+
+/// The record's `ApproximateReceiveCount` (1 for the first delivery). A missing or unreadable
+/// count is taken as 1, the reading that never gives up early, and logged.
+fn receive_count(record: &SqsMessage) -> u32 {
+    match record.attributes.get("ApproximateReceiveCount") {
+        Some(count) => count.parse().unwrap_or_else(|_| {
+            tracing::warn!(%count, "unreadable ApproximateReceiveCount; taken as 1");
+            1
+        }),
+        None => {
+            tracing::warn!("record without ApproximateReceiveCount; taken as 1");
+            1
         }
     }
 }

@@ -45,23 +45,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
-        // Image parts stop fetching shortly before the invocation's deadline. A deadline that
-        // leaves almost nothing at the start is not a real one (emulators send odd values).
         let remaining = event
             .context
             .deadline()
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default();
-        async move {
-            if remaining > std::time::Duration::from_secs(15) {
-                let deadline = tokio::time::Instant::now() + remaining;
-                worker::image::DEADLINE
-                    .scope(deadline, worker.handle(event.payload))
-                    .await
-            } else {
-                worker.handle(event.payload).await
-            }
-        }
+        async move { worker.handle_within(event.payload, remaining).await }
     }))
     .await
 }

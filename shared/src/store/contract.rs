@@ -1,15 +1,16 @@
-//! What every [`JobStore`] must do, written once and run against each implementation: the
-//! in-memory store in `shared`'s unit tests, DynamoDB in `shared/tests/dynamo_store.rs`.
-//! Behind the `testing` feature.
+//! What every [`JobStore`] and [`PartStore`] must do, written once and run against each
+//! implementation: the in-memory stores in `shared`'s unit tests, DynamoDB in
+//! `shared/tests/dynamo_store.rs`. Behind the `testing` feature.
 
 use serde_json::json;
 use time::Duration;
 
-use super::{Created, JobStore, ListFilter};
+use super::{Created, JobStore, ListFilter, PartStore, Recorded};
 use crate::auth::{Owner, Scope};
 use crate::clock;
 use crate::error::Error;
-use crate::job::{Job, JobKind, JobSpec, JobStatus};
+use crate::images::{ImageResult, PartResult, StoreError};
+use crate::job::{Job, JobId, JobKind, JobSpec, JobStatus};
 use crate::quota::Quotas;
 
 fn owner(name: &str) -> Owner {
@@ -152,4 +153,90 @@ pub async fn limits_hold_per_owner(store: &dyn JobStore) {
         (stats.total, stats.by_status["pending"], stats.by_status["cancelled"]),
         (3, 2, 1)
     );
+}
+
+/// A part's result: one image measured `width` wide, or one store error when `error` is given.
+fn part(n: u32, width: u32, error: Option<&str>) -> PartResult {
+    let url = format!("https://img.example/{n}.jpg");
+    match error {
+        None => PartResult {
+            part: n,
+            images: vec![ImageResult::new("S1", &url, width, 10, 100)],
+            errors: Vec::new(),
+        },
+        Some(e) => PartResult {
+            part: n,
+            images: Vec::new(),
+            errors: vec![StoreError {
+                store_id: "S1".into(),
+                url: Some(url),
+                error: e.into(),
+            }],
+        },
+    }
+}
+
+/// Parts of a run: each recorded once (a duplicate keeps the first result and does not count),
+/// counted per run (a retried job's new run starts from zero; run `r1` is not a prefix of `r10`),
+/// listed in part order (numeric, 2 before 10), per job.
+pub async fn parts_are_recorded_once_per_run(store: &dyn PartStore) {
+    let (job, other_job) = (JobId::new(), JobId::new());
+    assert_eq!(store.done(job, "r1").await.unwrap(), 0, "nothing recorded yet");
+    assert!(store.list(job, "r1").await.unwrap().is_empty());
+
+    let recorded = store.record(job, "r1", &part(10, 1, None)).await.unwrap();
+    assert_eq!(recorded, Recorded { first: true, done: 1 });
+    let recorded = store.record(job, "r1", &part(2, 2, None)).await.unwrap();
+    assert_eq!(recorded, Recorded { first: true, done: 2 });
+    // A redelivery measured differently: counted once, the first result kept.
+    let recorded = store.record(job, "r1", &part(10, 99, Some("timed out"))).await.unwrap();
+    assert_eq!(recorded, Recorded { first: false, done: 2 });
+    assert_eq!(store.done(job, "r1").await.unwrap(), 2);
+    let listed = store.list(job, "r1").await.unwrap();
+    assert_eq!(
+        listed,
+        vec![part(2, 2, None), part(10, 1, None)],
+        "part order, first results"
+    );
+
+    // Another run of the same job (a retry), one whose key starts like this one's, another job.
+    assert_eq!(store.done(job, "r10").await.unwrap(), 0);
+    let recorded = store.record(job, "r10", &part(10, 3, None)).await.unwrap();
+    assert_eq!(recorded, Recorded { first: true, done: 1 }, "a new run counts afresh");
+    assert_eq!(store.list(job, "r10").await.unwrap(), vec![part(10, 3, None)]);
+    assert_eq!(
+        store.list(job, "r1").await.unwrap().len(),
+        2,
+        "the old run is untouched"
+    );
+    assert_eq!(store.done(other_job, "r1").await.unwrap(), 0);
+    let recorded = store.record(other_job, "r1", &part(0, 4, None)).await.unwrap();
+    assert_eq!(recorded, Recorded { first: true, done: 1 });
+    assert_eq!(store.done(job, "r1").await.unwrap(), 2);
+}
+
+/// Three deliveries of each of five parts at once: each part counted once, exactly one delivery
+/// sees the run complete as the first of its part (the one that finishes the job), the count
+/// never goes past five.
+pub async fn concurrent_deliveries_of_parts_count_each_part_once(store: std::sync::Arc<dyn PartStore>) {
+    let job = JobId::new();
+    let deliveries = (0..15u32).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.record(job, "run", &part(i % 5, 1 + i, None)).await })
+    });
+    let recorded: Vec<Recorded> = futures::future::join_all(deliveries)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("recorded"))
+        .collect();
+    assert_eq!(recorded.iter().filter(|r| r.first).count(), 5, "{recorded:?}");
+    assert_eq!(
+        recorded.iter().filter(|r| r.first && r.done == 5).count(),
+        1,
+        "one finisher: {recorded:?}"
+    );
+    assert!(recorded.iter().all(|r| (1..=5).contains(&r.done)), "{recorded:?}");
+    assert_eq!(store.done(job, "run").await.unwrap(), 5);
+    let listed = store.list(job, "run").await.unwrap();
+    assert_eq!(listed.iter().map(|p| p.part).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
 }

@@ -1,6 +1,7 @@
-//! In-memory [`JobStore`] and [`JobQueue`]: the same rules as the DynamoDB store (conditional
-//! writes on `version`, idempotency keys, listings newest first), for tests that run in-process
-//! in milliseconds without emulators. Behind the `testing` feature.
+//! In-memory [`JobStore`], [`PartStore`] and [`JobQueue`]: the same rules as the DynamoDB stores
+//! (conditional writes on `version`, idempotency keys, listings newest first, each part recorded
+//! once per run), for tests that run in-process in milliseconds without emulators. Behind the
+//! `testing` feature.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -8,10 +9,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-use super::{Change, Created, IdempotencyKey, JobStore, ListFilter, MinuteCount, Page, Stats};
+use super::{Change, Created, IdempotencyKey, JobStore, ListFilter, MinuteCount, Page, PartStore, Recorded, Stats};
 use crate::auth::Scope;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::images::PartResult;
 use crate::job::{Job, JobId, JobStatus};
 use crate::queue::{JobMessage, JobQueue};
 use crate::quota::Charge;
@@ -216,6 +218,77 @@ impl JobStore for MemoryJobStore {
     }
 }
 
+/// Parts by job and run, each part's first result kept (like the conditional put of
+/// [`super::DynamoPartStore`]); the parts recorded are the run's set of done parts.
+#[derive(Default)]
+pub struct MemoryPartStore {
+    runs: Mutex<HashMap<(JobId, String), BTreeMap<u32, PartResult>>>,
+    /// When set, every call fails with this error (a DynamoDB outage).
+    pub fail_with: Mutex<Option<String>>,
+    /// Calls of [`PartStore::record`] so far, duplicates included.
+    pub records: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryPartStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.fail_with.lock().unwrap().clone() {
+            Some(why) => Err(Error::Internal(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs of `job` with parts recorded (for assertions).
+    pub fn runs(&self, job: JobId) -> Vec<String> {
+        let mut runs: Vec<String> = self
+            .runs
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(j, _)| *j == job)
+            .map(|(_, r)| r.clone())
+            .collect();
+        runs.sort();
+        runs
+    }
+}
+
+#[async_trait]
+impl PartStore for MemoryPartStore {
+    async fn record(&self, job: JobId, run: &str, result: &PartResult) -> Result<Recorded> {
+        self.check()?;
+        self.records.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut runs = self.runs.lock().unwrap();
+        let parts = runs.entry((job, run.to_owned())).or_default();
+        let first = !parts.contains_key(&result.part);
+        if first {
+            parts.insert(result.part, result.clone());
+        }
+        Ok(Recorded {
+            first,
+            done: parts.len() as u32,
+        })
+    }
+
+    async fn done(&self, job: JobId, run: &str) -> Result<u32> {
+        self.check()?;
+        let runs = self.runs.lock().unwrap();
+        Ok(runs.get(&(job, run.to_owned())).map_or(0, |p| p.len() as u32))
+    }
+
+    async fn list(&self, job: JobId, run: &str) -> Result<Vec<PartResult>> {
+        self.check()?;
+        let runs = self.runs.lock().unwrap();
+        Ok(runs
+            .get(&(job, run.to_owned()))
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}
+
 /// A queue that remembers what was sent: `(message, priority, delay)`; priority 0 stands for
 /// the ingest function's queue.
 #[derive(Default)]
@@ -264,5 +337,33 @@ mod tests {
     #[tokio::test]
     async fn limits_hold_per_owner() {
         super::super::contract::limits_hold_per_owner(&MemoryJobStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn parts_are_recorded_once_per_run() {
+        super::super::contract::parts_are_recorded_once_per_run(&MemoryPartStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_deliveries_of_parts_count_each_part_once() {
+        super::super::contract::concurrent_deliveries_of_parts_count_each_part_once(std::sync::Arc::new(
+            MemoryPartStore::new(),
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_failing_part_store_records_nothing() {
+        let store = MemoryPartStore::new();
+        *store.fail_with.lock().unwrap() = Some("DynamoDB is down".into());
+        let job = JobId::new();
+        let part = PartResult {
+            part: 0,
+            ..PartResult::default()
+        };
+        assert!(matches!(store.record(job, "r1", &part).await, Err(Error::Internal(_))));
+        *store.fail_with.lock().unwrap() = None;
+        assert_eq!(store.done(job, "r1").await.unwrap(), 0);
+        assert!(store.list(job, "r1").await.unwrap().is_empty());
     }
 }

@@ -50,11 +50,22 @@ impl Ports {
     }
 }
 
+/// Why a list of ports (`IMAGE_ALLOW_PORTS`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPorts {
+    #[error("{0:?} is not a port (1-65535) or a range of ports")]
+    NotAPort(String),
+    #[error("{0:?} is an empty range")]
+    EmptyRange(String),
+    #[error("no ports")]
+    Empty,
+}
+
 impl FromStr for Ports {
-    type Err = String;
+    type Err = BadPorts;
 
     /// `80,443,8000-8099`: ports and inclusive ranges, 1 to 65535.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, BadPorts> {
         let mut ranges = Vec::new();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let port = |p: &str| {
@@ -62,19 +73,19 @@ impl FromStr for Ports {
                     .parse::<u16>()
                     .ok()
                     .filter(|p| *p > 0)
-                    .ok_or_else(|| format!("{item:?} is not a port (1-65535) or a range of ports"))
+                    .ok_or_else(|| BadPorts::NotAPort(item.to_owned()))
             };
             let range = match item.split_once('-') {
                 Some((from, to)) => port(from)?..=port(to)?,
                 None => port(item)?..=port(item)?,
             };
             if range.is_empty() {
-                return Err(format!("{item:?} is an empty range"));
+                return Err(BadPorts::EmptyRange(item.to_owned()));
             }
             ranges.push(range);
         }
         if ranges.is_empty() {
-            return Err("no ports".into());
+            return Err(BadPorts::Empty);
         }
         Ok(Ports(ranges))
     }
@@ -395,6 +406,12 @@ mod tests {
         for bad in ["", " , ", "http", "0", "65536", "9-3", "80,x", "*"] {
             assert!(bad.parse::<Ports>().is_err(), "{bad:?} parsed");
         }
+        assert_eq!(" , ".parse::<Ports>().unwrap_err(), BadPorts::Empty);
+        assert_eq!("9-3".parse::<Ports>().unwrap_err(), BadPorts::EmptyRange("9-3".into()));
+        assert_eq!(
+            "80,x".parse::<Ports>().unwrap_err().to_string(),
+            "\"x\" is not a port (1-65535) or a range of ports"
+        );
     }
 
     #[test]

@@ -28,17 +28,45 @@ use shared::queue::{JobMessage, JobQueue};
 use shared::store::{JobStore, PartStore};
 
 use crate::handler::RecordError;
-use fetch::Fetcher;
+use fetch::{FetchError, Fetcher};
 
 tokio::task_local! {
-    /// When the current invocation must have answered (set by `main` from the Lambda context).
+    /// When the current invocation must have answered (set by [`crate::handler::Worker::handle_within`]
+    /// from the Lambda context).
     pub static DEADLINE: Instant;
 }
 
 /// Time kept back before the deadline to record what was measured.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
-/// The error of an image the invocation ran out of time for.
-const OUT_OF_TIME: &str = "not measured: the worker ran out of time";
+/// Less time than this left when an invocation starts is not a real deadline.
+const LEAST_REAL_DEADLINE: Duration = Duration::from_secs(15);
+
+/// The deadline of an invocation with `remaining` time left: `None` when it leaves almost nothing
+/// at the start, which is no real one (emulators send odd values: `cargo lambda watch` a moment
+/// of 1970, so `remaining` is zero).
+pub fn invocation_deadline(remaining: Duration) -> Option<Instant> {
+    (remaining > LEAST_REAL_DEADLINE).then(|| Instant::now() + remaining)
+}
+
+/// Why one image was not measured. Its text becomes the store's error on the job.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("unknown store_id {0}")]
+    UnknownStore(String),
+    /// The invocation's deadline came first (see [`DEADLINE`]).
+    #[error("not measured: the worker ran out of time")]
+    OutOfTime,
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+/// The outcome of measuring one part: its result, and how many of its images the invocation
+/// ran out of time for (those are in `result.errors` too).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Measured {
+    pub result: PartResult,
+    pub out_of_time: usize,
+}
 
 /// Everything an image job needs.
 pub struct ImageJobs {
@@ -143,13 +171,13 @@ impl ImageJobs {
             tracing::warn!(job_id = %job.id, part, "part past the job's last image; acknowledged");
             return Ok(());
         }
-        let result = self.measure(part, &images).await;
-        let out_of_time = result.errors.iter().filter(|e| e.error == OUT_OF_TIME).count();
+        let Measured { result, out_of_time } = self.measure(part, &images).await;
         if out_of_time > 0 && !last_delivery {
             // Leave the message: a later delivery measures the part afresh.
-            return Err(RecordError::Failed(format!(
-                "{out_of_time} images of part {part} not measured before the deadline"
-            )));
+            return Err(RecordError::OutOfTime {
+                part,
+                images: out_of_time,
+            });
         }
         let total = payload.part_count();
         let recorded = self.parts.record(job.id, &run, &result).await?;
@@ -169,8 +197,14 @@ impl ImageJobs {
                         j.part_progress(&run, recorded.done, total, clock::now())
                     })
                     .await;
-                if let Err(e) = progress {
-                    tracing::debug!(job_id = %job.id, error = %e, "progress not recorded");
+                // Only the progress bar lags either way: the part is recorded, the finisher sets 100 %.
+                match progress {
+                    Ok(_) => {}
+                    // The run ended meanwhile (another delivery finished it, or a retry replaced it).
+                    Err(Error::Conflict(e)) => {
+                        tracing::debug!(job_id = %job.id, part, error = %e, "progress of an ended run")
+                    }
+                    Err(e) => tracing::warn!(job_id = %job.id, part, error = %e, "progress not recorded"),
                 }
             }
             Ok(())
@@ -196,38 +230,44 @@ impl ImageJobs {
     }
 
     /// Measures the images of one part, each with its store check, at the fetcher's concurrency.
-    pub async fn measure(&self, part: u32, images: &[ImageRef<'_>]) -> PartResult {
+    pub async fn measure(&self, part: u32, images: &[ImageRef<'_>]) -> Measured {
         let outcomes = futures::future::join_all(images.iter().map(|image| self.measure_one(*image))).await;
-        let mut result = PartResult {
-            part,
-            ..PartResult::default()
+        let mut measured = Measured {
+            result: PartResult {
+                part,
+                ..PartResult::default()
+            },
+            out_of_time: 0,
         };
-        for outcome in outcomes {
+        for (image, outcome) in images.iter().zip(outcomes) {
             match outcome {
-                Ok(image) => result.images.push(image),
-                Err(error) => result.errors.push(error),
+                Ok(result) => measured.result.images.push(result),
+                Err(error) => {
+                    if error == ImageError::OutOfTime {
+                        measured.out_of_time += 1;
+                    }
+                    measured.result.errors.push(StoreError {
+                        store_id: image.store_id.to_owned(),
+                        url: Some(image.url.to_owned()),
+                        error: error.to_string(),
+                    });
+                }
             }
         }
-        result
+        measured
     }
 
-    async fn measure_one(&self, image: ImageRef<'_>) -> Result<ImageResult, StoreError> {
-        let error = |error: String| StoreError {
-            store_id: image.store_id.to_owned(),
-            url: Some(image.url.to_owned()),
-            error,
-        };
+    async fn measure_one(&self, image: ImageRef<'_>) -> Result<ImageResult, ImageError> {
         if self.stores.get(image.store_id).is_none() {
-            return Err(error(format!("unknown store_id {}", image.store_id)));
+            return Err(ImageError::UnknownStore(image.store_id.to_owned()));
         }
         let fetch = self.fetcher.dimensions(image.url);
         let size = match DEADLINE.try_with(|d| *d) {
             Ok(deadline) => tokio::time::timeout_at(deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline), fetch)
                 .await
-                .map_err(|_| error(OUT_OF_TIME.into()))?,
+                .map_err(|_| ImageError::OutOfTime)?,
             Err(_) => fetch.await,
-        }
-        .map_err(|e| error(e.to_string()))?;
+        }?;
         if let Some((min, max)) = self.gpu_delay {
             let ms = if max > min { rand::random_range(min..=max) } else { min };
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -272,6 +312,18 @@ pub fn parse_gpu_delay(value: &str) -> shared::Result<Option<(u64, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_that_leaves_almost_nothing_at_the_start_is_none() {
+        assert_eq!(invocation_deadline(Duration::ZERO), None, "cargo lambda watch's 1970");
+        assert_eq!(invocation_deadline(Duration::from_secs(15)), None);
+        let deadline = invocation_deadline(Duration::from_secs(60)).unwrap();
+        let left = deadline - Instant::now();
+        assert!(
+            left > Duration::from_secs(59) && left <= Duration::from_secs(60),
+            "{left:?}"
+        );
+    }
 
     #[test]
     fn the_gpu_delay_knob_takes_a_value_or_a_range() {
