@@ -2,5 +2,3 @@
 
 pub mod handler;
 pub mod reader;
-#[cfg(test)]
-mod tests;

@@ -169,7 +169,10 @@ async fn main() {
     let files = api::files::Files {
         s3: s3.clone(),
         bucket: t.var("UPLOADS_BUCKET").to_string(),
-        entries: shared::store::entries::EntryStore::new(dynamodb.clone(), t.var("LOG_ENTRIES_TABLE")),
+        entries: Arc::new(shared::store::entries::DynamoEntryStore::new(
+            dynamodb.clone(),
+            t.var("LOG_ENTRIES_TABLE"),
+        )),
         max_upload_bytes: api::files::MAX_UPLOAD_BYTES,
         max_presigned_bytes: api::files::MAX_PRESIGNED_BYTES,
     };
