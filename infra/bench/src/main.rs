@@ -255,7 +255,7 @@ async fn main() {
         store: store.clone(),
         queue: queue.clone(),
         runner: Arc::new(worker::handler::Processors {
-            archive: worker::archive::Archiver::new(s3.clone()),
+            archive: worker::archive::Archiver::new(Arc::new(shared::objects::S3Objects::new(s3.clone()))),
         }),
         images: Arc::new(worker::image::ImageJobs::new(
             store.clone(),
