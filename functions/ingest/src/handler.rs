@@ -355,31 +355,7 @@ impl Ingest {
                 tracing::info!(job_id = %id, attempt, %why, "the attempt lost the job; stopping");
                 return Ok(());
             }
-            Err(error) if error.is_transient() => {
-                let summary = error.summary();
-                tracing::warn!(job_id = %id, attempt, error = %error, "ingest attempt failed; giving it back");
-                let job = self
-                    .jobs
-                    .store
-                    .modify(id, &mut |j| {
-                        j.fail_attempt(attempt, summary.clone(), clock::now()).map(|_| ())
-                    })
-                    .await?;
-                if job.status == shared::job::JobStatus::Queued {
-                    // Started again from the queue, after a pause that grows with the attempts.
-                    // If even this send fails, the error makes Lambda retry the event, which
-                    // claims the queued job again; the sweeper is the last resort.
-                    // The message every queue carries for a job: the ingest reads it as a start.
-                    let message = JobMessage {
-                        job_id: id,
-                        part: None,
-                        run: None,
-                    };
-                    let pause = Duration::seconds(10 * i64::from(job.attempts));
-                    self.jobs.queue.send_ingest(&message, pause).await?;
-                }
-                return Ok(());
-            }
+            Err(error) if error.is_transient() => return self.give_back(id, attempt, &error).await,
             Err(error) => {
                 tracing::warn!(job_id = %id, attempt, error = %error, "ingest failed");
                 let summary = error.summary();
@@ -390,9 +366,40 @@ impl Ingest {
             }
         };
         match written {
-            Ok(_) | Err(shared::Error::Conflict(_)) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(shared::Error::Conflict(why)) => {
+                tracing::info!(job_id = %id, attempt, %why, "the job moved on before the outcome was recorded");
+                Ok(())
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// A transient failure: the attempt goes back (`queued`, while attempts remain) and starts
+    /// again from the queue, after a pause that grows with the attempts. If even this send fails,
+    /// the error makes Lambda retry the event, which claims the queued job again; the sweeper is
+    /// the last resort.
+    async fn give_back(&self, id: JobId, attempt: u32, error: &IngestError) -> shared::Result<()> {
+        let summary = error.summary();
+        tracing::warn!(job_id = %id, attempt, %error, "ingest attempt failed; giving it back");
+        let job = self
+            .jobs
+            .store
+            .modify(id, &mut |j| {
+                j.fail_attempt(attempt, summary.clone(), clock::now()).map(|_| ())
+            })
+            .await?;
+        if job.status == shared::job::JobStatus::Queued {
+            // The message every queue carries for a job: the ingest reads it as a start.
+            let message = JobMessage {
+                job_id: id,
+                part: None,
+                run: None,
+            };
+            let pause = Duration::seconds(10 * i64::from(job.attempts));
+            self.jobs.queue.send_ingest(&message, pause).await?;
+        }
+        Ok(())
     }
 
     /// Hands a checkpoint to the next invocation, through the ingest queue.
