@@ -2,7 +2,10 @@
 //!
 //! - [`auth`]: who is asking (the caller a verified token names), owners, and what admins may do.
 //! - [`job`]: the job, its kinds and typed payloads, and the one state machine every writer uses.
-//! - [`store`]: storage traits (`JobStore`) and their DynamoDB implementation.
+//! - [`store`]: storage traits (`JobStore`, `EntryStore`) and their DynamoDB implementations;
+//!   in-memory ones for fast tests (`store::memory`, feature `testing`).
+//! - [`objects`]: S3 objects behind the `Objects` trait (read from an offset, copy to an archive
+//!   key); `S3Objects` is the real one, `store::memory::MemoryObjects` the in-memory one.
 //! - [`images`]: image-job results (the Retail Pulse store master lives with its only user, the worker).
 //! - [`limits`]: how big anything from outside may be, and how long stored texts get.
 //! - [`quota`]: limits per owner (jobs in flight, image URLs per hour, upload bytes per day).
@@ -21,6 +24,7 @@ pub mod images;
 pub mod job;
 pub mod limits;
 pub mod logs;
+pub mod objects;
 pub mod queue;
 pub mod quota;
 pub mod retry;

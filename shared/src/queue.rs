@@ -65,6 +65,11 @@ pub trait JobQueue: Send + Sync {
     /// to run from the start (a retry, or one the sweeper brings back).
     async fn send_ingest(&self, message: &JobMessage, delay: Duration) -> Result<()>;
 
+    /// Sends a checkpoint of the ingest function's own to its queue, after `delay`: `body` is the
+    /// JSON it reads back to go on with a file in a fresh invocation (only the ingest knows its
+    /// shape).
+    async fn send_ingest_checkpoint(&self, body: &str, delay: Duration) -> Result<()>;
+
     /// Enqueues the message for a job as it stands (priority, schedule). `log_ingest` jobs are
     /// run by the ingest function, so theirs goes to its queue; every other kind to the worker's.
     async fn enqueue(&self, job: &Job, now: OffsetDateTime) -> Result<()> {
@@ -112,6 +117,12 @@ impl SqsJobQueue {
         self
     }
 
+    fn ingest_url(&self) -> Result<&str> {
+        self.ingest_url
+            .as_deref()
+            .ok_or_else(|| Error::Internal("no ingest queue configured (INGEST_QUEUE_URL)".into()))
+    }
+
     async fn send_to(&self, url: &str, message: &JobMessage, priority: u8, delay: Duration) -> Result<()> {
         let body = serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?;
         let priority_attr = MessageAttributeValue::builder()
@@ -147,11 +158,19 @@ impl JobQueue for SqsJobQueue {
     }
 
     async fn send_ingest(&self, message: &JobMessage, delay: Duration) -> Result<()> {
-        let url = self
-            .ingest_url
-            .as_deref()
-            .ok_or_else(|| Error::Internal("no ingest queue configured (INGEST_QUEUE_URL)".into()))?;
-        self.send_to(url, message, 3, delay).await
+        self.send_to(self.ingest_url()?, message, 3, delay).await
+    }
+
+    async fn send_ingest_checkpoint(&self, body: &str, delay: Duration) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(self.ingest_url()?)
+            .message_body(body)
+            .delay_seconds(delay.whole_seconds().clamp(0, MAX_DELAY.whole_seconds()) as i32)
+            .send()
+            .await
+            .map_err(|e| Error::aws("SendMessage", e))?;
+        Ok(())
     }
 
     /// `SendMessageBatch`, 10 messages a call; any entry SQS refuses fails the whole call (the

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use crate::auth::{Caller, Owner};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::job::{ClaimRefused, Job, JobId, JobKind, JobSpec, JobStatus};
+use crate::job::{ClaimRefused, Job, JobId, JobKind, JobSpec, JobStatus, LogIngestPayload};
 use crate::queue::JobQueue;
 use crate::quota::Quotas;
 use crate::store::{Change, Created, IdempotencyKey, JobStore, ListFilter, Page, Stats};
@@ -144,6 +145,39 @@ impl Jobs {
         match self.store.create(&job, idempotency, &charges).await? {
             Created::New(j) | Created::Existing(j) => Ok(j),
         }
+    }
+
+    /// The `log_ingest` job of an object that arrived in the uploads bucket: the one the api made
+    /// for an upload (its id is in the key, `uploads/<owner>/<job_id>/<file>`), or, for a file
+    /// dropped straight into the bucket, one created here once per object version (`version`:
+    /// the S3 event's sequencer or ETag), so that a twice-delivered event finds the same job. A
+    /// drop belongs to the owner of its `uploads/<owner>/` prefix (the bucket policy and the
+    /// owners' IAM decide who may write there); one outside any owner's prefix is admins'. It is
+    /// not charged: the upload limit is the api's, for what passes through it.
+    pub async fn ingest_job_of_object(&self, bucket: &str, key: &str, size: u64, version: &str) -> Result<Job> {
+        if let Some(id) = LogIngestPayload::uploaded_job(key)
+            && let Some(job) = self.store.get(id).await?
+            && matches!(&job.spec, JobSpec::LogIngest(p) if p.key == key && p.bucket == bucket)
+        {
+            return Ok(job);
+        }
+        let file_name = key.rsplit('/').next().unwrap_or(key);
+        let spec = JobSpec::LogIngest(LogIngestPayload {
+            bucket: bucket.into(),
+            key: key.into(),
+            file_name: crate::limits::clip(file_name, crate::limits::FILE_NAME),
+            size,
+        });
+        let idempotency = IdempotencyKey {
+            key: format!(
+                "s3:{}",
+                hex::encode(Sha256::digest(format!("{bucket}/{key}#{version}")))
+            ),
+            fingerprint: "s3-event".into(),
+        };
+        let mut job = Job::new(spec, DEFAULT_PRIORITY, None, clock::now())?;
+        job.owner = Owner::of_upload_key(key);
+        self.create_pending(job, Some(&idempotency), false).await
     }
 
     /// Removes a pending job whose upload could not be stored (nothing will ever start it).
@@ -404,6 +438,72 @@ mod tests {
         async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
             self.0.oldest(status, before, limit).await
         }
+    }
+
+    fn jobs() -> (Jobs, Arc<MemoryJobStore>) {
+        let store = Arc::new(MemoryJobStore::new());
+        let queue = Arc::new(crate::store::memory::MemoryQueue::new());
+        (Jobs::new(store.clone(), queue, Duration::seconds(60)), store)
+    }
+
+    #[tokio::test]
+    async fn a_dropped_file_gets_one_job_per_object_version_owned_by_its_prefix() {
+        let (jobs, store) = jobs();
+        let first = jobs
+            .ingest_job_of_object("b", "uploads/alice/app.jsonl", 10, "seq-1")
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.status, first.priority, first.owner.as_ref().map(Owner::as_str)),
+            (JobStatus::Pending, DEFAULT_PRIORITY, Some("alice"))
+        );
+        let JobSpec::LogIngest(p) = &first.spec else {
+            panic!("{:?}", first.spec)
+        };
+        assert_eq!(
+            (p.bucket.as_str(), p.key.as_str(), p.file_name.as_str(), p.size),
+            ("b", "uploads/alice/app.jsonl", "app.jsonl", 10)
+        );
+        let again = jobs
+            .ingest_job_of_object("b", "uploads/alice/app.jsonl", 10, "seq-1")
+            .await
+            .unwrap();
+        assert_eq!(again.id, first.id, "a repeated event finds the job");
+        let newer = jobs
+            .ingest_job_of_object("b", "uploads/alice/app.jsonl", 12, "seq-2")
+            .await
+            .unwrap();
+        assert_ne!(newer.id, first.id, "a new version of the file is a new job");
+        let admins = jobs
+            .ingest_job_of_object("b", "uploads/app.jsonl", 1, "seq-1")
+            .await
+            .unwrap();
+        assert_eq!(admins.owner, None, "outside any owner's prefix");
+        assert_eq!(store.all().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_uploads_object_finds_the_job_named_in_its_key() {
+        let (jobs, store) = jobs();
+        let alice = Owner::parse("alice").unwrap();
+        let id = JobId::new();
+        let key = LogIngestPayload::upload_key(&alice, id, "app.jsonl");
+        let spec = JobSpec::LogIngest(LogIngestPayload {
+            bucket: "b".into(),
+            key: key.clone(),
+            file_name: "app.jsonl".into(),
+            size: 5,
+        });
+        let mut job = Job::new(spec, DEFAULT_PRIORITY, None, clock::now())
+            .unwrap()
+            .owned_by(alice);
+        job.id = id;
+        jobs.create_pending(job, None, true).await.unwrap();
+        assert_eq!(jobs.ingest_job_of_object("b", &key, 5, "seq").await.unwrap().id, id);
+        // The same key in another bucket is not that upload: a drop of its own.
+        let other = jobs.ingest_job_of_object("elsewhere", &key, 5, "seq").await.unwrap();
+        assert_ne!(other.id, id);
+        assert_eq!(store.all().len(), 2);
     }
 
     #[tokio::test]

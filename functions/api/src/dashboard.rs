@@ -294,7 +294,7 @@ mod tests {
     use shared::queue::SqsJobQueue;
     use shared::service::Jobs;
     use shared::store::DynamoJobStore;
-    use shared::store::entries::EntryStore;
+    use shared::store::entries::DynamoEntryStore;
     use tower::ServiceExt;
 
     use super::*;
@@ -312,7 +312,10 @@ mod tests {
             files: crate::files::Files {
                 s3: clients.s3.clone(),
                 bucket: var("UPLOADS_BUCKET"),
-                entries: EntryStore::new(clients.dynamodb.clone(), &var("LOG_ENTRIES_TABLE")),
+                entries: Arc::new(DynamoEntryStore::new(
+                    clients.dynamodb.clone(),
+                    &var("LOG_ENTRIES_TABLE"),
+                )),
                 max_upload_bytes: 4096,
                 max_presigned_bytes: 8192,
             },

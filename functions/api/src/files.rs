@@ -2,6 +2,7 @@
 //! status and the stored entries. The S3-triggered ingest function does the work; these routes
 //! create the `log_ingest` job and the object it reads.
 
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -25,11 +26,11 @@ use crate::error::{ApiError, error_response};
 use crate::jobs::{parse_json, query_pairs};
 
 /// Where uploads go and how big they may be.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Files {
     pub s3: aws_sdk_s3::Client,
     pub bucket: String,
-    pub entries: EntryStore,
+    pub entries: Arc<dyn EntryStore>,
     /// Largest body `POST /api/v1/files/upload` takes. API Gateway passes at most 10 MB and Lambda
     /// at most 6 MB of event, in which a binary body is base64 (4/3 larger): 4 MiB fits both.
     pub max_upload_bytes: usize,

@@ -6,7 +6,7 @@ use shared::aws::Clients;
 use shared::queue::SqsJobQueue;
 use shared::service::Jobs;
 use shared::settings::Settings;
-use shared::store::entries::EntryStore;
+use shared::store::entries::DynamoEntryStore;
 use shared::store::{DynamoJobStore, DynamoPartStore};
 
 use api::app;
@@ -22,7 +22,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let files = api::files::Files {
         s3: clients.s3.clone(),
         bucket: settings.uploads_bucket.clone(),
-        entries: EntryStore::new(clients.dynamodb.clone(), &settings.log_entries_table),
+        entries: Arc::new(DynamoEntryStore::new(
+            clients.dynamodb.clone(),
+            &settings.log_entries_table,
+        )),
         max_upload_bytes: shared::settings::optional("UPLOAD_MAX_BYTES", api::files::MAX_UPLOAD_BYTES)?,
         max_presigned_bytes: shared::settings::optional("PRESIGNED_MAX_BYTES", api::files::MAX_PRESIGNED_BYTES)?,
     };

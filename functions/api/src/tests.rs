@@ -50,7 +50,10 @@ fn api_files(t: &TestStack, clients: &shared::aws::Clients) -> crate::files::Fil
     crate::files::Files {
         s3: clients.s3.clone(),
         bucket: t.var("UPLOADS_BUCKET").to_string(),
-        entries: shared::store::entries::EntryStore::new(clients.dynamodb.clone(), t.var("LOG_ENTRIES_TABLE")),
+        entries: Arc::new(shared::store::entries::DynamoEntryStore::new(
+            clients.dynamodb.clone(),
+            t.var("LOG_ENTRIES_TABLE"),
+        )),
         max_upload_bytes: 64 * 1024,
         max_presigned_bytes: 1024 * 1024,
     }

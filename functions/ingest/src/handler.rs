@@ -1,21 +1,25 @@
 //! One S3 `ObjectCreated` record = one `.jsonl` (or `.jsonl.gz`) object to ingest.
 //!
 //! - The object's `log_ingest` job: an upload through the API already made one (its id is in the
-//!   key, `uploads/<job_id>/<file>`); a file dropped straight into the bucket gets one here, once:
-//!   its idempotency key is the object's bucket, key and sequencer, so a twice-delivered event
-//!   finds the same job, and the claim refuses a second run.
-//! - The object is streamed line by line (constant memory); each line is validated
-//!   (`shared::logs`), valid entries stored 25 per `BatchWriteItem` (a line re-ingested overwrites
-//!   its item), the first 100 rejections kept with line number and reason.
+//!   key, `uploads/<owner>/<job_id>/<file>`); a file dropped straight into the bucket gets one
+//!   through `shared::service::Jobs::ingest_job_of_object`, once: its idempotency key is the
+//!   object's bucket, key and sequencer, so a twice-delivered event finds the same job, and the
+//!   claim refuses a second run.
+//! - The object is streamed line by line (constant memory) through `shared::objects::Objects`;
+//!   each line is validated (`shared::logs`), valid entries stored 25 at a time through
+//!   `shared::store::entries::EntryStore` (a line re-ingested overwrites its entry), the first 100
+//!   rejections kept with line number and reason.
 //! - Progress goes on the job at `started processing`, every 10 % of bytes read, and `completed`.
 //! - A missing object, a body that is not UTF-8 or not JSONL, or a storage failure that outlasts
 //!   the retries fails the job with a clear error. A bad line never fails the file.
+//! - A file that outlasts an invocation is checkpointed and continued through the ingest queue
+//!   (`shared::queue::JobQueue::send_ingest_checkpoint`); a transient failure gives the attempt
+//!   back and starts it again through the same queue.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
 use std::time::Instant;
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
@@ -24,16 +28,17 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use shared::auth::Owner;
 use shared::clock;
-use shared::job::{ClaimRefused, Job, JobId, JobKind, JobSpec, LogIngestPayload};
+use shared::job::{ClaimRefused, Job, JobId, JobSpec};
 use shared::logs::{LogEntry, Rejection};
+use shared::objects::{Body, ObjectError, Objects};
 use shared::queue::JobMessage;
-use shared::service::Claim;
+use shared::service::{Claim, Jobs};
 use shared::store::entries::{BATCH, EntryStore};
-use shared::store::{Created, IdempotencyKey, JobStore};
 use time::Duration;
+use tokio::io::AsyncBufRead;
+
+use crate::reader;
 
 /// Rejected lines kept with their reasons; the rest are only counted.
 pub const KEPT_REJECTIONS: usize = 100;
@@ -44,16 +49,17 @@ pub const WRITES_IN_FLIGHT: usize = 4;
 pub const MIN_LINES_PER_INVOCATION: u64 = BATCH as u64;
 
 pub struct Ingest {
-    pub store: Arc<dyn JobStore>,
-    pub entries: EntryStore,
-    pub s3: aws_sdk_s3::Client,
-    /// How long a run holds its job: above the function's timeout (`INGEST_LEASE_SECONDS`, 360 s), renewed by every continuation, so a late duplicate event never takes over a
-    /// live ingest.
+    /// The jobs: their store, and the queues (the ingest's own carries checkpoints and restarts).
+    pub jobs: Jobs,
+    /// Where the valid lines go.
+    pub entries: Arc<dyn EntryStore>,
+    /// Where the files are read from.
+    pub objects: Arc<dyn Objects>,
+    /// How long a run holds its job: above the function's timeout (`INGEST_LEASE_SECONDS`, 360 s),
+    /// renewed by every continuation, so a late duplicate event never takes over a live ingest.
     pub lease: Duration,
     /// The seed's random per-line delay (0..=this many ms); 0 = off.
     pub line_delay_ms: u64,
-    /// Where a file that outlasts one invocation continues (`INGEST_QUEUE_URL`).
-    pub continuation: Continuation,
     /// Upper bound on the time one invocation works before it checkpoints (`INGEST_TIME_BUDGET_MS`;
     /// the invocation's own deadline, less a safety margin, bounds it too).
     pub time_budget: std::time::Duration,
@@ -93,13 +99,6 @@ impl Limits {
             max_gzip_ratio: shared::settings::optional("INGEST_MAX_GZIP_RATIO", d.max_gzip_ratio)?,
         })
     }
-}
-
-/// The queue that carries checkpoints to the next invocation of this function.
-#[derive(Clone, Debug)]
-pub struct Continuation {
-    pub sqs: aws_sdk_sqs::Client,
-    pub queue_url: String,
 }
 
 /// Where an ingest stopped: enough to go on from there in a fresh invocation, every line once.
@@ -245,6 +244,7 @@ impl Ingest {
     async fn continue_from(&self, cp: Checkpoint, stop_at: Instant) -> shared::Result<()> {
         let lease = self.lease;
         let renewed = self
+            .jobs
             .store
             .modify(cp.job_id, &mut |j| j.renew_lease(cp.attempt, clock::now(), lease))
             .await;
@@ -277,7 +277,7 @@ impl Ingest {
 
     /// Claims the job for an attempt; `None` if it is finished or a live run holds it.
     async fn claim(&self, id: JobId) -> shared::Result<Option<Job>> {
-        match shared::service::claim(self.store.as_ref(), id, self.lease).await {
+        match shared::service::claim(self.jobs.store.as_ref(), id, self.lease).await {
             Ok(Claim::Claimed(job)) => Ok(Some(job)),
             Ok(Claim::Refused(ClaimRefused::Finished(status))) => {
                 tracing::info!(job_id = %id, %status, "ingest already finished; nothing to do");
@@ -307,7 +307,7 @@ impl Ingest {
             .clone()
             .or(record.s3.object.e_tag.clone())
             .unwrap_or_default();
-        let job = self.job_for(&bucket, &key, size, &version).await?;
+        let job = self.jobs.ingest_job_of_object(&bucket, &key, size, &version).await?;
         let id = job.id;
         let Some(job) = self.claim(id).await? else {
             return Ok(id);
@@ -335,10 +335,7 @@ impl Ingest {
         // handed over counts as a storage failure).
         let outcome = match self.ingest(job, bucket, key, from, stop_at).await {
             Ok(Outcome::Done(result)) => Ok(result),
-            Ok(Outcome::Paused(cp)) => match self
-                .send(&serde_json::to_string(&cp).expect("checkpoint JSON"), 0)
-                .await
-            {
+            Ok(Outcome::Paused(cp)) => match self.hand_over(&cp).await {
                 Ok(()) => {
                     tracing::info!(job_id = %id, line = cp.line, "checkpointed; continuing in a new invocation");
                     return Ok(());
@@ -349,7 +346,8 @@ impl Ingest {
         };
         let written = match outcome {
             Ok(result) => {
-                self.store
+                self.jobs
+                    .store
                     .modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now()))
                     .await
             }
@@ -357,94 +355,64 @@ impl Ingest {
                 tracing::info!(job_id = %id, attempt, %why, "the attempt lost the job; stopping");
                 return Ok(());
             }
-            Err(error) if error.is_transient() => {
-                let summary = error.summary();
-                tracing::warn!(job_id = %id, attempt, error = %error, "ingest attempt failed; giving it back");
-                let job = self
-                    .store
-                    .modify(id, &mut |j| {
-                        j.fail_attempt(attempt, summary.clone(), clock::now()).map(|_| ())
-                    })
-                    .await?;
-                if job.status == shared::job::JobStatus::Queued {
-                    // Started again from the queue, after a pause that grows with the attempts.
-                    // If even this send fails, the error makes Lambda retry the event, which
-                    // claims the queued job again; the sweeper is the last resort.
-                    // The message every queue carries for a job: the ingest reads it as a start.
-                    let message = JobMessage {
-                        job_id: id,
-                        part: None,
-                        run: None,
-                    };
-                    let message = serde_json::to_string(&message).expect("JSON");
-                    self.send(&message, 10 * job.attempts).await?;
-                }
-                return Ok(());
-            }
+            Err(error) if error.is_transient() => return self.give_back(id, attempt, &error).await,
             Err(error) => {
                 tracing::warn!(job_id = %id, attempt, error = %error, "ingest failed");
                 let summary = error.summary();
-                self.store
+                self.jobs
+                    .store
                     .modify(id, &mut |j| j.fail_permanently(attempt, summary.clone(), clock::now()))
                     .await
             }
         };
         match written {
-            Ok(_) | Err(shared::Error::Conflict(_)) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(shared::Error::Conflict(why)) => {
+                tracing::info!(job_id = %id, attempt, %why, "the job moved on before the outcome was recorded");
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
 
-    /// Sends a message to the ingest queue (a checkpoint, or a job to start), after `delay_secs`.
-    async fn send(&self, body: &str, delay_secs: u32) -> shared::Result<()> {
-        self.continuation
-            .sqs
-            .send_message()
-            .queue_url(&self.continuation.queue_url)
-            .message_body(body)
-            .delay_seconds(delay_secs.min(900) as i32)
-            .send()
-            .await
-            .map_err(|e| shared::Error::aws("SendMessage", e))?;
+    /// A transient failure: the attempt goes back (`queued`, while attempts remain) and starts
+    /// again from the queue, after a pause that grows with the attempts. If even this send fails,
+    /// the error makes Lambda retry the event, which claims the queued job again; the sweeper is
+    /// the last resort.
+    async fn give_back(&self, id: JobId, attempt: u32, error: &IngestError) -> shared::Result<()> {
+        let summary = error.summary();
+        tracing::warn!(job_id = %id, attempt, %error, "ingest attempt failed; giving it back");
+        let job = self
+            .jobs
+            .store
+            .modify(id, &mut |j| {
+                j.fail_attempt(attempt, summary.clone(), clock::now()).map(|_| ())
+            })
+            .await?;
+        if job.status == shared::job::JobStatus::Queued {
+            // The message every queue carries for a job: the ingest reads it as a start.
+            let message = JobMessage {
+                job_id: id,
+                part: None,
+                run: None,
+            };
+            let pause = Duration::seconds(10 * i64::from(job.attempts));
+            self.jobs.queue.send_ingest(&message, pause).await?;
+        }
         Ok(())
     }
 
-    /// The job of an uploaded object (id in the key), or a new one for a dropped file.
-    async fn job_for(&self, bucket: &str, key: &str, size: u64, version: &str) -> shared::Result<Job> {
-        if let Some(id) = LogIngestPayload::uploaded_job(key)
-            && let Some(job) = self.store.get(id).await?
-            && matches!(&job.spec, JobSpec::LogIngest(p) if p.key == key && p.bucket == bucket)
-        {
-            return Ok(job);
-        }
-        let file_name = key.rsplit('/').next().unwrap_or(key);
-        let spec = JobSpec::LogIngest(LogIngestPayload {
-            bucket: bucket.into(),
-            key: key.into(),
-            file_name: shared::limits::clip(file_name, shared::limits::FILE_NAME),
-            size,
-        });
-        let idempotency = IdempotencyKey {
-            key: format!(
-                "s3:{}",
-                hex::encode(Sha256::digest(format!("{bucket}/{key}#{version}")))
-            ),
-            fingerprint: "s3-event".into(),
-        };
-        // A drop belongs to the owner of its `uploads/<owner>/` prefix (the bucket policy and
-        // the owners' IAM decide who may write there); one outside any owner's prefix is admins'.
-        let mut job = Job::new(spec, shared::service::DEFAULT_PRIORITY, None, clock::now())?;
-        job.owner = Owner::of_upload_key(key);
-        debug_assert_eq!(job.kind(), JobKind::LogIngest);
-        match self.store.create(&job, Some(&idempotency), &[]).await? {
-            Created::New(j) | Created::Existing(j) => Ok(j),
-        }
+    /// Hands a checkpoint to the next invocation, through the ingest queue.
+    async fn hand_over(&self, cp: &Checkpoint) -> shared::Result<()> {
+        let body = serde_json::to_string(cp).map_err(|e| shared::Error::Internal(format!("checkpoint JSON: {e}")))?;
+        self.jobs.queue.send_ingest_checkpoint(&body, Duration::ZERO).await
     }
 
     async fn progress(&self, job: &Job, percent: u8, stage: String, timeline: bool) -> Result<(), IngestError> {
         let attempt = job.attempts;
         let now = clock::now();
-        self.store
+        self.jobs
+            .store
             .modify(job.id, &mut |j| {
                 if timeline {
                     j.set_progress(attempt, percent, stage.clone(), now)
@@ -456,7 +424,8 @@ impl Ingest {
         Ok(())
     }
 
-    /// Streams, validates and stores the object; returns the job's result.
+    /// Streams, validates and stores the object from where `from` stopped (or its start), until
+    /// its end or `stop_at`; returns the job's result, or where the next invocation goes on.
     pub async fn ingest(
         &self,
         job: &Job,
@@ -465,174 +434,280 @@ impl Ingest {
         from: Option<Checkpoint>,
         stop_at: Instant,
     ) -> Result<Outcome, IngestError> {
+        let resumed = from.is_some();
+        let mut run = Run::new(self, job, bucket, key, from);
+        let mut lines = run.open().await?;
+        if !resumed {
+            run.report(0, "started processing".into());
+        }
+        let mut buf = Vec::new();
+        while let Some(read) = run.read_line(&mut *lines, &mut buf).await? {
+            if run.skip_done_gzip_line() {
+                continue;
+            }
+            run.pause_per_line().await;
+            run.record_line(read, &buf)?;
+            if run.batch.len() == BATCH {
+                run.flush_batch().await?;
+                run.report_progress();
+            }
+            // The clock, on every line: a file of blank or bad lines stops in time too.
+            if run.past(stop_at) {
+                return Ok(Outcome::Paused(run.checkpoint().await?));
+            }
+        }
+        Ok(Outcome::Done(run.complete().await?))
+    }
+}
+
+/// A line as [`Run::read_line`] read it.
+#[derive(Debug, Clone, Copy)]
+struct Read {
+    /// Its bytes in the (decoded) file, terminator included.
+    size: usize,
+    /// Whether it is in the buffer: a line over [`Limits::max_line`] is consumed, not kept.
+    kept: bool,
+}
+
+/// One invocation's share of a file: where it is, what it counted, what it has in flight.
+struct Run<'a> {
+    ingest: &'a Ingest,
+    job: &'a Job,
+    bucket: &'a str,
+    key: &'a str,
+    /// A `.gz` object: read through the decoder, and from its start every time (no seeking).
+    gzip: bool,
+    tally: Tally,
+    /// Lines consumed so far: the number of the last one.
+    line: u64,
+    /// Bytes of the decoded file consumed so far, `\r\n` included: where the next line starts.
+    offset: u64,
+    /// Lines of a gzip file that earlier invocations did, still to skip.
+    skip: u64,
+    /// Lines this invocation recorded.
+    recorded: u64,
+    /// The whole object's size, for progress.
+    size: u64,
+    /// Bytes read from the object (compressed ones, for gzip).
+    raw: Arc<AtomicU64>,
+    /// The next 10 % step to record.
+    next_step: u64,
+    /// Valid entries not yet handed to a write.
+    batch: Vec<LogEntry>,
+    in_flight: InFlight<'a>,
+}
+
+impl<'a> Run<'a> {
+    fn new(ingest: &'a Ingest, job: &'a Job, bucket: &'a str, key: &'a str, from: Option<Checkpoint>) -> Self {
         let gzip = key.ends_with(".gz");
-        let (mut tally, mut number, mut consumed) = match &from {
-            Some(cp) => (cp.tally.clone(), cp.line, cp.offset),
+        let (tally, line, offset) = match from {
+            Some(cp) => (cp.tally, cp.line, cp.offset),
             None => (Tally::default(), 0, 0),
         };
-        // A plain file resumes at its byte offset; a gzip stream cannot seek, so it is re-read
-        // and the lines already done are skipped.
-        let range = match (&from, gzip) {
-            (Some(cp), false) if cp.offset > 0 => Some(format!("bytes={}-", cp.offset)),
-            _ => None,
-        };
-        let skip = if gzip { number } else { 0 };
-        let object = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_range(range.clone())
-            .send()
-            .await;
-        let (body, total) = match object {
-            Ok(object) => {
-                let total = match (&job.spec, range.is_some()) {
-                    (JobSpec::LogIngest(p), true) if p.size > 0 => p.size,
-                    _ => object.content_length().unwrap_or_default().max(0) as u64,
-                };
-                (object.body, total)
+        Run {
+            ingest,
+            job,
+            bucket,
+            key,
+            gzip,
+            tally,
+            line,
+            offset,
+            skip: if gzip { line } else { 0 },
+            recorded: 0,
+            size: 0,
+            raw: Arc::new(AtomicU64::new(0)),
+            next_step: 10,
+            batch: Vec::with_capacity(BATCH),
+            in_flight: InFlight::default(),
+        }
+    }
+
+    /// Opens the object where this run starts: a plain file at its checkpoint's offset (a
+    /// checkpoint taken right at the end leaves nothing to read), a gzip file at its start.
+    async fn open(&mut self) -> Result<Box<dyn AsyncBufRead + Send + Unpin>, IngestError> {
+        let from = if self.gzip { 0 } else { self.offset };
+        let body: Body = match self.ingest.objects.read(self.bucket, self.key, from).await {
+            Ok(opened) => {
+                self.size = opened.size;
+                opened.body
             }
-            // A checkpoint taken right at the end of the file: nothing is left to read.
-            Err(e) if range.is_some() && e.as_service_error().and_then(|s| s.meta().code()) == Some("InvalidRange") => {
-                (aws_sdk_s3::primitives::ByteStream::from_static(b""), consumed)
+            Err(ObjectError::RangeNotSatisfiable { .. }) => {
+                self.size = self.offset;
+                Box::pin(tokio::io::empty())
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+            Err(ObjectError::NotFound { bucket, key }) => {
                 return Err(IngestError::Bad(format!(
                     "object s3://{bucket}/{key} not found (never uploaded, or deleted)"
                 )));
             }
-            Err(e) => return Err(IngestError::Store(shared::Error::aws("GetObject", e))),
+            Err(ObjectError::Other(e)) => return Err(IngestError::Store(e)),
         };
-        let bytes = Arc::new(AtomicU64::new(0));
-        let inflate = crate::reader::InflateLimits {
-            max_bytes: self.limits.max_inflated,
-            max_ratio: self.limits.max_gzip_ratio,
+        self.next_step = (self.offset * 100)
+            .checked_div(self.size)
+            .map_or(10, |pct| pct / 10 * 10 + 10);
+        let inflate = reader::InflateLimits {
+            max_bytes: self.ingest.limits.max_inflated,
+            max_ratio: self.ingest.limits.max_gzip_ratio,
         };
-        let mut reader = crate::reader::lines(body.into_async_read(), gzip, bytes.clone(), inflate);
-        let mut buf: Vec<u8> = Vec::new();
+        Ok(reader::lines(body, self.gzip, self.raw.clone(), inflate))
+    }
 
-        let mut batch: Vec<LogEntry> = Vec::with_capacity(BATCH);
-        // Entry writes and progress records run alongside the reading: a progress record must not
-        // stall the write pipeline (it would, for one DynamoDB round trip per 10 %). At most one
-        // progress record at a time, so they land in order.
-        let mut pending = InFlight::default();
-        let write = |requests: Vec<shared::store::entries::WriteRequest>| -> Pending<'_> {
-            let n = requests.len() as u64;
+    /// The next line into `buf`; `None` at the end. A gzip bomb is a bad file; any other read
+    /// error a broken connection (another attempt may succeed).
+    async fn read_line(
+        &mut self,
+        lines: &mut (dyn AsyncBufRead + Send + Unpin),
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<Read>, IngestError> {
+        match reader::read_line(lines, buf, self.ingest.limits.max_line).await {
+            Ok(reader::Line::End) => Ok(None),
+            Ok(reader::Line::Text(size)) => Ok(Some(Read { size, kept: true })),
+            Ok(reader::Line::TooLong(size)) => Ok(Some(Read { size, kept: false })),
+            Err(e) => match reader::bomb(&e) {
+                Some(bomb) => Err(IngestError::Bad(bomb.0.clone())),
+                None => Err(IngestError::Read(format!(
+                    "reading s3://{}/{}: {e}",
+                    self.bucket, self.key
+                ))),
+            },
+        }
+    }
+
+    /// A gzip stream cannot seek: the lines earlier invocations did are read again and skipped.
+    fn skip_done_gzip_line(&mut self) -> bool {
+        if self.skip == 0 {
+            return false;
+        }
+        self.skip -= 1;
+        true
+    }
+
+    /// The seed's random per-line delay, when it is on.
+    async fn pause_per_line(&mut self) {
+        let max = self.ingest.line_delay_ms;
+        if max > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(0..=max))).await;
+        }
+    }
+
+    /// Counts the line in `text` and validates it: a valid entry joins the batch, a bad line is
+    /// a rejection; a line that is not UTF-8 makes the file a bad one.
+    fn record_line(&mut self, read: Read, text: &[u8]) -> Result<(), IngestError> {
+        self.line += 1;
+        self.recorded += 1;
+        self.offset += read.size as u64; // exact, "\r\n" included: the resume offset depends on it
+        if !read.kept {
+            let max = self.ingest.limits.max_line;
+            let why = format!("line is longer than {max} bytes; skipped");
+            self.tally.reject(Rejection::new(self.line, why));
+            return Ok(());
+        }
+        let text = std::str::from_utf8(text)
+            .map_err(|_| IngestError::Bad(format!("line {}: the file is not UTF-8 text", self.line)))?;
+        if let Some(entry) = self.tally.line(self.line, text) {
+            self.batch.push(entry);
+        }
+        Ok(())
+    }
+
+    /// Hands the batch to a write, then waits while [`WRITES_IN_FLIGHT`] writes are in flight.
+    async fn flush_batch(&mut self) -> Result<(), IngestError> {
+        self.send_batch();
+        while self.in_flight.writes >= WRITES_IN_FLIGHT {
+            self.in_flight.settle_one(&mut self.tally).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the write of the batch (if any), and a fresh batch.
+    fn send_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let entries = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let (store, id, n) = (self.ingest.entries.as_ref(), self.job.id, entries.len() as u64);
+        self.in_flight.push(
             Box::pin(async move {
-                self.entries.write_batch(requests).await?;
+                store.write_batch(id, entries).await?;
                 Ok(Finished::Stored(n))
-            })
-        };
-        let report = |percent: u8, stage: String| -> Pending<'_> {
+            }),
+            true,
+        );
+    }
+
+    /// Records the next 10 % step once the bytes read reach it: of the decoded lines for plain
+    /// files (exact), of the compressed stream for gzip (read ahead in buffer-sized steps, so
+    /// coarser). A step reached while the previous record is still in flight is recorded at a
+    /// later batch.
+    fn report_progress(&mut self) {
+        let done = (self.position() * 100).checked_div(self.size).unwrap_or(0);
+        if done >= self.next_step && self.next_step < 100 && !self.in_flight.progress {
+            let pct = (done / 10 * 10).min(90);
+            self.report(pct as u8, format!("{pct}% complete ({} lines)", self.line));
+            self.next_step = pct + 10;
+        }
+    }
+
+    /// Puts a progress record on the job's timeline, alongside the writes: it must not stall the
+    /// write pipeline for a DynamoDB round trip. At most one at a time, so they land in order.
+    fn report(&mut self, percent: u8, stage: String) {
+        let (ingest, job) = (self.ingest, self.job);
+        self.in_flight.push(
             Box::pin(async move {
-                self.progress(job, percent, stage, true).await?;
+                ingest.progress(job, percent, stage, true).await?;
                 Ok(Finished::Progress)
-            })
-        };
-        if from.is_none() {
-            pending.push(report(0, "started processing".into()), false);
+            }),
+            false,
+        );
+    }
+
+    /// How far into the object the run is, for progress.
+    fn position(&self) -> u64 {
+        if self.gzip {
+            self.raw.load(Ordering::Relaxed)
+        } else {
+            self.offset
         }
-        let mut next_step = (consumed * 100).checked_div(total).map_or(10, |pct| pct / 10 * 10 + 10);
-        let mut skipped = 0u64;
-        let mut this_invocation = 0u64;
-        let limits = self.limits;
-        // Progress by bytes: of the decoded lines for plain files (exact), of the compressed
-        // stream for gzip (read ahead in buffer-sized steps, so coarser).
-        loop {
-            let read = match crate::reader::read_line(&mut reader, &mut buf, limits.max_line).await {
-                Ok(read) => read,
-                Err(e) => match crate::reader::bomb(&e) {
-                    Some(bomb) => return Err(IngestError::Bad(bomb.0.clone())),
-                    None => return Err(IngestError::Read(format!("reading s3://{bucket}/{key}: {e}"))),
-                },
-            };
-            let (size, too_long) = match read {
-                crate::reader::Line::End => break,
-                crate::reader::Line::Text(n) => (n, false),
-                crate::reader::Line::TooLong(n) => (n, true),
-            };
-            if skipped < skip {
-                skipped += 1;
-                continue;
-            }
-            number += 1;
-            this_invocation += 1;
-            consumed += size as u64; // exact, "\r\n" included: the resume offset depends on it
-            if self.line_delay_ms > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(
-                    0..=self.line_delay_ms,
-                )))
-                .await;
-            }
-            if too_long {
-                tally.reject(Rejection::new(
-                    number,
-                    format!("line is longer than {} bytes; skipped", limits.max_line),
-                ));
-            } else {
-                let text = std::str::from_utf8(&buf)
-                    .map_err(|_| IngestError::Bad(format!("line {number}: the file is not UTF-8 text")))?;
-                if let Some(entry) = tally.line(number, text) {
-                    batch.push(entry);
-                }
-            }
-            if batch.len() == BATCH {
-                // Encoded, then cleared: the Vec is reused (and the entries freed) at once.
-                let requests = self.entries.items(job.id, &batch)?;
-                batch.clear();
-                pending.push(write(requests), true);
-                while pending.writes >= WRITES_IN_FLIGHT {
-                    pending.settle_one(&mut tally).await?;
-                }
-                let position = if gzip { bytes.load(Ordering::Relaxed) } else { consumed };
-                let done = (position * 100).checked_div(total).unwrap_or(0);
-                // A step reached while the previous record is still in flight is recorded at a
-                // later batch.
-                if done >= next_step && next_step < 100 && !pending.progress {
-                    let pct = (done / 10 * 10).min(90);
-                    pending.push(report(pct as u8, format!("{pct}% complete ({number} lines)")), false);
-                    next_step = pct + 10;
-                }
-            }
-            // The clock, on every line: a file of blank or bad lines stops in time too.
-            if this_invocation >= MIN_LINES_PER_INVOCATION && Instant::now() >= stop_at {
-                if !batch.is_empty() {
-                    let requests = self.entries.items(job.id, &batch)?;
-                    batch.clear();
-                    pending.push(write(requests), true);
-                }
-                pending.settle_all(&mut tally).await?;
-                let pct = (consumed * 100).checked_div(total).map_or(0, |pct| pct.min(99)) as u8;
-                self.progress(job, pct, format!("checkpointed at line {number} ({pct}%)"), false)
-                    .await?;
-                return Ok(Outcome::Paused(Checkpoint {
-                    job_id: job.id,
-                    attempt: job.attempts,
-                    bucket: bucket.into(),
-                    key: key.into(),
-                    offset: consumed,
-                    line: number,
-                    tally,
-                }));
-            }
-        }
-        if !batch.is_empty() {
-            let requests = self.entries.items(job.id, &batch)?;
-            pending.push(write(requests), true);
-        }
-        pending.settle_all(&mut tally).await?;
-        if tally.read > 0 && tally.non_json == tally.read {
+    }
+
+    /// Time to stop: `stop_at` has come, and this invocation moved the file forward by at least
+    /// [`MIN_LINES_PER_INVOCATION`] (or it would be handed on forever).
+    fn past(&self, stop_at: Instant) -> bool {
+        self.recorded >= MIN_LINES_PER_INVOCATION && Instant::now() >= stop_at
+    }
+
+    /// Stores what was read, notes the progress (on the job, not its timeline) and says where
+    /// the next invocation goes on.
+    async fn checkpoint(mut self) -> Result<Checkpoint, IngestError> {
+        self.send_batch();
+        self.in_flight.settle_all(&mut self.tally).await?;
+        let pct = (self.offset * 100).checked_div(self.size).map_or(0, |pct| pct.min(99)) as u8;
+        let stage = format!("checkpointed at line {} ({pct}%)", self.line);
+        self.ingest.progress(self.job, pct, stage, false).await?;
+        Ok(Checkpoint {
+            job_id: self.job.id,
+            attempt: self.job.attempts,
+            bucket: self.bucket.into(),
+            key: self.key.into(),
+            offset: self.offset,
+            line: self.line,
+            tally: self.tally,
+        })
+    }
+
+    /// Stores the rest and totals the file. A file none of whose lines is JSON is not JSONL.
+    async fn complete(mut self) -> Result<Value, IngestError> {
+        self.send_batch();
+        self.in_flight.settle_all(&mut self.tally).await?;
+        if self.tally.read > 0 && self.tally.non_json == self.tally.read {
             return Err(IngestError::Bad(format!(
                 "not a JSONL file: none of its {} lines is JSON",
-                tally.read
+                self.tally.read
             )));
         }
-        Ok(Outcome::Done(tally.into_result(if gzip {
-            bytes.load(Ordering::Relaxed)
-        } else {
-            consumed
-        })))
+        let bytes = self.position();
+        Ok(self.tally.into_result(bytes))
     }
 }
 

@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ingest::handler::{Continuation, Ingest};
+use ingest::handler::Ingest;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::aws::Clients;
+use shared::objects::S3Objects;
+use shared::queue::SqsJobQueue;
+use shared::service::Jobs;
 use shared::settings::Settings;
 use shared::store::DynamoJobStore;
-use shared::store::entries::EntryStore;
+use shared::store::entries::DynamoEntryStore;
 
 /// mimalloc instead of the system allocator: every line becomes a handful of small allocations
 /// (entry strings, attribute maps, DynamoDB items) freed 25 at a time, which glibc's malloc serves
@@ -22,16 +25,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
+    let lease = time::Duration::seconds(shared::settings::optional("INGEST_LEASE_SECONDS", 360)?);
+    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
+    // The ingest's own queue (`INGEST_QUEUE_URL`) carries its checkpoints and restarts.
+    let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     let ingest = Arc::new(Ingest {
-        store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
-        entries: EntryStore::new(clients.dynamodb.clone(), &settings.log_entries_table),
-        s3: clients.s3.clone(),
-        lease: time::Duration::seconds(shared::settings::optional("INGEST_LEASE_SECONDS", 360)?),
+        jobs: Jobs::new(store, queue, lease),
+        entries: Arc::new(DynamoEntryStore::new(
+            clients.dynamodb.clone(),
+            &settings.log_entries_table,
+        )),
+        objects: Arc::new(S3Objects::new(clients.s3.clone())),
+        lease,
         line_delay_ms: shared::settings::optional("INGEST_LINE_DELAY_MS", 0)?,
-        continuation: Continuation {
-            sqs: clients.sqs.clone(),
-            queue_url: settings.ingest_queue_url.clone(),
-        },
         time_budget: Duration::from_millis(shared::settings::optional("INGEST_TIME_BUDGET_MS", 15 * 60 * 1000)?),
         limits: ingest::handler::Limits::from_env()?,
     });

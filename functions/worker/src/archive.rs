@@ -2,24 +2,27 @@
 //! uploads, checked when the job was submitted) to `archive/<owner>/<asset_id>/` with an archival
 //! storage class, and record where it went and its size.
 
-use aws_sdk_s3::types::{MetadataDirective, StorageClass};
+use std::sync::Arc;
+
+use aws_sdk_s3::types::StorageClass;
 use serde_json::{Value, json};
 use shared::auth::Owner;
 use shared::job::ArchivePayload;
+use shared::objects::{ObjectError, Objects};
 
 use crate::handler::ProcessError;
 
 /// The storage class archived objects get: Glacier Instant Retrieval (archival, still readable).
 pub const ARCHIVE_CLASS: StorageClass = StorageClass::GlacierIr;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Archiver {
-    s3: aws_sdk_s3::Client,
+    objects: Arc<dyn Objects>,
 }
 
 impl Archiver {
-    pub fn new(s3: aws_sdk_s3::Client) -> Self {
-        Archiver { s3 }
+    pub fn new(objects: Arc<dyn Objects>) -> Self {
+        Archiver { objects }
     }
 
     pub async fn run(&self, p: &ArchivePayload, owner: Option<&Owner>) -> Result<Value, ProcessError> {
@@ -31,82 +34,121 @@ impl Archiver {
             Some(owner) => format!("archive/{owner}/{}/{file}", p.asset_id),
             None => format!("archive/{}/{file}", p.asset_id),
         };
-        let copy_source = format!("{bucket}/{}", encode_key(key));
-        let copied = self
-            .s3
-            .copy_object()
-            .copy_source(copy_source)
-            .bucket(bucket)
-            .key(&target)
-            .storage_class(ARCHIVE_CLASS)
-            .metadata_directive(MetadataDirective::Copy)
-            .send()
-            .await;
-        if let Err(e) = copied {
-            let missing = e
-                .as_service_error()
-                .is_some_and(|s| s.meta().code() == Some("NoSuchKey"))
-                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-            if missing {
+        match self.objects.copy(bucket, key, &target, ARCHIVE_CLASS).await {
+            Ok(()) => {}
+            Err(ObjectError::NotFound { .. }) => {
                 return Err(ProcessError::Permanent(format!(
                     "source object not found: {}",
                     p.source
                 )));
             }
-            // The full SDK error goes to the log; the job keeps a short summary.
-            let error = shared::Error::aws("CopyObject", e);
-            tracing::warn!(source = %p.source, %error, "copy failed");
-            let msg = format!("copying {}: {}", p.source, error.summary());
-            return Err(if error.is_transient() {
-                ProcessError::Transient(msg)
-            } else {
-                ProcessError::Permanent(msg)
-            });
+            Err(error) => {
+                // The full SDK error goes to the log; the job keeps a short summary.
+                tracing::warn!(source = %p.source, %error, "copy failed");
+                let msg = format!("copying {}: {}", p.source, error.summary());
+                return Err(if error.is_transient() {
+                    ProcessError::Transient(msg)
+                } else {
+                    ProcessError::Permanent(msg)
+                });
+            }
         }
-        let head = self
-            .s3
-            .head_object()
-            .bucket(bucket)
-            .key(&target)
-            .send()
-            .await
-            .map_err(|e| {
-                let error = shared::Error::aws("HeadObject", e);
-                tracing::warn!(%target, %error, "reading back the copy failed");
-                ProcessError::Transient(format!("reading back {target}: {}", error.summary()))
-            })?;
+        let head = self.objects.head(bucket, &target).await.map_err(|error| {
+            tracing::warn!(%target, %error, "reading back the copy failed");
+            ProcessError::Transient(format!("reading back {target}: {}", error.summary()))
+        })?;
         Ok(json!({
             "archived_bucket": bucket,
             "archived_key": target,
-            "size": head.content_length().unwrap_or_default(),
-            "storage_class": head.storage_class().map(|c| c.as_str().to_string()).unwrap_or_else(|| ARCHIVE_CLASS.as_str().to_string()),
-            "etag": head.e_tag(),
+            "size": head.size,
+            "storage_class": head.storage_class.unwrap_or(ARCHIVE_CLASS).as_str(),
+            "etag": head.etag,
         }))
     }
 }
 
-/// `CopySource` wants the key URL-encoded (slashes kept).
-fn encode_key(key: &str) -> String {
-    key.split('/')
-        .map(|seg| {
-            seg.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn copy_source_keys_are_encoded_but_keep_slashes() {
-        assert_eq!(super::encode_key("media/my clip+1.mp4"), "media/my%20clip%2B1.mp4");
+    use shared::job::JobSpec;
+    use shared::store::memory::{Fault, MemoryObjects};
+
+    use super::*;
+
+    fn payload(source: &str) -> ArchivePayload {
+        match JobSpec::from_json("archive", json!({"asset_id": "a1", "source": source})).unwrap() {
+            JobSpec::Archive(p) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn archiver() -> (Archiver, Arc<MemoryObjects>) {
+        let objects = Arc::new(MemoryObjects::new());
+        (Archiver::new(objects.clone()), objects)
+    }
+
+    #[tokio::test]
+    async fn the_source_is_copied_under_its_owners_archive_with_the_archive_class() {
+        let (archiver, objects) = archiver();
+        objects.put("b", "uploads/alice/my clip+1.mp4", vec![7u8; 1234]);
+        let alice = Owner::parse("alice").unwrap();
+        let result = archiver
+            .run(&payload("s3://b/uploads/alice/my clip+1.mp4"), Some(&alice))
+            .await
+            .unwrap();
+        assert_eq!(result["archived_bucket"], "b");
+        assert_eq!(result["archived_key"], "archive/alice/a1/my clip+1.mp4");
+        assert_eq!(
+            (result["size"].as_u64(), result["storage_class"].as_str()),
+            (Some(1234), Some("GLACIER_IR"))
+        );
+        assert!(result["etag"].as_str().is_some_and(|e| !e.is_empty()), "{result}");
+        assert_eq!(
+            objects.get("b", "archive/alice/a1/my clip+1.mp4"),
+            Some(vec![7u8; 1234])
+        );
+        assert!(
+            objects.get("b", "uploads/alice/my clip+1.mp4").is_some(),
+            "the source stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_without_owner_archives_under_the_asset_alone() {
+        let (archiver, objects) = archiver();
+        objects.put("b", "uploads/k.mp4", b"x".to_vec());
+        let result = archiver.run(&payload("s3://b/uploads/k.mp4"), None).await.unwrap();
+        assert_eq!(result["archived_key"], "archive/a1/k.mp4");
+    }
+
+    #[tokio::test]
+    async fn a_missing_source_fails_for_good() {
+        let (archiver, _) = archiver();
+        let err = archiver
+            .run(&payload("s3://b/uploads/gone.mp4"), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::Permanent(m) if m == "source object not found: s3://b/uploads/gone.mp4"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_throttled_copy_is_worth_another_attempt_and_a_refused_one_is_not() {
+        let (archiver, objects) = archiver();
+        objects.put("b", "uploads/k.mp4", b"x".to_vec());
+        objects.fail(Some(Fault::Throttled));
+        let err = archiver.run(&payload("s3://b/uploads/k.mp4"), None).await.unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::Transient(m) if m == "copying s3://b/uploads/k.mp4: CopyObject failed (ThrottlingException)"),
+            "{err:?}"
+        );
+        objects.fail(Some(Fault::Denied));
+        let err = archiver.run(&payload("s3://b/uploads/k.mp4"), None).await.unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::Permanent(m) if m == "copying s3://b/uploads/k.mp4: CopyObject failed (AccessDenied)"),
+            "{err:?}"
+        );
+        assert_eq!(objects.get("b", "archive/a1/k.mp4"), None, "nothing copied");
     }
 }

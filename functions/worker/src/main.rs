@@ -37,7 +37,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store,
         queue,
         runner: Arc::new(handler::Processors {
-            archive: archive::Archiver::new(clients.s3.clone()),
+            archive: archive::Archiver::new(Arc::new(shared::objects::S3Objects::new(clients.s3.clone()))),
         }),
         images: Arc::new(images),
         lease: settings.lease,

@@ -169,7 +169,10 @@ async fn main() {
     let files = api::files::Files {
         s3: s3.clone(),
         bucket: t.var("UPLOADS_BUCKET").to_string(),
-        entries: shared::store::entries::EntryStore::new(dynamodb.clone(), t.var("LOG_ENTRIES_TABLE")),
+        entries: Arc::new(shared::store::entries::DynamoEntryStore::new(
+            dynamodb.clone(),
+            t.var("LOG_ENTRIES_TABLE"),
+        )),
         max_upload_bytes: api::files::MAX_UPLOAD_BYTES,
         max_presigned_bytes: api::files::MAX_PRESIGNED_BYTES,
     };
@@ -252,7 +255,7 @@ async fn main() {
         store: store.clone(),
         queue: queue.clone(),
         runner: Arc::new(worker::handler::Processors {
-            archive: worker::archive::Archiver::new(s3.clone()),
+            archive: worker::archive::Archiver::new(Arc::new(shared::objects::S3Objects::new(s3.clone()))),
         }),
         images: Arc::new(worker::image::ImageJobs::new(
             store.clone(),

@@ -1,13 +1,15 @@
-//! Ingested log entries in DynamoDB: one item per line, keyed by job and line number, so that
-//! re-ingesting a line overwrites it instead of adding a duplicate. GSI `by_level` (pk
-//! `<job_id>#<level>`, sk line) serves the level filter.
+//! Ingested log entries behind [`EntryStore`]: one per line, keyed by job and line number, so that
+//! re-ingesting a line overwrites it instead of adding a duplicate.
 //!
-//! Writes go in `BatchWriteItem` calls of at most 25 items; `UnprocessedItems` are retried with
-//! exponential backoff, and a batch that stays unprocessed fails the write.
+//! [`DynamoEntryStore`] is the real one: one item per line, GSI `by_level` (pk `<job_id>#<level>`,
+//! sk line) serves the level filter. Writes go in `BatchWriteItem` calls of at most 25 items;
+//! `UnprocessedItems` are retried with exponential backoff, and a batch that stays unprocessed
+//! fails the write. `store::memory::MemoryEntryStore` (feature `testing`) keeps them in a map.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 pub use aws_sdk_dynamodb::types::WriteRequest;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest};
@@ -32,15 +34,34 @@ pub struct EntryPage {
     pub next: Option<String>,
 }
 
+/// Where ingested entries live.
+#[async_trait]
+pub trait EntryStore: Send + Sync {
+    /// Stores up to [`BATCH`] entries of `job`; an entry of a line stored before replaces it.
+    async fn write_batch(&self, job: JobId, entries: Vec<LogEntry>) -> Result<()>;
+
+    /// `job`'s entries in line order (of one `level`, if given), at most `limit` (1-1000) after
+    /// `cursor` (the `next` of the page before).
+    async fn list(&self, job: JobId, level: Option<Level>, limit: usize, cursor: Option<&str>) -> Result<EntryPage>;
+}
+
+/// The line a page's cursor stands for (entries after it come next).
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<u64>> {
+    cursor
+        .map(|c| c.parse().map_err(|_| Error::Invalid("next: not a valid cursor".into())))
+        .transpose()
+}
+
+/// The DynamoDB [`EntryStore`].
 #[derive(Clone, Debug)]
-pub struct EntryStore {
+pub struct DynamoEntryStore {
     client: Client,
     table: String,
 }
 
-impl EntryStore {
+impl DynamoEntryStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        EntryStore {
+        DynamoEntryStore {
             client,
             table: table.into(),
         }
@@ -68,7 +89,7 @@ impl EntryStore {
     }
 
     /// Writes up to 25 prepared items, retrying `UnprocessedItems` with backoff.
-    pub async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
+    pub async fn write_items(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
         assert!(requests.len() <= BATCH, "BatchWriteItem takes at most {BATCH} items");
         let mut tries = UNPROCESSED.start();
         loop {
@@ -100,21 +121,20 @@ impl EntryStore {
             }
         }
     }
+}
 
-    pub async fn list(
-        &self,
-        job: JobId,
-        level: Option<Level>,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<EntryPage> {
-        let after: Option<u64> = match cursor {
-            Some(c) => Some(
-                c.parse()
-                    .map_err(|_| Error::Invalid("next: not a valid cursor".into()))?,
-            ),
-            None => None,
-        };
+#[async_trait]
+impl EntryStore for DynamoEntryStore {
+    /// Encodes the entries once (a retry of unprocessed items does not re-encode them), then
+    /// writes them.
+    async fn write_batch(&self, job: JobId, entries: Vec<LogEntry>) -> Result<()> {
+        let requests = self.items(job, &entries)?;
+        drop(entries);
+        self.write_items(requests).await
+    }
+
+    async fn list(&self, job: JobId, level: Option<Level>, limit: usize, cursor: Option<&str>) -> Result<EntryPage> {
+        let after = parse_cursor(cursor)?;
         let mut q = self
             .client
             .query()

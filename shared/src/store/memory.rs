@@ -1,22 +1,63 @@
-//! In-memory [`JobStore`], [`PartStore`] and [`JobQueue`]: the same rules as the DynamoDB stores
-//! (conditional writes on `version`, idempotency keys, listings newest first, each part recorded
-//! once per run), for tests that run in-process in milliseconds without emulators. Behind the
-//! `testing` feature.
+//! In-memory stand-ins for tests that run in-process in milliseconds without emulators, behind
+//! the `testing` feature: [`MemoryJobStore`] and [`MemoryPartStore`] (the same rules as the
+//! DynamoDB stores: conditional writes on `version`, idempotency keys, listings newest first, each
+//! part recorded once per run), [`MemoryQueue`], [`MemoryEntryStore`] and [`MemoryObjects`]. The
+//! last two can be told to fail as the AWS calls would ([`Fault`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
+use aws_sdk_s3::types::StorageClass;
 use time::{Duration, OffsetDateTime};
+use tokio::io::{AsyncRead, ReadBuf};
 
+use super::entries::{EntryPage, EntryStore, parse_cursor};
 use super::{Change, Created, IdempotencyKey, JobStore, ListFilter, MinuteCount, Page, PartStore, Recorded, Stats};
 use crate::auth::Scope;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::images::PartResult;
 use crate::job::{Job, JobId, JobStatus};
+use crate::logs::{Level, LogEntry};
+use crate::objects::{ObjectError, ObjectInfo, Objects, Opened};
 use crate::queue::{JobMessage, JobQueue};
 use crate::quota::Charge;
+
+/// A failure a stand-in can be told to produce, as the AWS call would fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Throttled: another try may well succeed ([`Error::is_transient`]).
+    Throttled,
+    /// Access denied: fails the same way every time.
+    Denied,
+}
+
+impl Fault {
+    /// The error the call `op` fails with.
+    pub fn error(self, op: &'static str) -> Error {
+        let code = match self {
+            Fault::Throttled => "ThrottlingException",
+            Fault::Denied => "AccessDenied",
+        };
+        Error::Aws {
+            op,
+            code: code.into(),
+            message: format!("{code} (injected by a test)"),
+            source: Box::new(std::io::Error::other(code)),
+        }
+    }
+}
+
+fn check(fault: &Mutex<Option<Fault>>, op: &'static str) -> Result<()> {
+    match *fault.lock().unwrap() {
+        Some(f) => Err(f.error(op)),
+        None => Ok(()),
+    }
+}
 
 /// Jobs in a map, keyed by id; idempotency keys and limit use beside them.
 #[derive(Default)]
@@ -294,6 +335,9 @@ impl PartStore for MemoryPartStore {
 #[derive(Default)]
 pub struct MemoryQueue {
     pub sent: Mutex<Vec<(JobMessage, u8, Duration)>>,
+    /// Every body sent to the ingest function's queue, in order, with its delay: job messages (as
+    /// JSON, also in `sent`) and the ingest's checkpoints.
+    pub ingest: Mutex<Vec<(String, Duration)>>,
     /// When set, every send fails with this error (an SQS outage).
     pub fail_with: Mutex<Option<String>>,
 }
@@ -307,21 +351,245 @@ impl MemoryQueue {
     pub fn messages(&self) -> Vec<JobMessage> {
         self.sent.lock().unwrap().iter().map(|(m, _, _)| m.clone()).collect()
     }
+
+    /// Takes the bodies sent to the ingest function's queue so far (as its event source would).
+    pub fn take_ingest(&self) -> Vec<(String, Duration)> {
+        std::mem::take(&mut *self.ingest.lock().unwrap())
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.fail_with.lock().unwrap().clone() {
+            Some(why) => Err(Error::Internal(why)),
+            None => Ok(()),
+        }
+    }
 }
 
 #[async_trait]
 impl JobQueue for MemoryQueue {
     async fn send(&self, message: &JobMessage, priority: u8, delay: Duration) -> Result<()> {
-        if let Some(why) = self.fail_with.lock().unwrap().clone() {
-            return Err(Error::Internal(why));
-        }
+        self.check()?;
         self.sent.lock().unwrap().push((message.clone(), priority, delay));
         Ok(())
     }
 
-    /// Recorded with priority 0: the ingest function's queue.
+    /// Recorded with priority 0 (the ingest function's queue), and in `ingest`.
     async fn send_ingest(&self, message: &JobMessage, delay: Duration) -> Result<()> {
-        self.send(message, 0, delay).await
+        self.send(message, 0, delay).await?;
+        let body = serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?;
+        self.ingest.lock().unwrap().push((body, delay));
+        Ok(())
+    }
+
+    async fn send_ingest_checkpoint(&self, body: &str, delay: Duration) -> Result<()> {
+        self.check()?;
+        self.ingest.lock().unwrap().push((body.to_string(), delay));
+        Ok(())
+    }
+}
+
+/// Entries in a map keyed by job and line (a line stored again replaces its entry, as in
+/// DynamoDB), with a count of every entry written.
+#[derive(Default)]
+pub struct MemoryEntryStore {
+    entries: Mutex<BTreeMap<(JobId, u64), LogEntry>>,
+    written: Mutex<u64>,
+    /// When set, every call fails so.
+    pub fail_with: Mutex<Option<Fault>>,
+}
+
+impl MemoryEntryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The line numbers stored for `job`, in order.
+    pub fn lines(&self, job: JobId) -> Vec<u64> {
+        let entries = self.entries.lock().unwrap();
+        entries
+            .range((job, 0)..=(job, u64::MAX))
+            .map(|(&(_, line), _)| line)
+            .collect()
+    }
+
+    /// Entries written in all, those that replaced an earlier one included.
+    pub fn written(&self) -> u64 {
+        *self.written.lock().unwrap()
+    }
+
+    pub fn fail(&self, fault: Option<Fault>) {
+        *self.fail_with.lock().unwrap() = fault;
+    }
+}
+
+#[async_trait]
+impl EntryStore for MemoryEntryStore {
+    async fn write_batch(&self, job: JobId, entries: Vec<LogEntry>) -> Result<()> {
+        assert!(
+            entries.len() <= super::entries::BATCH,
+            "BatchWriteItem takes at most 25 items"
+        );
+        check(&self.fail_with, "BatchWriteItem")?;
+        *self.written.lock().unwrap() += entries.len() as u64;
+        let mut stored = self.entries.lock().unwrap();
+        for entry in entries {
+            stored.insert((job, entry.line), entry);
+        }
+        Ok(())
+    }
+
+    async fn list(&self, job: JobId, level: Option<Level>, limit: usize, cursor: Option<&str>) -> Result<EntryPage> {
+        let after = parse_cursor(cursor)?;
+        check(&self.fail_with, "Query")?;
+        let limit = limit.clamp(1, 1000);
+        let stored = self.entries.lock().unwrap();
+        let start = after.map_or(0, |line| line.saturating_add(1));
+        let mut matching = stored
+            .range((job, start)..=(job, u64::MAX))
+            .map(|(_, e)| e)
+            .filter(|e| level.is_none_or(|l| e.level == l));
+        let entries: Vec<LogEntry> = matching.by_ref().take(limit).cloned().collect();
+        let next = match (matching.next(), entries.last()) {
+            (Some(_), Some(last)) => Some(last.line.to_string()),
+            _ => None,
+        };
+        Ok(EntryPage { entries, next })
+    }
+}
+
+/// One object of [`MemoryObjects`].
+#[derive(Clone)]
+struct Stored {
+    bytes: Vec<u8>,
+    class: Option<StorageClass>,
+    etag: String,
+}
+
+/// S3 objects in a map keyed by bucket and key.
+#[derive(Default)]
+pub struct MemoryObjects {
+    objects: Mutex<HashMap<(String, String), Stored>>,
+    /// When set, every call fails so.
+    pub fail_with: Mutex<Option<Fault>>,
+    /// When set, reads open but their body breaks off (a connection reset) after this many bytes.
+    pub break_after: Mutex<Option<usize>>,
+}
+
+impl MemoryObjects {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores an object (storage class STANDARD, which S3 does not name).
+    pub fn put(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
+        let bytes = bytes.into();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        let etag = format!("\"{:016x}\"", hasher.finish());
+        let stored = Stored {
+            bytes,
+            class: None,
+            etag,
+        };
+        self.objects.lock().unwrap().insert((bucket.into(), key.into()), stored);
+    }
+
+    /// The bytes of an object, if there is one.
+    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        self.stored(bucket, key).map(|s| s.bytes)
+    }
+
+    pub fn fail(&self, fault: Option<Fault>) {
+        *self.fail_with.lock().unwrap() = fault;
+    }
+
+    fn stored(&self, bucket: &str, key: &str) -> Option<Stored> {
+        self.objects
+            .lock()
+            .unwrap()
+            .get(&(bucket.to_string(), key.to_string()))
+            .cloned()
+    }
+
+    fn find(&self, bucket: &str, key: &str) -> std::result::Result<Stored, ObjectError> {
+        self.stored(bucket, key).ok_or_else(|| ObjectError::NotFound {
+            bucket: bucket.into(),
+            key: key.into(),
+        })
+    }
+}
+
+#[async_trait]
+impl Objects for MemoryObjects {
+    async fn read(&self, bucket: &str, key: &str, offset: u64) -> std::result::Result<Opened, ObjectError> {
+        check(&self.fail_with, "GetObject")?;
+        let stored = self.find(bucket, key)?;
+        let size = stored.bytes.len() as u64;
+        if offset > 0 && offset >= size {
+            return Err(ObjectError::RangeNotSatisfiable {
+                bucket: bucket.into(),
+                key: key.into(),
+                offset,
+            });
+        }
+        let rest = stored.bytes[offset as usize..].to_vec();
+        let until = self.break_after.lock().unwrap().unwrap_or(usize::MAX);
+        Ok(Opened {
+            body: Box::pin(BreaksOff {
+                bytes: rest,
+                at: 0,
+                until,
+            }),
+            size,
+        })
+    }
+
+    async fn copy(
+        &self,
+        bucket: &str,
+        from: &str,
+        to: &str,
+        class: StorageClass,
+    ) -> std::result::Result<(), ObjectError> {
+        check(&self.fail_with, "CopyObject")?;
+        let mut copy = self.find(bucket, from)?;
+        copy.class = (class != StorageClass::Standard).then_some(class);
+        self.objects.lock().unwrap().insert((bucket.into(), to.into()), copy);
+        Ok(())
+    }
+
+    async fn head(&self, bucket: &str, key: &str) -> std::result::Result<ObjectInfo, ObjectError> {
+        check(&self.fail_with, "HeadObject")?;
+        let stored = self.find(bucket, key)?;
+        Ok(ObjectInfo {
+            size: stored.bytes.len() as u64,
+            storage_class: stored.class,
+            etag: Some(stored.etag),
+        })
+    }
+}
+
+/// A body that reads `bytes`, but fails with a connection reset once `until` bytes are read.
+struct BreaksOff {
+    bytes: Vec<u8>,
+    at: usize,
+    until: usize,
+}
+
+impl AsyncRead for BreaksOff {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.at >= this.until && this.at < this.bytes.len() {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "connection reset by peer (MemoryObjects)",
+            )));
+        }
+        let end = this.until.min(this.bytes.len());
+        let n = end.saturating_sub(this.at).min(buf.remaining());
+        buf.put_slice(&this.bytes[this.at..this.at + n]);
+        this.at += n;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -365,5 +633,76 @@ mod tests {
         *store.fail_with.lock().unwrap() = None;
         assert_eq!(store.done(job, "r1").await.unwrap(), 0);
         assert!(store.list(job, "r1").await.unwrap().is_empty());
+    }
+
+    fn entry(line: u64, level: &str) -> LogEntry {
+        let text = format!(r#"{{"timestamp": 1795428000, "level": "{level}", "message": "m{line}"}}"#);
+        crate::logs::parse_line(line, &text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn entries_page_in_line_order_and_a_line_stored_again_replaces_its_entry() {
+        let store = MemoryEntryStore::new();
+        let (job, other) = (JobId::new(), JobId::new());
+        store
+            .write_batch(job, vec![entry(3, "info"), entry(1, "error"), entry(2, "info")])
+            .await
+            .unwrap();
+        store.write_batch(job, vec![entry(2, "info")]).await.unwrap();
+        store.write_batch(other, vec![entry(1, "info")]).await.unwrap();
+        assert_eq!((store.lines(job), store.written()), (vec![1, 2, 3], 5));
+        let page = store.list(job, None, 2, None).await.unwrap();
+        assert_eq!(page.entries.iter().map(|e| e.line).collect::<Vec<_>>(), [1, 2]);
+        let rest = store.list(job, None, 2, page.next.as_deref()).await.unwrap();
+        assert_eq!((rest.entries.len(), rest.entries[0].line, rest.next), (1, 3, None));
+        let errors = store.list(job, Some(Level::Error), 10, None).await.unwrap();
+        assert_eq!(errors.entries.iter().map(|e| e.line).collect::<Vec<_>>(), [1]);
+        assert!(matches!(
+            store.list(job, None, 2, Some("x")).await,
+            Err(Error::Invalid(_))
+        ));
+        store.fail(Some(Fault::Throttled));
+        let err = store.write_batch(job, vec![entry(4, "info")]).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(err.summary(), "BatchWriteItem failed (ThrottlingException)");
+    }
+
+    async fn read_all(
+        objects: &MemoryObjects,
+        key: &str,
+        offset: u64,
+    ) -> std::result::Result<(Vec<u8>, u64), ObjectError> {
+        use tokio::io::AsyncReadExt;
+        let mut opened = objects.read("b", key, offset).await?;
+        let mut bytes = Vec::new();
+        opened
+            .body
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| ObjectError::Other(Error::Internal(e.to_string())))?;
+        Ok((bytes, opened.size))
+    }
+
+    #[tokio::test]
+    async fn objects_read_from_an_offset_and_say_when_nothing_is_left() {
+        let objects = MemoryObjects::new();
+        objects.put("b", "k", b"0123456789".to_vec());
+        assert_eq!(read_all(&objects, "k", 0).await.unwrap(), (b"0123456789".to_vec(), 10));
+        assert_eq!(read_all(&objects, "k", 4).await.unwrap(), (b"456789".to_vec(), 10));
+        assert!(matches!(
+            read_all(&objects, "k", 10).await,
+            Err(ObjectError::RangeNotSatisfiable { offset: 10, .. })
+        ));
+        assert!(matches!(
+            read_all(&objects, "gone", 0).await,
+            Err(ObjectError::NotFound { .. })
+        ));
+        *objects.break_after.lock().unwrap() = Some(3);
+        let broken = read_all(&objects, "k", 0).await.unwrap_err();
+        assert!(broken.to_string().contains("connection reset"), "{broken}");
+        objects.fail(Some(Fault::Denied));
+        let denied = objects.read("b", "k", 0).await.err().unwrap();
+        assert!(!denied.is_transient());
+        assert_eq!(denied.summary(), "GetObject failed (AccessDenied)");
     }
 }

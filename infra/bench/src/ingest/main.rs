@@ -5,7 +5,7 @@
 //!    per line: `ingest::reader::lines` + `reader::read_line` (bounded) + a UTF-8 check +
 //!    `Tally::line` (blank-line skip, `shared::logs::parse_line`, counting) + batches of 25, with
 //!    the function's global allocator. Over a deterministic generated corpus (`corpus.rs`).
-//!    Informative second row: the same plus the DynamoDB item encoding (`EntryStore::items`) that
+//!    Informative second row: the same plus the DynamoDB item encoding (`DynamoEntryStore::items`) that
 //!    runs per batch before storing.
 //! 2. **end to end**: the ingest handler (in-process, as in its tests) storing a file from
 //!    LocalStack S3 into moto, against, in the same run and alternating rounds, the emulator's raw
@@ -30,11 +30,14 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::WriteRequest;
 use clap::{Parser, ValueEnum};
 use futures::StreamExt;
-use ingest::handler::{Continuation, Ingest, Tally, WRITES_IN_FLIGHT};
+use ingest::handler::{Ingest, Tally, WRITES_IN_FLIGHT};
 use serde_json::Value;
 use shared::job::{JobId, JobStatus};
 use shared::logs::LogEntry;
-use shared::store::entries::{BATCH, EntryStore};
+use shared::objects::S3Objects;
+use shared::queue::SqsJobQueue;
+use shared::service::Jobs;
+use shared::store::entries::{BATCH, DynamoEntryStore};
 use shared::store::{DynamoJobStore, JobStore};
 use tokio::io::AsyncBufReadExt;
 
@@ -149,7 +152,7 @@ const NO_GZIP: ingest::reader::InflateLimits = ingest::reader::InflateLimits {
 
 /// One pass of the ingest's line loop over `corpus`; with `encode`, valid entries are also turned
 /// into DynamoDB items 25 at a time, as the handler does before each `BatchWriteItem`.
-async fn line_loop(corpus: &'static [u8], encode: Option<&EntryStore>) -> (Tally, u64) {
+async fn line_loop(corpus: &'static [u8], encode: Option<&DynamoEntryStore>) -> (Tally, u64) {
     let job = JobId::new();
     let mut reader = ingest::reader::lines(corpus, false, Arc::new(AtomicU64::new(0)), NO_GZIP);
     let (mut buf, mut tally, mut number, mut valid) = (Vec::new(), Tally::default(), 0u64, 0u64);
@@ -196,8 +199,8 @@ fn parse_bench(mb: u64, runs: u32, breakdown: bool) -> ParseFigures {
         .enable_all()
         .build()
         .unwrap();
-    let store = EntryStore::new(offline_dynamodb(), "bench");
-    let run = |encode: Option<&EntryStore>, label: &str| {
+    let store = DynamoEntryStore::new(offline_dynamodb(), "bench");
+    let run = |encode: Option<&DynamoEntryStore>, label: &str| {
         let (mut best, mut best_wall) = (Duration::MAX, Duration::MAX);
         for i in 1..=runs {
             let (wall, cpu) = (Instant::now(), thread_cpu_time());
@@ -323,7 +326,7 @@ fn breakdown_of(corpus: &'static [u8]) {
     });
 }
 
-/// A client that is never called: `EntryStore::items` only encodes.
+/// A client that is never called: `DynamoEntryStore::items` only encodes.
 fn offline_dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::Config::builder()
@@ -454,16 +457,18 @@ async fn e2e_bench(kb: u64, rounds: u32) -> E2eFigures {
     );
     let table = t.var("LOG_ENTRIES_TABLE").to_string();
     let store = Arc::new(DynamoJobStore::new(dynamodb.clone(), t.var("JOBS_TABLE")));
+    let queue = Arc::new(
+        SqsJobQueue::new(clients.sqs.clone(), t.var("HIGH_QUEUE_URL"), t.var("NORMAL_QUEUE_URL"))
+            .with_ingest(t.var("INGEST_QUEUE_URL")),
+    );
+    // The raw side encodes with the same store the handler writes through.
+    let entry_store = Arc::new(DynamoEntryStore::new(dynamodb.clone(), &table));
     let ingest = Ingest {
-        store: store.clone(),
-        entries: EntryStore::new(dynamodb.clone(), &table),
-        s3: clients.s3.clone(),
+        jobs: Jobs::new(store.clone(), queue, time::Duration::seconds(600)),
+        entries: entry_store.clone(),
+        objects: Arc::new(S3Objects::new(clients.s3.clone())),
         lease: time::Duration::seconds(600),
         line_delay_ms: 0,
-        continuation: Continuation {
-            sqs: clients.sqs.clone(),
-            queue_url: t.var("INGEST_QUEUE_URL").to_string(),
-        },
         time_budget: Duration::from_secs(3600),
         limits: Default::default(),
     };
@@ -487,7 +492,7 @@ async fn e2e_bench(kb: u64, rounds: u32) -> E2eFigures {
         let job = JobId::new();
         let requests: Vec<Vec<WriteRequest>> = entries
             .chunks(BATCH)
-            .map(|c| ingest.entries.items(job, c).unwrap())
+            .map(|c| entry_store.items(job, c).unwrap())
             .collect();
         ops.take();
         let start = Instant::now();

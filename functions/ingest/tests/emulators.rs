@@ -1,18 +1,21 @@
 //! The ingest against the emulators: real S3 objects, real tables, events as S3 sends them.
+//! Needs the local stack (`infra/up`); the same stories run in-process in `src/fast_tests.rs`.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
+use ingest::handler::Ingest;
 use local_bridge::testing::TestStack;
 use serde_json::{Value, json};
 use shared::job::{Job, JobId, JobStatus};
 use shared::logs::Level;
-use shared::store::entries::EntryStore;
+use shared::objects::S3Objects;
+use shared::queue::SqsJobQueue;
+use shared::service::Jobs;
+use shared::store::entries::DynamoEntryStore;
 use shared::store::{DynamoJobStore, JobStore};
 use time::Duration;
-
-use crate::handler::{Continuation, Ingest};
 
 struct Harness {
     t: TestStack,
@@ -25,16 +28,19 @@ async fn harness() -> Harness {
     let t = TestStack::new(None).await;
     let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
     let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), t.var("JOBS_TABLE")));
+    let queue = Arc::new(
+        SqsJobQueue::new(clients.sqs.clone(), t.var("HIGH_QUEUE_URL"), t.var("NORMAL_QUEUE_URL"))
+            .with_ingest(t.var("INGEST_QUEUE_URL")),
+    );
     let ingest = Ingest {
-        store: store.clone(),
-        entries: EntryStore::new(clients.dynamodb.clone(), t.var("LOG_ENTRIES_TABLE")),
-        s3: clients.s3.clone(),
+        jobs: Jobs::new(store.clone(), queue, Duration::seconds(60)),
+        entries: Arc::new(DynamoEntryStore::new(
+            clients.dynamodb.clone(),
+            t.var("LOG_ENTRIES_TABLE"),
+        )),
+        objects: Arc::new(S3Objects::new(clients.s3.clone())),
         lease: Duration::seconds(60),
         line_delay_ms: 0,
-        continuation: Continuation {
-            sqs: clients.sqs.clone(),
-            queue_url: t.var("INGEST_QUEUE_URL").to_string(),
-        },
         time_budget: std::time::Duration::from_secs(600),
         limits: Default::default(),
     };
