@@ -180,7 +180,7 @@ struct QueueRef {
 }
 
 /// `(name, role, environment variable)` of the queues [`Queues::from_env`] looks for.
-const QUEUE_VARS: &[(&str, &str, &str)] = &[
+pub const QUEUE_VARS: &[(&str, &str, &str)] = &[
     ("high", "work", "HIGH_QUEUE_URL"),
     ("normal", "work", "NORMAL_QUEUE_URL"),
     ("ingest_continue", "work", "INGEST_QUEUE_URL"),
@@ -290,47 +290,39 @@ mod tests {
     use axum::body::Body;
     use axum::http::Request;
     use http_body_util::BodyExt;
-    use local_bridge::testing::TestStack;
-    use shared::queue::SqsJobQueue;
     use shared::service::Jobs;
-    use shared::store::DynamoJobStore;
-    use shared::store::entries::DynamoEntryStore;
+    use shared::store::memory::{MemoryEntryStore, MemoryJobStore, MemoryPartStore, MemoryQueue};
     use tower::ServiceExt;
 
     use super::*;
     use crate::app::router;
 
-    /// The router over `clients`, with resource names from `var` (nothing is called for pages).
-    fn state(clients: &shared::aws::Clients, var: impl Fn(&str) -> String) -> AppState {
-        let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &var("JOBS_TABLE")));
-        let queue = Arc::new(
-            SqsJobQueue::new(clients.sqs.clone(), &var("HIGH_QUEUE_URL"), &var("NORMAL_QUEUE_URL"))
-                .with_ingest(&var("INGEST_QUEUE_URL")),
+    /// The router over the in-memory stores, with resource names `test-NAME` (nothing is
+    /// called for pages; the S3 client is never used).
+    fn offline_router() -> Router {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                .build(),
         );
-        AppState {
-            jobs: Jobs::new(store, queue, time::Duration::seconds(60)),
+        router(AppState {
+            jobs: Jobs::new(
+                Arc::new(MemoryJobStore::new()),
+                Arc::new(MemoryQueue::new()),
+                time::Duration::seconds(60),
+            ),
             files: crate::files::Files {
-                s3: clients.s3.clone(),
-                bucket: var("UPLOADS_BUCKET"),
-                entries: Arc::new(DynamoEntryStore::new(
-                    clients.dynamodb.clone(),
-                    &var("LOG_ENTRIES_TABLE"),
-                )),
+                s3,
+                bucket: "test-UPLOADS_BUCKET".into(),
+                entries: Arc::new(MemoryEntryStore::new()),
                 max_upload_bytes: 4096,
                 max_presigned_bytes: 8192,
             },
-            parts: Arc::new(shared::store::DynamoPartStore::new(
-                clients.dynamodb.clone(),
-                var("JOBS_TABLE"),
-            )),
-            // Pages and queue depths as an admin sees them; sign-in is tested in `fast_tests`.
+            parts: Arc::new(MemoryPartStore::new()),
+            // Pages as an admin sees them; sign-in is tested in `fast_tests`.
             auth: crate::auth::AuthConfig::off(),
-        }
-    }
-
-    async fn offline_router() -> Router {
-        let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
-        router(state(&clients, |v| format!("test-{v}")))
+        })
     }
 
     async fn get(app: &Router, uri: &str, etag: Option<&str>) -> (StatusCode, HeaderMap, String) {
@@ -346,7 +338,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_page_carries_the_state_machine_and_this_deployments_settings() {
-        let app = offline_router().await;
+        let app = offline_router();
         let (status, headers, html) = get(&app, "/", None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
@@ -377,7 +369,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_console_loads_no_remote_image() {
-        let app = offline_router().await;
+        let app = offline_router();
         let (_, headers, _) = get(&app, "/", None).await;
         let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         let img_src: Vec<&str> = csp
@@ -393,8 +385,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_router_started_without_the_queues_lists_none_rather_than_failing() {
+        let (status, _, body) = get(&offline_router(), "/queues", None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"queues":[]}"#));
+    }
+
+    #[tokio::test]
     async fn an_unchanged_page_or_asset_costs_a_304() {
-        let app = offline_router().await;
+        let app = offline_router();
         for uri in ["/", "/dashboard/app.js"] {
             let (_, headers, _) = get(&app, uri, None).await;
             assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
@@ -409,7 +407,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_file_the_page_loads_is_embedded_with_its_type() {
-        let app = offline_router().await;
+        let app = offline_router();
         // Files named by index.html (dashboard/x) and by the modules' imports (./x.js).
         let mut wanted: Vec<String> = INDEX
             .split("dashboard/")
@@ -442,48 +440,5 @@ mod tests {
         let (status, _, body) = get(&app, "/dashboard/nope.js", None).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(body.contains("no dashboard file"), "{body}");
-    }
-
-    #[tokio::test]
-    async fn queue_depths_count_waiting_messages_dead_letters_included() {
-        let t = TestStack::new(None).await;
-        let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
-        // GIVEN two messages waiting on the normal queue and one dead letter
-        for (var, n) in [("NORMAL_QUEUE_URL", 2), ("HIGH_DLQ_URL", 1)] {
-            for i in 0..n {
-                clients
-                    .sqs
-                    .send_message()
-                    .queue_url(t.var(var))
-                    .message_body(format!("{{\"n\": {i}}}"))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        let queues = Queues::new(clients.clone(), |v| t.env.get(v).cloned());
-        let app = router(state(&clients, |v| t.var(v).to_string())).layer(Extension(queues));
-        // WHEN the dashboard asks for the depths
-        let (status, _, body) = get(&app, "/queues", None).await;
-        assert_eq!(status, StatusCode::OK);
-        let body: Value = serde_json::from_str(&body).unwrap();
-        let depth = |name: &str| {
-            body["queues"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|q| q["name"] == name)
-                .cloned()
-                .unwrap_or_else(|| panic!("{name} missing from {body}"))
-        };
-        // THEN every queue of the template is there, with what waits on it
-        assert_eq!(body["queues"].as_array().unwrap().len(), QUEUE_VARS.len(), "{body}");
-        assert_eq!(depth("normal")["visible"], 2, "{body}");
-        assert_eq!(depth("high")["visible"], 0, "{body}");
-        assert_eq!(depth("high_dead_letter")["visible"], 1, "{body}");
-        assert_eq!(depth("high_dead_letter")["role"], "dead_letter");
-        // and a router started without the queues says so with an empty list, not an error
-        let (status, _, body) = get(&offline_router().await, "/queues", None).await;
-        assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"queues":[]}"#));
     }
 }

@@ -449,3 +449,47 @@ async fn an_image_url_with_credentials_is_a_400_naming_its_field_without_quoting
     assert!(!text.contains("s3cret"), "{text}");
     assert!(api.store.all().is_empty());
 }
+
+#[tokio::test]
+async fn openapi_describes_exactly_the_routes_the_router_serves() {
+    let api = api();
+    let (status, doc) = api.call("GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut routes: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    documented.sort();
+    routes.sort();
+    assert_eq!(documented, routes);
+    // Every listed route is really served (not the 404/405 fallbacks).
+    let sample_id = "01a20000-0000-7000-8000-000000000000";
+    for (method, path) in ROUTES {
+        let uri = path.replace("{id}", sample_id);
+        let body = (*method != "GET" && *method != "DELETE").then(|| json!({}));
+        let (status, _, json) = api.request(ADMIN, method, &uri, body).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_ne!(json["error"], "no such route", "{method} {uri}");
+    }
+}
+
+#[tokio::test]
+async fn cors_is_the_gateways_the_function_adds_no_cors_headers() {
+    let api = api();
+    let req = Request::builder()
+        .method("GET")
+        .uri("/health")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    let resp = api.app.clone().oneshot(req).await.unwrap();
+    assert!(resp.status().is_success());
+    assert!(
+        resp.headers().get("access-control-allow-origin").is_none(),
+        "the template's CorsConfiguration decides, at the gateway"
+    );
+}

@@ -11,5 +11,3 @@ pub mod files;
 pub mod jobs;
 pub mod openapi;
 pub mod retail;
-#[cfg(test)]
-mod tests;

@@ -1,5 +1,7 @@
 //! Every endpoint and transition through the router, against the emulators (each test on its own
-//! provisioned stack), plus the `events/api/*.json` fixtures as API Gateway would deliver them.
+//! provisioned stack), plus the `events/api/*.json` fixtures as API Gateway would deliver them,
+//! and the queue depths the dashboard reads from SQS. The same routes over the in-memory store are
+//! `src/fast_tests.rs` (no stack).
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use shared::service::Jobs;
 use shared::store::DynamoJobStore;
 use tower::ServiceExt;
 
-use crate::app::{AppState, ROUTES, router};
+use api::app::{AppState, router};
 
 struct Api {
     _t: TestStack,
@@ -41,13 +43,13 @@ async fn api_with_queues(high: Option<&str>, normal: Option<&str>) -> Api {
         jobs: Jobs::new(store, queue, time::Duration::seconds(60)),
         files,
         parts,
-        auth: crate::auth::AuthConfig::default(),
+        auth: api::auth::AuthConfig::default(),
     });
     Api { _t: t, app }
 }
 
-fn api_files(t: &TestStack, clients: &shared::aws::Clients) -> crate::files::Files {
-    crate::files::Files {
+fn api_files(t: &TestStack, clients: &shared::aws::Clients) -> api::files::Files {
+    api::files::Files {
         s3: clients.s3.clone(),
         bucket: t.var("UPLOADS_BUCKET").to_string(),
         entries: Arc::new(shared::store::entries::DynamoEntryStore::new(
@@ -68,8 +70,7 @@ impl Api {
     /// lifecycle; ownership is in `fast_tests`).
     async fn send(&self, mut req: Request<Body>) -> (StatusCode, Value) {
         if req.extensions().get::<lambda_http::request::RequestContext>().is_none() {
-            req.extensions_mut()
-                .insert(crate::auth::authorizer_context("ops", true));
+            req.extensions_mut().insert(api::auth::authorizer_context("ops", true));
         }
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
@@ -390,60 +391,6 @@ async fn listing_filters_by_repeated_status_and_kind_and_pages_with_next() {
     assert_eq!(only_cancelled["jobs"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn openapi_describes_exactly_the_routes_the_router_serves() {
-    let api = api().await;
-    let (status, doc) = api.call("GET", "/openapi.json", None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(doc["openapi"], "3.0.3");
-    let mut documented: Vec<(String, String)> = Vec::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
-            documented.push((method.to_uppercase(), path.clone()));
-        }
-    }
-    let mut routes: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
-    documented.sort();
-    routes.sort();
-    assert_eq!(documented, routes);
-    // Every listed route is really served (not the 404/405 fallbacks).
-    let sample_id = "01a20000-0000-7000-8000-000000000000";
-    for (method, path) in ROUTES {
-        let uri = path.replace("{id}", sample_id);
-        let body = if *method == "GET" || *method == "DELETE" {
-            Body::empty()
-        } else {
-            Body::from("{}")
-        };
-        let req = Request::builder()
-            .method(*method)
-            .uri(&uri)
-            .header("content-type", "application/json")
-            .body(body)
-            .unwrap();
-        let (status, json) = api.send(req).await;
-        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
-        assert_ne!(json["error"], "no such route", "{method} {uri}");
-    }
-}
-
-#[tokio::test]
-async fn cors_is_the_gateways_the_function_adds_no_cors_headers() {
-    let api = api().await;
-    let req = Request::builder()
-        .method("GET")
-        .uri("/health")
-        .header("origin", "https://evil.example")
-        .body(Body::empty())
-        .unwrap();
-    let resp = api.app.clone().oneshot(req).await.unwrap();
-    assert!(resp.status().is_success());
-    assert!(
-        resp.headers().get("access-control-allow-origin").is_none(),
-        "the template's CorsConfiguration decides, at the gateway"
-    );
-}
-
 fn retail_submission() -> Value {
     json!({
         "count": 2,
@@ -532,4 +479,50 @@ async fn retail_pulse_submit_and_status_keep_the_seed_contract() {
     );
     let (status, _) = api.call("GET", &format!("/jobs/{}/images", id(&archive)), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn queue_depths_count_waiting_messages_dead_letters_included() {
+    let Api { _t: t, app } = api().await;
+    let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
+    // GIVEN two messages waiting on the normal queue and one dead letter
+    for (var, n) in [("NORMAL_QUEUE_URL", 2), ("HIGH_DLQ_URL", 1)] {
+        for i in 0..n {
+            clients
+                .sqs
+                .send_message()
+                .queue_url(t.var(var))
+                .message_body(format!("{{\"n\": {i}}}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let queues = api::dashboard::Queues::new(clients.clone(), |v| t.env.get(v).cloned());
+    let api = Api {
+        app: app.layer(axum::Extension(queues)),
+        _t: t,
+    };
+    // WHEN the dashboard asks for the depths
+    let (status, body) = api.call("GET", "/queues", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let depth = |name: &str| {
+        body["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} missing from {body}"))
+    };
+    // THEN every queue of the template is there, with what waits on it
+    assert_eq!(
+        body["queues"].as_array().unwrap().len(),
+        api::dashboard::QUEUE_VARS.len(),
+        "{body}"
+    );
+    assert_eq!(depth("normal")["visible"], 2, "{body}");
+    assert_eq!(depth("high")["visible"], 0, "{body}");
+    assert_eq!(depth("high_dead_letter")["visible"], 1, "{body}");
+    assert_eq!(depth("high_dead_letter")["role"], "dead_letter");
 }
