@@ -400,6 +400,41 @@ pub async fn claim(store: &dyn JobStore, id: JobId, lease: Duration) -> Result<C
     }
 }
 
+/// How one attempt at a job ended, as the function that ran it saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ended {
+    /// The work is done: its result.
+    Completed(Value),
+    /// It would fail the same way again: the job fails now.
+    Permanent(String),
+    /// Another attempt may succeed: the job goes back to `queued` while attempts remain, else
+    /// fails. `redelivered` says whether anything will deliver it again (an SQS message on its
+    /// last receive will not): if not, the job fails now rather than wait for the sweeper.
+    Transient { error: String, redelivered: bool },
+}
+
+/// Records how attempt `attempt` ended, through the state machine (`Job::complete`,
+/// `Job::fail_permanently`, `Job::fail_attempt`), and returns the job as it now is. A job that
+/// has moved on meanwhile (cancelled, or claimed again after its lease ran out) is a `Conflict`.
+pub async fn end_attempt(store: &dyn JobStore, id: JobId, attempt: u32, ended: &Ended) -> Result<Job> {
+    store
+        .modify(id, &mut |j| {
+            let now = clock::now();
+            match ended {
+                Ended::Completed(result) => j.complete(attempt, result.clone(), now),
+                Ended::Permanent(error) => j.fail_permanently(attempt, error.clone(), now),
+                Ended::Transient {
+                    error,
+                    redelivered: false,
+                } if j.attempts < j.max_attempts => {
+                    j.fail_permanently(attempt, format!("{error} (no deliveries left)"), now)
+                }
+                Ended::Transient { error, .. } => j.fail_attempt(attempt, error.clone(), now).map(|_| ()),
+            }
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

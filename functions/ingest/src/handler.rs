@@ -33,7 +33,7 @@ use shared::job::{ClaimRefused, Job, JobId, JobSpec};
 use shared::logs::{LogEntry, Rejection};
 use shared::objects::{Body, ObjectError, Objects};
 use shared::queue::JobMessage;
-use shared::service::{Claim, Jobs};
+use shared::service::{Claim, Ended, Jobs, end_attempt};
 use shared::store::entries::{BATCH, EntryStore};
 use time::Duration;
 use tokio::io::AsyncBufRead;
@@ -345,12 +345,7 @@ impl Ingest {
             Err(error) => Err(error),
         };
         let written = match outcome {
-            Ok(result) => {
-                self.jobs
-                    .store
-                    .modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now()))
-                    .await
-            }
+            Ok(result) => end_attempt(self.jobs.store.as_ref(), id, attempt, &Ended::Completed(result)).await,
             Err(IngestError::Store(shared::Error::Conflict(why))) => {
                 tracing::info!(job_id = %id, attempt, %why, "the attempt lost the job; stopping");
                 return Ok(());
@@ -358,11 +353,13 @@ impl Ingest {
             Err(error) if error.is_transient() => return self.give_back(id, attempt, &error).await,
             Err(error) => {
                 tracing::warn!(job_id = %id, attempt, error = %error, "ingest failed");
-                let summary = error.summary();
-                self.jobs
-                    .store
-                    .modify(id, &mut |j| j.fail_permanently(attempt, summary.clone(), clock::now()))
-                    .await
+                end_attempt(
+                    self.jobs.store.as_ref(),
+                    id,
+                    attempt,
+                    &Ended::Permanent(error.summary()),
+                )
+                .await
             }
         };
         match written {
@@ -380,15 +377,13 @@ impl Ingest {
     /// the error makes Lambda retry the event, which claims the queued job again; the sweeper is
     /// the last resort.
     async fn give_back(&self, id: JobId, attempt: u32, error: &IngestError) -> shared::Result<()> {
-        let summary = error.summary();
         tracing::warn!(job_id = %id, attempt, %error, "ingest attempt failed; giving it back");
-        let job = self
-            .jobs
-            .store
-            .modify(id, &mut |j| {
-                j.fail_attempt(attempt, summary.clone(), clock::now()).map(|_| ())
-            })
-            .await?;
+        // The ingest sends the restart itself (below), so the attempt is always redelivered.
+        let ended = Ended::Transient {
+            error: error.summary(),
+            redelivered: true,
+        };
+        let job = end_attempt(self.jobs.store.as_ref(), id, attempt, &ended).await?;
         if job.status == shared::job::JobStatus::Queued {
             // The message every queue carries for a job: the ingest reads it as a start.
             let message = JobMessage {

@@ -19,7 +19,7 @@ use serde_json::Value;
 use shared::clock;
 use shared::job::{ClaimRefused, Job, JobSpec, JobStatus};
 use shared::queue::{JobMessage, JobQueue, delay_until};
-use shared::service::Claim;
+use shared::service::{Claim, Ended, end_attempt};
 use shared::store::JobStore;
 use time::{Duration, OffsetDateTime};
 
@@ -158,34 +158,26 @@ impl Worker {
         let attempt = job.attempts;
         tracing::info!(job_id = %id, kind = %job.kind(), attempt, receives, "processing");
 
-        match self.runner.run(&job).await {
-            Ok(result) => {
-                self.store
-                    .modify(id, &mut |j| j.complete(attempt, result.clone(), clock::now()))
-                    .await?;
+        let ended = match self.runner.run(&job).await {
+            Ok(result) => Ended::Completed(result),
+            Err(ProcessError::Permanent(error)) => Ended::Permanent(error),
+            Err(ProcessError::Transient(error)) => Ended::Transient {
+                error,
+                // SQS will not deliver again after the last receive (the message goes to the DLQ).
+                redelivered: receives < self.max_receives,
+            },
+        };
+        let job = end_attempt(self.store.as_ref(), id, attempt, &ended).await?;
+        match ended {
+            Ended::Completed(_) => {
                 tracing::info!(job_id = %id, attempt, "completed");
                 Ok(())
             }
-            Err(ProcessError::Permanent(error)) => {
-                self.store
-                    .modify(id, &mut |j| j.fail_permanently(attempt, error.clone(), clock::now()))
-                    .await?;
+            Ended::Permanent(error) => {
                 tracing::warn!(job_id = %id, attempt, %error, "failed permanently");
                 Ok(())
             }
-            Err(ProcessError::Transient(error)) => {
-                let last_delivery = receives >= self.max_receives;
-                let job = self
-                    .store
-                    .modify(id, &mut |j| {
-                        if last_delivery && j.attempts < j.max_attempts {
-                            // SQS will not deliver again (the message goes to the DLQ): give up now.
-                            j.fail_permanently(attempt, format!("{error} (no deliveries left)"), clock::now())
-                        } else {
-                            j.fail_attempt(attempt, error.clone(), clock::now()).map(|_| ())
-                        }
-                    })
-                    .await?;
+            Ended::Transient { error, .. } => {
                 tracing::warn!(job_id = %id, attempt, %error, status = %job.status, "attempt failed");
                 Err(RecordError::Failed(ProcessError::Transient(error)))
             }
