@@ -161,7 +161,7 @@ pub fn jpeg_photo(width: u32, height: u32, quality: u8, meta: JpegMeta) -> Vec<u
         while xmp.len() < meta.xmp {
             xmp.extend_from_slice(b"<rdf:li>keyword</rdf:li> ");
         }
-        xmp.truncate(meta.xmp.max(64).min(65_533));
+        xmp.truncate(meta.xmp.clamp(64, 65_533));
         segment(&mut out, 0xe1, &xmp);
     }
     if meta.icc > 0 {

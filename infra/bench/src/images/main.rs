@@ -262,7 +262,11 @@ fn web_image(kind: &str, i: u32, dice: &mut Dice) -> (Vec<u8>, (u32, u32)) {
     // Photos of 4:3 and 16:9, at web sizes.
     let landscape = |d: &mut Dice, lo: u32, hi: u32| {
         let w = d.range(lo, hi) & !1;
-        let h = if d.next() % 2 == 0 { w * 3 / 4 } else { w * 9 / 16 };
+        let h = if d.next().is_multiple_of(2) {
+            w * 3 / 4
+        } else {
+            w * 9 / 16
+        };
         (w, h)
     };
     match kind {
