@@ -44,7 +44,7 @@ const SKIP = new Set((process.env.DASHBOARD_TEST_SKIP || '').split(',').filter(B
 const IMAGES_DIR = join(ROOT, 'events/samples/images');
 // The sample images and their sizes (events/samples/images/make.py).
 const SAMPLES = { 'shelf-aisle.png': [320, 200], 'storefront.gif': [160, 120], 'checkout.bmp': [64, 48], 'produce.jpg': [240, 160] };
-const STORES = ['S00339218', 'S01408764']; // in the store master (shared/data/store_master.csv)
+const STORES = ['S00339218', 'S01408764']; // in the store master (functions/worker/data/store_master.csv)
 const USER = 'admin'; // the dev user of most steps (group admin); `alice` and `bob` own jobs of their own
 const DEV_USERS = { admin: ['--group', 'admin'], alice: [], bob: [] }; // the issuer's (infra/local-bridge/src/auth.rs)
 

@@ -24,14 +24,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let stores = StoreMaster::from_env(&clients.s3).await?;
     tracing::info!(stores = stores.len(), "store master loaded");
     let images = ImageJobs {
-        stores: Arc::new(stores),
+        store: store.clone(),
+        parts: Arc::new(DynamoPartStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
+        queue: queue.clone(),
+        fetcher: fetch::Fetcher::new(fetch::FetchConfig::from_env()?)?,
+        stores,
         gpu_delay: worker::image::parse_gpu_delay(&std::env::var("IMAGE_GPU_DELAY_MS").unwrap_or_default())?,
-        ..ImageJobs::new(
-            store.clone(),
-            Arc::new(DynamoPartStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
-            queue.clone(),
-            fetch::Fetcher::new(fetch::FetchConfig::from_env()?)?,
-        )
     };
     let worker = Arc::new(handler::Worker {
         store,

@@ -152,7 +152,7 @@ async fn the_worker_event_fans_an_image_job_out_and_the_stack_finishes_it() {
     let payload = ImagePayload {
         count: 1,
         visits: vec![Visit {
-            store_id: "S00001003".into(),
+            store_id: "S00339198".into(),
             image_url: ["shelf-aisle.png", "storefront.gif", "checkout.bmp", "produce.jpg"]
                 .iter()
                 .map(|f| format!("{images}/{f}"))

@@ -1,10 +1,20 @@
 //! Fetching just enough of an image to know its size.
 //!
-//! A `Range` request asks for the first [`FIRST_WINDOW`] bytes; if the header is not complete
-//! there (a JPEG with a big EXIF block), the next window is 8x larger, up to `header_limit`. A
-//! server that ignores `Range` (200 instead of 206) is read as a stream that stops as soon as the
-//! dimensions are known. The dimensions come from the header alone (`imagesize`: JPEG, PNG, GIF,
-//! WebP, BMP, TIFF, ICO, AVIF/HEIF and more); nothing is decoded.
+//! The first `Range` request asks for a small window ([`FIRST_WINDOW`] bytes), enough for the
+//! header of a PNG, GIF, WebP, BMP, ICO or a JPEG without large metadata. After it, only what the
+//! format needs is asked for ([`HeaderReads::Adaptive`]):
+//! - a JPEG's segments before its frame header (SOFn) are skipped by their lengths: the next
+//!   request starts where the next marker is, so an EXIF block (with its thumbnail), an ICC profile
+//!   or XMP costs one request each, not their bytes;
+//! - a TIFF's first directory is read where it is, often after the pixels;
+//! - anything else reads on from where it stopped, doubling.
+//!
+//! A server that ignores `Range` (200 instead of 206) is read as a stream that stops as soon as
+//! the dimensions are known. The dimensions come from the header alone (`imagesize`: JPEG, PNG,
+//! GIF, WebP, BMP, TIFF, ICO, AVIF/HEIF and more; the JPEG marker walk here); nothing is decoded.
+//! Nothing past `header_limit` bytes into the file is read looking for them (a TIFF's directory
+//! excepted). [`HeaderReads::Contiguous`] is the earlier way (16 KiB, then 8x larger windows, the
+//! file read through), kept for the image benchmark's comparison.
 //!
 //! Timeouts, connection failures, 408/429 and 5xx are transient and retried with backoff; a 4xx,
 //! a body that is not an image, one past `max_bytes`, or a refused URL (see [`super::guard`])
@@ -26,10 +36,47 @@ use shared::retry::Backoff;
 
 use super::guard::{Guard, GuardedResolver, Ports, Refused, Unresolved};
 
-/// The first `Range` asked for: enough for every common format but JPEGs with a large EXIF block.
-pub const FIRST_WINDOW: u64 = 16 * 1024;
-/// Each further window is this many times the bytes already read.
+/// The first `Range` asked for by default ([`HeaderReads::Adaptive`]): every common format's
+/// header but a JPEG's behind large metadata (chosen with `infra/bench/images`, README "Image jobs").
+pub const FIRST_WINDOW: u64 = 1024;
+/// The first window of the earlier, contiguous reads ([`HeaderReads::Contiguous`]).
+pub const CONTIGUOUS_FIRST_WINDOW: u64 = 16 * 1024;
+/// Contiguous reads: each further window is this many times the bytes already read.
 const GROWTH: u64 = 8;
+/// Contiguous reads: the bytes read at a TIFF's directory.
+const CONTIGUOUS_DIRECTORY_READ: u64 = 4096;
+
+/// How an image's header is read (`IMAGE_FIRST_WINDOW`: the adaptive first window, in bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderReads {
+    /// A first window of `first` bytes, then only what the format needs: a JPEG's segments before
+    /// its frame header skipped by their lengths (each next request, of `first` bytes, starting at
+    /// the next marker), a TIFF's directory read where it is, other formats read on, doubling.
+    Adaptive { first: u64 },
+    /// The earlier way: `first` bytes, then windows 8x the bytes read so far, the file read
+    /// through (a TIFF's directory excepted). For comparisons (`infra/bench/images`).
+    Contiguous { first: u64 },
+}
+
+impl Default for HeaderReads {
+    fn default() -> Self {
+        HeaderReads::Adaptive { first: FIRST_WINDOW }
+    }
+}
+
+impl HeaderReads {
+    /// The earlier reads: a 16 KiB first window, growing 8x.
+    pub const CONTIGUOUS_16_KIB: HeaderReads = HeaderReads::Contiguous {
+        first: CONTIGUOUS_FIRST_WINDOW,
+    };
+
+    /// Bytes of the first request.
+    pub fn first(&self) -> u64 {
+        match *self {
+            HeaderReads::Adaptive { first } | HeaderReads::Contiguous { first } => first.max(MAGIC_BYTES as u64),
+        }
+    }
+}
 
 /// Limits and knobs of the fetcher (environment names in `from_env`).
 #[derive(Debug, Clone)]
@@ -54,6 +101,8 @@ pub struct FetchConfig {
     pub allow_ports: Ports,
     /// All the time one image may take, windows and retries included (`IMAGE_BUDGET_MS`, 25 s).
     pub budget: Duration,
+    /// How the header is read (`IMAGE_FIRST_WINDOW`, adaptive from [`FIRST_WINDOW`] bytes).
+    pub header_reads: HeaderReads,
 }
 
 impl Default for FetchConfig {
@@ -69,6 +118,7 @@ impl Default for FetchConfig {
             allow_hosts: String::new(),
             allow_ports: Ports::default(),
             budget: Duration::from_secs(25),
+            header_reads: HeaderReads::default(),
         }
     }
 }
@@ -84,7 +134,7 @@ impl FetchConfig {
                 d.connect_timeout.as_millis() as u64,
             )?),
             max_bytes: optional("IMAGE_MAX_BYTES", d.max_bytes)?,
-            header_limit: optional("IMAGE_HEADER_LIMIT", d.header_limit)?.max(FIRST_WINDOW),
+            header_limit: optional("IMAGE_HEADER_LIMIT", d.header_limit)?.max(CONTIGUOUS_FIRST_WINDOW),
             attempts: optional("IMAGE_FETCH_ATTEMPTS", d.attempts)?.max(1),
             concurrency: optional("IMAGE_CONCURRENCY", d.concurrency)?.max(1),
             retry_base: Duration::from_millis(optional("IMAGE_RETRY_BASE_MS", d.retry_base.as_millis() as u64)?),
@@ -96,6 +146,9 @@ impl FetchConfig {
                 _ => d.allow_ports,
             },
             budget: Duration::from_millis(optional("IMAGE_BUDGET_MS", d.budget.as_millis() as u64)?),
+            header_reads: HeaderReads::Adaptive {
+                first: optional("IMAGE_FIRST_WINDOW", FIRST_WINDOW)?,
+            },
         })
     }
 }
@@ -192,37 +245,37 @@ impl Fetcher {
             })
     }
 
-    /// One try: growing `Range` windows, or an early-stopped stream when `Range` is ignored.
+    /// One try: the `Range` requests [`Header`] asks for, or an early-stopped stream when `Range`
+    /// is ignored.
     async fn probe(&self, url: &Url) -> Result<Dimensions, FetchError> {
-        let mut buf: Vec<u8> = Vec::new();
+        let mut header = Header::new(self.config.header_reads, self.header_limit());
         let mut read = Read::default();
         loop {
-            let start = buf.len() as u64;
-            let header_limit = self.config.header_limit.max(FIRST_WINDOW);
-            let end = (start + (start * GROWTH).max(FIRST_WINDOW)).min(header_limit) - 1;
-            let (ranged, complete) = self.read_range(url, start, end, &mut buf, &mut read).await?;
-            match parse(&buf) {
-                Parsed::Found(width, height) => return Ok(read.dimensions(width, height)),
-                Parsed::NotImage => return Err(not_an_image(&buf)),
-                Parsed::TiffDirectoryAt(offset) if ranged && offset >= buf.len() as u64 => {
-                    // A TIFF's directory may sit anywhere, often after the pixels: fetch just it.
-                    if offset > self.config.max_bytes {
-                        return Err(not_an_image(&buf));
-                    }
-                    let mut directory = Vec::new();
-                    self.read_range(url, offset, offset + 4095, &mut directory, &mut read)
-                        .await?;
-                    return match tiff_directory_dimensions(buf[0] == b'I', &directory) {
-                        Some((width, height)) => Ok(read.dimensions(width, height)),
-                        None => Err(FetchError::Permanent("TIFF directory without width and height".into())),
-                    };
-                }
-                // The whole body (or file) is in and still no dimensions.
-                _ if complete => return Err(not_an_image(&buf)),
-                _ if buf.len() as u64 >= header_limit => return Err(no_header(header_limit)),
-                _ => {} // next, larger window
+            let (start, len) = match header.next() {
+                Next::Found(width, height) => return Ok(read.dimensions(width, height)),
+                Next::Fail(e) => return Err(e),
+                Next::Read { start, len } => (start, len),
+            };
+            if start > self.config.max_bytes {
+                return Err(header.not_an_image()); // a TIFF directory past any image we take
             }
+            let mut chunk = Vec::new();
+            let (ranged, complete) = self
+                .read_range(url, start, start + len.max(1) - 1, &mut chunk, &mut read)
+                .await?;
+            if !ranged {
+                // The server sent the file from byte 0, read as a stream that stopped early.
+                return match parse(&chunk) {
+                    Parsed::Found(width, height) => Ok(read.dimensions(width, height)),
+                    _ => Err(not_an_image(&chunk)),
+                };
+            }
+            header.add(start, chunk, complete);
         }
+    }
+
+    fn header_limit(&self) -> u64 {
+        self.config.header_limit.max(self.config.header_reads.first())
     }
 
     /// Reads bytes `start..=end` into `buf` with a `Range` request. Returns whether the server
@@ -286,7 +339,7 @@ impl Fetcher {
             s => return Err(FetchError::Permanent(format!("HTTP {s}"))),
         };
         let wanted = end - start + 1;
-        let header_limit = self.config.header_limit.max(FIRST_WINDOW);
+        let header_limit = self.header_limit();
         let all_in = |received: u64| total.map(|t| start + received >= t);
         let mut received = 0u64;
         let mut parsed_at = 0usize;
@@ -352,6 +405,242 @@ impl Read {
     }
 }
 
+/// What [`Header`] wants next.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    Found(u32, u32),
+    Fail(FetchError),
+    /// The bytes `start..start + len` of the file.
+    Read {
+        start: u64,
+        len: u64,
+    },
+}
+
+/// Where the search for the dimensions stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The file's first bytes, contiguous.
+    Prefix,
+    /// A JPEG's next marker is at this offset (the bytes before it are not needed).
+    Jpeg { marker: u64 },
+    /// A classic TIFF's first directory starts at this offset.
+    TiffDirectory { little_endian: bool, at: u64 },
+}
+
+/// The bytes of one image read so far, and what to read next: the reading strategy apart from
+/// HTTP, so that it can be tested on byte strings.
+#[derive(Debug)]
+struct Header {
+    reads: HeaderReads,
+    /// Nothing past this offset is read looking for the dimensions (a TIFF directory excepted).
+    limit: u64,
+    stage: Stage,
+    /// The file's first bytes (for the format and for naming what a non-image is).
+    head: Vec<u8>,
+    /// Bytes `base..base + buf.len()` of the file.
+    base: u64,
+    buf: Vec<u8>,
+    /// The file ends at `base + buf.len()`.
+    at_end: bool,
+}
+
+impl Header {
+    fn new(reads: HeaderReads, limit: u64) -> Self {
+        Header {
+            reads,
+            limit: limit.max(reads.first()),
+            stage: Stage::Prefix,
+            head: Vec::new(),
+            base: 0,
+            buf: Vec::new(),
+            at_end: false,
+        }
+    }
+
+    fn adaptive(&self) -> bool {
+        matches!(self.reads, HeaderReads::Adaptive { .. })
+    }
+
+    /// Bytes `start..` as received; `at_end`: the file ends with them.
+    fn add(&mut self, start: u64, bytes: Vec<u8>, at_end: bool) {
+        if start == self.base + self.buf.len() as u64 {
+            self.buf.extend_from_slice(&bytes);
+        } else {
+            self.base = start;
+            self.buf = bytes;
+        }
+        if self.base == 0 && self.head.len() < 64 {
+            self.head = self.buf[..self.buf.len().min(64)].to_vec();
+        }
+        self.at_end = at_end;
+    }
+
+    fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    fn not_an_image(&self) -> FetchError {
+        not_an_image(&self.head)
+    }
+
+    /// The next step, from the bytes so far.
+    fn next(&mut self) -> Next {
+        match self.stage {
+            Stage::Prefix => self.next_in_prefix(),
+            Stage::Jpeg { marker } => self.next_in_jpeg(marker),
+            Stage::TiffDirectory { little_endian, at } => self.next_in_tiff_directory(little_endian, at),
+        }
+    }
+
+    fn next_in_prefix(&mut self) -> Next {
+        if self.buf.is_empty() && !self.at_end {
+            return Next::Read {
+                start: 0,
+                len: self.reads.first().min(self.limit),
+            };
+        }
+        if self.adaptive() && self.buf.starts_with(&[0xff, 0xd8, 0xff]) {
+            // A JPEG: its markers are walked here, from the first window on, skipping segments.
+            self.stage = Stage::Jpeg { marker: 2 };
+            return self.next();
+        }
+        match parse(&self.buf) {
+            Parsed::Found(width, height) => return Next::Found(width, height),
+            Parsed::NotImage => return Next::Fail(self.not_an_image()),
+            Parsed::TiffDirectoryAt(at) => {
+                self.stage = Stage::TiffDirectory {
+                    little_endian: self.buf[0] == b'I',
+                    at,
+                };
+                return self.next();
+            }
+            Parsed::NeedMore => {}
+        }
+        let have = self.buf.len() as u64;
+        if self.at_end {
+            return Next::Fail(self.not_an_image()); // the whole file, and no dimensions
+        }
+        if have >= self.limit {
+            return Next::Fail(no_header(self.limit));
+        }
+        let len = match self.reads {
+            HeaderReads::Adaptive { .. } => have.max(self.reads.first()),
+            HeaderReads::Contiguous { .. } => (have * GROWTH).max(self.reads.first()),
+        };
+        Next::Read {
+            start: have,
+            len: len.min(self.limit - have),
+        }
+    }
+
+    fn next_in_jpeg(&mut self, marker: u64) -> Next {
+        let walked = if marker >= self.base && marker <= self.end() {
+            jpeg_frame(&self.buf, self.base, marker)
+        } else {
+            JpegWalk::NeedFrom(marker)
+        };
+        let from = match walked {
+            JpegWalk::Found(width, height) => return Next::Found(width, height),
+            JpegWalk::Corrupt(why) => return Next::Fail(FetchError::Permanent(format!("not an image: {why}"))),
+            JpegWalk::NeedFrom(from) => from,
+        };
+        self.stage = Stage::Jpeg { marker: from };
+        if self.at_end && from >= self.base && from <= self.end() {
+            return Next::Fail(FetchError::Permanent("not an image: a JPEG cut short".into()));
+        }
+        if from >= self.limit {
+            return Next::Fail(no_header(self.limit));
+        }
+        // A marker whose first bytes are in: read on from the end; one further on: jump to it.
+        let start = if from >= self.base && from < self.end() {
+            self.end()
+        } else {
+            from
+        };
+        if start >= self.limit {
+            return Next::Fail(no_header(self.limit));
+        }
+        Next::Read {
+            start,
+            len: self.reads.first().min(self.limit - start),
+        }
+    }
+
+    fn next_in_tiff_directory(&mut self, little_endian: bool, at: u64) -> Next {
+        let read_len = match self.reads {
+            HeaderReads::Adaptive { .. } => self.reads.first(),
+            HeaderReads::Contiguous { .. } => CONTIGUOUS_DIRECTORY_READ,
+        };
+        if at < self.base || at >= self.end() {
+            if self.at_end && at >= self.base {
+                return Next::Fail(self.not_an_image()); // the file ends before its directory
+            }
+            return Next::Read {
+                start: at,
+                len: read_len,
+            };
+        }
+        let directory = &self.buf[(at - self.base) as usize..];
+        match tiff_directory_dimensions(little_endian, directory) {
+            TiffDirectory::Found(width, height) => Next::Found(width, height),
+            TiffDirectory::Truncated if !self.at_end => Next::Read {
+                start: self.end(),
+                len: read_len,
+            },
+            _ => Next::Fail(FetchError::Permanent("TIFF directory without width and height".into())),
+        }
+    }
+}
+
+/// Where a walk over a JPEG's markers ended.
+#[derive(Debug, PartialEq, Eq)]
+enum JpegWalk {
+    /// The frame header's width and height.
+    Found(u32, u32),
+    /// The bytes from this offset are needed (a marker, or the rest of one, is there).
+    NeedFrom(u64),
+    Corrupt(&'static str),
+}
+
+/// Walks a JPEG's markers from the one at offset `marker`, over `buf` (the file's bytes from
+/// `base`), skipping every segment by its length, to the first frame header (SOF0..SOF15 but DHT,
+/// JPG and DAC).
+fn jpeg_frame(buf: &[u8], base: u64, mut marker: u64) -> JpegWalk {
+    let at = |offset: u64| buf.get(usize::try_from(offset.checked_sub(base)?).ok()?).copied();
+    let u16_at = |offset: u64| Some(u16::from_be_bytes([at(offset)?, at(offset + 1)?]));
+    loop {
+        let (Some(prefix), Some(kind)) = (at(marker), at(marker + 1)) else {
+            return JpegWalk::NeedFrom(marker);
+        };
+        if prefix != 0xff {
+            return JpegWalk::Corrupt("a JPEG without a marker where one should be");
+        }
+        match kind {
+            0xff => marker += 1, // fill byte before a marker
+            0xc0..=0xc3 | 0xc5..=0xc7 | 0xc9..=0xcb | 0xcd..=0xcf => {
+                // FF Cn, length, precision, height, width
+                return match (u16_at(marker + 5), u16_at(marker + 7)) {
+                    (Some(height), Some(width)) if height > 0 && width > 0 => {
+                        JpegWalk::Found(u32::from(width), u32::from(height))
+                    }
+                    (Some(_), Some(_)) => JpegWalk::Corrupt("a JPEG frame header without its size"),
+                    _ => JpegWalk::NeedFrom(marker),
+                };
+            }
+            // Markers without a length: SOI, RSTn, TEM.
+            0xd8 | 0xd0..=0xd7 | 0x01 => marker += 2,
+            0xd9 | 0xda => return JpegWalk::Corrupt("a JPEG without a frame header before its data"),
+            0x00 => return JpegWalk::Corrupt("a JPEG without a marker where one should be"),
+            _ => match u16_at(marker + 2) {
+                Some(len) if len >= 2 => marker += 2 + u64::from(len),
+                Some(_) => return JpegWalk::Corrupt("a JPEG segment of a length under 2"),
+                None => return JpegWalk::NeedFrom(marker),
+            },
+        }
+    }
+}
+
 /// What the bytes so far say.
 #[derive(Debug, PartialEq, Eq)]
 enum Parsed {
@@ -400,8 +689,19 @@ fn tiff_directory_offset(buf: &[u8]) -> Option<u64> {
     Some(u64::from(offset))
 }
 
-/// ImageWidth (256) and ImageLength (257) from a TIFF directory's entries.
-fn tiff_directory_dimensions(little_endian: bool, dir: &[u8]) -> Option<(u32, u32)> {
+/// What a TIFF directory, or its first bytes, says.
+#[derive(Debug, PartialEq, Eq)]
+enum TiffDirectory {
+    Found(u32, u32),
+    /// Entries are missing from the bytes given and the size was not among those there.
+    Truncated,
+    /// All entries are there, without a width and a height.
+    Missing,
+}
+
+/// ImageWidth (256) and ImageLength (257) from a TIFF directory's entries. They are usually
+/// among the first (entries are sorted by tag), so the directory's first bytes often suffice.
+fn tiff_directory_dimensions(little_endian: bool, dir: &[u8]) -> TiffDirectory {
     let u16_at = |b: &[u8]| {
         let b: [u8; 2] = b.get(..2)?.try_into().ok()?;
         Some(if little_endian {
@@ -418,22 +718,29 @@ fn tiff_directory_dimensions(little_endian: bool, dir: &[u8]) -> Option<(u32, u3
             u32::from_be_bytes(b)
         })
     };
-    let entries = u16_at(dir)? as usize;
+    let Some(entries) = u16_at(dir) else {
+        return TiffDirectory::Truncated;
+    };
     let (mut width, mut height) = (None, None);
-    for i in 0..entries {
-        let entry = dir.get(2 + i * 12..2 + (i + 1) * 12)?;
-        let value = match u16_at(&entry[2..])? {
-            3 => u32::from(u16_at(&entry[8..])?), // SHORT
-            4 => u32_at(&entry[8..])?,            // LONG
+    for i in 0..usize::from(entries) {
+        let Some(entry) = dir.get(2 + i * 12..2 + (i + 1) * 12) else {
+            return TiffDirectory::Truncated;
+        };
+        let value = match u16_at(&entry[2..]) {
+            Some(3) => u16_at(&entry[8..]).map(u32::from), // SHORT
+            Some(4) => u32_at(&entry[8..]),                // LONG
             _ => continue,
         };
-        match u16_at(entry)? {
-            256 => width = Some(value),
-            257 => height = Some(value),
+        match u16_at(entry) {
+            Some(256) => width = value.filter(|w| *w > 0),
+            Some(257) => height = value.filter(|h| *h > 0),
             _ => {}
         }
+        if let (Some(width), Some(height)) = (width, height) {
+            return TiffDirectory::Found(width, height);
+        }
     }
-    Some((width.filter(|w| *w > 0)?, height.filter(|h| *h > 0)?))
+    TiffDirectory::Missing
 }
 
 /// The body is not an image. What it is (HTML, JSON...) is named from its first bytes, never
@@ -583,6 +890,169 @@ mod tests {
         assert_eq!(parse(b"GIF89a\x03\x00\x05\x00\x00\x00\x00"), Parsed::Found(3, 5));
     }
 
+    /// What reading `file` with `reads` from a server honouring `Range` costs: the outcome, the
+    /// bytes received and the requests, through the same [`Header`] steps as [`Fetcher::probe`].
+    fn read_from(reads: HeaderReads, limit: u64, file: &[u8]) -> (Result<(u32, u32), FetchError>, u64, u32) {
+        let mut header = Header::new(reads, limit);
+        let (mut bytes, mut requests) = (0u64, 0u32);
+        loop {
+            match header.next() {
+                Next::Found(w, h) => return (Ok((w, h)), bytes, requests),
+                Next::Fail(e) => return (Err(e), bytes, requests),
+                Next::Read { start, len } => {
+                    assert!(len > 0 && requests < 50, "{start} {len}");
+                    requests += 1;
+                    let from = (start as usize).min(file.len());
+                    let to = ((start + len) as usize).min(file.len());
+                    bytes += (to - from) as u64;
+                    header.add(start, file[from..to].to_vec(), to == file.len());
+                }
+            }
+        }
+    }
+
+    const ADAPTIVE: HeaderReads = HeaderReads::Adaptive { first: FIRST_WINDOW };
+    const LIMIT: u64 = 2 * 1024 * 1024;
+
+    #[test]
+    fn a_jpegs_metadata_is_skipped_by_its_lengths_not_read() {
+        use test_images::{JpegMeta, jpeg_photo};
+        // GIVEN a camera JPEG: 30 KB of EXIF with a 160x120 thumbnail, XMP, a 3 KB ICC profile
+        let meta = JpegMeta {
+            exif: 30_000,
+            thumbnail: true,
+            xmp: 4_000,
+            icc: 3144,
+            ..JpegMeta::default()
+        };
+        let file = jpeg_photo(1200, 900, 85, meta);
+        // WHEN read adaptively THEN the frame's size (not the thumbnail's), one request per
+        // segment that does not fit, and about a window per request
+        let (size, bytes, requests) = read_from(ADAPTIVE, LIMIT, &file);
+        assert_eq!(size.unwrap(), (1200, 900));
+        assert_eq!(
+            requests, 4,
+            "the first window, then the XMP, the ICC profile, the frame header"
+        );
+        assert!(bytes <= 4 * FIRST_WINDOW, "{bytes}");
+        // The earlier contiguous reads went through it all: 16 KiB, then 128 KiB.
+        let (size, old_bytes, old_requests) = read_from(HeaderReads::CONTIGUOUS_16_KIB, LIMIT, &file);
+        assert_eq!(size.unwrap(), (1200, 900));
+        assert_eq!(old_requests, 2);
+        assert!(old_bytes > 37_000 && old_bytes > 9 * bytes, "{old_bytes} vs {bytes}");
+        // A JPEG without metadata, or with a small profile, progressive or not: one request.
+        for meta in [
+            JpegMeta::default(),
+            JpegMeta {
+                icc: 536,
+                progressive: true,
+                ..JpegMeta::default()
+            },
+        ] {
+            let (size, bytes, requests) = read_from(ADAPTIVE, LIMIT, &jpeg_photo(640, 480, 80, meta));
+            assert_eq!(
+                (size.unwrap(), requests, bytes),
+                ((640, 480), 1, FIRST_WINDOW),
+                "{meta:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_marker_walk_takes_fill_bytes_and_refuses_what_is_not_a_jpeg() {
+        let sof = |h: u16, w: u16| {
+            let mut b = vec![0xff, 0xc0, 0, 17, 8];
+            b.extend_from_slice(&h.to_be_bytes());
+            b.extend_from_slice(&w.to_be_bytes());
+            b
+        };
+        let jpeg = |middle: &[u8], frame: Vec<u8>| [&[0xff, 0xd8][..], middle, &frame, &[0u8; 40][..]].concat();
+        // Fill bytes before a marker, a restart marker, an APP segment, then the frame.
+        let file = jpeg(&[0xff, 0xff, 0xff, 0xe1, 0, 4, 1, 2, 0xff, 0xd0, 0xff, 0xff], sof(7, 9));
+        assert_eq!(jpeg_frame(&file, 0, 2), JpegWalk::Found(9, 7));
+        assert_eq!(read_from(ADAPTIVE, LIMIT, &file).0.unwrap(), (9, 7));
+        // The walk stops where bytes are missing and says from where they are needed.
+        assert_eq!(
+            jpeg_frame(&file[..7], 0, 2),
+            JpegWalk::NeedFrom(4),
+            "a marker without its length"
+        );
+        assert_eq!(jpeg_frame(&file[..12], 0, 2), JpegWalk::NeedFrom(12));
+        assert_eq!(
+            jpeg_frame(&file[12..], 12, 12),
+            JpegWalk::Found(9, 7),
+            "bytes from a jump"
+        );
+        // Not a marker where one should be, the data before any frame, a length under 2, no size.
+        for (middle, frame) in [
+            (&[0xff, 0xe0, 0, 2, 0x00, 0x01][..], sof(7, 9)),
+            (&[0xff, 0xda, 0, 2][..], sof(7, 9)),
+            (&[0xff, 0xd9][..], sof(7, 9)),
+            (&[0xff, 0xe0, 0, 1][..], sof(7, 9)),
+            (&[][..], sof(0, 9)),
+        ] {
+            let (result, _, _) = read_from(ADAPTIVE, LIMIT, &jpeg(middle, frame));
+            let e = result.unwrap_err();
+            assert!(
+                !e.is_transient() && e.to_string().starts_with("not an image: a JPEG"),
+                "{e}"
+            );
+        }
+        // A segment whose length runs past the end of the file: cut short, after a jump.
+        let cut = [0xff, 0xd8, 0xff, 0xe1, 0xff, 0xf0, 1, 2, 3];
+        let (result, _, requests) = read_from(ADAPTIVE, LIMIT, &cut);
+        assert_eq!(result.unwrap_err().to_string(), "not an image: a JPEG cut short");
+        assert_eq!(requests, 2);
+    }
+
+    #[test]
+    fn nothing_past_the_header_limit_is_read_looking_for_a_frame() {
+        use test_images::{JpegMeta, jpeg_photo};
+        // Four 60 KB EXIF-like blocks: the frame starts past a 100 KB limit.
+        let mut file = vec![0xff, 0xd8];
+        for _ in 0..4 {
+            file.extend_from_slice(&[0xff, 0xe1, 0xea, 0x60]);
+            file.extend(std::iter::repeat_n(7u8, 60_000 - 2));
+        }
+        file.extend_from_slice(&jpeg_photo(64, 48, 80, JpegMeta::default())[2..]);
+        let (result, bytes, requests) = read_from(ADAPTIVE, 100_000, &file);
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "no image dimensions in the first 100000 bytes"
+        );
+        assert_eq!(
+            (requests, bytes),
+            (2, 2 * FIRST_WINDOW),
+            "two jumps, the next would pass the limit"
+        );
+        assert_eq!(read_from(ADAPTIVE, LIMIT, &file).0.unwrap(), (64, 48));
+    }
+
+    #[test]
+    fn every_format_but_tiff_takes_one_small_request() {
+        use test_images::{FORMATS, encode, gif_animated, tiff, webp_extended, webp_lossy};
+        let mut files: Vec<(String, Vec<u8>, (u32, u32))> = FORMATS
+            .iter()
+            .filter(|f| **f != ImageFormat::Tiff)
+            .map(|f| (format!("{f:?}"), encode(*f, 300, 200), (300, 200)))
+            .collect();
+        files.push(("animated GIF".into(), gif_animated(60, 40, 3), (60, 40)));
+        files.push(("lossy WebP".into(), webp_lossy(1920, 1080, 80_000), (1920, 1080)));
+        files.push(("extended WebP".into(), webp_extended(64, 40, 3144), (64, 40)));
+        for (name, file, size) in &files {
+            let (found, bytes, requests) = read_from(ADAPTIVE, LIMIT, file);
+            assert_eq!((found.unwrap(), requests), (*size, 1), "{name}");
+            assert!(bytes <= FIRST_WINDOW, "{name}");
+        }
+        // A TIFF: its header, then its directory after the pixels, both byte orders.
+        for big_endian in [false, true] {
+            let file = tiff(300, 200, big_endian);
+            let (found, bytes, requests) = read_from(ADAPTIVE, LIMIT, &file);
+            assert_eq!((found.unwrap(), requests), ((300, 200), 2), "big endian: {big_endian}");
+            assert!(bytes <= FIRST_WINDOW + 2 + 9 * 12 + 4, "{bytes}");
+        }
+    }
+
     #[test]
     fn a_tiff_directory_past_the_first_window_is_read_where_it_is() {
         let tiff = test_images::encode(test_images::ImageFormat::Tiff, 300, 200);
@@ -591,9 +1061,28 @@ mod tests {
             panic!("the encoder writes the directory after the pixels: {:?}", parse(window));
         };
         let dir = &tiff[offset as usize..];
-        assert_eq!(tiff_directory_dimensions(tiff[0] == b'I', dir), Some((300, 200)));
+        assert_eq!(
+            tiff_directory_dimensions(tiff[0] == b'I', dir),
+            TiffDirectory::Found(300, 200)
+        );
+        // The size is among the first entries: their bytes are enough.
+        assert_eq!(
+            tiff_directory_dimensions(true, &dir[..2 + 2 * 12]),
+            TiffDirectory::Found(300, 200)
+        );
+        assert_eq!(
+            tiff_directory_dimensions(true, &dir[..2 + 12]),
+            TiffDirectory::Truncated
+        );
+        assert_eq!(tiff_directory_dimensions(true, &[1, 0]), TiffDirectory::Truncated);
+        assert_eq!(tiff_directory_dimensions(true, &[0, 0]), TiffDirectory::Missing);
         assert_eq!(parse(&tiff), Parsed::Found(300, 200));
-        assert_eq!(tiff_directory_dimensions(true, &[1, 0]), None, "truncated directory");
+        // A directory past the end of the file: not an image, after one try.
+        let mut cut = tiff[..64].to_vec();
+        cut[4..8].copy_from_slice(&100_000u32.to_le_bytes());
+        let (result, _, requests) = read_from(ADAPTIVE, LIMIT, &cut);
+        assert_eq!(result.unwrap_err().to_string(), "not an image");
+        assert_eq!(requests, 1, "the whole file came in the first window");
     }
 
     #[test]

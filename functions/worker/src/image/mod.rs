@@ -81,7 +81,7 @@ pub struct ImageJobs {
 }
 
 impl ImageJobs {
-    /// With the sample store master and no simulated GPU time (override the fields as needed).
+    /// With the bundled store master and no simulated GPU time (override the fields as needed).
     pub fn new(
         store: Arc<dyn JobStore>,
         parts: Arc<dyn PartStore>,
@@ -93,7 +93,7 @@ impl ImageJobs {
             parts,
             queue,
             fetcher,
-            stores: Arc::new(StoreMaster::sample()),
+            stores: StoreMaster::bundled(),
             gpu_delay: None,
         }
     }
