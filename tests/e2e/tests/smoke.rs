@@ -40,7 +40,13 @@ async fn an_http_job_is_picked_up_by_the_worker_from_sqs() {
         .iter()
         .map(|e| e["status"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["pending", "queued", "processing", "completed"]);
+    // `queued` is recorded after the message is sent; a worker that claims the job first takes it
+    // straight from `pending` (the api's `queued` write then finds it moved on and changes
+    // nothing). Either way every step is in order and none is repeated.
+    assert!(
+        steps == ["pending", "queued", "processing", "completed"] || steps == ["pending", "processing", "completed"],
+        "{steps:?}"
+    );
 }
 
 #[tokio::test]
