@@ -48,11 +48,11 @@ impl Handler {
 
     async fn dead_letter(&self, record: SqsMessage) -> shared::Result<()> {
         let body = record.body.as_deref().unwrap_or_default();
-        // A body that is not one of ours names no job: it is logged and acknowledged below.
-        let letter: DeadLetter = serde_json::from_str(body).unwrap_or_else(|e| {
-            tracing::warn!(message_id = ?record.message_id, error = %e, "dead letter that is not JSON of ours");
-            DeadLetter::default()
-        });
+        // A body that is not one of ours names no job: it is logged (with why) and acknowledged below.
+        let (letter, unreadable) = match serde_json::from_str::<DeadLetter>(body) {
+            Ok(letter) => (letter, None),
+            Err(e) => (DeadLetter::default(), Some(e)),
+        };
         let (id, what) = match (&letter.job_id, &letter.request_payload) {
             (Some(id), _) => (
                 *id,
@@ -68,7 +68,7 @@ impl Handler {
                 }
             },
             (None, None) => {
-                tracing::error!(body = %shared::limits::clip(body, 500), "unreadable dead-lettered message; dropped");
+                tracing::error!(message_id = ?record.message_id, error = ?unreadable, body = %shared::limits::clip(body, 500), "unreadable dead-lettered message; dropped");
                 return Ok(());
             }
         };
