@@ -4,5 +4,7 @@
 pub mod archive;
 pub mod handler;
 pub mod image;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@
 //! Needs the local stack (`infra/up`, then `source infra/env.sh`; `infra/test` does both). The
 //! same stories run in-process in seconds, with in-memory stores, in `src/tests/`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -23,46 +23,10 @@ use time::Duration;
 use worker::handler::{ProcessError, RecordError, Runner, Worker};
 use worker::image::ImageJobs;
 use worker::image::fetch::{FetchConfig, Fetcher};
+use worker::testing::{Scripted, ok};
 
 mod images;
 mod store_master;
-
-/// A scripted attempt: waits `delay`, then answers `outcome(call number)`; logs who started when.
-struct Scripted {
-    delay: StdDuration,
-    outcome: fn(usize) -> Result<Value, ProcessError>,
-    started: Mutex<Vec<JobId>>,
-}
-
-impl Scripted {
-    fn new(delay_ms: u64, outcome: fn(usize) -> Result<Value, ProcessError>) -> Arc<Self> {
-        Arc::new(Scripted {
-            delay: StdDuration::from_millis(delay_ms),
-            outcome,
-            started: Mutex::default(),
-        })
-    }
-    fn calls(&self) -> usize {
-        self.started.lock().unwrap().len()
-    }
-}
-
-#[async_trait::async_trait]
-impl Runner for Scripted {
-    async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
-        let n = {
-            let mut s = self.started.lock().unwrap();
-            s.push(job.id);
-            s.len()
-        };
-        tokio::time::sleep(self.delay).await;
-        (self.outcome)(n)
-    }
-}
-
-fn ok(_: usize) -> Result<Value, ProcessError> {
-    Ok(json!({"done": true}))
-}
 
 /// The caller of the tests' API-side operations: an admin, so tests are not about ownership.
 static OPS: std::sync::LazyLock<Caller> = std::sync::LazyLock::new(|| Caller::admin("ops"));
