@@ -85,7 +85,7 @@ const META_PLACEHOLDER: &str = "<!--META-->";
 
 /// Scripts, styles and images only from this origin (an image job's URLs are shown as links, never
 /// loaded: they are anyone's); uploads (a presigned S3 URL) may go elsewhere.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn routes() -> Router<AppState> {

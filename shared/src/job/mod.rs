@@ -13,7 +13,7 @@
 //!
 //! - `id.rs` holds [`JobId`];
 //! - `status.rs` holds [`JobStatus`], the table of legal moves and the operator's moves;
-//! - `kinds.rs` holds [`JobKind`], [`JobSpec`] and the typed payloads with their validation;
+//! - `kinds/` holds [`JobKind`], [`JobSpec`] and the typed payloads with their validation;
 //! - this file holds the [`Job`] itself and its lifecycle (claim, progress, complete, fail,
 //!   retry, cancel).
 
