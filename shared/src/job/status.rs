@@ -70,7 +70,7 @@ impl JobStatus {
                 | (Pending | Queued, Processing)
                 | (Processing, Completed | Failed | Queued)
                 | (Pending | Queued, Cancelled)
-                | (Queued, Failed)
+                | (Pending | Queued, Failed)
                 | (Failed, Queued)
         )
     }
