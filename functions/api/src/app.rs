@@ -9,7 +9,7 @@ use shared::service::Jobs;
 
 use crate::auth::{AuthConfig, Signed};
 use crate::error::error_response;
-use crate::{dashboard, files, jobs, retail};
+use crate::{dashboard, files, jobs, retail, seeds};
 
 /// What handlers share; built once per cold start.
 #[derive(Clone)]
@@ -50,6 +50,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/submit/"),
     ("POST", "/api/submit"),
     ("GET", "/api/status"),
+    ("POST", "/api/jobs"),
+    ("GET", "/api/jobs/{id}"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -104,6 +106,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/submit/", post(retail::submit))
         .route("/api/submit", post(retail::submit))
         .route("/api/status", get(retail::status))
+        .route("/api/jobs", post(seeds::create))
+        .route("/api/jobs/{id}", get(seeds::get))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")

@@ -114,11 +114,16 @@ fn archive(priority: u8) -> Value {
 }
 
 #[tokio::test]
-async fn a_created_job_is_queued_on_its_priority_band() {
+async fn a_created_job_is_pending_until_a_worker_takes_it_and_sent_on_its_priority_band() {
     let api = api();
     let (status, job) = api.call("POST", "/jobs", Some(archive(5))).await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
-    assert_eq!(job["status"], "queued");
+    assert_eq!(job["status"], "pending");
+    assert_eq!(
+        (job["kind"].as_str(), job["type"].as_str()),
+        (Some("archive"), Some("archive"))
+    );
+    assert!(job["enqueued_at"].is_string(), "its message is sent: {job}");
     let (status, normal) = api.call("POST", "/jobs", Some(archive(2))).await;
     assert_eq!(status, StatusCode::CREATED);
     let sent = api.queue.sent.lock().unwrap().clone();
@@ -220,12 +225,12 @@ async fn listings_filter_by_status_and_kind_newest_first_in_cursor_pages() {
         let (status, _) = api.call("POST", "/jobs", Some(archive(3))).await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let (status, page) = api.call("GET", "/jobs?status=queued&kind=archive&limit=2", None).await;
+    let (status, page) = api.call("GET", "/jobs?status=pending&kind=archive&limit=2", None).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["jobs"].as_array().unwrap().len(), 2);
     let next = page["next"].as_str().unwrap().to_string();
     let (_, rest) = api
-        .call("GET", &format!("/jobs?status=queued&limit=10&next={next}"), None)
+        .call("GET", &format!("/jobs?status=pending&limit=10&next={next}"), None)
         .await;
     assert_eq!(rest["jobs"].as_array().unwrap().len(), 3);
     let (_, none) = api.call("GET", "/jobs?status=failed", None).await;

@@ -1,5 +1,6 @@
 //! The api function's routes and handlers, as a library so that tests and benchmarks can drive
 //! the router directly. `main.rs` only wires it to Lambda.
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod auth;
@@ -11,3 +12,7 @@ pub mod files;
 pub mod jobs;
 pub mod openapi;
 pub mod retail;
+#[cfg(test)]
+mod seed_tests;
+pub mod seeds;
+pub mod view;
