@@ -125,7 +125,10 @@ export async function jobDetail(el, id) {
       buttons.push(h('button', { class: 'btn primary', id: 'action-retry', onclick: (e) => run(e, 'retry') }, 'Retry'));
     }
     // Status moves by hand are the admins' (the API refuses others), and only an operator's.
-    const manual = session.me?.admin ? meta.operator_moves[job.status] || [] : [];
+    // A pending job whose message is sent waits for a worker: sending it again is refused.
+    const manual = (session.me?.admin ? meta.operator_moves[job.status] || [] : []).filter(
+      (s) => !(s === 'queued' && job.status === 'pending' && job.enqueued_at),
+    );
     let manualRow = null;
     if (manual.length) {
       const select = h('select', { class: 'inline', id: 'manual-status', 'aria-label': 'New status' }, manual.map((s) => h('option', { value: s }, s)));

@@ -528,6 +528,12 @@ impl Job {
                 self.id, self.status
             )));
         }
+        if to == JobStatus::Queued && self.status == JobStatus::Pending && self.enqueued_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "job {} is pending with its message sent; it waits for a worker",
+                self.id
+            )));
+        }
         match to {
             JobStatus::Queued if self.status == JobStatus::Failed => self.retry(now),
             JobStatus::Queued => self.transition(to, now, format!("queued by {who}")),

@@ -53,7 +53,7 @@ impl JobStatus {
     pub fn operator_moves(self) -> &'static [JobStatus] {
         use JobStatus::*;
         match self {
-            Pending => &[Queued, Cancelled],
+            Pending => &[Queued, Failed, Cancelled],
             Queued => &[Failed, Cancelled],
             Processing => &[Failed],
             Failed => &[Queued],
