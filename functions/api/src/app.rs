@@ -9,7 +9,7 @@ use shared::service::Jobs;
 
 use crate::auth::{AuthConfig, Signed};
 use crate::error::error_response;
-use crate::{dashboard, files, jobs, retail, seeds};
+use crate::{dashboard, docs, files, jobs, retail, seeds};
 
 /// What handlers share; built once per cold start.
 #[derive(Clone)]
@@ -22,8 +22,8 @@ pub struct AppState {
     pub auth: AuthConfig,
 }
 
-/// Routes that need no token (with the dashboard's `PAGES`); the template lists the same ones
-/// with `Authorizer: NONE`.
+/// Routes that need no token (with the dashboard's and `/docs`' `PAGES`); the template lists the
+/// same ones with `Authorizer: NONE`.
 pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/auth/config")];
 
 /// Every route the router serves (method, path). `openapi.json` must describe exactly these.
@@ -96,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/stats", get(jobs::stats))
         .route("/queues", get(dashboard::queues))
         .merge(dashboard::routes())
+        .merge(docs::routes())
         .route(
             "/api/v1/files/upload",
             post(files::upload).layer(DefaultBodyLimit::max(state.files.max_upload_bytes + 64 * 1024)),

@@ -498,3 +498,68 @@ async fn cors_is_the_gateways_the_function_adds_no_cors_headers() {
         "the template's CorsConfiguration decides, at the gateway"
     );
 }
+
+#[tokio::test]
+async fn docs_is_public_and_served_under_its_csp() {
+    let api = api();
+    let (status, headers, _) = api.request(None, "GET", "/docs", None).await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers["location"], "/docs/index.html");
+    for file in [
+        "index.html",
+        "swagger-initializer.js",
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+    ] {
+        let (status, headers, _) = api.request(None, "GET", &format!("/docs/{file}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{file} needs no token");
+        assert_eq!(headers["content-security-policy"], crate::docs::CSP, "{file}");
+    }
+    let (status, _, err) = api.request(None, "GET", "/docs/nope.js", None).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no such file in /docs"))
+    );
+}
+
+#[tokio::test]
+async fn the_document_names_every_field_of_a_job_and_every_status_and_kind() {
+    let api = api();
+    let (_, doc) = api.call("GET", "/openapi.json", None).await;
+    let schemas = &doc["components"]["schemas"];
+    // A job with every optional field set.
+    let spec = JobSpec::from_json("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"})).unwrap();
+    let now = shared::clock::now();
+    let mut job = shared::job::Job::new(spec, 3, Some(now), now)
+        .unwrap()
+        .owned_by(shared::auth::Owner::parse("alice").unwrap());
+    job.mark_enqueued(now);
+    job.claim(now, time::Duration::seconds(60)).unwrap();
+    job.lease_owner = Some("token".into());
+    job.result = Some(json!({}));
+    job.error = Some("e".into());
+    job.completed_at = Some(now);
+    job.sweeps = 1;
+    job.timeline_dropped = 1;
+    let view = serde_json::to_value(crate::view::JobView::full(&job)).unwrap();
+    let documented = schemas["Job"]["properties"].as_object().unwrap();
+    for key in view.as_object().unwrap().keys() {
+        assert!(documented.contains_key(key), "Job.{key} is not in the document");
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let statuses: Vec<String> = JobStatus::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    let kinds: Vec<String> = shared::job::JobKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .collect();
+    assert_eq!(names(&documented["status"]["enum"]), statuses);
+    assert_eq!(names(&documented["kind"]["enum"]), kinds);
+    assert_eq!(names(&documented["type"]["enum"]), kinds);
+    assert_eq!(names(&schemas["NewJob"]["properties"]["kind"]["enum"]), kinds);
+}

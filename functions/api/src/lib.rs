@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod dashboard;
+pub mod docs;
 pub mod error;
 #[cfg(test)]
 mod fast_tests;

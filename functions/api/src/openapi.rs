@@ -2,6 +2,7 @@
 //! [`crate::app::ROUTES`] and the router.
 
 use serde_json::{Value, json};
+use shared::job::{JobKind, JobStatus};
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -21,8 +22,9 @@ fn id_param() -> Value {
 
 /// The document, built once per cold start.
 pub fn document() -> Value {
-    let statuses = json!(["pending", "queued", "processing", "completed", "failed", "cancelled"]);
-    let kinds = json!(["image", "log_ingest", "archive"]);
+    // From the enums themselves, so a new status or kind is documented without a change here.
+    let statuses = json!(JobStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    let kinds = json!(JobKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>());
     let retail_submit = json!({
         "summary": "Submit a Retail Pulse image job (the seed's contract); it also shows in /jobs as kind image",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["count", "visits"], "properties": {
@@ -182,6 +184,11 @@ pub fn document() -> Value {
                 "id": {"type": "string", "format": "uuid"}, "kind": {"type": "string", "enum": kinds},
                 "type": {"type": "string", "enum": kinds, "description": "Same as kind (seed 001's name)"},
                 "enqueued_at": {"type": "string", "format": "date-time", "description": "When a pending job's message was sent"},
+                "owner": {"type": "string", "description": "Who it belongs to (the creating token's sub)"},
+                "lease_until": {"type": "string", "format": "date-time", "description": "While processing: when another delivery may take it over"},
+                "lease_owner": {"type": "string", "description": "The claim that holds the lease"},
+                "sweeps": {"type": "integer", "description": "Times the sweeper sent its message again since the last claim"},
+                "timeline_dropped": {"type": "integer", "description": "Timeline entries dropped from the middle"},
                 "status": {"type": "string", "enum": statuses}, "priority": {"type": "integer"},
                 "payload": {"type": "object"}, "result": {"type": "object"}, "error": {"type": "string"},
                 "attempts": {"type": "integer"}, "max_attempts": {"type": "integer"},

@@ -179,7 +179,11 @@ async fn a_job_moves_only_along_the_state_machine() {
     let (status, body) = api.call("PUT", &format!("{url}/status"), Some(put("nonsense"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = api.call("PUT", &format!("{url}/status"), Some(put("queued"))).await;
-    assert_eq!(status, StatusCode::CONFLICT, "already sent, waiting for a worker: {body}");
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "already sent, waiting for a worker: {body}"
+    );
     assert_eq!(
         api.call("POST", &format!("{url}/retry"), None).await.0,
         StatusCode::CONFLICT,
@@ -374,7 +378,11 @@ async fn listing_filters_by_repeated_status_and_kind_and_pages_with_next() {
     }
     api.call("DELETE", &format!("/jobs/{}", ids[0]), None).await;
     let (_, page1) = api
-        .call("GET", "/jobs?status=pending&status=cancelled&kind=archive&limit=3", None)
+        .call(
+            "GET",
+            "/jobs?status=pending&status=cancelled&kind=archive&limit=3",
+            None,
+        )
         .await;
     let got: Vec<String> = page1["jobs"].as_array().unwrap().iter().map(id).collect();
     assert_eq!(got, [ids[4].clone(), ids[3].clone(), ids[2].clone()]);
