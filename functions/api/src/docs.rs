@@ -1,8 +1,7 @@
 //! `/docs`: Swagger UI over `GET /openapi.json`, from the swagger-ui bundle compiled into the
 //! binary (`utoipa-swagger-ui`, feature `vendored`: nothing is fetched, at build or at run
-//! time). Public, like the dashboard, and under the dashboard's CSP except for `img-src`, which
-//! also allows `data:` here: swagger-ui's stylesheet draws its icons and arrows as `data:`
-//! images (see [`CSP`]).
+//! time). Public, like the dashboard, and under the dashboard's CSP but for two narrow
+//! exceptions (see [`CSP`]).
 
 use std::sync::{Arc, LazyLock};
 
@@ -20,10 +19,15 @@ use crate::error::error_response;
 /// [`crate::dashboard::PAGES`]).
 pub const PAGES: &[(&str, &str)] = &[("GET", "/docs"), ("GET", "/docs/{*file}")];
 
-/// [`crate::dashboard::CSP`] with `img-src 'self' data:`: swagger-ui's CSS carries its icons as
-/// `data:` URLs. Scripts and styles still come only from this origin (swagger-ui has no inline
-/// script; its settings are the separate `swagger-initializer.js`).
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+/// [`crate::dashboard::CSP`] with two exceptions, for swagger-ui 5.32.6 as `utoipa-swagger-ui`
+/// vendors it: `img-src 'self' data:` (its CSS carries its icons as `data:` URLs), and the one
+/// inline style it applies, allowed by its hash alone (`'unsafe-hashes'` lets a hash match a
+/// style attribute; no other inline style is allowed). Scripts still come only from this origin
+/// (swagger-ui has no inline script; its settings are the separate `swagger-initializer.js`).
+/// A new swagger-ui with another inline style shows as a console error in
+/// `tests/browser/docs.test.mjs`.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; \
+                   style-src 'self' 'unsafe-hashes' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; img-src 'self' data:; \
                    connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 static CONFIG: LazyLock<Arc<Config<'static>>> = LazyLock::new(|| {
@@ -124,9 +128,12 @@ mod tests {
     }
 
     #[test]
-    fn the_csp_is_the_dashboards_but_for_data_images() {
+    fn the_csp_is_the_dashboards_but_for_data_images_and_one_hashed_style() {
         assert_eq!(
-            CSP.replace("img-src 'self' data:", "img-src 'self'"),
+            CSP.replace("img-src 'self' data:", "img-src 'self'").replace(
+                " 'unsafe-hashes' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='",
+                ""
+            ),
             crate::dashboard::CSP
         );
     }

@@ -563,3 +563,53 @@ async fn the_document_names_every_field_of_a_job_and_every_status_and_kind() {
     assert_eq!(names(&documented["type"]["enum"]), kinds);
     assert_eq!(names(&schemas["NewJob"]["properties"]["kind"]["enum"]), kinds);
 }
+
+#[tokio::test]
+async fn a_list_of_large_jobs_stops_before_5_mb_and_next_goes_on_from_there() {
+    let api = api();
+    // 40 image jobs of ~230 KB each (~9 MB together): more than one Lambda response may carry.
+    let url = format!("https://example.com/{}.jpg", "x".repeat(1_900));
+    let visits: Vec<Value> = (0..110)
+        .map(|n| json!({"store_id": format!("S{n}"), "image_url": [url], "visit_time": "t"}))
+        .collect();
+    let payload = json!({"count": visits.len(), "visits": visits});
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        let spec = JobSpec::from_json("image", payload.clone()).unwrap();
+        let at = shared::clock::now() - time::Duration::seconds(n);
+        let job = shared::job::Job::new(spec, 3, None, at)
+            .unwrap()
+            .owned_by(shared::auth::Owner::parse("alice").unwrap());
+        ids.push(job.id.to_string());
+        api.store.put(job);
+    }
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut path = "/jobs?limit=200".to_string();
+    loop {
+        let req = Request::builder()
+            .uri(&path)
+            .extension(authorizer_context("alice", false))
+            .body(Body::empty())
+            .unwrap();
+        let resp = api.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(bytes.len() < 5 * 1024 * 1024 + 64 * 1024, "{} bytes", bytes.len());
+        let page: Value = serde_json::from_slice(&bytes).unwrap();
+        pages += 1;
+        seen.extend(
+            page["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/jobs?limit=200&next={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2, "cut once, then the rest");
+    assert_eq!(seen, ids, "every job once, newest first");
+}
