@@ -1,8 +1,9 @@
 //! Job operations that touch both storage and the queue, shared by the api and worker.
 //!
 //! Ordering rules that keep "no job left pending forever" true:
-//! - submit: write `pending`, enqueue, then mark `queued`; if enqueueing fails the job is removed
-//!   again and the caller gets the error (a 5xx), so nothing waits for a message that never comes.
+//! - submit: write `pending`, enqueue, then note `enqueued_at` (the job stays `pending` until a
+//!   worker takes it); if enqueueing fails the job is removed again and the caller gets the error
+//!   (a 5xx), so nothing waits for a message that never comes.
 //! - retry: mark `queued`, enqueue; if enqueueing fails the job is put back to `failed` with the
 //!   reason (a compensating write, the only `queued -> failed` move).
 
@@ -129,8 +130,19 @@ impl Jobs {
             }
             return Err(e);
         }
-        let queued = self.mark_queued(job.id, "enqueued").await?;
-        Ok((queued, true))
+        let sent = self.mark_enqueued(job.id).await?;
+        Ok((sent, true))
+    }
+
+    /// Notes that a `pending` job's message is sent: it stays `pending` (no transition) until a
+    /// worker takes it; nothing if a fast worker already did.
+    pub async fn mark_enqueued(&self, id: JobId) -> Result<Job> {
+        self.store
+            .modify(id, &mut |j| {
+                j.mark_enqueued(clock::now());
+                Ok(())
+            })
+            .await
     }
 
     /// Stores a job whose work an S3 event starts, not a message: a client's upload (`charged`
@@ -214,6 +226,45 @@ impl Jobs {
     ) -> Result<Page> {
         filter.scope = caller.scope();
         self.store.list(&filter, limit, cursor).await
+    }
+
+    /// The caller's jobs from the `offset`-th on (newest first), for clients that page by
+    /// offset (seed 001): skips through pages of at most 500 jobs, then
+    /// serves one page of `limit`. `offset` is at most [`MAX_OFFSET`]; later pages follow `next`.
+    pub async fn list_from(
+        &self,
+        caller: &Caller,
+        mut filter: ListFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Page> {
+        if offset > MAX_OFFSET {
+            return Err(crate::error::invalid(
+                "offset",
+                format!("at most {MAX_OFFSET}; follow next (the cursor each page returns) for later pages"),
+            ));
+        }
+        filter.scope = caller.scope();
+        let mut cursor: Option<String> = None;
+        let mut skip = offset;
+        while skip > 0 {
+            let step = skip.min(SKIP_PAGE);
+            let page = self.store.list(&filter, step, cursor.as_deref()).await?;
+            match page.next {
+                Some(next) if page.jobs.len() == step => {
+                    skip -= step;
+                    cursor = Some(next);
+                }
+                // fewer jobs than the offset: nothing left to show
+                _ => {
+                    return Ok(Page {
+                        jobs: Vec::new(),
+                        next: None,
+                    });
+                }
+            }
+        }
+        self.store.list(&filter, limit, cursor.as_deref()).await
     }
 
     /// Counts of the caller's jobs (an admin's: everyone's).
@@ -352,6 +403,12 @@ impl Jobs {
         Ok(retried)
     }
 }
+
+/// The largest `offset` a listing honours: each request reads through that many jobs, so later
+/// pages follow the `next` cursor instead.
+pub const MAX_OFFSET: usize = 1000;
+/// Jobs read per step while skipping to an offset (the stores' page size).
+const SKIP_PAGE: usize = 500;
 
 /// Priority of a job whose client gave none (the middle of 1-5).
 pub const DEFAULT_PRIORITY: u8 = 3;

@@ -5,9 +5,9 @@
 //!
 //! | job | stale when | then |
 //! |---|---|---|
-//! | `pending` | created more than `pending` ago (the submit died before enqueueing) | enqueue, `queued` |
-//! | `queued`, due | not updated for `queued` (its message was lost, its upload never made) | send its message again; after 3 times, `failed` |
-//! | `queued`, scheduled later | never (visibly scheduled) | — |
+//! | `pending`, never sent (no `enqueued_at`) | created more than `pending` ago (the submit died before enqueueing) | enqueue, `queued` |
+//! | `pending` sent, or `queued`; due | not updated for `queued` (its message was lost, its upload never made) | send its message again; after 3 times, `failed` |
+//! | `pending` sent, or `queued`; scheduled later | never (visibly scheduled) | — |
 //! | `processing`, with a lease | lease expired more than `lease_grace` ago (its worker died and SQS did not bring it back) | `queued` + a message while attempts remain, else `failed` |
 //! | `processing`, in parts (image) | no part finished for `parts_stalled` (a part was dead-lettered) | the same |
 //!
@@ -89,11 +89,25 @@ pub enum Verdict {
 
 /// The rule for one job at `now` (see the module's table).
 pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
+    // A job waiting for a worker with its message sent: a new one (`pending` with
+    // `enqueued_at`) or one waiting again (`queued`).
+    let sent_and_waiting = match job.status {
+        JobStatus::Queued => true,
+        JobStatus::Pending => job.enqueued_at.is_some(),
+        _ => false,
+    };
     match job.status {
-        JobStatus::Pending if now - job.created_at > bounds.pending => Verdict::Enqueue,
-        JobStatus::Queued if job.scheduled_for.is_some_and(|at| at > now) => Verdict::Fine,
-        JobStatus::Queued if now - job.updated_at > bounds.queued => {
-            if job.sweeps >= MAX_RESENDS {
+        JobStatus::Pending if !sent_and_waiting => {
+            if now - job.created_at > bounds.pending {
+                Verdict::Enqueue
+            } else {
+                Verdict::Fine
+            }
+        }
+        _ if sent_and_waiting => {
+            if job.scheduled_for.is_some_and(|at| at > now) || now - job.updated_at <= bounds.queued {
+                Verdict::Fine
+            } else if job.sweeps >= MAX_RESENDS {
                 Verdict::Fail(format!(
                     "never picked up: its message was sent {} times and no run started",
                     job.sweeps + 1
@@ -340,6 +354,64 @@ mod tests {
         assert_eq!(verdict(&j, t(1_300), &b), Verdict::Resend);
     }
 
+    /// The waiting states, one row each: (what the job is, seconds after creation, verdict).
+    #[test]
+    fn verdict_table_for_jobs_waiting_for_a_worker() {
+        let b = Bounds::default(); // pending 2 min, queued 20 min
+        let never_sent = archive();
+        let mut sent = archive();
+        sent.mark_enqueued(t(1));
+        let mut sent_scheduled = sent.clone();
+        sent_scheduled.scheduled_for = Some(t(86_400));
+        let mut sent_resent_3 = sent.clone();
+        sent_resent_3.sweeps = MAX_RESENDS;
+        let mut queued = archive();
+        queued.transition(JobStatus::Queued, t(1), "retry").unwrap();
+        let mut queued_resent_3 = queued.clone();
+        queued_resent_3.sweeps = MAX_RESENDS;
+        let fail = |why: &str| Verdict::Fail(why.to_string());
+        let never = "never picked up: its message was sent 4 times and no run started";
+        let rows: [(&str, &Job, i64, Verdict); 12] = [
+            ("pending, never sent, fresh", &never_sent, 60, Verdict::Fine),
+            (
+                "pending, never sent, past the pending bound",
+                &never_sent,
+                121,
+                Verdict::Enqueue,
+            ),
+            ("pending, sent, past the pending bound", &sent, 600, Verdict::Fine),
+            ("pending, sent, within the queued bound", &sent, 1_201, Verdict::Fine),
+            ("pending, sent, past the queued bound", &sent, 1_202, Verdict::Resend),
+            ("pending, sent, scheduled later", &sent_scheduled, 7_200, Verdict::Fine),
+            ("pending, sent, resent 3 times", &sent_resent_3, 1_202, fail(never)),
+            ("queued, fresh", &queued, 600, Verdict::Fine),
+            ("queued, past the queued bound", &queued, 1_202, Verdict::Resend),
+            ("queued, resent 3 times", &queued_resent_3, 1_202, fail(never)),
+            (
+                "queued (sent), past the pending bound only",
+                &queued,
+                121,
+                Verdict::Fine,
+            ),
+            ("pending, never sent, long ago", &never_sent, 86_400, Verdict::Enqueue),
+        ];
+        for (what, job, at, expected) in rows {
+            assert_eq!(verdict(job, t(at), &b), expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn resending_a_sent_pending_job_keeps_it_pending_and_counts() {
+        let mut j = archive();
+        assert!(j.note_resent(t(5)).is_err(), "never sent: it is enqueued, not resent");
+        j.mark_enqueued(t(1));
+        j.note_resent(t(1_300)).unwrap();
+        assert_eq!((j.status, j.sweeps), (JobStatus::Pending, 1));
+        j.sweeps = MAX_RESENDS;
+        j.fail_stuck("never picked up", t(5_000)).unwrap();
+        assert_eq!(j.status, JobStatus::Failed);
+    }
+
     #[test]
     fn an_expired_lease_is_requeued_while_attempts_remain_then_failed() {
         let b = Bounds::default();
@@ -402,6 +474,11 @@ mod tests {
         parts.created_at = ago(60);
         parts.start_parts(4, ago(50)).unwrap();
         store.put(parts.clone());
+        // sent 30 minutes ago and still pending: its message was lost
+        let mut waiting = archive();
+        waiting.created_at = ago(30);
+        waiting.mark_enqueued(ago(30));
+        store.put(waiting.clone());
         // healthy ones
         let mut running = archive();
         running.created_at = ago(1);
@@ -414,13 +491,18 @@ mod tests {
         let report = s.sweep(now).await.unwrap();
         assert_eq!(
             (report.enqueued, report.resent, report.requeued, report.failed),
-            (1, 1, 1, 1),
+            (1, 2, 1, 1),
             "{report:?}"
         );
         let get = |id| store.all().into_iter().find(|j: &Job| j.id == id).unwrap();
         assert_eq!(get(pending.id).status, JobStatus::Queued);
         assert_eq!(get(lost.id).status, JobStatus::Queued);
         assert_eq!(get(lost.id).sweeps, 1);
+        assert_eq!(
+            (get(waiting.id).status, get(waiting.id).sweeps),
+            (JobStatus::Pending, 1),
+            "a resent new job stays pending"
+        );
         assert_eq!(get(dead.id).status, JobStatus::Failed);
         assert!(get(dead.id).error.unwrap().contains("stopped responding"));
         assert_eq!(get(parts.id).status, JobStatus::Queued);
@@ -440,6 +522,7 @@ mod tests {
             "a log_ingest job goes back to the ingest function's queue"
         );
         assert_eq!(to(parts.id), vec![3]);
+        assert_eq!(to(waiting.id), vec![3]);
         assert!(to(dead.id).is_empty());
 
         // A second sweep right after does nothing new.

@@ -416,13 +416,15 @@ describe('dashboard', { concurrency: 1 }, () => {
     const inAnHour = new Date(Date.now() + 3600e3 - new Date().getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
     await page.fill('input[name=scheduled_for]', inAnHour);
     await page.click('#create-submit');
-    await page.waitForSelector('#job-head .badge[data-status=queued]');
+    // A new job stays pending until a worker takes it; its message is sent.
+    await page.waitForSelector('#job-head .badge[data-status=pending]');
+    assert.equal(await page.textContent('#job-stage'), 'waiting for a worker');
     const meta = await page.evaluate(() => JSON.parse(document.getElementById('meta').textContent));
-    // Set by hand (admins only): an operator's moves from queued, no more.
+    // Set by hand (admins only): an operator's moves from pending, but not sending it again.
     const options = await page.$$eval('#manual-status option', (os) => os.map((o) => o.value));
-    assert.deepEqual(options, meta.operator_moves.queued);
+    assert.deepEqual(options, meta.operator_moves.pending.filter((s) => s !== 'queued'));
     assert.deepEqual([...options].sort(), ['cancelled', 'failed']);
-    assert.equal(await page.$('#action-retry'), null, 'no retry for a queued job');
+    assert.equal(await page.$('#action-retry'), null, 'no retry for a waiting job');
     await page.click('#action-cancel');
     await confirm(/^Cancel job …[0-9a-f]{8}\?$/);
     await page.waitForSelector('#job-head .badge[data-status=cancelled]');
@@ -564,9 +566,9 @@ describe('dashboard', { concurrency: 1 }, () => {
         assert.equal(await tab.$('#job-head'), null);
       }
 
-      // Her own queued job: she may cancel it, but status moves by hand are the admins'.
+      // Her own waiting job: she may cancel it, but status moves by hand are the admins'.
       await open(`#/jobs/${later.id}`, tab);
-      await tab.waitForSelector('#job-head .badge[data-status=queued]');
+      await tab.waitForSelector('#job-head .badge[data-status=pending]');
       await tab.waitForSelector('#action-cancel');
       assert.equal(await tab.$('#manual-status'), null, 'no "Set by hand" for a user');
       assert.equal(await tab.$('#action-set-status'), null);

@@ -10,6 +10,14 @@ import {
 
 const FINISHED = ['completed', 'failed', 'cancelled'];
 
+// What a job that no worker holds is waiting for: a new job stays `pending` until a worker
+// takes it (`enqueued_at`: its message is sent); `queued` is waiting again (a retry).
+function waitingText(job) {
+  if (job.status === 'pending') return job.enqueued_at ? 'waiting for a worker' : 'being submitted';
+  if (job.status === 'queued') return 'waiting in the queue';
+  return '';
+}
+
 export async function jobDetail(el, id) {
   const open = { payload: new Set(['$']), result: new Set(['$']) };
   let job;
@@ -83,7 +91,7 @@ export async function jobDetail(el, id) {
       job.scheduled_for ? ['Scheduled for', time(job.scheduled_for)] : null,
       ['Started', time(job.started_at)],
       ['Finished', time(job.completed_at)],
-      ['Run time', started && job.status !== 'queued' ? fmtDuration(ended - started) : '–'],
+      ['Run time', started && !['pending', 'queued'].includes(job.status) ? fmtDuration(ended - started) : '–'],
       ['Updated', time(job.updated_at)],
     ].filter(Boolean);
     const out = [h('h2', {}, 'Details'), h('dl', { class: 'facts' }, rows.map(([k, val]) => [h('dt', {}, k), h('dd', {}, val)]))];
@@ -92,7 +100,7 @@ export async function jobDetail(el, id) {
       out.push(
         h('h3', {}, 'Progress'),
         h('div', { class: 'progress-line', id: 'job-progress' }, progressBar(pct, { status: job.status, big: true }), h('span', { class: 'nowrap' }, `${pct}%`)),
-        h('div', { class: 'small muted', id: 'job-stage' }, job.progress?.stage || (job.status === 'queued' ? 'waiting in the queue' : '')),
+        h('div', { class: 'small muted', id: 'job-stage' }, job.progress?.stage || waitingText(job)),
       );
     }
     return out;
@@ -117,7 +125,10 @@ export async function jobDetail(el, id) {
       buttons.push(h('button', { class: 'btn primary', id: 'action-retry', onclick: (e) => run(e, 'retry') }, 'Retry'));
     }
     // Status moves by hand are the admins' (the API refuses others), and only an operator's.
-    const manual = session.me?.admin ? meta.operator_moves[job.status] || [] : [];
+    // A pending job whose message is sent waits for a worker: sending it again is refused.
+    const manual = (session.me?.admin ? meta.operator_moves[job.status] || [] : []).filter(
+      (s) => !(s === 'queued' && job.status === 'pending' && job.enqueued_at),
+    );
     let manualRow = null;
     if (manual.length) {
       const select = h('select', { class: 'inline', id: 'manual-status', 'aria-label': 'New status' }, manual.map((s) => h('option', { value: s }, s)));

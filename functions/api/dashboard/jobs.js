@@ -205,7 +205,7 @@ export async function jobsList(el, params) {
         {},
         showProgress
           ? h('div', { class: 'progress-line', title: j.progress?.stage || '' }, progressBar(j.progress?.percent), h('span', { class: 'small muted nowrap' }, `${j.progress?.percent ?? 0}%`))
-          : h('span', { class: 'muted small' }, j.status === 'queued' && j.scheduled_for && Date.parse(j.scheduled_for) > Date.now() ? `scheduled` : '–'),
+          : h('span', { class: 'muted small' }, ['pending', 'queued'].includes(j.status) && j.scheduled_for && Date.parse(j.scheduled_for) > Date.now() ? `scheduled` : '–'),
       ),
       h('td', { class: 'num' }, `${j.attempts}/${j.max_attempts}`),
       h('td', {}, time(j.created_at)),

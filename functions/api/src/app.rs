@@ -9,7 +9,7 @@ use shared::service::Jobs;
 
 use crate::auth::{AuthConfig, Signed};
 use crate::error::error_response;
-use crate::{dashboard, files, jobs, retail};
+use crate::{dashboard, docs, files, jobs, retail, seeds};
 
 /// What handlers share; built once per cold start.
 #[derive(Clone)]
@@ -22,8 +22,8 @@ pub struct AppState {
     pub auth: AuthConfig,
 }
 
-/// Routes that need no token (with the dashboard's `PAGES`); the template lists the same ones
-/// with `Authorizer: NONE`.
+/// Routes that need no token (with the dashboard's and `/docs`' `PAGES`); the template lists the
+/// same ones with `Authorizer: NONE`.
 pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/auth/config")];
 
 /// Every route the router serves (method, path). `openapi.json` must describe exactly these.
@@ -50,6 +50,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/submit/"),
     ("POST", "/api/submit"),
     ("GET", "/api/status"),
+    ("POST", "/api/jobs"),
+    ("GET", "/api/jobs/{id}"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -94,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/stats", get(jobs::stats))
         .route("/queues", get(dashboard::queues))
         .merge(dashboard::routes())
+        .merge(docs::routes())
         .route(
             "/api/v1/files/upload",
             post(files::upload).layer(DefaultBodyLimit::max(state.files.max_upload_bytes + 64 * 1024)),
@@ -104,6 +107,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/submit/", post(retail::submit))
         .route("/api/submit", post(retail::submit))
         .route("/api/status", get(retail::status))
+        .route("/api/jobs", post(seeds::create))
+        .route("/api/jobs/{id}", get(seeds::get))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")

@@ -114,11 +114,16 @@ fn archive(priority: u8) -> Value {
 }
 
 #[tokio::test]
-async fn a_created_job_is_queued_on_its_priority_band() {
+async fn a_created_job_is_pending_until_a_worker_takes_it_and_sent_on_its_priority_band() {
     let api = api();
     let (status, job) = api.call("POST", "/jobs", Some(archive(5))).await;
     assert_eq!(status, StatusCode::CREATED, "{job}");
-    assert_eq!(job["status"], "queued");
+    assert_eq!(job["status"], "pending");
+    assert_eq!(
+        (job["kind"].as_str(), job["type"].as_str()),
+        (Some("archive"), Some("archive"))
+    );
+    assert!(job["enqueued_at"].is_string(), "its message is sent: {job}");
     let (status, normal) = api.call("POST", "/jobs", Some(archive(2))).await;
     assert_eq!(status, StatusCode::CREATED);
     let sent = api.queue.sent.lock().unwrap().clone();
@@ -220,12 +225,12 @@ async fn listings_filter_by_status_and_kind_newest_first_in_cursor_pages() {
         let (status, _) = api.call("POST", "/jobs", Some(archive(3))).await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    let (status, page) = api.call("GET", "/jobs?status=queued&kind=archive&limit=2", None).await;
+    let (status, page) = api.call("GET", "/jobs?status=pending&kind=archive&limit=2", None).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(page["jobs"].as_array().unwrap().len(), 2);
     let next = page["next"].as_str().unwrap().to_string();
     let (_, rest) = api
-        .call("GET", &format!("/jobs?status=queued&limit=10&next={next}"), None)
+        .call("GET", &format!("/jobs?status=pending&limit=10&next={next}"), None)
         .await;
     assert_eq!(rest["jobs"].as_array().unwrap().len(), 3);
     let (_, none) = api.call("GET", "/jobs?status=failed", None).await;
@@ -492,4 +497,119 @@ async fn cors_is_the_gateways_the_function_adds_no_cors_headers() {
         resp.headers().get("access-control-allow-origin").is_none(),
         "the template's CorsConfiguration decides, at the gateway"
     );
+}
+
+#[tokio::test]
+async fn docs_is_public_and_served_under_its_csp() {
+    let api = api();
+    let (status, headers, _) = api.request(None, "GET", "/docs", None).await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers["location"], "/docs/index.html");
+    for file in [
+        "index.html",
+        "swagger-initializer.js",
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+    ] {
+        let (status, headers, _) = api.request(None, "GET", &format!("/docs/{file}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{file} needs no token");
+        assert_eq!(headers["content-security-policy"], crate::docs::CSP, "{file}");
+    }
+    let (status, _, err) = api.request(None, "GET", "/docs/nope.js", None).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no such file in /docs"))
+    );
+}
+
+#[tokio::test]
+async fn the_document_names_every_field_of_a_job_and_every_status_and_kind() {
+    let api = api();
+    let (_, doc) = api.call("GET", "/openapi.json", None).await;
+    let schemas = &doc["components"]["schemas"];
+    // A job with every optional field set.
+    let spec = JobSpec::from_json("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"})).unwrap();
+    let now = shared::clock::now();
+    let mut job = shared::job::Job::new(spec, 3, Some(now), now)
+        .unwrap()
+        .owned_by(shared::auth::Owner::parse("alice").unwrap());
+    job.mark_enqueued(now);
+    job.claim(now, time::Duration::seconds(60)).unwrap();
+    job.lease_owner = Some("token".into());
+    job.result = Some(json!({}));
+    job.error = Some("e".into());
+    job.completed_at = Some(now);
+    job.sweeps = 1;
+    job.timeline_dropped = 1;
+    let view = serde_json::to_value(crate::view::JobView::full(&job)).unwrap();
+    let documented = schemas["Job"]["properties"].as_object().unwrap();
+    for key in view.as_object().unwrap().keys() {
+        assert!(documented.contains_key(key), "Job.{key} is not in the document");
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let statuses: Vec<String> = JobStatus::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    let kinds: Vec<String> = shared::job::JobKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .collect();
+    assert_eq!(names(&documented["status"]["enum"]), statuses);
+    assert_eq!(names(&documented["kind"]["enum"]), kinds);
+    assert_eq!(names(&documented["type"]["enum"]), kinds);
+    assert_eq!(names(&schemas["NewJob"]["properties"]["kind"]["enum"]), kinds);
+}
+
+#[tokio::test]
+async fn a_list_of_large_jobs_stops_before_5_mb_and_next_goes_on_from_there() {
+    let api = api();
+    // 40 image jobs of ~230 KB each (~9 MB together): more than one Lambda response may carry.
+    let url = format!("https://example.com/{}.jpg", "x".repeat(1_900));
+    let visits: Vec<Value> = (0..110)
+        .map(|n| json!({"store_id": format!("S{n}"), "image_url": [url], "visit_time": "t"}))
+        .collect();
+    let payload = json!({"count": visits.len(), "visits": visits});
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        let spec = JobSpec::from_json("image", payload.clone()).unwrap();
+        let at = shared::clock::now() - time::Duration::seconds(n);
+        let job = shared::job::Job::new(spec, 3, None, at)
+            .unwrap()
+            .owned_by(shared::auth::Owner::parse("alice").unwrap());
+        ids.push(job.id.to_string());
+        api.store.put(job);
+    }
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut path = "/jobs?limit=200".to_string();
+    loop {
+        let req = Request::builder()
+            .uri(&path)
+            .extension(authorizer_context("alice", false))
+            .body(Body::empty())
+            .unwrap();
+        let resp = api.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(bytes.len() < 5 * 1024 * 1024 + 64 * 1024, "{} bytes", bytes.len());
+        let page: Value = serde_json::from_slice(&bytes).unwrap();
+        pages += 1;
+        seen.extend(
+            page["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(next) => path = format!("/jobs?limit=200&next={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2, "cut once, then the rest");
+    assert_eq!(seen, ids, "every job once, newest first");
 }

@@ -11,12 +11,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use shared::clock;
 use shared::job::{JobId, JobStatus};
-use shared::service::{NewJob, RetryFilter};
+use shared::service::{MAX_OFFSET, NewJob, RetryFilter};
 use shared::store::{IdempotencyKey, ListFilter};
 
 use crate::app::AppState;
 use crate::auth::Signed;
 use crate::error::ApiError;
+use crate::view::{JobView, LIST_MAX_BYTES};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -68,10 +69,13 @@ pub async fn create(
     };
     let (job, created) = app.jobs.submit(&caller, new, idempotency).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(job)).into_response())
+    Ok((status, Json(JobView::full(&job))).into_response())
 }
 
-/// `GET /jobs?status=..&status=..&kind=..&limit=..&next=..`
+/// `GET /jobs?status=..&status=..&kind=..&limit=..&next=..` (or `&offset=..` instead of
+/// `next`, at most [`MAX_OFFSET`]). Unknown parameters are ignored (seed 001's UI may send sort
+/// or search). The answer is `{jobs, next, limit}` (and `offset` when given); its jobs leave out
+/// their timelines, and a page stops early, with `next`, before [`LIST_MAX_BYTES`].
 pub async fn list(
     State(app): State<AppState>,
     Signed(caller): Signed,
@@ -80,6 +84,7 @@ pub async fn list(
     let mut filter = ListFilter::default();
     let mut limit = 50usize;
     let mut next = None;
+    let mut offset = None;
     for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
         match k.as_str() {
             "status" => {
@@ -96,17 +101,52 @@ pub async fn list(
                     .ok_or_else(|| ApiError::invalid("limit must be between 1 and 200"))?
             }
             "next" | "cursor" if !v.is_empty() => next = Some(v),
+            "offset" => {
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| ApiError::invalid(format!("offset: must be a whole number from 0 to {MAX_OFFSET}")))?;
+                offset = Some(n);
+            }
             _ => {}
         }
     }
     filter.statuses.dedup();
-    let page = app.jobs.list(&caller, filter, limit, next.as_deref()).await?;
-    Ok(Json(page).into_response())
+    let page = match (offset, next) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "offset: give offset or next, not both (next already says where the page starts)",
+            ));
+        }
+        (Some(offset), None) => app.jobs.list_from(&caller, filter, limit, offset).await?,
+        (None, next) => app.jobs.list(&caller, filter, limit, next.as_deref()).await?,
+    };
+    let mut jobs = Vec::with_capacity(page.jobs.len());
+    let mut bytes = 0usize;
+    let mut next = page.next;
+    for (i, job) in page.jobs.iter().enumerate() {
+        let view = JobView::listed(job)
+            .to_value()
+            .map_err(|e| ApiError::from(shared::Error::Internal(format!("cannot encode job: {e}"))))?;
+        let size = serde_json::to_vec(&view).map(|b| b.len()).unwrap_or(usize::MAX);
+        if i > 0 && bytes + size > LIST_MAX_BYTES {
+            // The rest comes with the next page, from after the last job served.
+            next = Some(shared::store::table::cursor_after(&page.jobs[i - 1]));
+            break;
+        }
+        bytes += size;
+        jobs.push(view);
+    }
+    let mut answer = json!({"jobs": jobs, "next": next, "limit": limit});
+    if let Some(offset) = offset {
+        answer["offset"] = json!(offset);
+    }
+    Ok(Json(answer).into_response())
 }
 
 /// `GET /jobs/{id}`
 pub async fn get(State(app): State<AppState>, Signed(caller): Signed, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(app.jobs.get(&caller, job_id(&id)?).await?).into_response())
+    let job = app.jobs.get(&caller, job_id(&id)?).await?;
+    Ok(Json(JobView::full(&job)).into_response())
 }
 
 /// `DELETE /jobs/{id}`: cancels a pending or queued job.
@@ -115,7 +155,8 @@ pub async fn cancel(
     Signed(caller): Signed,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(app.jobs.cancel(&caller, job_id(&id)?).await?).into_response())
+    let job = app.jobs.cancel(&caller, job_id(&id)?).await?;
+    Ok(Json(JobView::full(&job)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -135,12 +176,14 @@ pub async fn set_status(
     let id = job_id(&id)?;
     let body: StatusBody = parse_json(&body)?;
     let to: JobStatus = body.status.parse()?;
-    Ok(Json(app.jobs.set_status(&caller, id, to).await?).into_response())
+    let job = app.jobs.set_status(&caller, id, to).await?;
+    Ok(Json(JobView::full(&job)).into_response())
 }
 
 /// `POST /jobs/{id}/retry`
 pub async fn retry(State(app): State<AppState>, Signed(caller): Signed, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(app.jobs.retry(&caller, job_id(&id)?).await?).into_response())
+    let job = app.jobs.retry(&caller, job_id(&id)?).await?;
+    Ok(Json(JobView::full(&job)).into_response())
 }
 
 /// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.

@@ -1,9 +1,11 @@
 //! The api function's routes and handlers, as a library so that tests and benchmarks can drive
 //! the router directly. `main.rs` only wires it to Lambda.
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod auth;
 pub mod dashboard;
+pub mod docs;
 pub mod error;
 #[cfg(test)]
 mod fast_tests;
@@ -11,3 +13,7 @@ pub mod files;
 pub mod jobs;
 pub mod openapi;
 pub mod retail;
+#[cfg(test)]
+mod seed_tests;
+pub mod seeds;
+pub mod view;

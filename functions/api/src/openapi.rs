@@ -2,6 +2,7 @@
 //! [`crate::app::ROUTES`] and the router.
 
 use serde_json::{Value, json};
+use shared::job::{JobKind, JobStatus};
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -11,14 +12,19 @@ fn job_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}})
 }
 
+fn seed_job_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SeedJob"}}}})
+}
+
 fn id_param() -> Value {
     json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
 }
 
 /// The document, built once per cold start.
 pub fn document() -> Value {
-    let statuses = json!(["pending", "queued", "processing", "completed", "failed", "cancelled"]);
-    let kinds = json!(["image", "log_ingest", "archive"]);
+    // From the enums themselves, so a new status or kind is documented without a change here.
+    let statuses = json!(JobStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    let kinds = json!(JobKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>());
     let retail_submit = json!({
         "summary": "Submit a Retail Pulse image job (the seed's contract); it also shows in /jobs as kind image",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["count", "visits"], "properties": {
@@ -48,7 +54,7 @@ pub fn document() -> Value {
                                     "description": "Same key and body -> the same job, no second message"}],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewJob"}}}},
                     "responses": {
-                        "201": job_response("Created and enqueued"),
+                        "201": job_response("Created and enqueued; it stays pending until a worker takes it"),
                         "200": job_response("The job an earlier request with this Idempotency-Key created"),
                         "400": error_response("Invalid body or payload (the message names the field)"),
                         "409": error_response("Idempotency-Key reused with a different body"),
@@ -60,14 +66,17 @@ pub fn document() -> Value {
                     "parameters": [
                         {"name": "status", "in": "query", "schema": {"type": "array", "items": {"type": "string", "enum": statuses}}, "style": "form", "explode": true},
                         {"name": "kind", "in": "query", "schema": {"type": "string", "enum": kinds}},
+                        {"name": "type", "in": "query", "schema": {"type": "string", "enum": kinds}, "description": "Same as kind (seed 001's name)"},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
-                        {"name": "next", "in": "query", "schema": {"type": "string"}, "description": "Opaque cursor from the previous page"}
+                        {"name": "next", "in": "query", "schema": {"type": "string"}, "description": "Opaque cursor from the previous page"},
+                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000}, "description": "Jobs to skip (not with next); later pages follow next"}
                     ],
                     "responses": {
-                        "200": {"description": "A page", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "200": {"description": "A page; jobs leave out their timeline, and a page stops early (with next) before 5 MB", "content": {"application/json": {"schema": {"type": "object", "properties": {
                             "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-                            "next": {"type": "string", "nullable": true}}}}}},
-                        "400": error_response("Bad filter or cursor")
+                            "next": {"type": "string", "nullable": true},
+                            "limit": {"type": "integer"}, "offset": {"type": "integer"}}}}}},
+                        "400": error_response("Bad filter, cursor or offset (over 1000, or with next)")
                     }
                 }
             },
@@ -81,7 +90,7 @@ pub fn document() -> Value {
             "/jobs/{id}": {
                 "parameters": [id_param()],
                 "get": {"summary": "One job, with its timeline", "responses": {"200": job_response("The job"), "404": error_response("No such job")}},
-                "delete": {"summary": "Cancel a pending or queued job", "responses": {"200": job_response("Cancelled"), "404": error_response("No such job"), "409": error_response("Not pending or queued")}}
+                "delete": {"summary": "Cancel a pending or queued job (one no worker has taken)", "responses": {"200": job_response("Cancelled"), "404": error_response("No such job"), "409": error_response("Not pending or queued")}}
             },
             "/jobs/{id}/status": {
                 "parameters": [id_param()],
@@ -99,6 +108,16 @@ pub fn document() -> Value {
                 "parameters": [id_param()],
                 "get": {"summary": "Per-image results of an image job's latest run: store, url, width, height, perimeter, bytes read; and each failed image's error",
                     "responses": {"200": {"description": "{job_id, status, images_total, parts_total, parts_done, images: [...], errors: [{store_id, url, error}]}"}, "400": error_response("Not an image job"), "404": error_response("No such job")}}
+            },
+            "/api/jobs": {"post": {
+                "summary": "Submit a job (seed 002's contract): the body of POST /jobs; the answer is camelCase",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewJob"}}}},
+                "responses": {"201": seed_job_response("Created; status pending"), "400": error_response("Invalid body or payload (the message names the field)")}
+            }},
+            "/api/jobs/{id}": {
+                "parameters": [id_param()],
+                "get": {"summary": "A job in seed 002's shape: four statuses (queued reads pending, cancelled reads failed with error cancelled)",
+                    "responses": {"200": seed_job_response("The job"), "404": error_response("No such job")}}
             },
             "/api/submit/": {"post": retail_submit.clone()},
             "/api/submit": {"post": retail_submit},
@@ -156,8 +175,20 @@ pub fn document() -> Value {
                 "payload": {"type": "object", "description": "image: {count, visits:[{store_id, image_url:[...], visit_time}]}; archive: {asset_id, source: s3://bucket/key}; log_ingest: {bucket, key}"},
                 "priority": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3},
                 "scheduled_for": {"type": "string", "format": "date-time"}}},
+            "SeedJob": {"type": "object", "required": ["id", "type", "status", "createdAt", "updatedAt"], "properties": {
+                "id": {"type": "string", "format": "uuid"}, "type": {"type": "string", "enum": kinds},
+                "status": {"type": "string", "enum": ["pending", "processing", "completed", "failed"]},
+                "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"},
+                "error": {"type": "string"}, "result": {"type": "object"}}},
             "Job": {"type": "object", "properties": {
                 "id": {"type": "string", "format": "uuid"}, "kind": {"type": "string", "enum": kinds},
+                "type": {"type": "string", "enum": kinds, "description": "Same as kind (seed 001's name)"},
+                "enqueued_at": {"type": "string", "format": "date-time", "description": "When a pending job's message was sent"},
+                "owner": {"type": "string", "description": "Who it belongs to (the creating token's sub)"},
+                "lease_until": {"type": "string", "format": "date-time", "description": "While processing: when another delivery may take it over"},
+                "lease_owner": {"type": "string", "description": "The claim that holds the lease"},
+                "sweeps": {"type": "integer", "description": "Times the sweeper sent its message again since the last claim"},
+                "timeline_dropped": {"type": "integer", "description": "Timeline entries dropped from the middle"},
                 "status": {"type": "string", "enum": statuses}, "priority": {"type": "integer"},
                 "payload": {"type": "object"}, "result": {"type": "object"}, "error": {"type": "string"},
                 "attempts": {"type": "integer"}, "max_attempts": {"type": "integer"},

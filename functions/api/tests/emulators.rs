@@ -152,7 +152,7 @@ async fn the_event_fixtures_get_the_answers_their_names_promise() {
     );
     let (status, stats) = api.event("get-stats.json").await;
     assert_eq!(
-        (status, stats["by_status"]["queued"].as_i64()),
+        (status, stats["by_status"]["pending"].as_i64()),
         (StatusCode::OK, Some(1))
     );
 }
@@ -161,7 +161,7 @@ async fn the_event_fixtures_get_the_answers_their_names_promise() {
 async fn a_job_moves_only_along_the_state_machine() {
     let api = api().await;
     let job = api.create(3).await;
-    assert_eq!(job["status"], "queued");
+    assert_eq!(job["status"], "pending");
     let url = format!("/jobs/{}", id(&job));
     let (status, got) = api.call("GET", &url, None).await;
     assert_eq!((status, &got["id"]), (StatusCode::OK, &job["id"]));
@@ -179,7 +179,11 @@ async fn a_job_moves_only_along_the_state_machine() {
     let (status, body) = api.call("PUT", &format!("{url}/status"), Some(put("nonsense"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = api.call("PUT", &format!("{url}/status"), Some(put("queued"))).await;
-    assert_eq!(status, StatusCode::CONFLICT, "already queued: {body}");
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "already sent, waiting for a worker: {body}"
+    );
     assert_eq!(
         api.call("POST", &format!("{url}/retry"), None).await.0,
         StatusCode::CONFLICT,
@@ -207,7 +211,7 @@ async fn a_job_moves_only_along_the_state_machine() {
         .iter()
         .map(|e| e["status"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["pending", "queued", "failed", "queued", "cancelled"]);
+    assert_eq!(steps, ["pending", "pending", "failed", "queued", "cancelled"]);
     assert_eq!(api.call("DELETE", &url, None).await.0, StatusCode::CONFLICT);
 }
 
@@ -348,7 +352,7 @@ async fn bulk_retry_takes_the_failed_jobs_the_filter_names() {
         api.call("PUT", &url, Some(json!({"status": "failed"}))).await;
         failed.push(id(&job));
     }
-    api.create(3).await; // queued: not retried
+    api.create(3).await; // pending: not retried
     let (status, dry) = api
         .call("POST", "/jobs/retry", Some(json!({"kind": "archive", "dry_run": true})))
         .await;
@@ -360,7 +364,9 @@ async fn bulk_retry_takes_the_failed_jobs_the_filter_names() {
     let (_, page) = api.call("GET", "/jobs?status=failed", None).await;
     assert_eq!(page["jobs"], json!([]));
     let (_, page) = api.call("GET", "/jobs?status=queued&kind=archive", None).await;
-    assert_eq!(page["jobs"].as_array().unwrap().len(), 4);
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 3);
+    let (_, page) = api.call("GET", "/jobs?status=pending&kind=archive", None).await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -372,7 +378,11 @@ async fn listing_filters_by_repeated_status_and_kind_and_pages_with_next() {
     }
     api.call("DELETE", &format!("/jobs/{}", ids[0]), None).await;
     let (_, page1) = api
-        .call("GET", "/jobs?status=queued&status=cancelled&kind=archive&limit=3", None)
+        .call(
+            "GET",
+            "/jobs?status=pending&status=cancelled&kind=archive&limit=3",
+            None,
+        )
         .await;
     let got: Vec<String> = page1["jobs"].as_array().unwrap().iter().map(id).collect();
     assert_eq!(got, [ids[4].clone(), ids[3].clone(), ids[2].clone()]);
@@ -380,7 +390,7 @@ async fn listing_filters_by_repeated_status_and_kind_and_pages_with_next() {
     let (_, page2) = api
         .call(
             "GET",
-            &format!("/jobs?status=queued&status=cancelled&limit=3&next={next}"),
+            &format!("/jobs?status=pending&status=cancelled&limit=3&next={next}"),
             None,
         )
         .await;
@@ -418,7 +428,7 @@ async fn retail_pulse_submit_and_status_keep_the_seed_contract() {
         let (_, job) = api.call("GET", &format!("/jobs/{job_id}"), None).await;
         assert_eq!(
             (job["kind"].as_str(), job["status"].as_str()),
-            (Some("image"), Some("queued"))
+            (Some("image"), Some("pending"))
         );
         let (status, images) = api.call("GET", &format!("/jobs/{job_id}/images"), None).await;
         assert_eq!(status, StatusCode::OK);

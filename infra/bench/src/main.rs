@@ -238,7 +238,7 @@ async fn main() {
         async move {
             let resp = app
                 .oneshot(
-                    Request::get("/jobs?status=queued&limit=50")
+                    Request::get("/jobs?status=pending&limit=50")
                         .body(Body::empty())
                         .unwrap(),
                 )
@@ -249,7 +249,7 @@ async fn main() {
         }
     })
     .await;
-    report("GET /jobs?status=queued&limit=50", &samples, wall);
+    report("GET /jobs?status=pending&limit=50", &samples, wall);
 
     let w = Arc::new(worker::handler::Worker {
         store: store.clone(),

@@ -309,7 +309,15 @@ async fn a_valid_token_reaches_the_function_with_its_claims_as_api_gateway_sends
 async fn public_routes_need_no_token_and_get_no_authorizer_context() {
     let s = issuer().await;
     let (api, calls) = gateway(&s, &[]).await;
-    for path in ["/health", "/", "/dashboard/app.js", "/openapi.json", "/auth/config"] {
+    for path in [
+        "/health",
+        "/",
+        "/dashboard/app.js",
+        "/openapi.json",
+        "/auth/config",
+        "/docs",
+        "/docs/index.css",
+    ] {
         assert_eq!(get(&s, &format!("{api}{path}"), None).await.0, 200, "{path}");
     }
     assert!(
@@ -669,6 +677,8 @@ fn the_template_declares_the_public_routes_and_guards_the_rest() {
             "GET /",
             "GET /auth/config",
             "GET /dashboard/{file}",
+            "GET /docs",
+            "GET /docs/{proxy+}",
             "GET /health",
             "GET /openapi.json"
         ]

@@ -1,12 +1,16 @@
 //! The job: identity, kinds with typed payloads, and the one state machine every writer uses.
 //!
 //! ```text
-//! pending -> queued -> processing -> completed
-//!    |         |           |  \----> failed -> queued (retry)
-//!    |         |           \-------> queued  (automatic retry, attempts < max)
-//!    |         \--> failed    (its work can never start: upload never made, message not sent)
-//!    \---------+--> cancelled
+//! pending ---------> processing -> completed
+//!    |                 ^  |  \----> failed -> queued (retry)
+//!    +--> queued ------+  \-------> queued  (automatic retry, attempts < max)
+//!    +------+--> failed    (its work can never start: upload never made, message lost)
+//!    \------+--> cancelled
 //! ```
+//! `queued` means waiting again (a retry, an operator's send, an upload on its way); a job
+//! created through the API stays `pending` until a worker takes it (`Job::enqueued_at` tells
+//! that its message is sent).
+//!
 //! Everything here is pure: methods change a `Job` value or refuse with [`Error::Conflict`]. The
 //! store persists the result with a conditional write on `version`, so a change computed from a
 //! stale copy never lands (see `store::JobStore::modify`).
@@ -89,6 +93,11 @@ pub struct Job {
     pub completed_at: Option<OffsetDateTime>,
     #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<OffsetDateTime>,
+    /// When its message was sent while the job stayed `pending` (a new job waits as `pending`
+    /// until a worker takes it). `None`: not sent yet, or a job from before this field (those
+    /// went to `queued` when sent).
+    #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    pub enqueued_at: Option<OffsetDateTime>,
     /// While `processing`: the time after which another delivery may take the job over.
     #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<OffsetDateTime>,
@@ -144,6 +153,7 @@ impl Job {
             started_at: None,
             completed_at: None,
             scheduled_for,
+            enqueued_at: None,
             lease_until: None,
             lease_owner: None,
             timeline: Vec::new(),
@@ -261,11 +271,26 @@ impl Job {
         self.transition(JobStatus::Failed, now, format!("failed: {error}"))
     }
 
-    /// Notes that the sweeper sent a stale queued job's message again.
+    /// Records that a `pending` job's message was sent: the job stays `pending` (no transition)
+    /// until a worker takes it. A job that moved on meanwhile is left as it is.
+    pub fn mark_enqueued(&mut self, now: OffsetDateTime) {
+        if self.status == JobStatus::Pending && self.enqueued_at.is_none() {
+            self.enqueued_at = Some(now);
+            self.record(now, "enqueued; waiting for a worker");
+        }
+    }
+
+    /// Notes that the sweeper sent a stale waiting job's message again (`queued`, or `pending`
+    /// with its message sent).
     pub fn note_resent(&mut self, now: OffsetDateTime) -> Result<()> {
-        if self.status != JobStatus::Queued {
+        let waiting = match self.status {
+            JobStatus::Queued => true,
+            JobStatus::Pending => self.enqueued_at.is_some(),
+            _ => false,
+        };
+        if !waiting {
             return Err(Error::Conflict(format!(
-                "job {} is {}, not queued",
+                "job {} is {}, not waiting for a worker",
                 self.id, self.status
             )));
         }
@@ -503,6 +528,12 @@ impl Job {
                 self.id, self.status
             )));
         }
+        if to == JobStatus::Queued && self.status == JobStatus::Pending && self.enqueued_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "job {} is pending with its message sent; it waits for a worker",
+                self.id
+            )));
+        }
         match to {
             JobStatus::Queued if self.status == JobStatus::Failed => self.retry(now),
             JobStatus::Queued => self.transition(to, now, format!("queued by {who}")),
@@ -537,6 +568,7 @@ mod tests {
             (Processing, Queued),
             (Pending, Cancelled),
             (Queued, Cancelled),
+            (Pending, Failed),
             (Queued, Failed),
             (Failed, Queued),
         ];

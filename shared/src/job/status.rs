@@ -53,7 +53,7 @@ impl JobStatus {
     pub fn operator_moves(self) -> &'static [JobStatus] {
         use JobStatus::*;
         match self {
-            Pending => &[Queued, Cancelled],
+            Pending => &[Queued, Failed, Cancelled],
             Queued => &[Failed, Cancelled],
             Processing => &[Failed],
             Failed => &[Queued],
@@ -70,7 +70,7 @@ impl JobStatus {
                 | (Pending | Queued, Processing)
                 | (Processing, Completed | Failed | Queued)
                 | (Pending | Queued, Cancelled)
-                | (Queued, Failed)
+                | (Pending | Queued, Failed)
                 | (Failed, Queued)
         )
     }

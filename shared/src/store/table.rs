@@ -70,6 +70,12 @@ pub fn encode_cursor(created_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(created_key)
 }
 
+/// The cursor of a listing that goes on after `job` (newest first): the one both stores hand out
+/// as `Page::next` when `job` is a page's last. The api uses it to end a page early.
+pub fn cursor_after(job: &crate::job::Job) -> String {
+    encode_cursor(&format!("{}#{}", crate::clock::format(job.created_at), job.id))
+}
+
 /// A cursor back to its `created_key`; garbage is the client's mistake.
 pub fn decode_cursor(cursor: &str) -> crate::error::Result<String> {
     URL_SAFE_NO_PAD

@@ -420,9 +420,9 @@ async fn a_part_of_an_earlier_run_or_of_a_job_not_running_is_acknowledged_withou
     let job = h.submit_images(vec![(STORE_A, vec![server.url("/img/a.png")])]).await;
     let worker = h.worker(Scripted::new(0, ok), Duration::seconds(60));
 
-    // Queued, not started: a part message (of a run a retry replaced) does nothing.
+    // Waiting, not started: a part message (of a run a retry replaced) does nothing.
     worker.handle_record(part_delivery(job.id, 0, 1)).await.unwrap();
-    assert_eq!(h.job(job.id).await.status, JobStatus::Queued);
+    assert_eq!(h.job(job.id).await.status, JobStatus::Pending);
 
     worker.handle_record(delivery(job.id, 1)).await.unwrap();
     let stale = JobMessage {

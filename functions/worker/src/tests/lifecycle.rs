@@ -9,11 +9,12 @@ use super::*;
 use crate::handler::RecordError;
 
 #[tokio::test]
-async fn a_submitted_job_is_queued_on_its_priority_band_and_completed_by_the_worker() {
+async fn a_submitted_job_is_sent_on_its_priority_band_and_completed_by_the_worker() {
     let h = harness();
     let runner = Scripted::new(0, ok);
     let job = h.submit(5).await;
-    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(job.status, JobStatus::Pending, "pending until a worker takes it");
+    assert!(job.enqueued_at.is_some());
     assert_eq!(h.sqs.depth(Band::High), 1);
     assert_eq!(h.sqs.depth(Band::Normal), 0);
     let o = h
@@ -106,7 +107,7 @@ async fn a_job_failing_every_attempt_is_failed_after_3_and_its_message_is_in_the
     assert_eq!(
         statuses,
         [
-            Pending, Queued, Processing, Queued, Processing, Queued, Processing, Failed
+            Pending, Pending, Processing, Queued, Processing, Queued, Processing, Failed
         ]
     );
     assert_eq!(
@@ -228,7 +229,7 @@ async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
     // A delivery that arrives early (SQS's 15-minute cap) re-delays the message and does no work.
     worker.handle_record(delivery(later_job.id, 1)).await.unwrap();
     assert_eq!(runner.calls(), 0);
-    assert_eq!(h.job(later_job.id).await.status, JobStatus::Queued);
+    assert_eq!(h.job(later_job.id).await.status, JobStatus::Pending);
     let (message, priority, delay) = h.queue.sent.lock().unwrap().last().cloned().unwrap();
     assert_eq!((message.job_id, priority, delay), (later_job.id, 3, MAX_DELAY));
 
@@ -253,7 +254,7 @@ async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
     assert_eq!(runner.calls(), 1);
     assert_eq!(
         h.job(later_job.id).await.status,
-        JobStatus::Queued,
+        JobStatus::Pending,
         "the far one still waits"
     );
 }
@@ -276,7 +277,7 @@ async fn a_re_delay_that_cannot_be_sent_leaves_the_message_on_the_queue() {
         matches!(&out, Err(RecordError::Store(shared::Error::Internal(why))) if why == "SQS is down"),
         "{out:?}"
     );
-    assert_eq!(h.job(job.id).await.status, JobStatus::Queued);
+    assert_eq!(h.job(job.id).await.status, JobStatus::Pending);
     assert_eq!(runner.calls(), 0);
 }
 

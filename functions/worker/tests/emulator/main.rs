@@ -176,11 +176,12 @@ fn uuid_like(id: JobId) -> String {
 }
 
 #[tokio::test]
-async fn a_submitted_job_is_queued_on_its_priority_band_and_completed_by_the_worker() {
+async fn a_submitted_job_is_sent_on_its_priority_band_and_completed_by_the_worker() {
     let h = harness(30).await;
     let runner = Scripted::new(0, ok);
     let job = h.submit(5).await;
-    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(job.status, JobStatus::Pending, "pending until a worker takes it");
+    assert!(job.enqueued_at.is_some());
     assert_eq!(h.depth("HighQueue").await, 1);
     assert_eq!(h.depth("NormalQueue").await, 0);
     let o = h
@@ -271,7 +272,7 @@ async fn a_job_failing_every_attempt_is_failed_after_3_and_its_message_is_in_the
     assert_eq!(
         statuses,
         [
-            Pending, Queued, Processing, Queued, Processing, Queued, Processing, Failed
+            Pending, Pending, Processing, Queued, Processing, Queued, Processing, Failed
         ]
     );
     let dlq =
@@ -388,7 +389,7 @@ async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
     // A delivery that arrives early (SQS's 15-minute cap) re-delays the message and does no work.
     worker.handle_record(delivery(later_job.id, 1)).await.unwrap();
     assert_eq!(runner.calls(), 0);
-    assert_eq!(h.job(later_job.id).await.status, JobStatus::Queued);
+    assert_eq!(h.job(later_job.id).await.status, JobStatus::Pending);
 
     // The near one is invisible until due, then runs.
     let poller = h.poller("NormalQueue", worker.clone());
@@ -412,7 +413,7 @@ async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
     assert_eq!(runner.calls(), 1);
     assert_eq!(
         h.job(later_job.id).await.status,
-        JobStatus::Queued,
+        JobStatus::Pending,
         "the far one still waits"
     );
 }

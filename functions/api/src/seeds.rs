@@ -1,0 +1,35 @@
+//! Seed 002's routes, for its clients as they are: `POST /api/jobs` (a job like `POST /jobs`)
+//! and `GET /api/jobs/{id}`, both answering the camelCase [`SeedJob`]. The work is the same
+//! job's; only the shape differs.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use shared::service::NewJob;
+
+use crate::app::AppState;
+use crate::auth::Signed;
+use crate::error::ApiError;
+use crate::jobs::parse_json;
+use crate::view::SeedJob;
+
+/// `POST /api/jobs` `{"type", "payload", "priority"?}` → 201 `{id, type, status: "pending",
+/// createdAt, updatedAt}`.
+pub async fn create(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
+    let new: NewJob = parse_json(&body)?;
+    let (job, _) = app.jobs.submit(&caller, new, None).await?;
+    Ok((StatusCode::CREATED, Json(SeedJob::of(&job))).into_response())
+}
+
+/// `GET /api/jobs/{id}` → `{id, type, status, createdAt, updatedAt}` (+ `error`, `result`).
+pub async fn get(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = id.parse().map_err(ApiError)?;
+    let job = app.jobs.get(&caller, id).await?;
+    Ok(Json(SeedJob::of(&job)).into_response())
+}

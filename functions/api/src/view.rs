@@ -1,0 +1,147 @@
+//! How a job is answered: [`JobView`] is the stored [`Job`] plus `type` (the name seed 001's
+//! clients read) next to `kind`, in every answer that carries a job. Lists leave out the
+//! `timeline` (one job's page has it) and stop before Lambda's 6 MB response limit.
+//! [`SeedJob`] is seed 002's camelCase shape for `/api/jobs`.
+
+use serde::Serialize;
+use serde::ser::Error as _;
+use serde_json::Value;
+use shared::job::{Job, JobKind, JobStatus};
+use time::OffsetDateTime;
+
+/// Bytes of jobs one list answer carries at most: under Lambda's 6 MB response limit, with room
+/// for the envelope and the gateway's encoding.
+pub const LIST_MAX_BYTES: usize = 5 * 1024 * 1024;
+
+/// A job as the API answers it: every field of [`Job`], and `type` (the same value as `kind`).
+#[derive(Debug, Clone, Copy)]
+pub struct JobView<'a> {
+    pub job: &'a Job,
+    /// `false` in lists: the timeline is left out.
+    pub timeline: bool,
+}
+
+impl<'a> JobView<'a> {
+    /// The whole job (one job's answer).
+    pub fn full(job: &'a Job) -> Self {
+        JobView { job, timeline: true }
+    }
+
+    /// A list's entry: without the timeline.
+    pub fn listed(job: &'a Job) -> Self {
+        JobView { job, timeline: false }
+    }
+
+    /// The view as a JSON object.
+    pub fn to_value(&self) -> serde_json::Result<Value> {
+        let mut v = serde_json::to_value(self.job)?;
+        let Some(map) = v.as_object_mut() else {
+            return Err(serde_json::Error::custom("a job serializes to an object"));
+        };
+        map.insert("type".into(), Value::String(self.job.kind().as_str().into()));
+        if !self.timeline {
+            map.remove("timeline");
+        }
+        Ok(v)
+    }
+}
+
+impl Serialize for JobView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value().map_err(S::Error::custom)?.serialize(serializer)
+    }
+}
+
+/// Seed 002's job (`GET /api/jobs/{id}`): `{id, type, status, createdAt, updatedAt}`, plus
+/// `error` and `result` when set. Its clients know four statuses: `queued` (waiting again) reads
+/// as `pending`, `cancelled` as `failed` with `error: "cancelled"`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedJob {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: JobKind,
+    pub status: &'static str,
+    #[serde(with = "shared::clock::serde_ts")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "shared::clock::serde_ts")]
+    pub updated_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+impl SeedJob {
+    /// The four statuses of seed 002's state machine.
+    pub fn status_name(status: JobStatus) -> &'static str {
+        match status {
+            JobStatus::Pending | JobStatus::Queued => "pending",
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed | JobStatus::Cancelled => "failed",
+        }
+    }
+
+    pub fn of(job: &Job) -> SeedJob {
+        let error = match job.status {
+            JobStatus::Cancelled => Some("cancelled".to_string()),
+            _ => job.error.clone(),
+        };
+        SeedJob {
+            id: job.id.to_string(),
+            kind: job.kind(),
+            status: Self::status_name(job.status),
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            error,
+            result: job.result.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use shared::job::JobSpec;
+
+    fn job() -> Job {
+        let spec = JobSpec::from_json("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"})).unwrap();
+        Job::new(spec, 3, None, shared::clock::now()).unwrap()
+    }
+
+    #[test]
+    fn a_view_has_every_field_of_the_job_and_type_next_to_kind() {
+        let job = job();
+        let plain = serde_json::to_value(&job).unwrap();
+        let view = serde_json::to_value(JobView::full(&job)).unwrap();
+        for (k, v) in plain.as_object().unwrap() {
+            assert_eq!(&view[k], v, "{k}");
+        }
+        assert_eq!(view["type"], "archive");
+        assert_eq!(view["kind"], "archive");
+        let listed = serde_json::to_value(JobView::listed(&job)).unwrap();
+        assert!(listed.get("timeline").is_none());
+        assert_eq!(listed["type"], "archive");
+        assert_eq!(listed.as_object().unwrap().len(), view.as_object().unwrap().len() - 1);
+    }
+
+    #[test]
+    fn seed_002_sees_four_statuses_and_a_cancelled_job_as_failed() {
+        let got: Vec<&str> = JobStatus::ALL.iter().map(|s| SeedJob::status_name(*s)).collect();
+        assert_eq!(
+            got,
+            ["pending", "pending", "processing", "completed", "failed", "failed"]
+        );
+        let mut j = job();
+        j.cancel(shared::clock::now()).unwrap();
+        let v = serde_json::to_value(SeedJob::of(&j)).unwrap();
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["error"], "cancelled");
+        assert_eq!(v["type"], "archive");
+        let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["createdAt", "error", "id", "status", "type", "updatedAt"]);
+    }
+}
