@@ -163,6 +163,7 @@ fn delivery(id: JobId, receive_count: u32) -> SqsMessage {
             job_id: id,
             part: None,
             run: None,
+            images: None,
         })
         .unwrap(),
     );
@@ -295,6 +296,7 @@ async fn a_job_failing_every_attempt_is_failed_after_3_and_its_message_is_in_the
             job_id: job.id,
             part: None,
             run: None,
+            images: None,
         }]
     );
     // And the retry endpoint's operation brings it back with a fresh message.
