@@ -85,7 +85,7 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
-        .route("/jobs", post(jobs::create).get(jobs::list))
+        .route("/jobs", retail::submission_limit(post(jobs::create)).get(jobs::list))
         .route("/jobs/retry", post(jobs::bulk_retry))
         .route("/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/jobs/{id}/status", put(jobs::set_status))
@@ -101,8 +101,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/files", post(files::presign))
         .route("/api/v1/jobs/{job_id}", get(files::status))
         .route("/api/v1/jobs/{job_id}/entries", get(files::entries))
-        .route("/api/submit/", post(retail::submit))
-        .route("/api/submit", post(retail::submit))
+        .route("/api/submit/", retail::submission_limit(post(retail::submit)))
+        .route("/api/submit", retail::submission_limit(post(retail::submit)))
         .route("/api/status", get(retail::status))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -5,9 +5,10 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use serde_json::{Value, json};
 use shared::Error;
 use shared::images::store_errors;
@@ -17,6 +18,37 @@ use crate::app::AppState;
 use crate::auth::Signed;
 use crate::error::{ApiError, error_response};
 use crate::jobs::{parse_json, query_pairs};
+
+/// The biggest body the routes that create image jobs take: what one Lambda request carries
+/// (6 MB; the gateway's own limit is 10 MB). axum's default would be 2 MB.
+pub const MAX_SUBMISSION_BYTES: usize = 6 * 1024 * 1024;
+
+/// `route` (a route that creates jobs) taking bodies up to [`MAX_SUBMISSION_BYTES`], and
+/// answering a bigger one with a JSON 413 (axum's own is plain text).
+pub fn submission_limit(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route
+        .layer(DefaultBodyLimit::max(MAX_SUBMISSION_BYTES))
+        .layer(axum::middleware::map_response(json_413))
+}
+
+async fn json_413(response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "body: larger than {MAX_SUBMISSION_BYTES} bytes (6 MB, what one Lambda request carries); \
+                 split the visits into several jobs"
+            ),
+        )
+    } else {
+        response
+    }
+}
 
 /// `POST /api/submit/` `{"count", "visits": [{"store_id", "image_url": [...], "visit_time"}]}` ->
 /// 201 `{"job_id"}`; 400 `{"error"}` for missing fields or `count != visits.length`.
@@ -113,4 +145,182 @@ pub async fn images(
         "errors": errors,
     }))
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Submissions of real size, in-process over the in-memory store, queue and payloads.
+
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use shared::payloads::MemoryPayloads;
+    use shared::quota::Quotas;
+    use shared::service::Jobs;
+    use shared::store::JobStore;
+    use shared::store::memory::{MemoryJobStore, MemoryQueue};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::auth::{AuthConfig, authorizer_context};
+
+    struct Api {
+        app: axum::Router,
+        store: Arc<MemoryJobStore>,
+        payloads: Arc<MemoryPayloads>,
+    }
+
+    fn api() -> Api {
+        let store = Arc::new(MemoryJobStore::new());
+        let payloads = Arc::new(MemoryPayloads::new());
+        let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .region(region.clone())
+                .build(),
+        );
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version_latest()
+                .region(region)
+                .build(),
+        );
+        let app = crate::app::router(AppState {
+            jobs: Jobs::new(store.clone(), Arc::new(MemoryQueue::new()), time::Duration::seconds(60))
+                .with_quotas(Quotas::default())
+                .with_payloads(payloads.clone()),
+            files: crate::files::Files {
+                s3,
+                bucket: "uploads".into(),
+                entries: Arc::new(shared::store::memory::MemoryEntryStore::new()),
+                max_upload_bytes: 64 * 1024,
+                max_presigned_bytes: 1024 * 1024,
+            },
+            parts: Arc::new(shared::store::DynamoPartStore::new(dynamodb, "jobs")),
+            auth: AuthConfig::default(),
+        });
+        Api { app, store, payloads }
+    }
+
+    impl Api {
+        async fn post(&self, path: &str, body: String) -> (StatusCode, String, Value) {
+            let req = Request::builder()
+                .method("POST")
+                .uri(path)
+                .header("content-type", "application/json")
+                .extension(authorizer_context("alice", false))
+                .body(Body::from(body))
+                .unwrap();
+            let resp = self.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let kind = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, kind, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        }
+    }
+
+    /// Retail Pulse's shape: `visits` visits of `per_visit` URLs (`/<n>.jpg`) padded to `pad` bytes.
+    fn submission(visits: usize, per_visit: usize, pad: usize) -> Value {
+        let visits: Vec<Value> = (0..visits)
+            .map(|v| {
+                let urls: Vec<String> = (0..per_visit)
+                    .map(|i| format!("https://img.example/{}{}.jpg", "p".repeat(pad), v * per_visit + i))
+                    .collect();
+                json!({"store_id": "S00339218", "image_url": urls, "visit_time": "2026-11-23T10:00:00Z"})
+            })
+            .collect();
+        json!({"count": visits.len(), "visits": visits})
+    }
+
+    #[tokio::test]
+    async fn a_100000_url_submission_is_accepted_and_its_visits_go_to_s3() {
+        let api = api();
+        let body = submission(10_000, 10, 0).to_string();
+        assert!(
+            body.len() > 2 * 1024 * 1024,
+            "over axum's default limit: {}",
+            body.len()
+        );
+        let (status, _, answer) = api.post("/api/submit/", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let id = answer["job_id"].as_str().unwrap().parse().unwrap();
+        let job = api.store.get(id).await.unwrap().unwrap();
+        let JobSpec::Image(p) = &job.spec else { panic!() };
+        let stored = p.stored.as_ref().expect("claim check");
+        assert_eq!(
+            (p.image_count(), p.part_count(), stored.visits),
+            (100_000, 4_000, 10_000)
+        );
+        assert_eq!(stored.key, format!("payloads/alice/{id}.json"));
+        assert_eq!(api.payloads.len(), 1);
+        assert!(serde_json::to_vec(&job).unwrap().len() < 4 * 1024);
+
+        // 100,001 images are one too many.
+        let mut over = submission(10_000, 10, 0);
+        over["visits"][0]["image_url"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("https://img.example/x.jpg"));
+        let (status, _, answer) = api.post("/api/submit/", over.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("visits: holds 100001 images"),
+            "{answer}"
+        );
+        assert_eq!(api.payloads.len(), 1, "nothing written");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_6_mb_is_a_json_413_on_every_route_that_creates_jobs() {
+        let api = api();
+        let big = submission(1_000, 10, 600).to_string();
+        assert!(big.len() > MAX_SUBMISSION_BYTES);
+        for (path, body) in [
+            ("/api/submit/", big.clone()),
+            ("/api/submit", big.clone()),
+            ("/jobs", json!({"kind": "image", "payload": big}).to_string()),
+        ] {
+            let (status, kind, answer) = api.post(path, body).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            assert!(kind.starts_with("application/json"), "{path}: {kind}");
+            assert!(
+                answer["error"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("body: larger than 6291456 bytes"),
+                "{answer}"
+            );
+        }
+        assert!(api.payloads.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_client_sent_stored_reference_is_refused_naming_the_field() {
+        let api = api();
+        let mut payload = submission(1, 1, 0);
+        payload["stored"] = json!({"bucket": "b", "key": "payloads/bob/x.json", "bytes": 1, "sha256": "00",
+                                   "etag": "\"00\"", "visits": 1, "images": 1});
+        let (status, _, answer) = api.post("/api/submit/", payload.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(answer["error"].as_str().unwrap().starts_with("stored: "), "{answer}");
+        let (status, _, answer) = api
+            .post("/jobs", json!({"kind": "image", "payload": payload}).to_string())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            answer["error"].as_str().unwrap().starts_with("payload.stored: "),
+            "{answer}"
+        );
+        assert!(api.payloads.is_empty());
+    }
 }

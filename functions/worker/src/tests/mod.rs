@@ -6,6 +6,7 @@
 //!
 //! The same stories against the emulators and the real event source: `tests/emulator/`.
 
+mod claim_check;
 mod images;
 mod lifecycle;
 

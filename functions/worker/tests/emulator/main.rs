@@ -25,6 +25,7 @@ use worker::image::ImageJobs;
 use worker::image::fetch::{FetchConfig, Fetcher};
 use worker::testing::{Scripted, ok};
 
+mod claim_check;
 mod images;
 mod store_master;
 
