@@ -115,13 +115,38 @@ pub async fn status(
     Ok(Json(body).into_response())
 }
 
-/// `GET /jobs/{id}/images`: every measured image and every failed one of the job's latest run.
+/// Images per page of `GET /jobs/{id}/images` unless `limit` says otherwise, and the most.
+pub const IMAGES_PAGE: usize = 1_000;
+pub const MAX_IMAGES_PAGE: usize = 5_000;
+
+/// `GET /jobs/{id}/images?limit=&next=`: the measured and the failed images of the job's latest
+/// run, a page of whole parts at a time (`limit` images, 1,000 by default, at most 5,000, rounded
+/// to parts of 25); `next` in the answer continues (absent on the last page).
 pub async fn images(
     State(app): State<AppState>,
     Signed(caller): Signed,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = id.parse().map_err(ApiError)?;
+    let (mut limit, mut after) = (IMAGES_PAGE, None);
+    for (key, value) in query_pairs(query.as_deref().unwrap_or("")) {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_IMAGES_PAGE).contains(n))
+                    .ok_or_else(|| ApiError::invalid(format!("limit: must be 1 to {MAX_IMAGES_PAGE} images")))?
+            }
+            "next" => {
+                after = Some(value.parse::<u32>().map_err(|_| {
+                    ApiError::invalid("next: not a cursor of this listing (send back the `next` of the last page)")
+                })?)
+            }
+            _ => {}
+        }
+    }
     let job = app.jobs.get(&caller, id).await?;
     let JobSpec::Image(payload) = &job.spec else {
         return Err(ApiError::invalid(format!(
@@ -129,20 +154,25 @@ pub async fn images(
             job.kind()
         )));
     };
-    let parts = match job.last_run_key() {
-        Some(run) => app.parts.list(id, &run).await?,
-        None => Vec::new(),
+    let per_page = limit.div_ceil(shared::job::IMAGES_PER_PART);
+    let (page, done) = match job.last_run_key() {
+        Some(run) => (
+            app.parts.page(id, &run, after, per_page).await?,
+            app.parts.done(id, &run).await?,
+        ),
+        None => Default::default(),
     };
-    let images: Vec<_> = parts.iter().flat_map(|p| &p.images).collect();
-    let errors: Vec<_> = parts.iter().flat_map(|p| &p.errors).collect();
+    let images: Vec<_> = page.parts.iter().flat_map(|p| &p.images).collect();
+    let errors: Vec<_> = page.parts.iter().flat_map(|p| &p.errors).collect();
     Ok(Json(json!({
         "job_id": id,
         "status": job.status,
         "images_total": payload.image_count(),
         "parts_total": payload.part_count(),
-        "parts_done": parts.len(),
+        "parts_done": done,
         "images": images,
         "errors": errors,
+        "next": page.next.map(|n| n.to_string()),
     }))
     .into_response())
 }
@@ -170,20 +200,16 @@ mod tests {
         app: axum::Router,
         store: Arc<MemoryJobStore>,
         payloads: Arc<MemoryPayloads>,
+        parts: Arc<shared::store::memory::MemoryPartStore>,
     }
 
     fn api() -> Api {
         let store = Arc::new(MemoryJobStore::new());
         let payloads = Arc::new(MemoryPayloads::new());
+        let parts = Arc::new(shared::store::memory::MemoryPartStore::new());
         let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::Config::builder()
-                .behavior_version_latest()
-                .region(region.clone())
-                .build(),
-        );
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
                 .behavior_version_latest()
                 .region(region)
                 .build(),
@@ -199,13 +225,30 @@ mod tests {
                 max_upload_bytes: 64 * 1024,
                 max_presigned_bytes: 1024 * 1024,
             },
-            parts: Arc::new(shared::store::DynamoPartStore::new(dynamodb, "jobs")),
+            parts: parts.clone(),
             auth: AuthConfig::default(),
         });
-        Api { app, store, payloads }
+        Api {
+            app,
+            store,
+            payloads,
+            parts,
+        }
     }
 
     impl Api {
+        async fn get(&self, path: &str) -> (StatusCode, Value) {
+            let req = Request::builder()
+                .uri(path)
+                .extension(authorizer_context("alice", false))
+                .body(Body::empty())
+                .unwrap();
+            let resp = self.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        }
+
         async fn post(&self, path: &str, body: String) -> (StatusCode, String, Value) {
             let req = Request::builder()
                 .method("POST")
@@ -322,5 +365,87 @@ mod tests {
             "{answer}"
         );
         assert!(api.payloads.is_empty());
+    }
+
+    #[tokio::test]
+    async fn per_image_results_come_in_pages_of_whole_parts() {
+        use shared::images::{ImageResult, PartResult, StoreError};
+        use shared::store::PartStore;
+        let api = api();
+        let (status, answer) = {
+            let (status, _, answer) = api.post("/api/submit/", submission(10, 10, 0).to_string()).await;
+            (status, answer)
+        };
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let id = answer["job_id"].as_str().unwrap().parse().unwrap();
+        let job = api
+            .store
+            .modify(id, &mut |j| {
+                j.start_parts(4, shared::clock::now())
+                    .map(|_| ())
+                    .map_err(|_| shared::Error::Conflict("".into()))
+            })
+            .await
+            .unwrap();
+        let run = job.run_key().unwrap();
+        for part in [3, 0, 2, 1] {
+            let images = (0..25)
+                .map(|i| ImageResult::new("S00339218", &format!("https://img.example/{part}/{i}.jpg"), 1, 1, 10))
+                .collect();
+            let errors = vec![StoreError {
+                store_id: "S00339218".into(),
+                url: None,
+                error: format!("part {part}"),
+            }];
+            api.parts
+                .record(id, &run, &PartResult { part, images, errors })
+                .await
+                .unwrap();
+        }
+        let mut urls = Vec::new();
+        let mut errors = Vec::new();
+        let mut path = format!("/jobs/{id}/images?limit=50");
+        let mut pages = 0;
+        loop {
+            let (status, page) = api.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            assert_eq!(
+                (page["images_total"].as_u64(), page["parts_total"].as_u64()),
+                (Some(100), Some(4))
+            );
+            assert_eq!(page["parts_done"], 4);
+            assert!(page["images"].as_array().unwrap().len() <= 50);
+            urls.extend(
+                page["images"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["url"].as_str().unwrap().to_string()),
+            );
+            errors.extend(
+                page["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["error"].as_str().unwrap().to_string()),
+            );
+            pages += 1;
+            match page["next"].as_str() {
+                Some(next) => path = format!("/jobs/{id}/images?limit=50&next={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 2);
+        assert_eq!(urls.len(), 100);
+        assert_eq!(urls.iter().collect::<std::collections::BTreeSet<_>>().len(), 100);
+        assert_eq!(errors, ["part 0", "part 1", "part 2", "part 3"]);
+        assert!(urls[0].contains("/0/") && urls[99].contains("/3/"));
+
+        let (status, answer) = api.get(&format!("/jobs/{id}/images?limit=5001")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(answer["error"].as_str().unwrap().starts_with("limit: "), "{answer}");
+        let (status, answer) = api.get(&format!("/jobs/{id}/images?next=abc")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(answer["error"].as_str().unwrap().starts_with("next: "), "{answer}");
     }
 }
