@@ -40,8 +40,7 @@ pub fn max_images_per_job() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct ImagePayload {
     pub count: usize,
-    /// Empty when the visits are stored in S3 (`stored`).
-    #[serde(default)]
+    /// Empty when the visits are stored in S3 (`stored`); required all the same, as the seed has it.
     pub visits: Vec<Visit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored: Option<StoredVisits>,
