@@ -25,6 +25,7 @@ pub mod job;
 pub mod limits;
 pub mod logs;
 pub mod objects;
+pub mod payloads;
 pub mod queue;
 pub mod quota;
 pub mod retry;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId, JobKind};
+use crate::job::{Job, JobId, JobKind, PartImage};
 
 /// SQS refuses delays above 15 minutes; later jobs are re-delayed by the worker until due.
 pub const MAX_DELAY: Duration = Duration::minutes(15);
@@ -24,6 +24,38 @@ pub struct JobMessage {
     /// With `part`: the run it belongs to (`Job::run_key`); a part of an earlier run is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
+    /// With `part`: the part's own images, so that a part run never reads the job's payload.
+    /// Messages sent before parts carried them have none; their part is read from the payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<PartImage>>,
+}
+
+/// SQS's limit on one message and on the sum of a batch's messages.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Bytes counted per message on top of its body: the `priority` attribute (name, type, value)
+/// with room to spare.
+const ATTRIBUTE_BYTES: usize = 64;
+/// Headroom kept under [`MAX_BATCH_BYTES`].
+const BATCH_BUDGET: usize = MAX_BATCH_BYTES - 8 * 1024;
+
+/// Splits message bodies into `SendMessageBatch` calls: at most 10 messages and at most
+/// [`BATCH_BUDGET`] bytes each (bodies plus attributes). Returns index ranges into `sizes`.
+/// A single message over the budget is a batch of its own (SQS refuses it with a clear error).
+pub fn batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, size) in sizes.iter().enumerate() {
+        let size = size + ATTRIBUTE_BYTES;
+        if i > start && (i - start == 10 || bytes + size > BATCH_BUDGET) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
 }
 
 /// Which queue a priority uses.
@@ -77,6 +109,7 @@ pub trait JobQueue: Send + Sync {
             job_id: job.id,
             part: None,
             run: None,
+            images: None,
         };
         let delay = delay_until(job.scheduled_for, now);
         match job.kind() {
@@ -173,22 +206,28 @@ impl JobQueue for SqsJobQueue {
         Ok(())
     }
 
-    /// `SendMessageBatch`, 10 messages a call; any entry SQS refuses fails the whole call (the
-    /// caller repeats it, and repeated part messages are harmless).
+    /// `SendMessageBatch`, at most 10 messages and 248 KiB a call ([`batches`]); any entry SQS
+    /// refuses fails the whole call (the caller repeats it, and repeated part messages are harmless).
     async fn send_all(&self, messages: &[JobMessage], priority: u8) -> Result<()> {
         let priority_attr = MessageAttributeValue::builder()
             .data_type("Number")
             .string_value(priority.to_string())
             .build()
             .map_err(|e| Error::Internal(e.to_string()))?;
-        for chunk in messages.chunks(10) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for (i, message) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?;
+        let bodies = messages
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let sizes: Vec<usize> = bodies.iter().map(String::len).collect();
+        for range in batches(&sizes) {
+            let count = range.len();
+            let mut entries = Vec::with_capacity(count);
+            for (i, body) in bodies[range].iter().enumerate() {
                 entries.push(
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
-                        .message_body(body)
+                        .message_body(body.clone())
                         .message_attributes("priority", priority_attr.clone())
                         .build()
                         .map_err(|e| Error::Internal(e.to_string()))?,
@@ -206,7 +245,7 @@ impl JobQueue for SqsJobQueue {
                 return Err(Error::Internal(format!(
                     "SendMessageBatch refused {} of {} messages: {} {}",
                     out.failed().len(),
-                    chunk.len(),
+                    count,
                     failed.code(),
                     failed.message().unwrap_or("")
                 )));
@@ -238,5 +277,42 @@ mod tests {
             Duration::seconds(90)
         );
         assert_eq!(delay_until(Some(now + Duration::hours(2)), now), MAX_DELAY);
+    }
+
+    /// The worst part message: 25 URLs of 2,048 bytes and store ids of 64 characters.
+    fn worst_part() -> JobMessage {
+        JobMessage {
+            job_id: JobId::new(),
+            part: Some(3_999),
+            run: Some("1800000000000000000".into()),
+            images: Some(
+                (0..crate::job::IMAGES_PER_PART)
+                    .map(|_| PartImage {
+                        store_id: "S".repeat(crate::limits::STORE_ID),
+                        url: format!("https://img.example/{}", "u".repeat(crate::limits::IMAGE_URL - 20)),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn batches_split_by_count_and_by_bytes() {
+        assert!(batches(&[]).is_empty());
+        assert_eq!(batches(&[100; 25]), vec![0..10, 10..20, 20..25]);
+        let worst = serde_json::to_string(&worst_part()).unwrap().len();
+        assert!(worst < 60 * 1024, "a part message is {worst} bytes");
+        let sizes = vec![worst; 40];
+        let split = batches(&sizes);
+        assert!(split.len() > 4, "{split:?}");
+        assert_eq!(split.iter().map(|r| r.len()).sum::<usize>(), 40);
+        for range in &split {
+            let bytes: usize = sizes[range.clone()].iter().map(|s| s + ATTRIBUTE_BYTES).sum();
+            assert!(bytes <= MAX_BATCH_BYTES && range.len() <= 10, "{range:?}: {bytes}");
+        }
+        // Ranges are contiguous and in order.
+        assert!(split.windows(2).all(|w| w[0].end == w[1].start));
+        // A message over the budget goes alone.
+        assert_eq!(batches(&[10, 300_000, 10]), vec![0..1, 1..2, 2..3]);
     }
 }

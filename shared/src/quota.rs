@@ -25,7 +25,7 @@ impl Default for Quotas {
     fn default() -> Self {
         Quotas {
             jobs_in_flight: 1_000,
-            image_urls_per_hour: 50_000,
+            image_urls_per_hour: 250_000,
             upload_bytes_per_day: 50 * 1024 * 1024 * 1024,
         }
     }

@@ -17,7 +17,8 @@ use time::{Duration, OffsetDateTime};
 use crate::auth::{Caller, Owner};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::job::{ClaimRefused, Job, JobId, JobKind, JobSpec, JobStatus, LogIngestPayload};
+use crate::job::{ClaimRefused, INLINE_PAYLOAD_BYTES, Job, JobId, JobKind, JobSpec, JobStatus, LogIngestPayload};
+use crate::payloads::Payloads;
 use crate::queue::JobQueue;
 use crate::quota::Quotas;
 use crate::store::{Change, Created, IdempotencyKey, JobStore, ListFilter, Page, Stats};
@@ -64,6 +65,9 @@ pub struct Jobs {
     /// The bucket clients' files live in; archive sources must be there, under the caller's
     /// `uploads/<owner>/` (admins: anywhere under `uploads/`). `None`: not checked (tests).
     pub uploads_bucket: Option<String>,
+    /// Where image payloads over [`crate::job::INLINE_PAYLOAD_BYTES`] go (the claim check).
+    /// `None`: payloads stay inline up to [`crate::job::MAX_INLINE_WITHOUT_STORE`] (tests, tools).
+    pub payloads: Option<Arc<dyn Payloads>>,
 }
 
 impl Jobs {
@@ -74,7 +78,13 @@ impl Jobs {
             lease,
             quotas: Quotas::NONE,
             uploads_bucket: None,
+            payloads: None,
         }
+    }
+
+    pub fn with_payloads(mut self, payloads: Arc<dyn Payloads>) -> Self {
+        self.payloads = Some(payloads);
+        self
     }
 
     pub fn with_quotas(mut self, quotas: Quotas) -> Self {
@@ -99,7 +109,7 @@ impl Jobs {
         let priority = new.priority.unwrap_or(DEFAULT_PRIORITY);
         let job = Job::new(spec, priority, new.scheduled_for, clock::now())?.owned_by(caller.owner.clone());
         self.check_source(caller, &job.spec)?;
-        self.store_and_enqueue(job, idempotency).await
+        self.store_checked(job, idempotency).await
     }
 
     /// Stores and enqueues a job of any kind for `owner`, charging the owner's limits.
@@ -113,7 +123,52 @@ impl Jobs {
     ) -> Result<(Job, bool)> {
         let mut job = Job::new(spec, priority, scheduled_for, clock::now())?;
         job.owner = owner;
-        self.store_and_enqueue(job, idempotency).await
+        self.store_checked(job, idempotency).await
+    }
+
+    /// [`Jobs::store_and_enqueue`] behind the claim check: a big image payload is written to S3
+    /// first and the job item refers to it; the object is removed again (best-effort) when no
+    /// new job was stored (an error, or an idempotency key that found an earlier job).
+    async fn store_checked(&self, mut job: Job, idempotency: Option<IdempotencyKey>) -> Result<(Job, bool)> {
+        // A request over a whole limit is refused before anything is written.
+        self.quotas.charges(&job, job.created_at)?;
+        let stored = self.claim_check(&mut job).await?;
+        let created = self.store_and_enqueue(job, idempotency).await;
+        if let Some(key) = stored
+            && !matches!(created, Ok((_, true)))
+            && let Some(payloads) = &self.payloads
+            && let Err(e) = payloads.delete_object(&key).await
+        {
+            tracing::warn!(%key, error = %e, "could not remove the payload of a job not created");
+        }
+        created
+    }
+
+    /// Moves a big image payload's visits to S3; returns the key written, if any.
+    async fn claim_check(&self, job: &mut Job) -> Result<Option<String>> {
+        let JobSpec::Image(payload) = &mut job.spec else {
+            return Ok(None);
+        };
+        let bytes = payload.json_bytes();
+        if bytes <= INLINE_PAYLOAD_BYTES {
+            return Ok(None);
+        }
+        let Some(payloads) = &self.payloads else {
+            let max = crate::job::MAX_INLINE_WITHOUT_STORE;
+            return if bytes <= max {
+                Ok(None)
+            } else {
+                Err(Error::Invalid(format!(
+                    "payload: is {bytes} bytes; this deployment takes at most {max}, split it"
+                )))
+            };
+        };
+        let stored = payloads.put(job.owner.as_ref(), job.id, &payload.visits).await?;
+        let key = stored.key.clone();
+        tracing::info!(job_id = %job.id, %key, bytes = stored.bytes, images = stored.images, "payload stored in S3");
+        payload.visits = Vec::new();
+        payload.stored = Some(stored);
+        Ok(Some(key))
     }
 
     async fn store_and_enqueue(&self, job: Job, idempotency: Option<IdempotencyKey>) -> Result<(Job, bool)> {

@@ -393,6 +393,12 @@ async fn parts_are_recorded_once_per_run() {
 }
 
 #[tokio::test]
+async fn parts_page_in_part_order() {
+    let (_t, parts) = part_store().await;
+    shared::store::parts::pages_follow_part_order(parts.as_ref()).await;
+}
+
+#[tokio::test]
 async fn concurrent_deliveries_of_parts_count_each_part_once() {
     let (_t, parts) = part_store().await;
     shared::store::contract::concurrent_deliveries_of_parts_count_each_part_once(parts).await;

@@ -5,9 +5,10 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use serde_json::{Value, json};
 use shared::Error;
 use shared::images::store_errors;
@@ -17,6 +18,37 @@ use crate::app::AppState;
 use crate::auth::Signed;
 use crate::error::{ApiError, error_response};
 use crate::jobs::{parse_json, query_pairs};
+
+/// The biggest body the routes that create image jobs take: what one Lambda request carries
+/// (6 MB; the gateway's own limit is 10 MB). axum's default would be 2 MB.
+pub const MAX_SUBMISSION_BYTES: usize = 6 * 1024 * 1024;
+
+/// `route` (a route that creates jobs) taking bodies up to [`MAX_SUBMISSION_BYTES`], and
+/// answering a bigger one with a JSON 413 (axum's own is plain text).
+pub fn submission_limit(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route
+        .layer(DefaultBodyLimit::max(MAX_SUBMISSION_BYTES))
+        .layer(axum::middleware::map_response(json_413))
+}
+
+async fn json_413(response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "body: larger than {MAX_SUBMISSION_BYTES} bytes (6 MB, what one Lambda request carries); \
+                 split the visits into several jobs"
+            ),
+        )
+    } else {
+        response
+    }
+}
 
 /// `POST /api/submit/` `{"count", "visits": [{"store_id", "image_url": [...], "visit_time"}]}` ->
 /// 201 `{"job_id"}`; 400 `{"error"}` for missing fields or `count != visits.length`.
@@ -83,13 +115,38 @@ pub async fn status(
     Ok(Json(body).into_response())
 }
 
-/// `GET /jobs/{id}/images`: every measured image and every failed one of the job's latest run.
+/// Images per page of `GET /jobs/{id}/images` unless `limit` says otherwise, and the most.
+pub const IMAGES_PAGE: usize = 1_000;
+pub const MAX_IMAGES_PAGE: usize = 5_000;
+
+/// `GET /jobs/{id}/images?limit=&next=`: the measured and the failed images of the job's latest
+/// run, a page of whole parts at a time (`limit` images, 1,000 by default, at most 5,000, rounded
+/// to parts of 25); `next` in the answer continues (absent on the last page).
 pub async fn images(
     State(app): State<AppState>,
     Signed(caller): Signed,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = id.parse().map_err(ApiError)?;
+    let (mut limit, mut after) = (IMAGES_PAGE, None);
+    for (key, value) in query_pairs(query.as_deref().unwrap_or("")) {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_IMAGES_PAGE).contains(n))
+                    .ok_or_else(|| ApiError::invalid(format!("limit: must be 1 to {MAX_IMAGES_PAGE} images")))?
+            }
+            "next" => {
+                after = Some(value.parse::<u32>().map_err(|_| {
+                    ApiError::invalid("next: not a cursor of this listing (send back the `next` of the last page)")
+                })?)
+            }
+            _ => {}
+        }
+    }
     let job = app.jobs.get(&caller, id).await?;
     let JobSpec::Image(payload) = &job.spec else {
         return Err(ApiError::invalid(format!(
@@ -97,20 +154,298 @@ pub async fn images(
             job.kind()
         )));
     };
-    let parts = match job.last_run_key() {
-        Some(run) => app.parts.list(id, &run).await?,
-        None => Vec::new(),
+    let per_page = limit.div_ceil(shared::job::IMAGES_PER_PART);
+    let (page, done) = match job.last_run_key() {
+        Some(run) => (
+            app.parts.page(id, &run, after, per_page).await?,
+            app.parts.done(id, &run).await?,
+        ),
+        None => Default::default(),
     };
-    let images: Vec<_> = parts.iter().flat_map(|p| &p.images).collect();
-    let errors: Vec<_> = parts.iter().flat_map(|p| &p.errors).collect();
+    let images: Vec<_> = page.parts.iter().flat_map(|p| &p.images).collect();
+    let errors: Vec<_> = page.parts.iter().flat_map(|p| &p.errors).collect();
     Ok(Json(json!({
         "job_id": id,
         "status": job.status,
         "images_total": payload.image_count(),
         "parts_total": payload.part_count(),
-        "parts_done": parts.len(),
+        "parts_done": done,
         "images": images,
         "errors": errors,
+        "next": page.next.map(|n| n.to_string()),
     }))
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Submissions of real size, in-process over the in-memory store, queue and payloads.
+
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use shared::payloads::MemoryPayloads;
+    use shared::quota::Quotas;
+    use shared::service::Jobs;
+    use shared::store::JobStore;
+    use shared::store::memory::{MemoryJobStore, MemoryQueue};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::auth::{AuthConfig, authorizer_context};
+
+    struct Api {
+        app: axum::Router,
+        store: Arc<MemoryJobStore>,
+        payloads: Arc<MemoryPayloads>,
+        parts: Arc<shared::store::memory::MemoryPartStore>,
+    }
+
+    fn api() -> Api {
+        let store = Arc::new(MemoryJobStore::new());
+        let payloads = Arc::new(MemoryPayloads::new());
+        let parts = Arc::new(shared::store::memory::MemoryPartStore::new());
+        let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .region(region)
+                .build(),
+        );
+        let app = crate::app::router(AppState {
+            jobs: Jobs::new(store.clone(), Arc::new(MemoryQueue::new()), time::Duration::seconds(60))
+                .with_quotas(Quotas::default())
+                .with_payloads(payloads.clone()),
+            files: crate::files::Files {
+                s3,
+                bucket: "uploads".into(),
+                entries: Arc::new(shared::store::memory::MemoryEntryStore::new()),
+                max_upload_bytes: 64 * 1024,
+                max_presigned_bytes: 1024 * 1024,
+            },
+            parts: parts.clone(),
+            auth: AuthConfig::default(),
+        });
+        Api {
+            app,
+            store,
+            payloads,
+            parts,
+        }
+    }
+
+    impl Api {
+        async fn get(&self, path: &str) -> (StatusCode, Value) {
+            let req = Request::builder()
+                .uri(path)
+                .extension(authorizer_context("alice", false))
+                .body(Body::empty())
+                .unwrap();
+            let resp = self.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        }
+
+        async fn post(&self, path: &str, body: String) -> (StatusCode, String, Value) {
+            let req = Request::builder()
+                .method("POST")
+                .uri(path)
+                .header("content-type", "application/json")
+                .extension(authorizer_context("alice", false))
+                .body(Body::from(body))
+                .unwrap();
+            let resp = self.app.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let kind = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, kind, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        }
+    }
+
+    /// Retail Pulse's shape: `visits` visits of `per_visit` URLs (`/<n>.jpg`) padded to `pad` bytes.
+    fn submission(visits: usize, per_visit: usize, pad: usize) -> Value {
+        let visits: Vec<Value> = (0..visits)
+            .map(|v| {
+                let urls: Vec<String> = (0..per_visit)
+                    .map(|i| format!("https://img.example/{}{}.jpg", "p".repeat(pad), v * per_visit + i))
+                    .collect();
+                json!({"store_id": "S00339218", "image_url": urls, "visit_time": "2026-11-23T10:00:00Z"})
+            })
+            .collect();
+        json!({"count": visits.len(), "visits": visits})
+    }
+
+    #[tokio::test]
+    async fn a_100000_url_submission_is_accepted_and_its_visits_go_to_s3() {
+        let api = api();
+        let body = submission(10_000, 10, 0).to_string();
+        assert!(
+            body.len() > 2 * 1024 * 1024,
+            "over axum's default limit: {}",
+            body.len()
+        );
+        let (status, _, answer) = api.post("/api/submit/", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let id = answer["job_id"].as_str().unwrap().parse().unwrap();
+        let job = api.store.get(id).await.unwrap().unwrap();
+        let JobSpec::Image(p) = &job.spec else { panic!() };
+        let stored = p.stored.as_ref().expect("claim check");
+        assert_eq!(
+            (p.image_count(), p.part_count(), stored.visits),
+            (100_000, 4_000, 10_000)
+        );
+        assert_eq!(stored.key, format!("payloads/alice/{id}.json"));
+        assert_eq!(api.payloads.len(), 1);
+        assert!(serde_json::to_vec(&job).unwrap().len() < 4 * 1024);
+
+        // 100,001 images are one too many.
+        let mut over = submission(10_000, 10, 0);
+        over["visits"][0]["image_url"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("https://img.example/x.jpg"));
+        let (status, _, answer) = api.post("/api/submit/", over.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("visits: holds 100001 images"),
+            "{answer}"
+        );
+        assert_eq!(api.payloads.len(), 1, "nothing written");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_6_mb_is_a_json_413_on_every_route_that_creates_jobs() {
+        let api = api();
+        let big = submission(1_000, 10, 600).to_string();
+        assert!(big.len() > MAX_SUBMISSION_BYTES);
+        for (path, body) in [
+            ("/api/submit/", big.clone()),
+            ("/api/submit", big.clone()),
+            ("/jobs", json!({"kind": "image", "payload": big}).to_string()),
+        ] {
+            let (status, kind, answer) = api.post(path, body).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            assert!(kind.starts_with("application/json"), "{path}: {kind}");
+            assert!(
+                answer["error"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("body: larger than 6291456 bytes"),
+                "{answer}"
+            );
+        }
+        assert!(api.payloads.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_client_sent_stored_reference_is_refused_naming_the_field() {
+        let api = api();
+        let mut payload = submission(1, 1, 0);
+        payload["stored"] = json!({"bucket": "b", "key": "payloads/bob/x.json", "bytes": 1, "sha256": "00",
+                                   "etag": "\"00\"", "visits": 1, "images": 1});
+        let (status, _, answer) = api.post("/api/submit/", payload.to_string()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(answer["error"].as_str().unwrap().starts_with("stored: "), "{answer}");
+        let (status, _, answer) = api
+            .post("/jobs", json!({"kind": "image", "payload": payload}).to_string())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            answer["error"].as_str().unwrap().starts_with("payload.stored: "),
+            "{answer}"
+        );
+        assert!(api.payloads.is_empty());
+    }
+
+    #[tokio::test]
+    async fn per_image_results_come_in_pages_of_whole_parts() {
+        use shared::images::{ImageResult, PartResult, StoreError};
+        use shared::store::PartStore;
+        let api = api();
+        let (status, answer) = {
+            let (status, _, answer) = api.post("/api/submit/", submission(10, 10, 0).to_string()).await;
+            (status, answer)
+        };
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let id = answer["job_id"].as_str().unwrap().parse().unwrap();
+        let job = api
+            .store
+            .modify(id, &mut |j| {
+                j.start_parts(4, shared::clock::now())
+                    .map(|_| ())
+                    .map_err(|_| shared::Error::Conflict("".into()))
+            })
+            .await
+            .unwrap();
+        let run = job.run_key().unwrap();
+        for part in [3, 0, 2, 1] {
+            let images = (0..25)
+                .map(|i| ImageResult::new("S00339218", &format!("https://img.example/{part}/{i}.jpg"), 1, 1, 10))
+                .collect();
+            let errors = vec![StoreError {
+                store_id: "S00339218".into(),
+                url: None,
+                error: format!("part {part}"),
+            }];
+            api.parts
+                .record(id, &run, &PartResult { part, images, errors })
+                .await
+                .unwrap();
+        }
+        let mut urls = Vec::new();
+        let mut errors = Vec::new();
+        let mut path = format!("/jobs/{id}/images?limit=50");
+        let mut pages = 0;
+        loop {
+            let (status, page) = api.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            assert_eq!(
+                (page["images_total"].as_u64(), page["parts_total"].as_u64()),
+                (Some(100), Some(4))
+            );
+            assert_eq!(page["parts_done"], 4);
+            assert!(page["images"].as_array().unwrap().len() <= 50);
+            urls.extend(
+                page["images"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["url"].as_str().unwrap().to_string()),
+            );
+            errors.extend(
+                page["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["error"].as_str().unwrap().to_string()),
+            );
+            pages += 1;
+            match page["next"].as_str() {
+                Some(next) => path = format!("/jobs/{id}/images?limit=50&next={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 2);
+        assert_eq!(urls.len(), 100);
+        assert_eq!(urls.iter().collect::<std::collections::BTreeSet<_>>().len(), 100);
+        assert_eq!(errors, ["part 0", "part 1", "part 2", "part 3"]);
+        assert!(urls[0].contains("/0/") && urls[99].contains("/3/"));
+
+        let (status, answer) = api.get(&format!("/jobs/{id}/images?limit=5001")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(answer["error"].as_str().unwrap().starts_with("limit: "), "{answer}");
+        let (status, answer) = api.get(&format!("/jobs/{id}/images?next=abc")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(answer["error"].as_str().unwrap().starts_with("next: "), "{answer}");
+    }
 }

@@ -390,6 +390,7 @@ impl Ingest {
                 job_id: id,
                 part: None,
                 run: None,
+                images: None,
             };
             let pause = Duration::seconds(10 * i64::from(job.attempts));
             self.jobs.queue.send_ingest(&message, pause).await?;

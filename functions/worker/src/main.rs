@@ -30,6 +30,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         fetcher: fetch::Fetcher::new(fetch::FetchConfig::from_env()?)?,
         stores,
         gpu_delay: worker::image::parse_gpu_delay(&std::env::var("IMAGE_GPU_DELAY_MS").unwrap_or_default())?,
+        payloads: Some(Arc::new(shared::payloads::S3Payloads::new(
+            clients.s3.clone(),
+            &settings.uploads_bucket,
+        ))),
     };
     let worker = Arc::new(handler::Worker {
         store,

@@ -282,6 +282,7 @@ async fn main() {
                         job_id: *id,
                         part: None,
                         run: None,
+                        images: None,
                     })
                     .unwrap(),
                 );

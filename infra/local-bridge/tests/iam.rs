@@ -16,7 +16,7 @@ use serde_json::Value;
 /// `StoreMasterKey` parameter set to [`STORE_MASTER_KEY`].
 const EXPECTED: &[(&str, &str, &str)] = &[
     // The api: jobs (create, change, discard, list, count), log entries, submit/retry, queue
-    // depths, uploads. It reads no object.
+    // depths, uploads, the payloads of big image jobs. It reads no object.
     ("ApiFunction", "dynamodb:GetItem", "JobsTable"),
     ("ApiFunction", "dynamodb:PutItem", "JobsTable"),
     ("ApiFunction", "dynamodb:UpdateItem", "JobsTable"),
@@ -36,6 +36,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("ApiFunction", "sqs:GetQueueAttributes", "NormalDeadLetterQueue"),
     ("ApiFunction", "sqs:GetQueueAttributes", "IngestContinueDeadLetterQueue"),
     ("ApiFunction", "s3:PutObject", "UploadsBucket/uploads/*"),
+    ("ApiFunction", "s3:PutObject", "UploadsBucket/payloads/*"),
+    ("ApiFunction", "s3:DeleteObject", "UploadsBucket/payloads/*"),
     // The ingest: its jobs, entries written in batches, continuations, the uploaded files.
     ("IngestFunction", "dynamodb:GetItem", "JobsTable"),
     ("IngestFunction", "dynamodb:PutItem", "JobsTable"),
@@ -53,6 +55,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("WorkerFunction", "s3:GetObject", "UploadsBucket/uploads/*"),
     ("WorkerFunction", "s3:GetObject", "UploadsBucket/archive/*"),
     ("WorkerFunction", "s3:PutObject", "UploadsBucket/archive/*"),
+    ("WorkerFunction", "s3:GetObject", "UploadsBucket/payloads/*"),
     ("WorkerFunction", "s3:GetObject", "UploadsBucket/config/stores.csv"),
     // The sweeper: stale jobs from the status index, requeued or failed.
     ("SweeperFunction", "dynamodb:GetItem", "JobsTable"),

@@ -650,7 +650,7 @@ mod tests {
     #[test]
     fn worst_case_items_stay_under_400_kb() {
         use crate::images::{PartResult, StoreError, summarize};
-        use crate::job::{JobSpec, MAX_IMAGE_PAYLOAD_BYTES};
+        use crate::job::{JobSpec, MAX_INLINE_WITHOUT_STORE};
         use crate::limits;
         use serde_json::json;
         const LIMIT: usize = 400 * 1024;
@@ -658,7 +658,7 @@ mod tests {
         let long = |n: usize| "x".repeat(n);
         let url = |i: usize| format!("https://example.com/{i:06}/{}", long(limits::IMAGE_URL - 27));
 
-        // image: a payload just under its byte limit, made of the longest fields
+        // image: the biggest payload kept inline (larger ones go to S3), of the longest fields
         let mut visits = Vec::new();
         let mut i = 0;
         loop {
@@ -666,7 +666,7 @@ mod tests {
                            "visit_time": long(limits::VISIT_TIME)});
             visits.push(v);
             let payload = json!({"count": visits.len(), "visits": visits});
-            if serde_json::to_vec(&payload).unwrap().len() > MAX_IMAGE_PAYLOAD_BYTES {
+            if serde_json::to_vec(&payload).unwrap().len() > MAX_INLINE_WITHOUT_STORE {
                 visits.pop();
                 break;
             }

@@ -47,6 +47,35 @@ pub trait PartStore: Send + Sync {
 
     /// Every recorded part of run `run`, in part order.
     async fn list(&self, job: JobId, run: &str) -> Result<Vec<PartResult>>;
+
+    /// At most `parts` recorded parts of run `run` whose index is after `after`, in part order,
+    /// and the index to continue after when there may be more (a page of `GET /jobs/{id}/images`).
+    async fn page(&self, job: JobId, run: &str, after: Option<u32>, parts: usize) -> Result<PartPage> {
+        let listed = self.list(job, run).await?;
+        let rest: Vec<PartResult> = listed
+            .into_iter()
+            .filter(|p| after.is_none_or(|a| p.part > a))
+            .collect();
+        Ok(PartPage::of(rest, parts))
+    }
+}
+
+/// One page of a run's parts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PartPage {
+    pub parts: Vec<PartResult>,
+    /// The last part index of this page when more may follow (`after` of the next page).
+    pub next: Option<u32>,
+}
+
+impl PartPage {
+    /// The first `max` of `rest` (parts in order), with `next` when some are left.
+    fn of(mut rest: Vec<PartResult>, max: usize) -> PartPage {
+        let more = rest.len() > max;
+        rest.truncate(max);
+        let next = if more { rest.last().map(|p| p.part) } else { None };
+        PartPage { parts: rest, next }
+    }
 }
 
 /// The DynamoDB part store, in the jobs table.
@@ -78,6 +107,14 @@ fn set_len(item: Option<&HashMap<String, AttributeValue>>) -> Vec<String> {
         .and_then(|v| v.as_ns().ok())
         .cloned()
         .unwrap_or_default()
+}
+
+fn decode_part(job: JobId, item: &HashMap<String, AttributeValue>) -> Result<PartResult> {
+    let data = item
+        .get("data")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| Error::Corrupt(format!("part item of job {job} without data")))?;
+    serde_json::from_str(data).map_err(|e| Error::Corrupt(format!("part of job {job}: {e}")))
 }
 
 #[async_trait]
@@ -134,6 +171,41 @@ impl PartStore for DynamoPartStore {
         Ok(set_len(out.item()).len() as u32)
     }
 
+    /// A Query from `PART#<run>#<after + 1>` up to the run's last possible part, `parts + 1`
+    /// items at most (the one more says whether there is a next page).
+    async fn page(&self, job: JobId, run: &str, after: Option<u32>, parts: usize) -> Result<PartPage> {
+        let from = after.map_or(0, |a| a + 1);
+        let want = parts + 1;
+        let mut found: Vec<PartResult> = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", AttributeValue::S(job_pk(job)))
+                .expression_attribute_values(":from", AttributeValue::S(part_sk(run, from)))
+                .expression_attribute_values(":to", AttributeValue::S(part_sk(run, 999_999)))
+                .consistent_read(true)
+                .limit((want - found.len()).min(1000) as i32)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::aws("Query", e))?;
+            for item in out.items() {
+                found.push(decode_part(job, item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() && found.len() < want => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(PartPage::of(found, parts))
+    }
+
     async fn list(&self, job: JobId, run: &str) -> Result<Vec<PartResult>> {
         let mut parts = Vec::new();
         let mut start = None;
@@ -153,11 +225,7 @@ impl PartStore for DynamoPartStore {
                 .await
                 .map_err(|e| Error::aws("Query", e))?;
             for item in out.items() {
-                let data = item
-                    .get("data")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or_else(|| Error::Corrupt(format!("part item of job {job} without data")))?;
-                parts.push(serde_json::from_str(data).map_err(|e| Error::Corrupt(format!("part of job {job}: {e}")))?);
+                parts.push(decode_part(job, item)?);
             }
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -165,5 +233,55 @@ impl PartStore for DynamoPartStore {
             }
         }
         Ok(parts)
+    }
+}
+
+/// The contract of [`PartStore::page`], for every store: pages in part order, `next` only when
+/// more may follow, runs kept apart.
+#[cfg(any(test, feature = "testing"))]
+pub async fn pages_follow_part_order(store: &dyn PartStore) {
+    let job = JobId::new();
+    let part = |n: u32| PartResult {
+        part: n,
+        ..PartResult::default()
+    };
+    for n in [7, 0, 3, 12, 5, 9, 1] {
+        store.record(job, "r1", &part(n)).await.unwrap();
+    }
+    store.record(job, "r10", &part(2)).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = store.page(job, "r1", after, 3).await.unwrap();
+        assert!(page.parts.len() <= 3);
+        seen.extend(page.parts.iter().map(|p| p.part));
+        pages += 1;
+        match page.next {
+            Some(next) => {
+                assert_eq!(Some(next), page.parts.last().map(|p| p.part));
+                after = Some(next);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, [0, 1, 3, 5, 7, 9, 12]);
+    assert_eq!(pages, 3);
+    let exact = store.page(job, "r1", None, 7).await.unwrap();
+    assert_eq!(
+        (exact.parts.len(), exact.next),
+        (7, None),
+        "no next when nothing is left"
+    );
+    let empty = store.page(job, "r1", Some(12), 3).await.unwrap();
+    assert_eq!(empty, PartPage::default());
+    assert_eq!(store.page(job, "r10", None, 3).await.unwrap().parts, [part(2)]);
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn pages_follow_part_order_in_memory() {
+        super::pages_follow_part_order(&crate::store::memory::MemoryPartStore::new()).await;
     }
 }

@@ -159,6 +159,7 @@ async fn the_worker_event_fans_an_image_job_out_and_the_stack_finishes_it() {
                 .collect(),
             visit_time: "2026-11-23T08:00:00Z".into(),
         }],
+        stored: None,
     };
     let mut job = Job::new(JobSpec::Image(payload), 3, None, shared::clock::now()).unwrap();
     job.id = id;

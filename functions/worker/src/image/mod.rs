@@ -3,7 +3,10 @@
 //! 1. The job's own message (no `part`) starts a run and fans out: one message per part of
 //!    [`shared::job::IMAGES_PER_PART`] images, on the job's priority queue, so that many worker
 //!    invocations share a big job. A redelivery of it sends the parts again; that is harmless.
-//! 2. Each part message measures its images (store check against the store master, header-only
+//!    A payload kept in S3 (the claim check, [`shared::payloads`]) is loaded once, here, and
+//!    each part message carries its own images; a payload that changed fails the job for good.
+//! 2. Each part message measures the images it carries (a message from before parts carried
+//!    them reads its part from the payload) (store check against the store master, header-only
 //!    fetch, perimeter) and records the part once (`store::parts`). Every failure of an image is
 //!    that store's error; only storage failures leave the message on the queue.
 //! 3. The delivery that brings the count of distinct parts to the total, or any later duplicate,
@@ -23,7 +26,8 @@ use crate::image::store_master::StoreMaster;
 use shared::clock;
 use shared::error::Error;
 use shared::images::{ImageResult, PartResult, StoreError, summarize};
-use shared::job::{ClaimRefused, ImagePayload, ImageRef, Job};
+use shared::job::{ClaimRefused, ImagePayload, ImageRef, Job, PartImage, Visit, all_parts, visit_part};
+use shared::payloads::Payloads;
 use shared::queue::{JobMessage, JobQueue};
 use shared::store::{JobStore, PartStore};
 
@@ -78,6 +82,8 @@ pub struct ImageJobs {
     /// The seed's simulated GPU time per image, `(min, max)` milliseconds (`IMAGE_GPU_DELAY_MS`,
     /// e.g. `100-400`); off by default.
     pub gpu_delay: Option<(u64, u64)>,
+    /// Where payloads over the inline size are (`None`: every payload is inline, tests).
+    pub payloads: Option<Arc<dyn Payloads>>,
 }
 
 impl ImageJobs {
@@ -95,7 +101,43 @@ impl ImageJobs {
             fetcher,
             stores: StoreMaster::bundled(),
             gpu_delay: None,
+            payloads: None,
         }
+    }
+
+    /// Reads payloads kept in S3 from `payloads`.
+    pub fn with_payloads(mut self, payloads: Arc<dyn Payloads>) -> Self {
+        self.payloads = Some(payloads);
+        self
+    }
+
+    /// The visits of `payload`: inline, or loaded from S3 (checked against its sha256 and ETag).
+    async fn visits(&self, payload: &ImagePayload) -> shared::Result<Vec<Visit>> {
+        match (&payload.stored, &self.payloads) {
+            (None, _) => Ok(payload.visits.clone()),
+            (Some(stored), Some(payloads)) => payloads.load(stored).await,
+            (Some(stored), None) => Err(Error::Internal(format!(
+                "image job payload in s3://{}/{} but no payload store configured",
+                stored.bucket, stored.key
+            ))),
+        }
+    }
+
+    /// Ends run `run` as failed with `error` (a payload that no retry can read).
+    async fn fail_run(&self, job: &Job, run: &str, error: &Error) -> Result<(), RecordError> {
+        let (result, _) = summarize(&[]);
+        let error = error.to_string();
+        tracing::error!(job_id = %job.id, %error, "image job payload unusable; failed");
+        self.store
+            .modify(job.id, &mut |j| {
+                if j.run_key().as_deref() == Some(run) {
+                    j.finish_parts(run, result.clone(), Some(error.clone()), clock::now())
+                } else {
+                    Ok(())
+                }
+            })
+            .await?;
+        Ok(())
     }
 
     /// Handles one message of image job `job`: the fan-out (no `part`) or one part.
@@ -110,10 +152,7 @@ impl ImageJobs {
     ) -> Result<(), RecordError> {
         match message.part {
             None => self.fan_out(job, payload).await,
-            Some(part) => {
-                self.run_part(job, payload, part, message.run.as_deref(), last_delivery)
-                    .await
-            }
+            Some(part) => self.run_part(job, payload, part, message, last_delivery).await,
         }
     }
 
@@ -137,11 +176,30 @@ impl ImageJobs {
             }
             (Err(e), _) => return Err(e.into()),
         };
-        let messages: Vec<JobMessage> = (0..parts)
-            .map(|part| JobMessage {
+        let visits = match self.visits(payload).await {
+            Ok(visits) => visits,
+            Err(e) if !e.is_transient() && !matches!(e, Error::Internal(_)) => {
+                let run = job.run_key().unwrap_or_default();
+                return self.fail_run(&job, &run, &e).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let images = all_parts(&visits);
+        if images.len() != parts as usize {
+            let e = Error::Corrupt(format!(
+                "payload changed: {parts} parts counted, {} found",
+                images.len()
+            ));
+            return self.fail_run(&job, &job.run_key().unwrap_or_default(), &e).await;
+        }
+        let messages: Vec<JobMessage> = images
+            .into_iter()
+            .enumerate()
+            .map(|(part, images)| JobMessage {
                 job_id: job.id,
-                part: Some(part),
+                part: Some(part as u32),
                 run: job.run_key(),
+                images: Some(images),
             })
             .collect();
         self.queue.send_all(&messages, job.priority).await?;
@@ -154,9 +212,10 @@ impl ImageJobs {
         job: Job,
         payload: &ImagePayload,
         part: u32,
-        message_run: Option<&str>,
+        message: &JobMessage,
         last_delivery: bool,
     ) -> Result<(), RecordError> {
+        let message_run = message.run.as_deref();
         let Some(run) = job.run_key() else {
             // Finished, or queued again by a retry whose own message will fan out afresh.
             tracing::info!(job_id = %job.id, part, status = %job.status, "part of a job not running; acknowledged");
@@ -166,7 +225,22 @@ impl ImageJobs {
             tracing::info!(job_id = %job.id, part, "part of an earlier run; acknowledged");
             return Ok(());
         }
-        let images = payload.part(part);
+        let loaded;
+        let images: Vec<ImageRef<'_>> = match (&message.images, payload.inline_visits()) {
+            (Some(carried), _) => refs(part, carried),
+            (None, Some(visits)) => visit_part(visits, part),
+            (None, None) => {
+                // A message from before parts carried their images: read the part from S3.
+                loaded = match self.visits(payload).await {
+                    Ok(visits) => visits,
+                    Err(e) if !e.is_transient() && !matches!(e, Error::Internal(_)) => {
+                        return self.fail_run(&job, &run, &e).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                visit_part(&loaded, part)
+            }
+        };
         if images.is_empty() {
             tracing::warn!(job_id = %job.id, part, "part past the job's last image; acknowledged");
             return Ok(());
@@ -280,6 +354,20 @@ impl ImageJobs {
             size.bytes_read,
         ))
     }
+}
+
+/// The images a part message carries, numbered from the part's first image.
+fn refs(part: u32, images: &[PartImage]) -> Vec<ImageRef<'_>> {
+    let first = part as usize * shared::job::IMAGES_PER_PART;
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| ImageRef {
+            index: first + i,
+            store_id: &image.store_id,
+            url: &image.url,
+        })
+        .collect()
 }
 
 /// Parses `IMAGE_GPU_DELAY_MS`: `""` (off), `"250"` or `"100-400"`.

@@ -429,6 +429,7 @@ async fn a_part_of_an_earlier_run_or_of_a_job_not_running_is_acknowledged_withou
         job_id: job.id,
         part: Some(0),
         run: Some("1".into()),
+        images: None,
     };
     worker.handle_record(record("stale", &stale, 2, 1)).await.unwrap();
     assert_eq!(server.requests(), 0, "nothing fetched");

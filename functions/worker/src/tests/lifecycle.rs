@@ -116,6 +116,7 @@ async fn a_job_failing_every_attempt_is_failed_after_3_and_its_message_is_in_the
             job_id: job.id,
             part: None,
             run: None,
+            images: None,
         }]
     );
     assert_eq!(h.sqs.depth(Band::Normal), 0);

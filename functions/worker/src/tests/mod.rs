@@ -6,6 +6,7 @@
 //!
 //! The same stories against the emulators and the real event source: `tests/emulator/`.
 
+mod claim_check;
 mod images;
 mod lifecycle;
 
@@ -61,6 +62,7 @@ fn delivery(id: JobId, receive_count: u32) -> SqsMessage {
         job_id: id,
         part: None,
         run: None,
+        images: None,
     };
     record(&format!("msg-{id}"), &message, 3, receive_count)
 }
@@ -71,6 +73,7 @@ fn part_delivery(id: JobId, part: u32, receive_count: u32) -> SqsMessage {
         job_id: id,
         part: Some(part),
         run: None,
+        images: None,
     };
     record(&format!("msg-{id}-{part}"), &message, 3, receive_count)
 }

@@ -78,6 +78,7 @@ fn part_delivery(id: JobId, part: u32, receive_count: u32) -> SqsMessage {
             job_id: id,
             part: Some(part),
             run: None,
+            images: None,
         })
         .unwrap(),
     );

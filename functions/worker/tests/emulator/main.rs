@@ -25,6 +25,7 @@ use worker::image::ImageJobs;
 use worker::image::fetch::{FetchConfig, Fetcher};
 use worker::testing::{Scripted, ok};
 
+mod claim_check;
 mod images;
 mod store_master;
 
@@ -163,6 +164,7 @@ fn delivery(id: JobId, receive_count: u32) -> SqsMessage {
             job_id: id,
             part: None,
             run: None,
+            images: None,
         })
         .unwrap(),
     );
@@ -296,6 +298,7 @@ async fn a_job_failing_every_attempt_is_failed_after_3_and_its_message_is_in_the
             job_id: job.id,
             part: None,
             run: None,
+            images: None,
         }]
     );
     // And the retry endpoint's operation brings it back with a fresh message.
