@@ -2,8 +2,11 @@
 //! `main.rs` only wires it to Lambda.
 
 pub mod archive;
+pub mod config;
+pub mod email;
 pub mod handler;
 pub mod image;
+pub mod notification;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]

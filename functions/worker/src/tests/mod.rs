@@ -7,6 +7,7 @@
 //! The same stories against the emulators and the real event source: `tests/emulator/`.
 
 mod images;
+mod kinds;
 mod lifecycle;
 
 use std::sync::{Arc, Mutex};
