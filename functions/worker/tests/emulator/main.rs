@@ -25,7 +25,9 @@ use worker::image::ImageJobs;
 use worker::image::fetch::{FetchConfig, Fetcher};
 use worker::testing::{Scripted, ok};
 
+mod email;
 mod images;
+mod notification;
 mod store_master;
 
 /// The caller of the tests' API-side operations: an admin, so tests are not about ownership.
