@@ -31,6 +31,7 @@ pub mod notify;
 pub mod objects;
 pub mod queue;
 pub mod quota;
+pub mod report;
 pub mod retry;
 pub mod service;
 pub mod settings;

@@ -9,6 +9,9 @@ pub struct Config {
     pub email_from: String,
     /// The topic notifications are published to (`NOTIFICATIONS_TOPIC_ARN`).
     pub notifications_topic_arn: String,
+    /// How long a report's link works (`REPORT_LINK_SECONDS`, default 3600; at most the
+    /// signer's session, which ends with the Lambda's role credentials).
+    pub report_link: std::time::Duration,
 }
 
 impl Config {
@@ -25,6 +28,14 @@ impl Config {
         Ok(Config {
             email_from: required("EMAIL_FROM")?,
             notifications_topic_arn: required("NOTIFICATIONS_TOPIC_ARN")?,
+            report_link: std::time::Duration::from_secs(match var("REPORT_LINK_SECONDS") {
+                Some(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+                    Error::Internal(format!(
+                        "environment variable REPORT_LINK_SECONDS={v:?} is not a valid number"
+                    ))
+                })?,
+                _ => 3600,
+            }),
         })
     }
 }
@@ -43,6 +54,7 @@ mod tests {
         ]);
         let config = Config::from_lookup(|n| env.get(n).map(|v| v.to_string())).unwrap();
         assert_eq!(config.email_from, "jobs@example.com");
+        assert_eq!(config.report_link.as_secs(), 3600);
         let err = Config::from_lookup(|n| (n != "EMAIL_FROM").then(|| env[n].to_string())).unwrap_err();
         assert_eq!(err.to_string(), "environment variable EMAIL_FROM is not set");
     }

@@ -27,6 +27,7 @@ use crate::archive::Archiver;
 use crate::email::Emailer;
 use crate::image::ImageJobs;
 use crate::notification::Notifier;
+use crate::report::Reporter;
 
 /// Records of one batch processed at once.
 const CONCURRENCY: usize = 4;
@@ -87,6 +88,7 @@ pub struct Processors {
     pub archive: Archiver,
     pub email: Emailer,
     pub notify: Notifier,
+    pub report: Reporter,
 }
 
 #[async_trait::async_trait]
@@ -96,6 +98,7 @@ impl Runner for Processors {
             JobSpec::Archive(p) => self.archive.run(p, job.owner.as_ref()).await,
             JobSpec::Email(p) => self.email.run(p, job.id).await,
             JobSpec::Notification(p) => self.notify.run(p, job.id).await,
+            JobSpec::Report(p) => self.report.run(p, job).await,
             JobSpec::Image(_) => Err(ProcessError::Permanent(
                 "image jobs run in parts, through image::ImageJobs".into(),
             )),

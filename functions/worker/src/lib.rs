@@ -7,6 +7,7 @@ pub mod email;
 pub mod handler;
 pub mod image;
 pub mod notification;
+pub mod report;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]

@@ -14,7 +14,7 @@ use worker::image::store_master::StoreMaster;
 
 use worker::config::Config;
 use worker::image::{ImageJobs, fetch};
-use worker::{archive, email, handler, notification};
+use worker::{archive, email, handler, notification, report};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -36,7 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         gpu_delay: worker::image::parse_gpu_delay(&std::env::var("IMAGE_GPU_DELAY_MS").unwrap_or_default())?,
     };
     let worker = Arc::new(handler::Worker {
-        store,
+        store: store.clone(),
         queue,
         runner: Arc::new(handler::Processors {
             archive: archive::Archiver::new(Arc::new(shared::objects::S3Objects::new(clients.s3.clone()))),
@@ -45,6 +45,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 clients.sns.clone(),
                 config.notifications_topic_arn,
             ))),
+            report: report::Reporter {
+                store: store.clone(),
+                objects: Arc::new(shared::objects::S3Objects::new(clients.s3.clone())),
+                bucket: settings.uploads_bucket.clone(),
+                link_ttl: config.report_link,
+                max_jobs: report::REPORT_MAX_JOBS,
+            },
         }),
         images: Arc::new(images),
         lease: settings.lease,

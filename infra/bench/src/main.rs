@@ -265,6 +265,13 @@ async fn main() {
                 shared::aws::Clients::from_config(&sdk).sns,
                 "arn:aws:sns:us-east-1:000000000000:unused",
             ))),
+            report: worker::report::Reporter {
+                store: store.clone(),
+                objects: Arc::new(shared::objects::S3Objects::new(s3.clone())),
+                bucket: "unused".into(),
+                link_ttl: std::time::Duration::from_secs(3600),
+                max_jobs: worker::report::REPORT_MAX_JOBS,
+            },
         }),
         images: Arc::new(worker::image::ImageJobs::new(
             store.clone(),

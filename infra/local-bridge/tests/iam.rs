@@ -44,7 +44,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("IngestFunction", "sqs:SendMessage", "IngestContinueQueue"),
     ("IngestFunction", "s3:GetObject", "UploadsBucket/uploads/*"),
     // The worker: its jobs and image parts, part messages, archive copies, the store master,
-    // mail as the stack's sender (the EmailFrom parameter's default), notifications.
+    // reports (listed by status, written and linked under reports/), mail as the stack's sender
+    // (the EmailFrom parameter's default), notifications.
     ("WorkerFunction", "dynamodb:GetItem", "JobsTable"),
     ("WorkerFunction", "dynamodb:PutItem", "JobsTable"),
     ("WorkerFunction", "dynamodb:UpdateItem", "JobsTable"),
@@ -55,6 +56,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("WorkerFunction", "s3:GetObject", "UploadsBucket/archive/*"),
     ("WorkerFunction", "s3:PutObject", "UploadsBucket/archive/*"),
     ("WorkerFunction", "s3:GetObject", "UploadsBucket/config/stores.csv"),
+    ("WorkerFunction", "dynamodb:Query", "JobsTable/index/*"),
+    ("WorkerFunction", "s3:PutObject", "UploadsBucket/reports/*"),
+    ("WorkerFunction", "s3:GetObject", "UploadsBucket/reports/*"),
     ("WorkerFunction", "ses:SendEmail", "SesIdentity/jobs@example.com"),
     ("WorkerFunction", "sns:Publish", "NotificationsTopic"),
     // The sweeper: stale jobs from the status index, requeued or failed.

@@ -569,6 +569,31 @@ impl Objects for MemoryObjects {
             etag: Some(stored.etag),
         })
     }
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), ObjectError> {
+        check(&self.fail_with, "PutObject")?;
+        self.put(bucket, key, bytes);
+        Ok(())
+    }
+
+    async fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(String, OffsetDateTime), ObjectError> {
+        let expires_at = clock::now() + Duration::try_from(ttl).unwrap_or(Duration::ZERO);
+        Ok((
+            format!("memory://{bucket}/{key}?expires={}", expires_at.unix_timestamp()),
+            expires_at,
+        ))
+    }
 }
 
 /// A body that reads `bytes`, but fails with a connection reset once `until` bytes are read.

@@ -15,6 +15,7 @@ use worker::archive::Archiver;
 use worker::email::Emailer;
 use worker::handler::Processors;
 use worker::notification::Notifier;
+use worker::report::Reporter;
 
 use super::{Harness, OPS, harness};
 
@@ -29,6 +30,13 @@ impl Harness {
                 clients.sns.clone(),
                 self.t.var("NOTIFICATIONS_TOPIC_ARN"),
             ))),
+            report: Reporter {
+                store: self.store.clone(),
+                objects: Arc::new(shared::objects::S3Objects::new(clients.s3.clone())),
+                bucket: self.t.var("UPLOADS_BUCKET").into(),
+                link_ttl: std::time::Duration::from_secs(600),
+                max_jobs: worker::report::REPORT_MAX_JOBS,
+            },
         })
     }
 

@@ -28,6 +28,7 @@ use worker::testing::{Scripted, ok};
 mod email;
 mod images;
 mod notification;
+mod report;
 mod store_master;
 
 /// The caller of the tests' API-side operations: an admin, so tests are not about ownership.

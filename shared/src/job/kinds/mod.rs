@@ -17,12 +17,14 @@ mod email;
 mod image;
 mod log_ingest;
 mod notification;
+mod report;
 
 pub use archive::*;
 pub use email::*;
 pub use image::*;
 pub use log_ingest::*;
 pub use notification::*;
+pub use report::*;
 
 /// The kinds of work the system knows. Each has a typed payload in [`JobSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,15 +35,17 @@ pub enum JobKind {
     Archive,
     Email,
     Notification,
+    Report,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::Image,
         JobKind::LogIngest,
         JobKind::Archive,
         JobKind::Email,
         JobKind::Notification,
+        JobKind::Report,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +55,7 @@ impl JobKind {
             JobKind::Archive => "archive",
             JobKind::Email => "email",
             JobKind::Notification => "notification",
+            JobKind::Report => "report",
         }
     }
 }
@@ -89,6 +94,8 @@ pub enum JobSpec {
     Email(EmailPayload),
     /// Seed 001's notification: published to the stack's SNS topic for one user and channel.
     Notification(NotificationPayload),
+    /// Seed 001's report: counts and durations by status and kind over a period, CSV and JSON in S3.
+    Report(ReportPayload),
 }
 
 impl JobSpec {
@@ -99,6 +106,7 @@ impl JobSpec {
             JobSpec::Archive(_) => JobKind::Archive,
             JobSpec::Email(_) => JobKind::Email,
             JobSpec::Notification(_) => JobKind::Notification,
+            JobSpec::Report(_) => JobKind::Report,
         }
     }
 
@@ -112,6 +120,7 @@ impl JobSpec {
             JobKind::Archive => JobSpec::Archive(parse_payload(payload)?),
             JobKind::Email => JobSpec::Email(parse_payload(payload)?),
             JobKind::Notification => JobSpec::Notification(parse_payload(payload)?),
+            JobKind::Report => JobSpec::Report(parse_payload(payload)?),
         };
         spec.validate()?;
         Ok(spec)
@@ -124,6 +133,7 @@ impl JobSpec {
             JobSpec::Archive(p) => p.validate(),
             JobSpec::Email(p) => p.validate(),
             JobSpec::Notification(p) => p.validate(),
+            JobSpec::Report(p) => p.validate(),
         }
     }
 }
