@@ -144,7 +144,16 @@ async fn bad_input_is_a_400_naming_the_field_and_creates_nothing() {
             json!({"kind": "image", "payload": {"count": 1, "visits": [{"store_id": "S".repeat(65), "image_url": ["http://a/b.jpg"], "visit_time": "t"}]}}),
             "payload.visits[0].store_id",
         ),
-        (json!({"kind": "email", "payload": {}}), "unknown kind"),
+        (json!({"kind": "fax", "payload": {}}), "unknown kind"),
+        (json!({"kind": "email", "payload": {"to": "a@b@c"}}), "payload.to"),
+        (
+            json!({"kind": "notification", "payload": {"user_id": "u", "channel": "fax", "message": "m"}}),
+            "payload.channel",
+        ),
+        (
+            json!({"kind": "report", "payload": {"report_type": "w", "format": "pdf", "date_range": {"start": "2026-11-01", "end": "2026-11-02"}}}),
+            "payload.format",
+        ),
     ];
     for (body, field) in cases {
         let (status, err) = api.call("POST", "/jobs", Some(body)).await;
@@ -492,4 +501,18 @@ async fn cors_is_the_gateways_the_function_adds_no_cors_headers() {
         resp.headers().get("access-control-allow-origin").is_none(),
         "the template's CorsConfiguration decides, at the gateway"
     );
+}
+
+#[tokio::test]
+async fn seed_001s_email_example_verbatim_is_accepted() {
+    let api = api();
+    let body = json!({"type": "email", "priority": 5, "payload": {"to": "user@example.com", "subject": "Welcome!", "body": "Thanks for signing up."}});
+    let (status, job) = api.call("POST", "/jobs", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(
+        (job["kind"].as_str(), job["priority"].as_u64()),
+        (Some("email"), Some(5))
+    );
+    assert_eq!(job["payload"]["to"], "user@example.com");
+    assert_eq!(api.store.all().len(), 1);
 }

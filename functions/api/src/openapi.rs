@@ -18,7 +18,7 @@ fn id_param() -> Value {
 /// The document, built once per cold start.
 pub fn document() -> Value {
     let statuses = json!(["pending", "queued", "processing", "completed", "failed", "cancelled"]);
-    let kinds = json!(["image", "log_ingest", "archive"]);
+    let kinds = json!(shared::job::JobKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>());
     let retail_submit = json!({
         "summary": "Submit a Retail Pulse image job (the seed's contract); it also shows in /jobs as kind image",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["count", "visits"], "properties": {
