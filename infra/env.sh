@@ -2,7 +2,7 @@
 # Everything is overridable from the environment.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${JOBS_STATE_DIR:-$ROOT/.local}          # git-ignored: pids, logs, env files, emulator data
-LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}       # S3 + SQS
+LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}       # S3 + SQS + SNS + SES
 MOTO_PORT=${MOTO_PORT:-4568}                   # DynamoDB
 LAMBDA_PORT=${LAMBDA_PORT:-9000}               # cargo lambda watch (Lambda Invoke API)
 API_PORT=${API_PORT:-3000}                     # HTTP API (API Gateway stand-in)
@@ -26,6 +26,8 @@ export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$LOCALSTACK_PORT
 export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$LOCALSTACK_PORT
+export AWS_ENDPOINT_URL_SNS=http://127.0.0.1:$LOCALSTACK_PORT
+export AWS_ENDPOINT_URL_SES=http://127.0.0.1:$LOCALSTACK_PORT
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$MOTO_PORT
 export S3_FORCE_PATH_STYLE=true
 export SAM_CLI_TELEMETRY=0
@@ -98,10 +100,10 @@ start_emulators() {
   fi
   if ! pid_alive localstack; then
     mkdir -p "$STATE/localstack"
-    say "starting LocalStack (S3, SQS) on 127.0.0.1:$LOCALSTACK_PORT"
+    say "starting LocalStack (S3, SQS, SNS, SES) on 127.0.0.1:$LOCALSTACK_PORT"
     start localstack env GATEWAY_LISTEN=127.0.0.1:$LOCALSTACK_PORT LOCALSTACK_HOST=127.0.0.1:$LOCALSTACK_PORT \
       SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
-      LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs localstack-python -m localstack.runtime.main
+      LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs,sns,ses localstack-python -m localstack.runtime.main
   fi
   if ! pid_alive moto; then
     say "starting moto (DynamoDB) on 127.0.0.1:$MOTO_PORT"

@@ -1,7 +1,8 @@
 //! AWS clients, built once per cold start from one `SdkConfig`.
 //!
 //! Endpoints come only from the environment, as the SDK reads them: `AWS_ENDPOINT_URL` and the
-//! per-service `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_DYNAMODB`. The one
+//! per-service `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL_DYNAMODB`,
+//! `AWS_ENDPOINT_URL_SNS`, `AWS_ENDPOINT_URL_SES`. The one
 //! extra knob is `S3_FORCE_PATH_STYLE=true`, which emulators need (no virtual-host buckets there).
 
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -12,6 +13,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub ses: aws_sdk_ses::Client,
 }
 
 /// Loads the shared `SdkConfig` from the environment.
@@ -33,6 +36,8 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sns: aws_sdk_sns::Client::new(config),
+            ses: aws_sdk_ses::Client::new(config),
         }
     }
 }

@@ -72,6 +72,18 @@ const PERMANENT_CODES: &[&str] = &[
     "QueueDoesNotExist",
     "UnrecognizedClientException",
     "SerializationException",
+    // SES SendEmail: an unverified sender (or a sandbox recipient), a sender domain or
+    // configuration set that is not there, sending paused for the account.
+    "MessageRejected",
+    "MailFromDomainNotVerifiedException",
+    "ConfigurationSetDoesNotExist",
+    "AccountSendingPausedException",
+    // SNS Publish: no such topic, a refused parameter or caller, the topic's KMS key unusable.
+    "NotFound",
+    "InvalidParameter",
+    "AuthorizationError",
+    "KMSDisabled",
+    "KMSNotFound",
 ];
 
 impl Error {
@@ -143,4 +155,55 @@ impl Error {
 /// Builds `Error::Invalid` naming a field: `invalid("payload.source", "must start with s3://")`.
 pub fn invalid(field: &str, why: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("{field}: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(op: &'static str, code: &str) -> Error {
+        Error::Aws {
+            op,
+            code: code.into(),
+            message: code.into(),
+            source: Box::new(std::io::Error::other(code.to_string())),
+        }
+    }
+
+    #[test]
+    fn ses_rejections_fail_for_good_and_its_throttling_is_retried() {
+        for code in [
+            "MessageRejected",
+            "InvalidParameterValue",
+            "MailFromDomainNotVerifiedException",
+            "ConfigurationSetDoesNotExist",
+            "AccountSendingPausedException",
+            "AccessDenied",
+        ] {
+            assert!(!aws("SendEmail", code).is_transient(), "{code}");
+        }
+        for code in ["Throttling", "ServiceUnavailable", "dispatch failure", "timeout"] {
+            assert!(aws("SendEmail", code).is_transient(), "{code}");
+        }
+        assert_eq!(
+            aws("SendEmail", "MessageRejected").summary(),
+            "SendEmail failed (MessageRejected)"
+        );
+    }
+
+    #[test]
+    fn sns_refusals_fail_for_good_and_its_throttling_is_retried() {
+        for code in [
+            "NotFound",
+            "InvalidParameter",
+            "AuthorizationError",
+            "KMSDisabled",
+            "KMSNotFound",
+        ] {
+            assert!(!aws("Publish", code).is_transient(), "{code}");
+        }
+        for code in ["Throttled", "KMSThrottling", "InternalError", "dispatch failure"] {
+            assert!(aws("Publish", code).is_transient(), "{code}");
+        }
+    }
 }

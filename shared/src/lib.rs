@@ -6,6 +6,8 @@
 //!   in-memory ones for fast tests (`store::memory`, feature `testing`).
 //! - [`objects`]: S3 objects behind the `Objects` trait (read from an offset, copy to an archive
 //!   key); `S3Objects` is the real one, `store::memory::MemoryObjects` the in-memory one.
+//! - [`mail`]: mail behind the `Mailer` trait (`SesMailer`, SES v1); [`notify`]: notifications
+//!   behind the `Publisher` trait (`SnsPublisher`); in-memory ones in `store::memory`.
 //! - [`images`]: image-job results (the Retail Pulse store master lives with its only user, the worker).
 //! - [`limits`]: how big anything from outside may be, and how long stored texts get.
 //! - [`quota`]: limits per owner (jobs in flight, image URLs per hour, upload bytes per day).
@@ -24,10 +26,13 @@ pub mod images;
 pub mod job;
 pub mod limits;
 pub mod logs;
+pub mod mail;
+pub mod notify;
 pub mod objects;
 pub mod payloads;
 pub mod queue;
 pub mod quota;
+pub mod report;
 pub mod retry;
 pub mod service;
 pub mod settings;

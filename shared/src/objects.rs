@@ -80,6 +80,18 @@ pub trait Objects: Send + Sync {
 
     /// Size, storage class and ETag of `bucket/key`.
     async fn head(&self, bucket: &str, key: &str) -> Result<ObjectInfo, ObjectError>;
+
+    /// Writes `bytes` to `bucket/key` (replacing what is there) with `content_type`.
+    async fn put_object(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ObjectError>;
+
+    /// A URL that GETs `bucket/key` for `ttl` without credentials, and when it stops working. It
+    /// can do no more than its signer may, and no longer than the signer's session lasts.
+    async fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(String, time::OffsetDateTime), ObjectError>;
 }
 
 /// The real [`Objects`]: S3 through the SDK.
@@ -169,6 +181,40 @@ impl Objects for S3Objects {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Err(not_found(bucket, key)),
             Err(e) => Err(Error::aws("HeadObject", e).into()),
         }
+    }
+
+    async fn put_object(&self, bucket: &str, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| Error::aws("PutObject", e))?;
+        Ok(())
+    }
+
+    async fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(String, time::OffsetDateTime), ObjectError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
+            .map_err(|e| Error::Internal(format!("presigning for {ttl:?}: {e}")))?;
+        let signed_at = crate::clock::now();
+        let request = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| Error::aws("GetObject (presign)", e))?;
+        let expires_at = signed_at + time::Duration::try_from(ttl).unwrap_or(time::Duration::ZERO);
+        Ok((request.uri().to_string(), expires_at))
     }
 }
 

@@ -367,8 +367,17 @@ impl Jobs {
         self.enqueue_or_restore(job).await
     }
 
-    /// Archive sources must be the caller's own uploads (see [`Jobs::uploads_bucket`]).
+    /// Archive sources must be the caller's own uploads (see [`Jobs::uploads_bucket`]); a report
+    /// over everyone's jobs is for admins.
     fn check_source(&self, caller: &Caller, spec: &JobSpec) -> Result<()> {
+        if let JobSpec::Report(p) = spec
+            && p.scope == crate::job::ReportScope::All
+            && !caller.admin
+        {
+            return Err(Error::Forbidden(
+                "payload.scope: all (every owner's jobs) is for admins; use own".into(),
+            ));
+        }
         let (JobSpec::Archive(p), Some(uploads)) = (spec, &self.uploads_bucket) else {
             return Ok(());
         };

@@ -28,6 +28,15 @@ fn spec(kind: JobKind, n: usize) -> JobSpec {
             json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["http://x/a.jpg"], "visit_time": "t"}]}),
         ),
         JobKind::LogIngest => JobSpec::from_json("log_ingest", json!({"bucket": "b", "key": format!("k{n}.jsonl")})),
+        JobKind::Email => JobSpec::from_json("email", json!({"to": format!("u{n}@example.com")})),
+        JobKind::Notification => JobSpec::from_json(
+            "notification",
+            json!({"user_id": format!("u{n}"), "channel": "sms", "message": "m"}),
+        ),
+        JobKind::Report => JobSpec::from_json(
+            "report",
+            json!({"report_type": "r", "date_range": {"start": "2026-11-01", "end": "2026-11-02"}}),
+        ),
     }
     .unwrap()
 }

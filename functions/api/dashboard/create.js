@@ -1,4 +1,5 @@
-// Create a job: one form per kind (archive, Retail Pulse images, any kind as JSON). Fields are
+// Create a job: one form per kind (archive, Retail Pulse images, email, notification, report,
+// any kind as JSON). Fields are
 // checked before sending; when the server still refuses, its message is shown and the field it
 // names (payload.visits[0].store_id, ...) is marked.
 
@@ -12,6 +13,9 @@ import { h, shortId, toast, uuid } from './ui.js';
 const TABS = [
   ['archive', 'Archive an asset'],
   ['image', 'Retail Pulse images'],
+  ['email', 'Email'],
+  ['notification', 'Notification'],
+  ['report', 'Report'],
   ['json', 'Any kind (JSON)'],
 ];
 
@@ -22,7 +26,13 @@ const EXAMPLES = {
     visits: [{ store_id: 'S00339218', image_url: ['https://example.com/shelf-1.jpg', 'https://example.com/shelf-2.jpg'], visit_time: '2026-11-23T10:00:00' }],
   }),
   log_ingest: () => ({ bucket: meta.uploads_bucket || 'bucket', key: `${ownPrefix()}app-logs.jsonl` }),
+  email: () => ({ to: 'user@example.com', subject: 'Welcome!', body: 'Thanks for signing up.' }),
+  notification: () => ({ user_id: 'user-1', channel: 'push', message: 'Your order shipped' }),
+  report: () => ({ report_type: 'weekly', format: 'csv', date_range: { start: daysAgo(6), end: daysAgo(0) }, scope: 'own' }),
 };
+
+/** The UTC date `n` days ago, as 2026-11-30. */
+const daysAgo = (n) => new Date(Date.now() - n * 864e5).toISOString().slice(0, 10);
 
 /** Each check returns '' when the value is fine, else what is wrong. */
 const checks = {
@@ -52,6 +62,9 @@ const checks = {
     }
   },
   when: (v) => (!v || !Number.isNaN(Date.parse(v)) ? '' : 'Not a date and time.'),
+  email: (v) => (/^[^\s@,;<>"]+@[^\s@,;<>"]+$/.test(v.trim()) ? '' : 'One address, like name@example.com.'),
+  reportType: (v) => (/^[a-z0-9_-]{1,64}$/.test(v) ? '' : "1 to 64 of a-z, 0-9, '_' and '-'."),
+  day: (v) => (/^\d{4}-\d{2}-\d{2}$/.test(v) ? '' : 'Required.'),
 };
 
 /** A labelled input with its check; the error shows under it, on blur and on submit. */
@@ -163,11 +176,55 @@ export async function createJob(el, params) {
         visit_time: v.when.value.length === 16 ? `${v.when.value}:00` : v.when.value,
       })),
     });
+  } else if (tab === 'email') {
+    const to = h('input', { type: 'email', name: 'to', 'data-path': 'payload.to', placeholder: 'user@example.com', autocomplete: 'off' });
+    const subject = h('input', { type: 'text', name: 'subject', 'data-path': 'payload.subject', maxlength: 200, placeholder: '(no subject)' });
+    const body = h('textarea', { name: 'body', 'data-path': 'payload.body', rows: 6 });
+    form.append(
+      h('p', { class: 'muted' }, `Sends one plain-text mail through SES${meta.email_from ? ` from ${meta.email_from}` : ''}. At least once: a crash after sending may send it again.`),
+      field('To', to, { check: checks.email }),
+      field('Subject', subject),
+      field('Body', body),
+    );
+    inputs.push(to, subject, body);
+    kindOf = () => 'email';
+    payloadOf = () => ({ to: to.value.trim(), ...(subject.value.trim() ? { subject: subject.value.trim() } : {}), body: body.value });
+  } else if (tab === 'notification') {
+    const user = h('input', { type: 'text', name: 'user_id', 'data-path': 'payload.user_id', placeholder: 'user-1', autocomplete: 'off' });
+    const channel = h('select', { class: 'inline', name: 'channel', 'data-path': 'payload.channel' },
+      ['push', 'sms', 'email'].map((c) => h('option', { value: c }, c)));
+    const message = h('textarea', { name: 'message', 'data-path': 'payload.message', rows: 4, maxlength: 2048 });
+    form.append(
+      h('p', { class: 'muted' }, "Publishes the message to the stack's SNS topic, with channel, user_id and job_id as attributes. At least once."),
+      field('User id', user, { check: checks.required }),
+      field('Channel', channel),
+      field('Message', message, { check: checks.required }),
+    );
+    inputs.push(user, channel, message);
+    kindOf = () => 'notification';
+    payloadOf = () => ({ user_id: user.value.trim(), channel: channel.value, message: message.value });
+  } else if (tab === 'report') {
+    const type = h('input', { type: 'text', name: 'report_type', 'data-path': 'payload.report_type', value: 'weekly', autocomplete: 'off' });
+    const format = h('select', { class: 'inline', name: 'format', 'data-path': 'payload.format' }, ['csv', 'json'].map((f) => h('option', { value: f }, f)));
+    const start = h('input', { type: 'date', name: 'start', 'data-path': 'payload.date_range.start', value: daysAgo(6) });
+    const end = h('input', { type: 'date', name: 'end', 'data-path': 'payload.date_range.end', value: daysAgo(0) });
+    const scope = h('select', { class: 'inline', name: 'scope', 'data-path': 'payload.scope' },
+      [['own', 'My jobs'], ['all', "Everyone's jobs (admins)"]].map(([v, l]) => h('option', { value: v }, l)));
+    form.append(
+      h('p', { class: 'muted' }, 'Counts the jobs created in the period by status and kind, with turnaround and run times; CSV and JSON in S3, and a download link in the result.'),
+      field('Report type', type, { check: checks.reportType, hint: 'Its title.' }),
+      field('Link to', format),
+      h('div', { class: 'visit-row' }, field('From (UTC)', start, { check: checks.day }), field('To (UTC, inclusive)', end, { check: checks.day })),
+      field('Scope', scope),
+    );
+    inputs.push(type, format, start, end, scope);
+    kindOf = () => 'report';
+    payloadOf = () => ({ report_type: type.value, format: format.value, date_range: { start: start.value, end: end.value }, scope: scope.value });
   } else {
     const kindSelect = h('select', { class: 'inline', name: 'kind', id: 'json-kind' }, meta.kinds.map((k) => h('option', { value: k }, k)));
     const text = h('textarea', { name: 'payload', 'data-path': 'payload', rows: 12, spellcheck: 'false' });
     const example = () => {
-      text.value = JSON.stringify(EXAMPLES[kindSelect.value](), null, 2);
+      text.value = JSON.stringify((EXAMPLES[kindSelect.value] || (() => ({})))(), null, 2);
     };
     kindSelect.addEventListener('change', example);
     example();

@@ -364,7 +364,10 @@ mod tests {
         }
         assert_eq!(meta["uploads_bucket"], "test-UPLOADS_BUCKET");
         assert_eq!(meta["max_upload_bytes"], 4096);
-        assert_eq!(meta["kinds"], json!(["image", "log_ingest", "archive"]));
+        assert_eq!(
+            meta["kinds"],
+            json!(["image", "log_ingest", "archive", "email", "notification", "report"])
+        );
     }
 
     #[tokio::test]

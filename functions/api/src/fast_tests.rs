@@ -149,7 +149,16 @@ async fn bad_input_is_a_400_naming_the_field_and_creates_nothing() {
             json!({"kind": "image", "payload": {"count": 1, "visits": [{"store_id": "S".repeat(65), "image_url": ["http://a/b.jpg"], "visit_time": "t"}]}}),
             "payload.visits[0].store_id",
         ),
-        (json!({"kind": "email", "payload": {}}), "unknown kind"),
+        (json!({"kind": "fax", "payload": {}}), "unknown kind"),
+        (json!({"kind": "email", "payload": {"to": "a@b@c"}}), "payload.to"),
+        (
+            json!({"kind": "notification", "payload": {"user_id": "u", "channel": "fax", "message": "m"}}),
+            "payload.channel",
+        ),
+        (
+            json!({"kind": "report", "payload": {"report_type": "w", "format": "pdf", "date_range": {"start": "2026-11-01", "end": "2026-11-02"}}}),
+            "payload.format",
+        ),
     ];
     for (body, field) in cases {
         let (status, err) = api.call("POST", "/jobs", Some(body)).await;
@@ -612,4 +621,18 @@ async fn a_list_of_large_jobs_stops_before_5_mb_and_next_goes_on_from_there() {
     }
     assert_eq!(pages, 2, "cut once, then the rest");
     assert_eq!(seen, ids, "every job once, newest first");
+}
+
+#[tokio::test]
+async fn seed_001s_email_example_verbatim_is_accepted() {
+    let api = api();
+    let body = json!({"type": "email", "priority": 5, "payload": {"to": "user@example.com", "subject": "Welcome!", "body": "Thanks for signing up."}});
+    let (status, job) = api.call("POST", "/jobs", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(
+        (job["kind"].as_str(), job["priority"].as_u64()),
+        (Some("email"), Some(5))
+    );
+    assert_eq!(job["payload"]["to"], "user@example.com");
+    assert_eq!(api.store.all().len(), 1);
 }

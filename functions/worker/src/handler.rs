@@ -24,7 +24,10 @@ use shared::store::JobStore;
 use time::{Duration, OffsetDateTime};
 
 use crate::archive::Archiver;
+use crate::email::Emailer;
 use crate::image::ImageJobs;
+use crate::notification::Notifier;
+use crate::report::Reporter;
 
 /// Records of one batch processed at once.
 const CONCURRENCY: usize = 4;
@@ -38,6 +41,19 @@ pub enum ProcessError {
     /// Will fail the same way every time (bad input, missing source).
     #[error("{0}")]
     Permanent(String),
+}
+
+impl ProcessError {
+    /// `error` while `doing` something: transient or permanent as [`shared::Error::is_transient`]
+    /// says, with the error's short summary (the full error belongs in the log line).
+    pub fn of(doing: &str, error: &shared::Error) -> Self {
+        let msg = format!("{doing}: {}", error.summary());
+        if error.is_transient() {
+            ProcessError::Transient(msg)
+        } else {
+            ProcessError::Permanent(msg)
+        }
+    }
 }
 
 /// Why a record stays on the queue.
@@ -70,6 +86,9 @@ pub trait Runner: Send + Sync {
 /// Per-kind work.
 pub struct Processors {
     pub archive: Archiver,
+    pub email: Emailer,
+    pub notify: Notifier,
+    pub report: Reporter,
 }
 
 #[async_trait::async_trait]
@@ -77,6 +96,9 @@ impl Runner for Processors {
     async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
         match &job.spec {
             JobSpec::Archive(p) => self.archive.run(p, job.owner.as_ref()).await,
+            JobSpec::Email(p) => self.email.run(p, job.id).await,
+            JobSpec::Notification(p) => self.notify.run(p, job.id).await,
+            JobSpec::Report(p) => self.report.run(p, job).await,
             JobSpec::Image(_) => Err(ProcessError::Permanent(
                 "image jobs run in parts, through image::ImageJobs".into(),
             )),

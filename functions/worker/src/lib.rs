@@ -2,8 +2,12 @@
 //! `main.rs` only wires it to Lambda.
 
 pub mod archive;
+pub mod config;
+pub mod email;
 pub mod handler;
 pub mod image;
+pub mod notification;
+pub mod report;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(test)]

@@ -5,18 +5,22 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::aws::Clients;
+use shared::mail::SesMailer;
+use shared::notify::SnsPublisher;
 use shared::queue::SqsJobQueue;
 use shared::settings::Settings;
 use shared::store::{DynamoJobStore, DynamoPartStore};
 use worker::image::store_master::StoreMaster;
 
+use worker::config::Config;
 use worker::image::{ImageJobs, fetch};
-use worker::{archive, handler};
+use worker::{archive, email, handler, notification, report};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
+    let config = Config::from_env()?;
     let clients = Clients::from_env().await;
     let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
     let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
@@ -36,10 +40,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ))),
     };
     let worker = Arc::new(handler::Worker {
-        store,
+        store: store.clone(),
         queue,
         runner: Arc::new(handler::Processors {
             archive: archive::Archiver::new(Arc::new(shared::objects::S3Objects::new(clients.s3.clone()))),
+            email: email::Emailer::new(Arc::new(SesMailer::new(clients.ses.clone(), config.email_from))),
+            notify: notification::Notifier::new(Arc::new(SnsPublisher::new(
+                clients.sns.clone(),
+                config.notifications_topic_arn,
+            ))),
+            report: report::Reporter {
+                store: store.clone(),
+                objects: Arc::new(shared::objects::S3Objects::new(clients.s3.clone())),
+                bucket: settings.uploads_bucket.clone(),
+                link_ttl: config.report_link,
+                max_jobs: report::REPORT_MAX_JOBS,
+            },
         }),
         images: Arc::new(images),
         lease: settings.lease,

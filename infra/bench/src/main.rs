@@ -256,6 +256,22 @@ async fn main() {
         queue: queue.clone(),
         runner: Arc::new(worker::handler::Processors {
             archive: worker::archive::Archiver::new(Arc::new(shared::objects::S3Objects::new(s3.clone()))),
+            // Only archive jobs run here; the mail and notification seams are wired as in main.rs.
+            email: worker::email::Emailer::new(Arc::new(shared::mail::SesMailer::new(
+                shared::aws::Clients::from_config(&sdk).ses,
+                "jobs@example.com",
+            ))),
+            notify: worker::notification::Notifier::new(Arc::new(shared::notify::SnsPublisher::new(
+                shared::aws::Clients::from_config(&sdk).sns,
+                "arn:aws:sns:us-east-1:000000000000:unused",
+            ))),
+            report: worker::report::Reporter {
+                store: store.clone(),
+                objects: Arc::new(shared::objects::S3Objects::new(s3.clone())),
+                bucket: "unused".into(),
+                link_ttl: std::time::Duration::from_secs(3600),
+                max_jobs: worker::report::REPORT_MAX_JOBS,
+            },
         }),
         images: Arc::new(worker::image::ImageJobs::new(
             store.clone(),

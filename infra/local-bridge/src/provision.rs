@@ -38,6 +38,8 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub ses: aws_sdk_ses::Client,
 }
 
 impl Clients {
@@ -61,6 +63,8 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3),
+            sns: aws_sdk_sns::Client::new(&config),
+            ses: aws_sdk_ses::Client::new(&config),
         }
     }
 }
@@ -575,6 +579,28 @@ async fn create(
             );
             physical.reference = name;
         }
+        "AWS::SNS::Topic" => {
+            let name = str_prop(props, "TopicName").unwrap_or_else(|| generated_name(options, id));
+            let out = clients
+                .sns
+                .create_topic()
+                .name(&name)
+                .send()
+                .await
+                .with_context(|| format!("creating topic {name}"))?;
+            let arn = out
+                .topic_arn
+                .ok_or_else(|| anyhow!("CreateTopic {name} answered without an ARN"))?;
+            physical.attributes.insert("TopicArn".into(), arn.clone());
+            physical.attributes.insert("TopicName".into(), name);
+            physical.reference = arn;
+        }
+        "AWS::SES::EmailIdentity" => {
+            let identity =
+                str_prop(props, "EmailIdentity").ok_or_else(|| anyhow!("{id}: EmailIdentity is required"))?;
+            verify_identity(&identity, clients).await?;
+            physical.reference = identity;
+        }
         "AWS::Serverless::HttpApi" => physical.reference = format!("{}-http-api", options.stack_name),
         cognito if cognito.starts_with("AWS::Cognito::") => bail!(
             "{cognito} is not emulated by the local stack: give the template an AuthIssuer (infra/up passes the \
@@ -585,6 +611,29 @@ async fn create(
         }
     }
     Ok(physical)
+}
+
+/// Verifies an SES identity at once, as the emulator allows (on AWS, the owner clicks a link or
+/// publishes DKIM records): an address, or a domain when there is no `@`.
+async fn verify_identity(identity: &str, clients: &Clients) -> anyhow::Result<()> {
+    if identity.contains('@') {
+        clients
+            .ses
+            .verify_email_identity()
+            .email_address(identity)
+            .send()
+            .await
+            .with_context(|| format!("verifying the sender {identity}"))?;
+    } else {
+        clients
+            .ses
+            .verify_domain_identity()
+            .domain(identity)
+            .send()
+            .await
+            .with_context(|| format!("verifying the domain {identity}"))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn binary_name(id: &str, metadata: &Value) -> String {

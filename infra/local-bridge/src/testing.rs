@@ -68,6 +68,8 @@ impl TestStack {
             "AWS_ENDPOINT_URL_DYNAMODB",
             "AWS_ENDPOINT_URL_SQS",
             "AWS_ENDPOINT_URL_S3",
+            "AWS_ENDPOINT_URL_SNS",
+            "AWS_ENDPOINT_URL_SES",
         ] {
             assert!(
                 std::env::var_os(var).is_some(),
@@ -98,4 +100,91 @@ impl TestStack {
             .get(name)
             .unwrap_or_else(|| panic!("{name} is not in the functions' environment"))
     }
+}
+
+impl TestStack {
+    /// Subscribes a new queue of this stack to the topic `topic` (a logical id, e.g.
+    /// `NotificationsTopic`) with raw delivery (the message body as published, its attributes
+    /// as SQS message attributes), as a delivery service would. Returns the queue's URL.
+    pub async fn subscribe_queue(&self, topic: &str) -> String {
+        let topic_arn = self
+            .stack
+            .reference(topic)
+            .unwrap_or_else(|| panic!("{topic} is not a resource of the stack"))
+            .to_string();
+        let name = format!("{}-{topic}-subscriber", self.stack.name);
+        let url = self
+            .clients
+            .sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .expect("creating the subscriber queue")
+            .queue_url
+            .expect("queue URL");
+        let arn = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("the subscriber queue's ARN")
+            .attributes
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+            .expect("QueueArn");
+        self.clients
+            .sns
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscribing the queue");
+        url
+    }
+}
+
+/// A mail LocalStack's SES accepted, as its `GET /_aws/ses` lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SentEmail {
+    pub id: String,
+    pub source: String,
+    pub destination: serde_json::Value,
+    pub subject: Option<String>,
+    pub body: serde_json::Value,
+}
+
+/// The mails LocalStack's SES accepted from `source` (its `GET /_aws/ses?email=`), at the
+/// endpoint in `AWS_ENDPOINT_URL_SES`.
+pub async fn sent_emails(source: &str) -> Vec<SentEmail> {
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        messages: Vec<SentEmail>,
+    }
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_SES").expect("AWS_ENDPOINT_URL_SES (source infra/env.sh)");
+    let query: String = source
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let url = format!("{}/_aws/ses?email={query}", endpoint.trim_end_matches('/'));
+    let listing: Listing = reqwest::Client::new()
+        .get(url)
+        .send()
+        .await
+        .expect("GET /_aws/ses")
+        .error_for_status()
+        .expect("GET /_aws/ses")
+        .json()
+        .await
+        .expect("the sent mails");
+    listing.messages
 }

@@ -45,7 +45,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("IngestFunction", "dynamodb:BatchWriteItem", "LogEntriesTable"),
     ("IngestFunction", "sqs:SendMessage", "IngestContinueQueue"),
     ("IngestFunction", "s3:GetObject", "UploadsBucket/uploads/*"),
-    // The worker: its jobs and image parts, part messages, archive copies, the store master.
+    // The worker: its jobs and image parts, part messages, archive copies, the store master,
+    // reports (listed by status, written and linked under reports/), mail as the stack's sender
+    // (the EmailFrom parameter's default), notifications.
     ("WorkerFunction", "dynamodb:GetItem", "JobsTable"),
     ("WorkerFunction", "dynamodb:PutItem", "JobsTable"),
     ("WorkerFunction", "dynamodb:UpdateItem", "JobsTable"),
@@ -57,6 +59,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("WorkerFunction", "s3:PutObject", "UploadsBucket/archive/*"),
     ("WorkerFunction", "s3:GetObject", "UploadsBucket/payloads/*"),
     ("WorkerFunction", "s3:GetObject", "UploadsBucket/config/stores.csv"),
+    ("WorkerFunction", "dynamodb:Query", "JobsTable/index/*"),
+    ("WorkerFunction", "s3:PutObject", "UploadsBucket/reports/*"),
+    ("WorkerFunction", "s3:GetObject", "UploadsBucket/reports/*"),
+    ("WorkerFunction", "ses:SendEmail", "SesIdentity/jobs@example.com"),
+    ("WorkerFunction", "sns:Publish", "NotificationsTopic"),
     // The sweeper: stale jobs from the status index, requeued or failed.
     ("SweeperFunction", "dynamodb:GetItem", "JobsTable"),
     ("SweeperFunction", "dynamodb:PutItem", "JobsTable"),
@@ -136,9 +143,14 @@ impl Symbols<'_> {
         name.as_str().unwrap().to_string()
     }
 
-    /// A resource ARN in the table's notation.
+    /// A resource ARN in the table's notation; an SES identity of this account and region is
+    /// `SesIdentity/<address or domain>`.
     fn symbol(&self, resource: &str) -> String {
         let bucket_arn = format!("arn:aws:s3:::{}", self.bucket());
+        let identity_arn = format!("arn:aws:ses:us-east-1:{ACCOUNT}:identity/");
+        if let Some(identity) = resource.strip_prefix(&identity_arn) {
+            return format!("SesIdentity/{identity}");
+        }
         match resource.strip_prefix(&bucket_arn) {
             Some(rest) => format!("UploadsBucket{rest}"),
             None => resource.to_string(),
@@ -253,7 +265,10 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
                 "{at}: wildcard action {action}"
             );
             let (service, name) = action.split_once(':').unwrap_or_else(|| panic!("{at}: {action}"));
-            assert!(["dynamodb", "sqs", "s3"].contains(&service), "{at}: {action}");
+            assert!(
+                ["dynamodb", "sqs", "s3", "sns", "ses"].contains(&service),
+                "{at}: {action}"
+            );
             assert_ne!(name, "Scan", "{at}: listings come from indexes, never a Scan");
         }
         for resource in &st.resources {
@@ -263,7 +278,14 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
                 !symbol.starts_with("arn:"),
                 "{at}: {resource} is none of the stack's resources"
             );
-            if let Some(key) = symbol.strip_prefix("UploadsBucket/") {
+            if let Some(identity) = symbol.strip_prefix("SesIdentity/") {
+                // One sender, named: no wildcard identity.
+                assert!(
+                    !identity.is_empty() && !identity.contains(['*', '?', '$']),
+                    "{at}: {resource} is more than one identity"
+                );
+                assert!(st.actions.iter().all(|a| a.starts_with("ses:")), "{at}");
+            } else if let Some(key) = symbol.strip_prefix("UploadsBucket/") {
                 // Object keys under a named prefix only: never the whole bucket.
                 let prefix = key.split('*').next().unwrap();
                 assert!(
@@ -310,6 +332,41 @@ fn the_store_master_grant_names_the_configured_key_and_nothing_when_it_is_empty(
     assert_eq!(env["STORE_MASTER_KEY"], "config/stores.csv");
     let globals = s.eval("Globals", &t.globals["Function"]["Environment"]["Variables"]);
     assert_eq!(globals["UPLOADS_BUCKET"], s.bucket().as_str());
+}
+
+#[test]
+fn the_mail_grant_names_exactly_the_configured_sender() {
+    let t = template();
+    let grant = |from: &str| {
+        let mut s = Symbols::new(&t, STORE_MASTER_KEY);
+        s.params.insert("EmailFrom".into(), from.into());
+        let st = statements(&t, &s)
+            .into_iter()
+            .find(|st| st.function == "WorkerFunction" && st.sid == "SendMail")
+            .expect("the worker's SendMail statement");
+        assert_eq!(st.actions, ["ses:SendEmail"]);
+        let resources: Vec<String> = st.resources.iter().map(|r| s.symbol(r)).collect();
+        // The worker sends from the same parameter the policy names, and the stack verifies it.
+        let worker = &t.resources["WorkerFunction"].properties;
+        let env = s.eval("WorkerFunction environment", &worker["Environment"]["Variables"]);
+        assert_eq!(env["EMAIL_FROM"], from);
+        let identity = s.eval("SenderIdentity", &t.resources["SenderIdentity"].properties);
+        assert_eq!(identity["EmailIdentity"], from);
+        resources
+    };
+    assert_eq!(grant("jobs@example.com"), ["SesIdentity/jobs@example.com"]);
+    assert_eq!(grant("ops@acme.test"), ["SesIdentity/ops@acme.test"]);
+    // Only the worker may send mail or publish notifications.
+    let s = Symbols::new(&t, STORE_MASTER_KEY);
+    for st in statements(&t, &s) {
+        if st
+            .actions
+            .iter()
+            .any(|a| a.starts_with("ses:") || a.starts_with("sns:"))
+        {
+            assert_eq!(st.function, "WorkerFunction", "{}", st.sid);
+        }
+    }
 }
 
 #[test]

@@ -598,7 +598,7 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().starts_with("payload.count"), "{err}");
         assert!(
-            JobSpec::from_json("email", json!({}))
+            JobSpec::from_json("fax", json!({}))
                 .unwrap_err()
                 .to_string()
                 .contains("unknown kind")

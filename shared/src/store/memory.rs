@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 use crate::images::PartResult;
 use crate::job::{Job, JobId, JobStatus};
 use crate::logs::{Level, LogEntry};
+use crate::mail::{Mail, Mailer};
+use crate::notify::{Notification, Publisher};
 use crate::objects::{ObjectError, ObjectInfo, Objects, Opened};
 use crate::queue::{JobMessage, JobQueue};
 use crate::quota::Charge;
@@ -567,6 +569,31 @@ impl Objects for MemoryObjects {
             etag: Some(stored.etag),
         })
     }
+
+    async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        _content_type: &str,
+    ) -> Result<(), ObjectError> {
+        check(&self.fail_with, "PutObject")?;
+        self.put(bucket, key, bytes);
+        Ok(())
+    }
+
+    async fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(String, OffsetDateTime), ObjectError> {
+        let expires_at = clock::now() + Duration::try_from(ttl).unwrap_or(Duration::ZERO);
+        Ok((
+            format!("memory://{bucket}/{key}?expires={}", expires_at.unix_timestamp()),
+            expires_at,
+        ))
+    }
 }
 
 /// A body that reads `bytes`, but fails with a connection reset once `until` bytes are read.
@@ -590,6 +617,105 @@ impl AsyncRead for BreaksOff {
         buf.put_slice(&this.bytes[this.at..this.at + n]);
         this.at += n;
         Poll::Ready(Ok(()))
+    }
+}
+
+/// A mail the [`MemoryMailer`] accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMail {
+    pub message_id: String,
+    pub job_id: JobId,
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Mail kept in a list instead of sent; told to fail with [`MemoryMailer::fail`].
+pub struct MemoryMailer {
+    from: String,
+    sent: Mutex<Vec<SentMail>>,
+    fail_with: Mutex<Option<Fault>>,
+}
+
+impl MemoryMailer {
+    pub fn new(from: &str) -> Self {
+        MemoryMailer {
+            from: from.to_string(),
+            sent: Mutex::default(),
+            fail_with: Mutex::default(),
+        }
+    }
+
+    pub fn sent(&self) -> Vec<SentMail> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    pub fn fail(&self, fault: Option<Fault>) {
+        *self.fail_with.lock().unwrap() = fault;
+    }
+}
+
+#[async_trait]
+impl Mailer for MemoryMailer {
+    fn from(&self) -> &str {
+        &self.from
+    }
+
+    async fn send(&self, mail: &Mail<'_>) -> Result<String> {
+        check(&self.fail_with, "SendEmail")?;
+        let mut sent = self.sent.lock().unwrap();
+        let message_id = format!("memory-mail-{}", sent.len() + 1);
+        sent.push(SentMail {
+            message_id: message_id.clone(),
+            job_id: mail.job_id,
+            from: self.from.clone(),
+            to: mail.to.to_string(),
+            subject: mail.subject.to_string(),
+            body: mail.body.to_string(),
+        });
+        Ok(message_id)
+    }
+}
+
+/// Notifications kept in a list instead of published; told to fail with [`MemoryPublisher::fail`].
+pub struct MemoryPublisher {
+    topic: String,
+    published: Mutex<Vec<(String, Notification)>>,
+    fail_with: Mutex<Option<Fault>>,
+}
+
+impl MemoryPublisher {
+    pub fn new(topic: &str) -> Self {
+        MemoryPublisher {
+            topic: topic.to_string(),
+            published: Mutex::default(),
+            fail_with: Mutex::default(),
+        }
+    }
+
+    /// `(message id, notification)` in publishing order.
+    pub fn published(&self) -> Vec<(String, Notification)> {
+        self.published.lock().unwrap().clone()
+    }
+
+    pub fn fail(&self, fault: Option<Fault>) {
+        *self.fail_with.lock().unwrap() = fault;
+    }
+}
+
+#[async_trait]
+impl Publisher for MemoryPublisher {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    async fn publish(&self, n: &Notification) -> Result<String> {
+        check(&self.fail_with, "Publish")?;
+        let mut published = self.published.lock().unwrap();
+        let message_id = format!("memory-notification-{}", published.len() + 1);
+        published.push((message_id.clone(), n.clone()));
+        Ok(message_id)
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod claim_check;
 mod images;
+mod kinds;
 mod lifecycle;
 
 use std::sync::{Arc, Mutex};

@@ -26,7 +26,10 @@ use worker::image::fetch::{FetchConfig, Fetcher};
 use worker::testing::{Scripted, ok};
 
 mod claim_check;
+mod email;
 mod images;
+mod notification;
+mod report;
 mod store_master;
 
 /// The caller of the tests' API-side operations: an admin, so tests are not about ownership.

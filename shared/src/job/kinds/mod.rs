@@ -13,12 +13,18 @@ use crate::error::{Error, Result, invalid};
 use crate::limits;
 
 mod archive;
+mod email;
 mod image;
 mod log_ingest;
+mod notification;
+mod report;
 
 pub use archive::*;
+pub use email::*;
 pub use image::*;
 pub use log_ingest::*;
+pub use notification::*;
+pub use report::*;
 
 /// The kinds of work the system knows. Each has a typed payload in [`JobSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -27,16 +33,29 @@ pub enum JobKind {
     Image,
     LogIngest,
     Archive,
+    Email,
+    Notification,
+    Report,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 3] = [JobKind::Image, JobKind::LogIngest, JobKind::Archive];
+    pub const ALL: [JobKind; 6] = [
+        JobKind::Image,
+        JobKind::LogIngest,
+        JobKind::Archive,
+        JobKind::Email,
+        JobKind::Notification,
+        JobKind::Report,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Image => "image",
             JobKind::LogIngest => "log_ingest",
             JobKind::Archive => "archive",
+            JobKind::Email => "email",
+            JobKind::Notification => "notification",
+            JobKind::Report => "report",
         }
     }
 }
@@ -51,9 +70,11 @@ impl FromStr for JobKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         JobKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let known: Vec<&str> = JobKind::ALL.iter().map(|k| k.as_str()).collect();
             Error::Invalid(format!(
-                "unknown kind {}; expected one of image, log_ingest, archive",
-                limits::quote(s)
+                "unknown kind {}; expected one of {}",
+                limits::quote(s),
+                known.join(", ")
             ))
         })
     }
@@ -69,6 +90,12 @@ pub enum JobSpec {
     LogIngest(LogIngestPayload),
     /// Seed 000's media-asset archive: copy an S3 object to the archive prefix.
     Archive(ArchivePayload),
+    /// Seed 001's mail: one plain-text message sent through SES.
+    Email(EmailPayload),
+    /// Seed 001's notification: published to the stack's SNS topic for one user and channel.
+    Notification(NotificationPayload),
+    /// Seed 001's report: counts and durations by status and kind over a period, CSV and JSON in S3.
+    Report(ReportPayload),
 }
 
 impl JobSpec {
@@ -77,6 +104,9 @@ impl JobSpec {
             JobSpec::Image(_) => JobKind::Image,
             JobSpec::LogIngest(_) => JobKind::LogIngest,
             JobSpec::Archive(_) => JobKind::Archive,
+            JobSpec::Email(_) => JobKind::Email,
+            JobSpec::Notification(_) => JobKind::Notification,
+            JobSpec::Report(_) => JobKind::Report,
         }
     }
 
@@ -88,6 +118,9 @@ impl JobSpec {
             JobKind::Image => JobSpec::Image(parse_payload(payload)?),
             JobKind::LogIngest => JobSpec::LogIngest(parse_payload(payload)?),
             JobKind::Archive => JobSpec::Archive(parse_payload(payload)?),
+            JobKind::Email => JobSpec::Email(parse_payload(payload)?),
+            JobKind::Notification => JobSpec::Notification(parse_payload(payload)?),
+            JobKind::Report => JobSpec::Report(parse_payload(payload)?),
         };
         spec.validate()?;
         Ok(spec)
@@ -98,6 +131,9 @@ impl JobSpec {
             JobSpec::Image(p) => p.validate(),
             JobSpec::LogIngest(p) => p.validate(),
             JobSpec::Archive(p) => p.validate(),
+            JobSpec::Email(p) => p.validate(),
+            JobSpec::Notification(p) => p.validate(),
+            JobSpec::Report(p) => p.validate(),
         }
     }
 }

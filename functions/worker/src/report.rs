@@ -1,0 +1,169 @@
+//! The `report` job (seed 001): counts and durations of jobs by status and kind over a period
+//! ([`shared::report::aggregate`]), written as CSV and JSON to `reports/<owner>/<job>/report.*`
+//! in the uploads bucket (fixed keys: a re-run overwrites), with a presigned link to the format
+//! asked for in the result.
+//!
+//! The jobs are read through the status listings, newest first, until the period's start; more
+//! than [`REPORT_MAX_JOBS`] in the period fails the job for good (narrow the range).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::auth::Scope;
+use shared::clock;
+use shared::job::{Job, ReportFormat, ReportPayload, ReportScope};
+use shared::objects::Objects;
+use shared::report::{Row, Spread, aggregate};
+use shared::store::{JobStore, ListFilter};
+
+use crate::handler::ProcessError;
+
+/// Most jobs one report reads.
+pub const REPORT_MAX_JOBS: usize = 50_000;
+/// Jobs a listing page holds.
+const PAGE: usize = 500;
+
+#[derive(Clone)]
+pub struct Reporter {
+    pub store: Arc<dyn JobStore>,
+    pub objects: Arc<dyn Objects>,
+    /// Where reports go (the uploads bucket).
+    pub bucket: String,
+    /// How long the result's link works (`REPORT_LINK_SECONDS`).
+    pub link_ttl: Duration,
+    pub max_jobs: usize,
+}
+
+impl Reporter {
+    pub async fn run(&self, p: &ReportPayload, job: &Job) -> Result<Value, ProcessError> {
+        let period = p.period().map_err(|e| ProcessError::Permanent(e.to_string()))?;
+        // A report "of one's own" jobs by a job without an owner (AUTH=off) covers every job.
+        let scope = match (p.scope, &job.owner) {
+            (ReportScope::Own, Some(owner)) => Scope::Owner(owner.clone()),
+            _ => Scope::All,
+        };
+        let filter = ListFilter {
+            scope,
+            ..ListFilter::default()
+        };
+        let mut jobs = Vec::new();
+        let mut cursor: Option<String> = None;
+        'pages: loop {
+            let page = self
+                .store
+                .list(&filter, PAGE, cursor.as_deref())
+                .await
+                .map_err(|e| ProcessError::of("listing the jobs", &e))?;
+            for j in page.jobs {
+                if j.created_at < period.start {
+                    break 'pages; // newest first: the rest is older still
+                }
+                if period.contains(j.created_at) && j.id != job.id {
+                    if jobs.len() == self.max_jobs {
+                        return Err(ProcessError::Permanent(format!(
+                            "more than {} jobs in the period; narrow date_range",
+                            self.max_jobs
+                        )));
+                    }
+                    jobs.push(j);
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let rows = aggregate(&jobs);
+        let owner = job.owner.as_ref().map(|o| o.to_string()).unwrap_or_else(|| "_".into());
+        let prefix = format!("reports/{owner}/{}", job.id);
+        let period_json = json!({"start": clock::format(period.start), "end": clock::format(period.end)});
+        let scope = match p.scope {
+            ReportScope::Own => "own",
+            ReportScope::All => "all",
+        };
+        let document = json!({
+            "report_type": p.report_type,
+            "job_id": job.id,
+            "generated_at": clock::format(clock::now()),
+            "period": period_json,
+            "scope": scope,
+            "jobs": jobs.len(),
+            "rows": rows,
+        });
+        let files = [
+            ("csv", csv(&rows), "text/csv; charset=utf-8"),
+            (
+                "json",
+                serde_json::to_vec_pretty(&document).map_err(|e| ProcessError::Permanent(e.to_string()))?,
+                "application/json",
+            ),
+        ];
+        for (ext, bytes, content_type) in files {
+            let key = format!("{prefix}/report.{ext}");
+            self.objects
+                .put_object(&self.bucket, &key, bytes, content_type)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(%key, %error, "writing the report failed");
+                    object_error(&format!("writing {key}"), error)
+                })?;
+        }
+        let wanted = format!("{prefix}/report.{}", p.format.extension());
+        let (url, expires_at) = self
+            .objects
+            .presign_get(&self.bucket, &wanted, self.link_ttl)
+            .await
+            .map_err(|error| object_error("signing the link", error))?;
+        debug_assert!(p.format != ReportFormat::Pdf, "refused at submission");
+        Ok(json!({
+            "report_type": p.report_type,
+            "period": period_json,
+            "scope": scope,
+            "jobs": jobs.len(),
+            "rows": rows.len(),
+            "files": {
+                "bucket": self.bucket,
+                "csv": format!("{prefix}/report.csv"),
+                "json": format!("{prefix}/report.json"),
+            },
+            "download_url": url,
+            "download_expires_at": clock::format(expires_at),
+        }))
+    }
+}
+
+fn object_error(doing: &str, error: shared::objects::ObjectError) -> ProcessError {
+    let msg = format!("{doing}: {}", error.summary());
+    if error.is_transient() {
+        ProcessError::Transient(msg)
+    } else {
+        ProcessError::Permanent(msg)
+    }
+}
+
+/// The rows as CSV, one line each, durations in ms (empty when no job of the row ended).
+pub fn csv(rows: &[Row]) -> Vec<u8> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let spread = |s: &Option<Spread>| -> [String; 5] {
+        match s {
+            Some(s) => [s.min, s.avg, s.p50, s.p95, s.max].map(|v| v.to_string()),
+            None => Default::default(),
+        }
+    };
+    let mut header = vec!["status".to_string(), "kind".into(), "count".into()];
+    for what in ["turnaround_ms", "run_ms"] {
+        for stat in ["min", "avg", "p50", "p95", "max"] {
+            header.push(format!("{what}_{stat}"));
+        }
+    }
+    // Writing to a Vec cannot fail.
+    out.write_record(&header).expect("csv to memory");
+    for row in rows {
+        let mut record = vec![row.status.to_string(), row.kind.to_string(), row.count.to_string()];
+        record.extend(spread(&row.turnaround_ms));
+        record.extend(spread(&row.run_ms));
+        out.write_record(&record).expect("csv to memory");
+    }
+    out.into_inner().expect("csv to memory")
+}
