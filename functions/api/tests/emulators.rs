@@ -236,7 +236,7 @@ async fn bad_requests_get_a_json_error_naming_the_problem() {
         (
             "POST",
             "/jobs",
-            Some(r#"{"kind": "email", "payload": {}}"#),
+            Some(r#"{"kind": "fax", "payload": {}}"#),
             "unknown kind",
         ),
         (
