@@ -10,16 +10,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use shared::Error;
-use shared::images::store_errors;
-use shared::job::{ImagePayload, JobSpec, JobStatus};
+use shared::images::{ImageResult, StoreError, store_errors};
+use shared::job::{ImagePayload, JobId, JobSpec, JobStatus};
 
 use crate::app::AppState;
 use crate::auth::Signed;
 use crate::error::{ApiError, error_response};
 use crate::jobs::{parse_json, query_pairs};
+use crate::openapi::ErrorBody;
 
 /// `POST /api/submit/` `{"count", "visits": [{"store_id", "image_url": [...], "visit_time"}]}` ->
 /// 201 `{"job_id"}`; 400 `{"error"}` for missing fields or `count != visits.length`.
+#[utoipa::path(post, path = "/api/submit", tag = "retail", request_body = ImagePayload,
+    responses(
+        (status = 201, description = "`{job_id}`; the job also shows in /jobs as kind image", body = Object),
+        (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
 pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
     let payload: ImagePayload = parse_json(&body)?;
     let spec = JobSpec::Image(payload);
@@ -34,8 +39,22 @@ pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: B
     Ok((StatusCode::CREATED, Json(json!({"job_id": job.id}))).into_response())
 }
 
+/// `POST /api/submit/`: the seed's own spelling of [`submit`] (its clients post with the slash).
+#[utoipa::path(post, path = "/api/submit/", tag = "retail", request_body = ImagePayload,
+    responses(
+        (status = 201, description = "`{job_id}`; the job also shows in /jobs as kind image", body = Object),
+        (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
+pub async fn submit_slash(state: State<AppState>, signed: Signed, body: Bytes) -> Result<Response, ApiError> {
+    submit(state, signed, body).await
+}
+
 /// `GET /api/status?jobid=ID` -> `{"status": "completed" | "ongoing" | "failed", "job_id"}`, with
 /// `"error": [{"store_id", "error"}]` for a failed job. An unknown id is a 400, as in the seed.
+#[utoipa::path(get, path = "/api/status", tag = "retail",
+    params(("jobid" = Uuid, Query, description = "The job_id /api/submit answered")),
+    responses(
+        (status = 200, description = "`{status: completed | ongoing | failed, job_id, error?: [{store_id, error}]}`", body = Object),
+        (status = 400, description = "No jobid, or Job ID not found", body = ErrorBody)))]
 pub async fn status(
     State(app): State<AppState>,
     Signed(caller): Signed,
@@ -84,6 +103,11 @@ pub async fn status(
 }
 
 /// `GET /jobs/{id}/images`: every measured image and every failed one of the job's latest run.
+#[utoipa::path(get, path = "/jobs/{id}/images", tag = "retail", params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Per-image results of an image job's latest run", body = ImagesAnswer),
+        (status = 400, description = "Not an image job", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody)))]
 pub async fn images(
     State(app): State<AppState>,
     Signed(caller): Signed,
@@ -101,16 +125,31 @@ pub async fn images(
         Some(run) => app.parts.list(id, &run).await?,
         None => Vec::new(),
     };
-    let images: Vec<_> = parts.iter().flat_map(|p| &p.images).collect();
-    let errors: Vec<_> = parts.iter().flat_map(|p| &p.errors).collect();
-    Ok(Json(json!({
-        "job_id": id,
-        "status": job.status,
-        "images_total": payload.image_count(),
-        "parts_total": payload.part_count(),
-        "parts_done": parts.len(),
-        "images": images,
-        "errors": errors,
-    }))
+    let images = parts.iter().flat_map(|p| &p.images).collect();
+    let errors = parts.iter().flat_map(|p| &p.errors).collect();
+    Ok(Json(ImagesAnswer {
+        job_id: id,
+        status: job.status,
+        images_total: payload.image_count(),
+        parts_total: payload.part_count(),
+        parts_done: parts.len(),
+        images,
+        errors,
+    })
     .into_response())
+}
+
+/// The answer of `GET /jobs/{id}/images`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ImagesAnswer<'a> {
+    pub job_id: JobId,
+    pub status: JobStatus,
+    pub images_total: usize,
+    pub parts_total: u32,
+    /// Parts of the latest run that have reported.
+    pub parts_done: usize,
+    /// Every measured image: store, url, width, height, perimeter, bytes read.
+    pub images: Vec<&'a ImageResult>,
+    /// Every image that failed, with why.
+    pub errors: Vec<&'a StoreError>,
 }

@@ -14,6 +14,7 @@ pub const MAX_IMAGE_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// Retail Pulse's submission, kept in its public shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ImagePayload {
     pub count: usize,
@@ -21,6 +22,7 @@ pub struct ImagePayload {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Visit {
     pub store_id: String,
     pub image_url: Vec<String>,
