@@ -61,21 +61,21 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// `GET /health`
-#[utoipa::path(get, path = "/health", tag = "service", security(()),
+#[utoipa::path(get, path = "/health", summary = "Liveness", tag = "service", security(()),
     responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
 pub async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
 /// `GET /auth/config`
-#[utoipa::path(get, path = "/auth/config", tag = "service", security(()),
+#[utoipa::path(get, path = "/auth/config", summary = "How to sign in: the issuer, the dashboard's client id and the OAuth2 endpoints", tag = "service", security(()),
     responses((status = 200, description = "How to sign in: `{mode, issuer, client_id, authorize_url, token_url, logout_url, scope}` (mode off: `{mode}` only)", body = Object)))]
 pub async fn auth_config(State(app): State<AppState>) -> axum::Json<serde_json::Value> {
     axum::Json(app.auth.public())
 }
 
 /// `GET /me`
-#[utoipa::path(get, path = "/me", tag = "service",
+#[utoipa::path(get, path = "/me", summary = "Who the token names", tag = "service",
     responses(
         (status = 200, description = "Who the token names: `{owner, name, admin, scopes}`", body = Object),
         (status = 401, description = "No valid token", body = ErrorBody)))]

@@ -88,7 +88,7 @@ async fn new_ingest_job(app: &AppState, caller: &Caller, name: &str, size: u64) 
 /// `POST /api/v1/files/upload`: multipart field `file`, or a raw body named by `?filename=` or an
 /// `X-File-Name` header. Stores the file in S3 and answers 202 `{"job_id"}`; the S3 event starts
 /// the ingest.
-#[utoipa::path(post, path = "/api/v1/files/upload", tag = "files",
+#[utoipa::path(post, path = "/api/v1/files/upload", summary = "Upload a .jsonl / .jsonl.gz file (multipart field file, or a raw body); the ingest function processes it", tag = "files",
     params(("filename" = Option<String>, Query, description = "File name of a raw (non-multipart) body; or the X-File-Name header")),
     request_body(content(
         (UploadForm = "multipart/form-data"),
@@ -221,7 +221,7 @@ pub struct PresignRequest {
 
 /// `POST /api/v1/files` `{"file_name", "size"}`: a presigned S3 PUT for files too large to pass
 /// through the API. The URL is signed for exactly `size` bytes.
-#[utoipa::path(post, path = "/api/v1/files", tag = "files", request_body = PresignRequest,
+#[utoipa::path(post, path = "/api/v1/files", summary = "A presigned S3 PUT URL for a large file, and its ingest job", tag = "files", request_body = PresignRequest,
     responses(
         (status = 201, description = "`{job_id, key (under uploads/<owner>/), upload_url, method, headers, expires_at, max_bytes}`", body = Object),
         (status = 400, description = "Bad name or size", body = ErrorBody),
@@ -290,7 +290,7 @@ async fn ingest_job(app: &AppState, caller: &Caller, raw: &str) -> Result<Job, A
 }
 
 /// `GET /api/v1/jobs/{job_id}`: status, progress and counts of an ingest.
-#[utoipa::path(get, path = "/api/v1/jobs/{job_id}", tag = "files", params(("job_id" = Uuid, Path, description = "The ingest job's id")),
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}", summary = "Ingest status: queued | processing | completed | failed, progress, counts", tag = "files", params(("job_id" = Uuid, Path, description = "The ingest job's id")),
     responses(
         (status = 200, description = "`{job_id, status: queued | processing | completed | failed, file_name, size, progress, stage, lines_read, lines_stored, lines_rejected, rejected, levels, error, created_at, completed_at}`", body = Object),
         (status = 404, description = "No such ingest job", body = ErrorBody)))]
@@ -378,7 +378,7 @@ pub struct EntriesAnswer {
 
 /// `GET /api/v1/jobs/{job_id}/entries?level=&limit=&next=`: stored entries in line order, with
 /// the file's counts by level.
-#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/entries", tag = "files", params(("job_id" = Uuid, Path, description = "The ingest job's id"), EntriesQuery),
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/entries", summary = "Stored log entries in line order, with counts by level", tag = "files", params(("job_id" = Uuid, Path, description = "The ingest job's id"), EntriesQuery),
     responses(
         (status = 200, description = "A page of entries", body = EntriesAnswer),
         (status = 400, description = "Bad level or cursor", body = ErrorBody),

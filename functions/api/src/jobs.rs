@@ -45,7 +45,7 @@ fn job_id(raw: &str) -> ApiResult<JobId> {
 }
 
 /// `POST /jobs`
-#[utoipa::path(post, path = "/jobs", tag = "jobs",
+#[utoipa::path(post, path = "/jobs", summary = "Submit a job", tag = "jobs",
     params(("Idempotency-Key" = Option<String>, Header, max_length = 255,
         description = "Same key and body -> the same job, no second message")),
     request_body = NewJob,
@@ -160,7 +160,7 @@ pub struct JobPage {
 /// `next`, at most [`MAX_OFFSET`]). The answer is `{jobs, next, limit}` (and `offset` when
 /// given); its jobs leave out their timelines, and a page stops early, with `next`, before
 /// [`LIST_MAX_BYTES`].
-#[utoipa::path(get, path = "/jobs", tag = "jobs", params(ListQuery),
+#[utoipa::path(get, path = "/jobs", summary = "List jobs, newest first (unknown parameters are ignored)", tag = "jobs", params(ListQuery),
     responses(
         (status = 200, description = "A page; jobs leave out their timeline, and a page stops early (with next) before 5 MB", body = JobPage),
         (status = 400, description = "Bad filter, cursor or offset (over 1000, or with next)", body = ErrorBody)))]
@@ -212,7 +212,7 @@ pub async fn list(
 }
 
 /// `GET /jobs/{id}`
-#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
+#[utoipa::path(get, path = "/jobs/{id}", summary = "One job, with its timeline", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
     responses(
         (status = 200, description = "One job, with its timeline", body = JobView),
         (status = 404, description = "No such job", body = ErrorBody)))]
@@ -222,7 +222,7 @@ pub async fn get(State(app): State<AppState>, Signed(caller): Signed, Path(id): 
 }
 
 /// `DELETE /jobs/{id}`: cancels a pending or queued job.
-#[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
+#[utoipa::path(delete, path = "/jobs/{id}", summary = "Cancel a pending or queued job (one no worker has taken)", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
     responses(
         (status = 200, description = "Cancelled (it was pending or queued: no worker had taken it)", body = JobView),
         (status = 404, description = "No such job", body = ErrorBody),
@@ -246,7 +246,7 @@ pub struct StatusBody {
 
 /// `PUT /jobs/{id}/status` `{"status": ...}`: an operator's change (admins), 409 if the state
 /// machine refuses.
-#[utoipa::path(put, path = "/jobs/{id}/status", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
+#[utoipa::path(put, path = "/jobs/{id}/status", summary = "Set the status by hand, through the state machine (admins)", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
     request_body = StatusBody,
     responses(
         (status = 200, description = "Updated (through the state machine)", body = JobView),
@@ -267,7 +267,7 @@ pub async fn set_status(
 }
 
 /// `POST /jobs/{id}/retry`
-#[utoipa::path(post, path = "/jobs/{id}/retry", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
+#[utoipa::path(post, path = "/jobs/{id}/retry", summary = "Retry a failed job", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
     responses(
         (status = 200, description = "Queued again", body = JobView),
         (status = 404, description = "No such job", body = ErrorBody),
@@ -278,7 +278,7 @@ pub async fn retry(State(app): State<AppState>, Signed(caller): Signed, Path(id)
 }
 
 /// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.
-#[utoipa::path(post, path = "/jobs/retry", tag = "jobs", request_body = RetryFilter,
+#[utoipa::path(post, path = "/jobs/retry", summary = "Retry failed jobs in bulk", tag = "jobs", request_body = RetryFilter,
     responses(
         (status = 200, description = "`{retried, job_ids}` (with dry_run: `{would_retry, job_ids}`)", body = Object),
         (status = 400, description = "No filter given", body = ErrorBody)))]
@@ -291,7 +291,7 @@ pub async fn bulk_retry(State(app): State<AppState>, Signed(caller): Signed, bod
 }
 
 /// `GET /stats`: the caller's jobs (an admin's: everyone's).
-#[utoipa::path(get, path = "/stats", tag = "jobs",
+#[utoipa::path(get, path = "/stats", summary = "Counts by status and kind, completions per minute (last hour); an admin's: everyone's", tag = "jobs",
     responses((status = 200, description = "Counts by status and kind, completions per minute (last hour)", body = Stats)))]
 pub async fn stats(State(app): State<AppState>, Signed(caller): Signed) -> ApiResult<Response> {
     Ok(Json(app.jobs.stats(&caller, clock::now()).await?).into_response())

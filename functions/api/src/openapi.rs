@@ -67,7 +67,7 @@ impl Modify for Bearer {
 pub struct Document(pub Arc<String>);
 
 /// `GET /openapi.json`
-#[utoipa::path(get, path = "/openapi.json", tag = "service", security(()),
+#[utoipa::path(get, path = "/openapi.json", summary = "This document", tag = "service", security(()),
     responses((status = 200, description = "This OpenAPI document", content_type = "application/json", body = Object)))]
 pub async fn document(Extension(doc): Extension<Document>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], (*doc.0).clone())

@@ -21,7 +21,7 @@ use crate::openapi::ErrorBody;
 
 /// `POST /api/submit/` `{"count", "visits": [{"store_id", "image_url": [...], "visit_time"}]}` ->
 /// 201 `{"job_id"}`; 400 `{"error"}` for missing fields or `count != visits.length`.
-#[utoipa::path(post, path = "/api/submit", tag = "retail", request_body = ImagePayload,
+#[utoipa::path(post, path = "/api/submit", summary = "Submit a Retail Pulse image job (the seed's contract); it also shows in /jobs as kind image", tag = "retail", request_body = ImagePayload,
     responses(
         (status = 201, description = "`{job_id}`; the job also shows in /jobs as kind image", body = Object),
         (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
@@ -40,7 +40,7 @@ pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: B
 }
 
 /// `POST /api/submit/`: the seed's own spelling of [`submit`] (its clients post with the slash).
-#[utoipa::path(post, path = "/api/submit/", tag = "retail", request_body = ImagePayload,
+#[utoipa::path(post, path = "/api/submit/", summary = "Submit a Retail Pulse image job (the seed's spelling, with the slash)", tag = "retail", request_body = ImagePayload,
     responses(
         (status = 201, description = "`{job_id}`; the job also shows in /jobs as kind image", body = Object),
         (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
@@ -50,7 +50,7 @@ pub async fn submit_slash(state: State<AppState>, signed: Signed, body: Bytes) -
 
 /// `GET /api/status?jobid=ID` -> `{"status": "completed" | "ongoing" | "failed", "job_id"}`, with
 /// `"error": [{"store_id", "error"}]` for a failed job. An unknown id is a 400, as in the seed.
-#[utoipa::path(get, path = "/api/status", tag = "retail",
+#[utoipa::path(get, path = "/api/status", summary = "Retail Pulse job status (an unknown id is a 400, as in the seed)", tag = "retail",
     params(("jobid" = Uuid, Query, description = "The job_id /api/submit answered")),
     responses(
         (status = 200, description = "`{status: completed | ongoing | failed, job_id, error?: [{store_id, error}]}`", body = Object),
@@ -103,7 +103,7 @@ pub async fn status(
 }
 
 /// `GET /jobs/{id}/images`: every measured image and every failed one of the job's latest run.
-#[utoipa::path(get, path = "/jobs/{id}/images", tag = "retail", params(("id" = Uuid, Path, description = "The job's id")),
+#[utoipa::path(get, path = "/jobs/{id}/images", summary = "Per-image results of an image job's latest run, and each failed image's error", tag = "retail", params(("id" = Uuid, Path, description = "The job's id")),
     responses(
         (status = 200, description = "Per-image results of an image job's latest run", body = ImagesAnswer),
         (status = 400, description = "Not an image job", body = ErrorBody),

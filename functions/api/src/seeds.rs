@@ -18,7 +18,7 @@ use crate::view::SeedJob;
 
 /// `POST /api/jobs` `{"type", "payload", "priority"?}` → 201 `{id, type, status: "pending",
 /// createdAt, updatedAt}`.
-#[utoipa::path(post, path = "/api/jobs", tag = "seeds", request_body = NewJob,
+#[utoipa::path(post, path = "/api/jobs", summary = "Submit a job (seed 002's contract): the body of POST /jobs; the answer is camelCase", tag = "seeds", request_body = NewJob,
     responses(
         (status = 201, description = "Created; status pending", body = SeedJob),
         (status = 400, description = "Invalid body or payload (the message names the field)", body = ErrorBody)))]
@@ -29,7 +29,7 @@ pub async fn create(State(app): State<AppState>, Signed(caller): Signed, body: B
 }
 
 /// `GET /api/jobs/{id}` → `{id, type, status, createdAt, updatedAt}` (+ `error`, `result`).
-#[utoipa::path(get, path = "/api/jobs/{id}", tag = "seeds", params(("id" = Uuid, Path, description = "The job's id")),
+#[utoipa::path(get, path = "/api/jobs/{id}", summary = "A job in seed 002's shape", tag = "seeds", params(("id" = Uuid, Path, description = "The job's id")),
     responses(
         (status = 200, description = "A job in seed 002's shape: four statuses (queued reads pending, cancelled reads failed with error cancelled)", body = SeedJob),
         (status = 404, description = "No such job", body = ErrorBody)))]
