@@ -77,15 +77,28 @@ pub async fn auth_config(State(app): State<AppState>) -> axum::Json<serde_json::
 /// `GET /me`
 #[utoipa::path(get, path = "/me", summary = "Who the token names", tag = "service",
     responses(
-        (status = 200, description = "Who the token names: `{owner, name, admin, scopes}`", body = Object),
+        (status = 200, description = "Who the token names", body = Me),
         (status = 401, description = "No valid token", body = ErrorBody)))]
-pub async fn me(Signed(caller): Signed) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "owner": caller.owner,
-        "name": caller.name,
-        "admin": caller.admin,
-        "scopes": caller.scopes,
-    }))
+pub async fn me(Signed(caller): Signed) -> axum::Json<Me> {
+    axum::Json(Me {
+        owner: caller.owner,
+        name: caller.name,
+        admin: caller.admin,
+        scopes: caller.scopes,
+    })
+}
+
+/// The answer of `GET /me`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The token's owner id (its `sub`): whose jobs these are.
+    pub owner: shared::auth::Owner,
+    /// What to show as "signed in as".
+    pub name: String,
+    /// In the admin group: sees and steers everyone's jobs.
+    pub admin: bool,
+    /// OAuth scopes of a machine client's token; empty for none.
+    pub scopes: Vec<String>,
 }
 
 /// The router and the document describing it: every API route is registered through

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use shared::auth::Caller;
 use shared::clock;
 use shared::job::{Job, JobId, JobSpec, JobStatus, LogIngestPayload};
-use shared::logs::{Level, LogEntry};
+use shared::logs::{Level, LogEntry, Rejection};
 use shared::service::DEFAULT_PRIORITY;
 use shared::store::entries::EntryStore;
 
@@ -292,7 +292,7 @@ async fn ingest_job(app: &AppState, caller: &Caller, raw: &str) -> Result<Job, A
 /// `GET /api/v1/jobs/{job_id}`: status, progress and counts of an ingest.
 #[utoipa::path(get, path = "/api/v1/jobs/{job_id}", summary = "Ingest status: queued | processing | completed | failed, progress, counts", tag = "files", params(("job_id" = Uuid, Path, description = "The ingest job's id")),
     responses(
-        (status = 200, description = "`{job_id, status: queued | processing | completed | failed, file_name, size, progress, stage, lines_read, lines_stored, lines_rejected, rejected, levels, error, created_at, completed_at}`", body = Object),
+        (status = 200, description = "The ingest's status, progress and counts", body = IngestStatus),
         (status = 404, description = "No such ingest job", body = ErrorBody)))]
 pub async fn status(
     State(app): State<AppState>,
@@ -305,23 +305,55 @@ pub async fn status(
     };
     let result = job.result.clone().unwrap_or(Value::Null);
     let count = |k: &str| result.get(k).cloned().unwrap_or(json!(0));
-    Ok(Json(json!({
-        "job_id": job.id,
-        "status": status_name(job.status),
-        "file_name": payload.file_name,
-        "size": payload.size,
-        "progress": job.progress.percent,
-        "stage": job.progress.stage,
-        "lines_read": count("lines_read"),
-        "lines_stored": count("lines_stored"),
-        "lines_rejected": count("lines_rejected"),
-        "rejected": result.get("rejected").cloned().unwrap_or(json!([])),
-        "levels": result.get("levels").cloned().unwrap_or(json!({})),
-        "error": job.error,
-        "created_at": clock::format(job.created_at),
-        "completed_at": job.completed_at.map(clock::format),
-    }))
+    Ok(Json(IngestStatus {
+        job_id: job.id,
+        status: status_name(job.status),
+        file_name: payload.file_name.clone(),
+        size: payload.size,
+        progress: job.progress.percent,
+        stage: job.progress.stage.clone(),
+        lines_read: count("lines_read"),
+        lines_stored: count("lines_stored"),
+        lines_rejected: count("lines_rejected"),
+        rejected: result.get("rejected").cloned().unwrap_or(json!([])),
+        levels: result.get("levels").cloned().unwrap_or(json!({})),
+        error: job.error.clone(),
+        created_at: clock::format(job.created_at),
+        completed_at: job.completed_at.map(clock::format),
+    })
     .into_response())
+}
+
+/// The answer of `GET /api/v1/jobs/{job_id}` (Event Horizon's shape). The counts and lists come
+/// from the ingest's result as it wrote them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IngestStatus {
+    pub job_id: JobId,
+    /// `queued`, `processing`, `completed` or `failed`.
+    #[schema(value_type = String, pattern = "^(queued|processing|completed|failed)$")]
+    pub status: &'static str,
+    pub file_name: String,
+    pub size: u64,
+    /// Percent done.
+    pub progress: u8,
+    pub stage: String,
+    #[schema(value_type = u64)]
+    pub lines_read: Value,
+    #[schema(value_type = u64)]
+    pub lines_stored: Value,
+    #[schema(value_type = u64)]
+    pub lines_rejected: Value,
+    /// The first rejected lines, with why.
+    #[schema(value_type = Vec<Rejection>)]
+    pub rejected: Value,
+    /// Stored entries by level.
+    #[schema(value_type = Object)]
+    pub levels: Value,
+    pub error: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub completed_at: Option<String>,
 }
 
 /// The query of `GET /api/v1/jobs/{job_id}/entries`, as [`EntriesQuery::parse`] reads it.

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::clock;
 use shared::job::{JobId, JobKind, JobStatus};
@@ -280,14 +280,30 @@ pub async fn retry(State(app): State<AppState>, Signed(caller): Signed, Path(id)
 /// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.
 #[utoipa::path(post, path = "/jobs/retry", summary = "Retry failed jobs in bulk", tag = "jobs", request_body = RetryFilter,
     responses(
-        (status = 200, description = "`{retried, job_ids}` (with dry_run: `{would_retry, job_ids}`)", body = Object),
+        (status = 200, description = "How many were retried (or would be, with dry_run), and which", body = RetryAnswer),
         (status = 400, description = "No filter given", body = ErrorBody)))]
 pub async fn bulk_retry(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> ApiResult<Response> {
     let filter: RetryFilter = parse_json(&body)?;
     let dry_run = filter.dry_run;
     let ids = app.jobs.bulk_retry(&caller, filter).await?;
-    let key = if dry_run { "would_retry" } else { "retried" };
-    Ok(Json(json!({ key: ids.len(), "job_ids": ids })).into_response())
+    let n = Some(ids.len());
+    let (retried, would_retry) = if dry_run { (None, n) } else { (n, None) };
+    Ok(Json(RetryAnswer {
+        retried,
+        would_retry,
+        job_ids: ids,
+    })
+    .into_response())
+}
+
+/// The answer of `POST /jobs/retry`: `retried`, or with `dry_run` `would_retry`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RetryAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retried: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_retry: Option<usize>,
+    pub job_ids: Vec<JobId>,
 }
 
 /// `GET /stats`: the caller's jobs (an admin's: everyone's).

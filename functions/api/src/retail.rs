@@ -23,7 +23,7 @@ use crate::openapi::ErrorBody;
 /// 201 `{"job_id"}`; 400 `{"error"}` for missing fields or `count != visits.length`.
 #[utoipa::path(post, path = "/api/submit", summary = "Submit a Retail Pulse image job (the seed's contract); it also shows in /jobs as kind image", tag = "retail", request_body = ImagePayload,
     responses(
-        (status = 201, description = "`{job_id}`; the job also shows in /jobs as kind image", body = Object),
+        (status = 201, description = "Accepted; the job also shows in /jobs as kind image", body = Submitted),
         (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
 pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
     let payload: ImagePayload = parse_json(&body)?;
@@ -36,13 +36,19 @@ pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: B
         .jobs
         .submit_spec(Some(caller.owner), spec, priority, None, None)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"job_id": job.id}))).into_response())
+    Ok((StatusCode::CREATED, Json(Submitted { job_id: job.id })).into_response())
+}
+
+/// The answer of `POST /api/submit/`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Submitted {
+    pub job_id: JobId,
 }
 
 /// `POST /api/submit/`: the seed's own spelling of [`submit`] (its clients post with the slash).
 #[utoipa::path(post, path = "/api/submit/", summary = "Submit a Retail Pulse image job (the seed's spelling, with the slash)", tag = "retail", request_body = ImagePayload,
     responses(
-        (status = 201, description = "`{job_id}`; the job also shows in /jobs as kind image", body = Object),
+        (status = 201, description = "Accepted; the job also shows in /jobs as kind image", body = Submitted),
         (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
 pub async fn submit_slash(state: State<AppState>, signed: Signed, body: Bytes) -> Result<Response, ApiError> {
     submit(state, signed, body).await
