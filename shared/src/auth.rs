@@ -21,6 +21,7 @@ pub const OWNER_MAX: usize = 128;
 /// The identity a job belongs to: a token's `sub` (a Cognito user's UUID, or a machine
 /// client's id). Safe as an S3 key segment: `[A-Za-z0-9._@+=-]`, 1-128 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct Owner(String);
 

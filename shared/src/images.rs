@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 /// One measured image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageResult {
     pub store_id: String,
     pub url: String,
@@ -59,6 +60,7 @@ pub fn perimeter(width: u32, height: u32) -> u64 {
 
 /// Why one image of a store's visit failed (an unknown store id fails each of its images).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreError {
     pub store_id: String,
     #[serde(default)]

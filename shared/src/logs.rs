@@ -18,6 +18,7 @@ use crate::limits::{self, quote};
 
 /// Normalized severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Trace,
@@ -70,10 +71,12 @@ impl Level {
 
 /// A valid line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogEntry {
     /// 1-based line number in the file.
     pub line: u64,
     #[serde(with = "serde_ts")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub timestamp: OffsetDateTime,
     pub level: Level,
     pub message: String,
@@ -87,6 +90,7 @@ pub struct LogEntry {
 
 /// Why a line was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rejection {
     pub line: u64,
     pub reason: String,

@@ -37,8 +37,54 @@ pub struct NewJob {
     pub scheduled_for: Option<OffsetDateTime>,
 }
 
+/// `NewJob`'s schema: one of [`JobSpec`]'s `{kind, payload}` shapes (so every kind, and only its
+/// payload, is documented from the types themselves), plus `priority` and `scheduled_for`.
+/// Written by hand because `kind` and `payload` are parsed apart here (as a string and free JSON,
+/// to name the field a client got wrong) and checked against `JobSpec` afterwards.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for NewJob {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let options = ObjectBuilder::new()
+            .property(
+                "priority",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(5))
+                    .default(Some(DEFAULT_PRIORITY.into())),
+            )
+            .property(
+                "scheduled_for",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some("Not before this time (RFC 3339)")),
+            );
+        AllOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(
+                <JobSpec as utoipa::ToSchema>::name(),
+            ))
+            .item(options)
+            .description(Some(
+                "A job to submit: `kind` (also accepted as `type`) and its payload",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for NewJob {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push((JobSpec::name().into(), JobSpec::schema()));
+        JobSpec::schemas(schemas);
+    }
+}
+
 /// Which failed jobs a bulk retry takes. At least one field must be given.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryFilter {
     #[serde(default)]

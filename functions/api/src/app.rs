@@ -1,14 +1,19 @@
 //! The router: every route of the API, and JSON 404/405s. CORS is the gateway's (the template's
 //! `CorsConfiguration`, enforced locally by the bridge), so the function adds no CORS headers.
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::{Extension, Router};
 use shared::service::Jobs;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::auth::{AuthConfig, Signed};
 use crate::error::error_response;
+use crate::openapi::{ApiDoc, Document, ErrorBody};
 use crate::{dashboard, docs, files, jobs, retail, seeds};
 
 /// What handlers share; built once per cold start.
@@ -26,7 +31,8 @@ pub struct AppState {
 /// same ones with `Authorizer: NONE`.
 pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/auth/config")];
 
-/// Every route the router serves (method, path). `openapi.json` must describe exactly these.
+/// Every route the router serves (method, path); `openapi.json`, generated from the router, names
+/// exactly these (tested).
 /// The dashboard's page and assets (`crate::dashboard::PAGES`) are not part of the API.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
@@ -54,64 +60,93 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/jobs/{id}"),
 ];
 
-pub fn router(state: AppState) -> Router {
-    let openapi = std::sync::Arc::new(crate::openapi::document().to_string());
-    Router::new()
-        .route(
-            "/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route(
-            "/auth/config",
-            get(|axum::extract::State(app): axum::extract::State<AppState>| async move {
-                axum::Json(app.auth.public())
-            }),
-        )
-        .route(
-            "/me",
-            get(|Signed(caller): Signed| async move {
-                axum::Json(serde_json::json!({
-                    "owner": caller.owner,
-                    "name": caller.name,
-                    "admin": caller.admin,
-                    "scopes": caller.scopes,
-                }))
-            }),
-        )
-        .route(
-            "/openapi.json",
-            get(move || async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    (*openapi).clone(),
-                )
-            }),
-        )
-        .route("/jobs", retail::submission_limit(post(jobs::create)).get(jobs::list))
-        .route("/jobs/retry", post(jobs::bulk_retry))
-        .route("/jobs/{id}", get(jobs::get).delete(jobs::cancel))
-        .route("/jobs/{id}/status", put(jobs::set_status))
-        .route("/jobs/{id}/retry", post(jobs::retry))
-        .route("/jobs/{id}/images", get(retail::images))
-        .route("/stats", get(jobs::stats))
-        .route("/queues", get(dashboard::queues))
+/// `GET /health`
+#[utoipa::path(get, path = "/health", summary = "Liveness", tag = "service", security(()),
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
+pub async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /auth/config`
+#[utoipa::path(get, path = "/auth/config", summary = "How to sign in: the issuer, the dashboard's client id and the OAuth2 endpoints", tag = "service", security(()),
+    responses((status = 200, description = "How to sign in: `{mode, issuer, client_id, authorize_url, token_url, logout_url, scope}` (mode off: `{mode}` only)", body = Object)))]
+pub async fn auth_config(State(app): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(app.auth.public())
+}
+
+/// `GET /me`
+#[utoipa::path(get, path = "/me", summary = "Who the token names", tag = "service",
+    responses(
+        (status = 200, description = "Who the token names", body = Me),
+        (status = 401, description = "No valid token", body = ErrorBody)))]
+pub async fn me(Signed(caller): Signed) -> axum::Json<Me> {
+    axum::Json(Me {
+        owner: caller.owner,
+        name: caller.name,
+        admin: caller.admin,
+        scopes: caller.scopes,
+    })
+}
+
+/// The answer of `GET /me`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The token's owner id (its `sub`): whose jobs these are.
+    pub owner: shared::auth::Owner,
+    /// What to show as "signed in as".
+    pub name: String,
+    /// In the admin group: sees and steers everyone's jobs.
+    pub admin: bool,
+    /// OAuth scopes of a machine client's token; empty for none.
+    pub scopes: Vec<String>,
+}
+
+/// `route` (one that creates jobs) with [`retail::submission_limit`]'s body limit and JSON 413.
+fn submission_limit(route: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    let (schemas, paths, method) = route;
+    (schemas, paths, retail::submission_limit(method))
+}
+
+/// The router and the document describing it: every API route is registered through
+/// `routes!`, so the document's paths are the router's own.
+pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let upload_limit = DefaultBodyLimit::max(state.files.max_upload_bytes + 64 * 1024);
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(crate::openapi::document))
+        .routes(routes!(auth_config))
+        .routes(routes!(me))
+        .routes(submission_limit(routes!(jobs::create, jobs::list)))
+        .routes(routes!(jobs::bulk_retry))
+        .routes(routes!(jobs::get, jobs::cancel))
+        .routes(routes!(jobs::set_status))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(retail::images))
+        .routes(routes!(jobs::stats))
+        .routes(routes!(dashboard::queues))
+        .routes(routes!(files::upload).layer(upload_limit))
+        .routes(routes!(files::presign))
+        .routes(routes!(files::status))
+        .routes(routes!(files::entries))
+        .routes(submission_limit(routes!(retail::submit_slash)))
+        .routes(submission_limit(routes!(retail::submit)))
+        .routes(routes!(retail::status))
+        .routes(routes!(seeds::create))
+        .routes(routes!(seeds::get))
+        .split_for_parts();
+    let rendered = Document(Arc::new(doc.to_json().expect("the OpenAPI document serializes")));
+    let router = api
         .merge(dashboard::routes())
         .merge(docs::routes())
-        .route(
-            "/api/v1/files/upload",
-            post(files::upload).layer(DefaultBodyLimit::max(state.files.max_upload_bytes + 64 * 1024)),
-        )
-        .route("/api/v1/files", post(files::presign))
-        .route("/api/v1/jobs/{job_id}", get(files::status))
-        .route("/api/v1/jobs/{job_id}/entries", get(files::entries))
-        .route("/api/submit/", retail::submission_limit(post(retail::submit)))
-        .route("/api/submit", retail::submission_limit(post(retail::submit)))
-        .route("/api/status", get(retail::status))
-        .route("/api/jobs", post(seeds::create))
-        .route("/api/jobs/{id}", get(seeds::get))
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
-        .with_state(state)
+        .layer(Extension(rendered))
+        .with_state(state);
+    (router, doc)
+}
+
+pub fn router(state: AppState) -> Router {
+    router_and_document(state).0
 }

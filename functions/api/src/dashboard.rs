@@ -244,6 +244,8 @@ async fn depth(clients: shared::aws::Clients, q: QueueRef) -> Value {
 /// as SQS reports it (`[]` when the function was started without [`Queues`]). The queues hold
 /// everyone's work, so other callers get their own jobs' place in them instead, from their
 /// exact counts: one entry, role `own`.
+#[utoipa::path(get, path = "/queues", summary = "Depth of each SQS queue (waiting, in flight, delayed), dead-letter queues included; for non-admins their own jobs' place", tag = "jobs",
+    responses((status = 200, description = "`{queues: [{name, role: work | dead_letter | own, visible, in_flight, delayed} or {name, role, error}]}`", body = Object)))]
 pub async fn queues(
     State(app): State<AppState>,
     Signed(caller): Signed,

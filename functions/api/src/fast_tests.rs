@@ -50,9 +50,23 @@ fn api() -> Api {
 fn api_with(quotas: Quotas) -> Api {
     let store = Arc::new(MemoryJobStore::new());
     let queue = Arc::new(MemoryQueue::new());
+    let app = router(state_with(quotas, store.clone(), queue.clone()));
+    Api { app, store, queue }
+}
+
+/// A state over fresh in-memory stores.
+fn api_state() -> AppState {
+    state_with(
+        Quotas::NONE,
+        Arc::new(MemoryJobStore::new()),
+        Arc::new(MemoryQueue::new()),
+    )
+}
+
+fn state_with(quotas: Quotas, store: Arc<MemoryJobStore>, queue: Arc<MemoryQueue>) -> AppState {
     let (s3, dynamodb) = idle_clients();
-    let app = router(AppState {
-        jobs: Jobs::new(store.clone(), queue.clone(), time::Duration::seconds(60))
+    AppState {
+        jobs: Jobs::new(store, queue, time::Duration::seconds(60))
             .with_quotas(quotas)
             .with_uploads_bucket("uploads"),
         files: crate::files::Files {
@@ -64,8 +78,7 @@ fn api_with(quotas: Quotas) -> Api {
         },
         parts: Arc::new(shared::store::DynamoPartStore::new(dynamodb, "jobs")),
         auth: AuthConfig::default(),
-    });
-    Api { app, store, queue }
+    }
 }
 
 /// Who calls: `None` for a request without verified identity.
@@ -469,7 +482,7 @@ async fn openapi_describes_exactly_the_routes_the_router_serves() {
     let api = api();
     let (status, doc) = api.call("GET", "/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0", "utoipa 6 writes OpenAPI 3.1");
     let mut documented: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
@@ -480,6 +493,26 @@ async fn openapi_describes_exactly_the_routes_the_router_serves() {
     documented.sort();
     routes.sort();
     assert_eq!(documented, routes);
+    // What is served is the document the router was built with.
+    let (_, generated) = crate::app::router_and_document(api_state());
+    assert_eq!(doc, serde_json::to_value(&generated).unwrap());
+    // Public operations say so; the rest need the bearer token.
+    for (method, path) in ROUTES {
+        let op = &doc["paths"][*path][method.to_lowercase()];
+        let public = crate::app::PUBLIC_ROUTES.contains(&(*method, *path));
+        assert_eq!(op["security"] == json!([{}]), public, "{method} {path}");
+    }
+    assert_eq!(doc["security"], json!([{"bearer": []}]));
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    // Every $ref names a schema the document has.
+    let text = doc.to_string();
+    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &piece[..piece.find('"').unwrap()];
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{name} is referenced but missing"
+        );
+    }
     // Every listed route is really served (not the 404/405 fallbacks).
     let sample_id = "01a20000-0000-7000-8000-000000000000";
     for (method, path) in ROUTES {
@@ -551,10 +584,12 @@ async fn the_document_names_every_field_of_a_job_and_every_status_and_kind() {
     job.sweeps = 1;
     job.timeline_dropped = 1;
     let view = serde_json::to_value(crate::view::JobView::full(&job)).unwrap();
-    let documented = schemas["Job"]["properties"].as_object().unwrap();
+    let documented = properties(schemas, &schemas["JobView"]);
     for key in view.as_object().unwrap().keys() {
-        assert!(documented.contains_key(key), "Job.{key} is not in the document");
+        assert!(documented.contains_key(key), "JobView.{key} is not in the document");
     }
+    let listed = properties(schemas, &schemas["JobPage"]["properties"]["jobs"]["items"]);
+    assert_eq!(listed.keys().collect::<Vec<_>>(), documented.keys().collect::<Vec<_>>());
     let names = |v: &Value| -> Vec<String> {
         v.as_array()
             .unwrap()
@@ -567,10 +602,52 @@ async fn the_document_names_every_field_of_a_job_and_every_status_and_kind() {
         .iter()
         .map(|k| k.as_str().to_string())
         .collect();
-    assert_eq!(names(&documented["status"]["enum"]), statuses);
-    assert_eq!(names(&documented["kind"]["enum"]), kinds);
-    assert_eq!(names(&documented["type"]["enum"]), kinds);
-    assert_eq!(names(&schemas["NewJob"]["properties"]["kind"]["enum"]), kinds);
+    let resolve = |v: &Value| -> Value { resolve(schemas, v) };
+    assert_eq!(names(&resolve(&documented["status"])["enum"]), statuses);
+    assert_eq!(
+        names(&resolve(&schemas["TimelineEntry"]["properties"]["status"])["enum"]),
+        statuses
+    );
+    assert_eq!(names(&resolve(&documented["type"]["allOf"][0])["enum"]), kinds);
+    // Each kind is one shape of JobSpec, with its own payload; a job and a new job are one of them.
+    let spec_kinds: Vec<String> = schemas["JobSpec"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| names(&v["properties"]["kind"]["enum"]))
+        .collect();
+    assert_eq!(spec_kinds, kinds);
+    for variant in schemas["JobSpec"]["oneOf"].as_array().unwrap() {
+        assert!(variant["properties"]["payload"]["$ref"].is_string(), "{variant}");
+    }
+    assert_eq!(schemas["Job"]["allOf"][0]["$ref"], "#/components/schemas/JobSpec");
+    assert_eq!(schemas["NewJob"]["allOf"][0]["$ref"], "#/components/schemas/JobSpec");
+    let new_job = properties(schemas, &schemas["NewJob"]);
+    assert_eq!(
+        new_job.keys().collect::<Vec<_>>(),
+        ["kind", "payload", "priority", "scheduled_for"]
+    );
+}
+
+/// Follows a `$ref` to its schema.
+fn resolve(schemas: &Value, v: &Value) -> Value {
+    match v["$ref"].as_str() {
+        Some(r) => resolve(schemas, &schemas[r.trim_start_matches("#/components/schemas/")]),
+        None => v.clone(),
+    }
+}
+
+/// Every property a value of this schema may have: its own, those of `allOf` parts and of each
+/// `oneOf` shape, references followed.
+fn properties(schemas: &Value, schema: &Value) -> serde_json::Map<String, Value> {
+    let schema = resolve(schemas, schema);
+    let mut out = schema["properties"].as_object().cloned().unwrap_or_default();
+    for part in ["allOf", "oneOf"] {
+        for s in schema[part].as_array().into_iter().flatten() {
+            out.extend(properties(schemas, s));
+        }
+    }
+    out
 }
 
 #[tokio::test]

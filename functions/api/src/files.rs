@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use shared::auth::Caller;
 use shared::clock;
 use shared::job::{Job, JobId, JobSpec, JobStatus, LogIngestPayload};
-use shared::logs::Level;
+use shared::logs::{Level, LogEntry, Rejection};
 use shared::service::DEFAULT_PRIORITY;
 use shared::store::entries::EntryStore;
 
@@ -24,6 +24,7 @@ use crate::app::AppState;
 use crate::auth::Signed;
 use crate::error::{ApiError, error_response};
 use crate::jobs::{parse_json, query_pairs};
+use crate::openapi::ErrorBody;
 
 /// Where uploads go and how big they may be.
 #[derive(Clone)]
@@ -87,6 +88,15 @@ async fn new_ingest_job(app: &AppState, caller: &Caller, name: &str, size: u64) 
 /// `POST /api/v1/files/upload`: multipart field `file`, or a raw body named by `?filename=` or an
 /// `X-File-Name` header. Stores the file in S3 and answers 202 `{"job_id"}`; the S3 event starts
 /// the ingest.
+#[utoipa::path(post, path = "/api/v1/files/upload", summary = "Upload a .jsonl / .jsonl.gz file (multipart field file, or a raw body); the ingest function processes it", tag = "files",
+    params(("filename" = Option<String>, Query, description = "File name of a raw (non-multipart) body; or the X-File-Name header")),
+    request_body(content(
+        (UploadForm = "multipart/form-data"),
+        (RawFile = "application/octet-stream"))),
+    responses(
+        (status = 202, description = "Stored; ingest queued: `{job_id, status, file_name, size}`", body = Object),
+        (status = 400, description = "Not .jsonl/.jsonl.gz, empty, or no file", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit (use POST /api/v1/files)", body = ErrorBody)))]
 pub async fn upload(
     State(app): State<AppState>,
     Signed(caller): Signed,
@@ -186,7 +196,23 @@ pub async fn upload(
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+/// The multipart form of `POST /api/v1/files/upload` (read field by field in [`upload`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// A `.jsonl` or `.jsonl.gz` file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// A raw (non-multipart) body of `POST /api/v1/files/upload`: the file itself.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(value_type = String, format = Binary)]
+pub struct RawFile(Vec<u8>);
+
+/// The body of `POST /api/v1/files`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresignRequest {
     file_name: String,
@@ -195,6 +221,11 @@ pub struct PresignRequest {
 
 /// `POST /api/v1/files` `{"file_name", "size"}`: a presigned S3 PUT for files too large to pass
 /// through the API. The URL is signed for exactly `size` bytes.
+#[utoipa::path(post, path = "/api/v1/files", summary = "A presigned S3 PUT URL for a large file, and its ingest job", tag = "files", request_body = PresignRequest,
+    responses(
+        (status = 201, description = "`{job_id, key (under uploads/<owner>/), upload_url, method, headers, expires_at, max_bytes}`", body = Object),
+        (status = 400, description = "Bad name or size", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody)))]
 pub async fn presign(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
     let req: PresignRequest = parse_json(&body)?;
     let name = check_name(&req.file_name)?;
@@ -259,6 +290,10 @@ async fn ingest_job(app: &AppState, caller: &Caller, raw: &str) -> Result<Job, A
 }
 
 /// `GET /api/v1/jobs/{job_id}`: status, progress and counts of an ingest.
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}", summary = "Ingest status: queued | processing | completed | failed, progress, counts", tag = "files", params(("job_id" = Uuid, Path, description = "The ingest job's id")),
+    responses(
+        (status = 200, description = "The ingest's status, progress and counts", body = IngestStatus),
+        (status = 404, description = "No such ingest job", body = ErrorBody)))]
 pub async fn status(
     State(app): State<AppState>,
     Signed(caller): Signed,
@@ -270,27 +305,116 @@ pub async fn status(
     };
     let result = job.result.clone().unwrap_or(Value::Null);
     let count = |k: &str| result.get(k).cloned().unwrap_or(json!(0));
-    Ok(Json(json!({
-        "job_id": job.id,
-        "status": status_name(job.status),
-        "file_name": payload.file_name,
-        "size": payload.size,
-        "progress": job.progress.percent,
-        "stage": job.progress.stage,
-        "lines_read": count("lines_read"),
-        "lines_stored": count("lines_stored"),
-        "lines_rejected": count("lines_rejected"),
-        "rejected": result.get("rejected").cloned().unwrap_or(json!([])),
-        "levels": result.get("levels").cloned().unwrap_or(json!({})),
-        "error": job.error,
-        "created_at": clock::format(job.created_at),
-        "completed_at": job.completed_at.map(clock::format),
-    }))
+    Ok(Json(IngestStatus {
+        job_id: job.id,
+        status: status_name(job.status),
+        file_name: payload.file_name.clone(),
+        size: payload.size,
+        progress: job.progress.percent,
+        stage: job.progress.stage.clone(),
+        lines_read: count("lines_read"),
+        lines_stored: count("lines_stored"),
+        lines_rejected: count("lines_rejected"),
+        rejected: result.get("rejected").cloned().unwrap_or(json!([])),
+        levels: result.get("levels").cloned().unwrap_or(json!({})),
+        error: job.error.clone(),
+        created_at: clock::format(job.created_at),
+        completed_at: job.completed_at.map(clock::format),
+    })
     .into_response())
+}
+
+/// The answer of `GET /api/v1/jobs/{job_id}` (Event Horizon's shape). The counts and lists come
+/// from the ingest's result as it wrote them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IngestStatus {
+    pub job_id: JobId,
+    /// `queued`, `processing`, `completed` or `failed`.
+    #[schema(value_type = String, pattern = "^(queued|processing|completed|failed)$")]
+    pub status: &'static str,
+    pub file_name: String,
+    pub size: u64,
+    /// Percent done.
+    pub progress: u8,
+    pub stage: String,
+    #[schema(value_type = u64)]
+    pub lines_read: Value,
+    #[schema(value_type = u64)]
+    pub lines_stored: Value,
+    #[schema(value_type = u64)]
+    pub lines_rejected: Value,
+    /// The first rejected lines, with why.
+    #[schema(value_type = Vec<Rejection>)]
+    pub rejected: Value,
+    /// Stored entries by level.
+    #[schema(value_type = Object)]
+    pub levels: Value,
+    pub error: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub completed_at: Option<String>,
+}
+
+/// The query of `GET /api/v1/jobs/{job_id}/entries`, as [`EntriesQuery::parse`] reads it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EntriesQuery {
+    /// Only entries of this level.
+    pub level: Option<Level>,
+    /// Entries per page.
+    #[param(minimum = 1, maximum = 1000, default = 100, required = false)]
+    pub limit: usize,
+    /// Opaque cursor from the previous page.
+    pub next: Option<String>,
+}
+
+impl EntriesQuery {
+    pub fn parse(query: &str) -> Result<EntriesQuery, ApiError> {
+        let mut q = EntriesQuery {
+            level: None,
+            limit: 100,
+            next: None,
+        };
+        for (k, v) in query_pairs(query) {
+            match k.as_str() {
+                "level" if !v.is_empty() => {
+                    q.level = Some(Level::parse(&v).ok_or_else(|| ApiError::invalid(format!("unknown level {v:?}")))?)
+                }
+                "limit" => {
+                    q.limit = v
+                        .parse()
+                        .ok()
+                        .filter(|l| (1..=1000).contains(l))
+                        .ok_or_else(|| ApiError::invalid("limit must be between 1 and 1000"))?
+                }
+                "next" if !v.is_empty() => q.next = Some(v),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// The answer of `GET /api/v1/jobs/{job_id}/entries`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EntriesAnswer {
+    pub job_id: JobId,
+    /// In line order.
+    pub entries: Vec<LogEntry>,
+    pub next: Option<String>,
+    /// The whole file's counts by level.
+    #[schema(value_type = Object)]
+    pub counts_by_level: Value,
 }
 
 /// `GET /api/v1/jobs/{job_id}/entries?level=&limit=&next=`: stored entries in line order, with
 /// the file's counts by level.
+#[utoipa::path(get, path = "/api/v1/jobs/{job_id}/entries", summary = "Stored log entries in line order, with counts by level", tag = "files", params(("job_id" = Uuid, Path, description = "The ingest job's id"), EntriesQuery),
+    responses(
+        (status = 200, description = "A page of entries", body = EntriesAnswer),
+        (status = 400, description = "Bad level or cursor", body = ErrorBody),
+        (status = 404, description = "No such ingest job", body = ErrorBody)))]
 pub async fn entries(
     State(app): State<AppState>,
     Signed(caller): Signed,
@@ -298,32 +422,23 @@ pub async fn entries(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let job = ingest_job(&app, &caller, &id).await?;
-    let (mut level, mut limit, mut next) = (None, 100usize, None);
-    for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
-        match k.as_str() {
-            "level" if !v.is_empty() => {
-                level = Some(Level::parse(&v).ok_or_else(|| ApiError::invalid(format!("unknown level {v:?}")))?)
-            }
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=1000).contains(l))
-                    .ok_or_else(|| ApiError::invalid("limit must be between 1 and 1000"))?
-            }
-            "next" if !v.is_empty() => next = Some(v),
-            _ => {}
-        }
-    }
-    let page = app.files.entries.list(job.id, level, limit, next.as_deref()).await?;
+    let q = EntriesQuery::parse(query.as_deref().unwrap_or_default())?;
+    let page = app
+        .files
+        .entries
+        .list(job.id, q.level, q.limit, q.next.as_deref())
+        .await?;
     let levels = job
         .result
         .as_ref()
         .and_then(|r| r.get("levels"))
         .cloned()
         .unwrap_or(json!({}));
-    Ok(
-        Json(json!({"job_id": job.id, "entries": page.entries, "next": page.next, "counts_by_level": levels}))
-            .into_response(),
-    )
+    Ok(Json(EntriesAnswer {
+        job_id: job.id,
+        entries: page.entries,
+        next: page.next,
+        counts_by_level: levels,
+    })
+    .into_response())
 }

@@ -1,6 +1,5 @@
 //! The api function's routes and handlers, as a library so that tests and benchmarks can drive
 //! the router directly. `main.rs` only wires it to Lambda.
-#![recursion_limit = "256"]
 
 pub mod app;
 pub mod auth;

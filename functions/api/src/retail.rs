@@ -11,13 +11,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use serde_json::{Value, json};
 use shared::Error;
-use shared::images::store_errors;
-use shared::job::{ImagePayload, JobSpec, JobStatus};
+use shared::images::{ImageResult, StoreError, store_errors};
+use shared::job::{ImagePayload, JobId, JobSpec, JobStatus};
 
 use crate::app::AppState;
 use crate::auth::Signed;
 use crate::error::{ApiError, error_response};
 use crate::jobs::{parse_json, query_pairs};
+use crate::openapi::ErrorBody;
 
 /// The biggest body the routes that create image jobs take: what one Lambda request carries
 /// (6 MB; the gateway's own limit is 10 MB). axum's default would be 2 MB.
@@ -52,6 +53,10 @@ async fn json_413(response: Response) -> Response {
 
 /// `POST /api/submit/` `{"count", "visits": [{"store_id", "image_url": [...], "visit_time"}]}` ->
 /// 201 `{"job_id"}`; 400 `{"error"}` for missing fields or `count != visits.length`.
+#[utoipa::path(post, path = "/api/submit", summary = "Submit a Retail Pulse image job (the seed's contract); it also shows in /jobs as kind image", tag = "retail", request_body = ImagePayload,
+    responses(
+        (status = 201, description = "Accepted; the job also shows in /jobs as kind image", body = Submitted),
+        (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
 pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
     let payload: ImagePayload = parse_json(&body)?;
     let spec = JobSpec::Image(payload);
@@ -63,11 +68,31 @@ pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: B
         .jobs
         .submit_spec(Some(caller.owner), spec, priority, None, None)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({"job_id": job.id}))).into_response())
+    Ok((StatusCode::CREATED, Json(Submitted { job_id: job.id })).into_response())
+}
+
+/// The answer of `POST /api/submit/`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Submitted {
+    pub job_id: JobId,
+}
+
+/// `POST /api/submit/`: the seed's own spelling of [`submit`] (its clients post with the slash).
+#[utoipa::path(post, path = "/api/submit/", summary = "Submit a Retail Pulse image job (the seed's spelling, with the slash)", tag = "retail", request_body = ImagePayload,
+    responses(
+        (status = 201, description = "Accepted; the job also shows in /jobs as kind image", body = Submitted),
+        (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
+pub async fn submit_slash(state: State<AppState>, signed: Signed, body: Bytes) -> Result<Response, ApiError> {
+    submit(state, signed, body).await
 }
 
 /// `GET /api/status?jobid=ID` -> `{"status": "completed" | "ongoing" | "failed", "job_id"}`, with
 /// `"error": [{"store_id", "error"}]` for a failed job. An unknown id is a 400, as in the seed.
+#[utoipa::path(get, path = "/api/status", summary = "Retail Pulse job status (an unknown id is a 400, as in the seed)", tag = "retail",
+    params(("jobid" = Uuid, Query, description = "The job_id /api/submit answered")),
+    responses(
+        (status = 200, description = "`{status: completed | ongoing | failed, job_id, error?: [{store_id, error}]}`", body = Object),
+        (status = 400, description = "No jobid, or Job ID not found", body = ErrorBody)))]
 pub async fn status(
     State(app): State<AppState>,
     Signed(caller): Signed,
@@ -122,6 +147,15 @@ pub const MAX_IMAGES_PAGE: usize = 5_000;
 /// `GET /jobs/{id}/images?limit=&next=`: the measured and the failed images of the job's latest
 /// run, a page of whole parts at a time (`limit` images, 1,000 by default, at most 5,000, rounded
 /// to parts of 25); `next` in the answer continues (absent on the last page).
+#[utoipa::path(get, path = "/jobs/{id}/images", summary = "Per-image results of an image job's latest run, and each failed image's error, a page of whole parts at a time", tag = "retail",
+    params(
+        ("id" = Uuid, Path, description = "The job's id"),
+        ("limit" = Option<usize>, Query, description = "Images per page: 1 to 5,000 (default 1,000), rounded up to whole parts of 25"),
+        ("next" = Option<String>, Query, description = "The `next` of the previous page")),
+    responses(
+        (status = 200, description = "A page of per-image results of an image job's latest run", body = ImagesAnswer),
+        (status = 400, description = "Not an image job, or a bad `limit` or `next`", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody)))]
 pub async fn images(
     State(app): State<AppState>,
     Signed(caller): Signed,
@@ -162,19 +196,37 @@ pub async fn images(
         ),
         None => Default::default(),
     };
-    let images: Vec<_> = page.parts.iter().flat_map(|p| &p.images).collect();
-    let errors: Vec<_> = page.parts.iter().flat_map(|p| &p.errors).collect();
-    Ok(Json(json!({
-        "job_id": id,
-        "status": job.status,
-        "images_total": payload.image_count(),
-        "parts_total": payload.part_count(),
-        "parts_done": done,
-        "images": images,
-        "errors": errors,
-        "next": page.next.map(|n| n.to_string()),
-    }))
+    let images = page.parts.iter().flat_map(|p| &p.images).collect();
+    let errors = page.parts.iter().flat_map(|p| &p.errors).collect();
+    Ok(Json(ImagesAnswer {
+        job_id: id,
+        status: job.status,
+        images_total: payload.image_count(),
+        parts_total: payload.part_count(),
+        parts_done: done,
+        images,
+        errors,
+        next: page.next.map(|n| n.to_string()),
+    })
     .into_response())
+}
+
+/// The answer of `GET /jobs/{id}/images`: one page.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ImagesAnswer<'a> {
+    pub job_id: JobId,
+    pub status: JobStatus,
+    pub images_total: usize,
+    pub parts_total: u32,
+    /// Parts of the latest run that have reported.
+    pub parts_done: u32,
+    /// The page's measured images: store, url, width, height, perimeter, bytes read.
+    pub images: Vec<&'a ImageResult>,
+    /// The page's failed images, with why.
+    pub errors: Vec<&'a StoreError>,
+    /// The cursor of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 #[cfg(test)]

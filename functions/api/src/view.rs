@@ -46,6 +46,44 @@ impl<'a> JobView<'a> {
     }
 }
 
+/// `JobView`'s schema: [`Job`]'s, and `type`. By hand because the view serializes through
+/// [`JobView::to_value`] (the job's own fields, whatever they are, plus one).
+impl utoipa::PartialSchema for JobView<'_> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::ToSchema;
+        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder};
+        use utoipa::openapi::{Ref, RefOr};
+        let kind_ref = RefOr::Ref(Ref::from_schema_name(JobKind::name()));
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name(Job::name()))
+            .item(
+                ObjectBuilder::new()
+                    .property(
+                        "type",
+                        AllOfBuilder::new()
+                            .item(kind_ref)
+                            .description(Some("Same as kind (seed 001's name)")),
+                    )
+                    .required("type"),
+            )
+            .description(Some("A job as the API answers it; lists leave out `timeline`"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for JobView<'_> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "JobView".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push((Job::name().into(), Job::schema()));
+        Job::schemas(schemas);
+        schemas.push((JobKind::name().into(), JobKind::schema()));
+    }
+}
+
 impl Serialize for JobView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_value().map_err(S::Error::custom)?.serialize(serializer)
@@ -55,20 +93,26 @@ impl Serialize for JobView<'_> {
 /// Seed 002's job (`GET /api/jobs/{id}`): `{id, type, status, createdAt, updatedAt}`, plus
 /// `error` and `result` when set. Its clients know four statuses: `queued` (waiting again) reads
 /// as `pending`, `cancelled` as `failed` with `error: "cancelled"`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeedJob {
+    #[schema(format = Uuid)]
     pub id: String,
     #[serde(rename = "type")]
     pub kind: JobKind,
+    /// `pending`, `processing`, `completed` or `failed` (see [`SeedJob::status_name`]).
+    #[schema(value_type = String, pattern = "^(pending|processing|completed|failed)$")]
     pub status: &'static str,
     #[serde(with = "shared::clock::serde_ts")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
     #[serde(with = "shared::clock::serde_ts")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
 }
 

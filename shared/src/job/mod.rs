@@ -46,6 +46,7 @@ pub const TIMELINE_LIMIT: usize = 100;
 
 /// How far a running job is: a percentage and a short stage text.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Progress {
     pub percent: u8,
     #[serde(default)]
@@ -54,8 +55,10 @@ pub struct Progress {
 
 /// One line of a job's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineEntry {
     #[serde(with = "serde_ts")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: OffsetDateTime,
     pub status: JobStatus,
     pub attempt: u32,
@@ -64,6 +67,7 @@ pub struct TimelineEntry {
 
 /// A job as stored and served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     pub id: JobId,
     /// Who it belongs to (the creating token's `sub`; an S3 drop's `uploads/<owner>/` prefix).
@@ -76,6 +80,7 @@ pub struct Job {
     pub status: JobStatus,
     pub priority: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -84,22 +89,29 @@ pub struct Job {
     #[serde(default)]
     pub progress: Progress,
     #[serde(with = "serde_ts")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
     #[serde(with = "serde_ts")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: OffsetDateTime,
     #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub started_at: Option<OffsetDateTime>,
     #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub completed_at: Option<OffsetDateTime>,
     #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub scheduled_for: Option<OffsetDateTime>,
     /// When its message was sent while the job stayed `pending` (a new job waits as `pending`
     /// until a worker takes it). `None`: not sent yet, or a job from before this field (those
     /// went to `queued` when sent).
     #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub enqueued_at: Option<OffsetDateTime>,
     /// While `processing`: the time after which another delivery may take the job over.
     #[serde(default, with = "serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub lease_until: Option<OffsetDateTime>,
     /// The claim that holds the lease: a claim whose write landed but whose answer was lost
     /// recognizes itself on the retry instead of seeing another delivery's lease.

@@ -11,6 +11,7 @@ use crate::limits;
 
 /// Where a job is in its life. Legal moves are in [`JobStatus::can_become`] and nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     Pending,

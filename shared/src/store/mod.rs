@@ -68,6 +68,7 @@ pub struct Page {
 
 /// Counts that always equal what a full listing would count, and recent throughput.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stats {
     pub total: i64,
     pub by_status: BTreeMap<String, i64>,
@@ -77,6 +78,7 @@ pub struct Stats {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MinuteCount {
     pub minute: String,
     pub completed: i64,

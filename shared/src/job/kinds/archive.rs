@@ -7,6 +7,7 @@ use crate::limits::{self, check_bytes, check_len};
 
 /// Copy `source` (`s3://bucket/key`) to the archive prefix with an archival storage class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ArchivePayload {
     pub asset_id: String,

@@ -18,6 +18,7 @@ pub const EMAIL_BODY_BYTES: usize = 16 * 1024;
 pub const DEFAULT_SUBJECT: &str = "(no subject)";
 
 /// Send one mail to `to` from the stack's sender (`EMAIL_FROM`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailPayload {

@@ -37,16 +37,19 @@ pub fn max_images_per_job() -> usize {
 
 /// Retail Pulse's submission, kept in its public shape (`stored` is ours, never a client's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ImagePayload {
     pub count: usize,
     /// Empty when the visits are stored in S3 (`stored`); required all the same, as the seed has it.
     pub visits: Vec<Visit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub stored: Option<StoredVisits>,
 }
 
 /// Where a big payload's visits are: a JSON array of [`Visit`] in S3, as the api wrote it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredVisits {
     pub bucket: String,
@@ -62,6 +65,7 @@ pub struct StoredVisits {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Visit {
     pub store_id: String,
     pub image_url: Vec<String>,

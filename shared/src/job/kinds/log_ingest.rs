@@ -9,6 +9,7 @@ use crate::limits::{self, check_bytes, check_len};
 
 /// A JSONL object in S3 to ingest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LogIngestPayload {
     pub bucket: String,

@@ -28,6 +28,7 @@ pub use report::*;
 
 /// The kinds of work the system knows. Each has a typed payload in [`JobSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Image,
@@ -82,6 +83,7 @@ impl FromStr for JobKind {
 
 /// A kind together with its typed payload; serialized as `{"kind": ..., "payload": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
 pub enum JobSpec {
     /// A Retail Pulse store-visit job: every image is fetched and measured by the worker.

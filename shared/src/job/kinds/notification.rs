@@ -14,6 +14,7 @@ pub const NOTIFICATION_USER_ID: usize = 128;
 pub const NOTIFICATION_MESSAGE_BYTES: usize = 2048;
 
 /// Publish `message` for `user_id` on `channel`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationPayload {
@@ -23,6 +24,7 @@ pub struct NotificationPayload {
 }
 
 /// Where the subscriber delivers the notification.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {

@@ -13,6 +13,7 @@ pub const REPORT_MAX_DAYS: i64 = 366;
 
 /// A report over the jobs created in `date_range`, the caller's own (`scope: own`) or everyone's
 /// (`scope: all`, admins only).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportPayload {
@@ -26,6 +27,7 @@ pub struct ReportPayload {
 }
 
 /// Which file the result's link points at (both are written).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportFormat {
@@ -46,6 +48,7 @@ impl ReportFormat {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportScope {
@@ -58,6 +61,7 @@ pub enum ReportScope {
 
 /// `start` and `end` (also spelled `from` and `to`): dates (`2026-11-01`) or RFC 3339 times,
 /// the end inclusive (a date end means the whole day).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DateRange {
