@@ -39,7 +39,10 @@ async fn a_multipart_upload_is_ingested_and_its_entries_are_queryable() {
         .unwrap();
     assert_eq!(resp.status(), 202);
     let accepted: Value = resp.json().await.unwrap();
-    assert_eq!(accepted["status"], "queued");
+    // The file is in S3 before the answer is written, so the ingest function may already have
+    // taken it (or, for a small file, finished it): any status the job can have once uploaded.
+    let status = accepted["status"].as_str().unwrap_or_default();
+    assert!(["queued", "processing", "completed"].contains(&status), "{accepted}");
     let id = accepted["job_id"].as_str().unwrap();
     let status = wait_ingested(id).await;
     assert_eq!(status["status"], "completed", "{status}");
