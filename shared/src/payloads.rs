@@ -42,6 +42,10 @@ pub trait Payloads: Send + Sync {
     /// Removes `key` (a payload whose job was not created).
     async fn delete_object(&self, key: &str) -> Result<()>;
 
+    /// Reads `key` whatever its ETag (a client's upload, `submissions/...`): `None` when there is
+    /// no such object, `Err(Invalid)` naming `upload_id` when it holds more than `max` bytes.
+    async fn read_object(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>>;
+
     /// Stores `visits` for job `job` of `owner`; returns the reference the job item keeps.
     async fn put(&self, owner: Option<&Owner>, job: JobId, visits: &[Visit]) -> Result<StoredVisits> {
         let bytes = serde_json::to_vec(visits).map_err(|e| Error::Internal(e.to_string()))?;
@@ -82,6 +86,10 @@ pub trait Payloads: Send + Sync {
         }
         Ok(visits)
     }
+}
+
+fn too_big(size: u64, max: u64) -> Error {
+    Error::Invalid(format!("upload_id: the uploaded object is {size} bytes; at most {max}"))
 }
 
 fn changed(stored: &StoredVisits, why: &str) -> Error {
@@ -158,6 +166,34 @@ impl Payloads for S3Payloads {
         Ok(body.into_bytes().to_vec())
     }
 
+    async fn read_object(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let got = self.s3.get_object().bucket(&self.bucket).key(key).send().await;
+        let object = match got {
+            Ok(object) => object,
+            Err(e)
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                    || e.raw_response().is_some_and(|r| r.status().as_u16() == 404) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::aws("GetObject", e)),
+        };
+        let size = object.content_length().unwrap_or(0).max(0) as u64;
+        if size > max {
+            return Err(too_big(size, max));
+        }
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| Error::Internal(format!("reading s3://{}/{key}: {e}", self.bucket)))?;
+        let bytes = body.into_bytes().to_vec();
+        if bytes.len() as u64 > max {
+            return Err(too_big(bytes.len() as u64, max));
+        }
+        Ok(Some(bytes))
+    }
+
     async fn delete_object(&self, key: &str) -> Result<()> {
         self.s3
             .delete_object()
@@ -229,6 +265,14 @@ impl Payloads for MemoryPayloads {
             _ => Err(Error::Corrupt(format!(
                 "payload changed: memory-payloads/{key} is gone or no longer ETag {etag}"
             ))),
+        }
+    }
+
+    async fn read_object(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match self.object(key) {
+            Some(bytes) if bytes.len() as u64 > max => Err(too_big(bytes.len() as u64, max)),
+            got => Ok(got),
         }
     }
 

@@ -406,7 +406,43 @@ describe('dashboard', { concurrency: 1 }, () => {
     // The image URLs are links; the console loads none of them (its CSP: img-src 'self').
     assert.equal(await page.$$eval('#images img', (imgs) => imgs.length), 0);
     assert.equal(await page.$$eval('#images tbody a[href^="http"]', (links) => links.length), 4);
+    assert.equal(await page.textContent('#images-shown'), '4 of 4 images');
+    assert.equal(await page.$('#images-more'), null, 'one page: no "more"');
     await shot('job-detail.png');
+  });
+
+  it('pages the image results: "more" follows next', { skip: SKIP.has('image') && 'DASHBOARD_TEST_SKIP=image' }, async () => {
+    // 30 images are 2 parts of 25; the page asks for 1,000 a page, so this test asks the API
+    // for 25 (one part) a page instead, and the page must follow `next` for the rest.
+    const urls = (from, n) => Array.from({ length: n }, (_, i) => `${imagesUrl}/produce.jpg?n=${from + i}`);
+    const visits = [
+      { store_id: STORES[0], image_url: urls(0, 15), visit_time: '2026-11-23T10:00:00' },
+      { store_id: STORES[1], image_url: urls(15, 15), visit_time: '2026-11-23T11:00:00' },
+    ];
+    const { id } = await apiJson('jobs', { method: 'POST', body: { kind: 'image', payload: { count: 2, visits } } });
+    assert.equal((await waitJob(id, ['completed', 'failed'])).status, 'completed');
+    const asked = [];
+    await page.route(/\/jobs\/[^/]+\/images/, (route) => {
+      const url = new URL(route.request().url());
+      url.searchParams.set('limit', '25');
+      asked.push(url.search);
+      return route.continue({ url: url.toString() });
+    });
+    try {
+      await open(`#/jobs/${id}`);
+      await page.waitForSelector('#images-more');
+      assert.equal(await page.textContent('#images-shown'), '25 of 30 images');
+      assert.equal(await page.$$eval('#images tbody tr', (trs) => trs.length), 25);
+      await page.click('#images-more');
+      await page.waitForFunction(() => document.querySelectorAll('#images tbody tr').length === 30);
+      assert.equal(await page.textContent('#images-shown'), '30 of 30 images');
+      assert.equal(await page.$('#images-more'), null, 'the last page: no "more"');
+      const shown = await page.$$eval('#images tbody tr a', (as) => as.map((a) => new URL(a.href).searchParams.get('n')));
+      assert.deepEqual(shown.map(Number).sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i));
+      assert.ok(asked.some((q) => q.includes('next=')), `a page asked with next: ${asked.join(' ')}`);
+    } finally {
+      await page.unroute(/\/jobs\/[^/]+\/images/);
+    }
   });
 
   it('cancels a scheduled job, and offers only what the state machine allows', async () => {

@@ -47,15 +47,40 @@ export async function jobDetail(el, id) {
     h('div', { class: 'grid cols-2' }, payload, result),
   );
 
+  // GET /jobs/{id}/images is paged in whole parts (1,000 images a page by default): the first
+  // page loads with the job, "more" follows `next`, and a refresh reloads as many pages as shown.
+  let pagesShown = 1;
+
+  function imagesPath(next) {
+    return `jobs/${job.id}/images${next ? `?next=${encodeURIComponent(next)}` : ''}`;
+  }
+
+  function addPage(data, got) {
+    if (!data) return { ...got, images: got.images || [], errors: got.errors || [] };
+    return { ...got, images: data.images.concat(got.images || []), errors: data.errors.concat(got.errors || []) };
+  }
+
   async function loadImages() {
     if (job.kind !== 'image') return;
     if (images && images.final) return;
     try {
-      const got = await api(`jobs/${job.id}/images`, { what: 'Loading the image results' });
-      images = { data: got, final: FINISHED.includes(job.status) };
+      let data = null;
+      for (let n = 0; n < pagesShown && (n === 0 || data.next); n += 1) {
+        data = addPage(data, await api(imagesPath(data?.next), { what: 'Loading the image results' }));
+      }
+      images = { data, final: FINISHED.includes(job.status) };
     } catch (e) {
       images = { error: e, final: e.status === 404 && FINISHED.includes(job.status) };
     }
+  }
+
+  async function moreImages(e) {
+    await act(e.currentTarget, async () => {
+      const got = await api(imagesPath(images.data.next), { what: 'Loading more images' });
+      images = { ...images, data: addPage(images.data, got) };
+      pagesShown += 1;
+      render();
+    });
   }
 
   function render() {
@@ -218,8 +243,12 @@ export async function jobDetail(el, id) {
     }
     if (data) {
       const rows = data.images || [];
+      const shown = rows.length + (data.errors || []).length;
       parts.push(
         h('h3', {}, `Images (${rows.length})`),
+        h('div', { class: 'actions', id: 'images-paging' },
+          h('span', { class: 'small muted', id: 'images-shown' }, `${fmtNumber(shown)} of ${fmtNumber(data.images_total ?? shown)} images`),
+          data.next ? h('button', { class: 'btn small', id: 'images-more', onclick: moreImages }, 'More') : null),
         rows.length
           ? h('div', { class: 'table-wrap' }, h('table', { id: 'images' },
               h('thead', {}, h('tr', {}, ['Store', 'URL', 'Width', 'Height', 'Perimeter', 'Bytes'].map((t) => h('th', {}, t)))),

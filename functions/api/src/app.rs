@@ -42,6 +42,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/jobs"),
     ("GET", "/jobs"),
     ("POST", "/jobs/retry"),
+    ("POST", "/jobs/uploads"),
     ("GET", "/jobs/{id}"),
     ("DELETE", "/jobs/{id}"),
     ("PUT", "/jobs/{id}/status"),
@@ -118,6 +119,7 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(me))
         .routes(submission_limit(routes!(jobs::create, jobs::list)))
         .routes(routes!(jobs::bulk_retry))
+        .routes(routes!(crate::submissions::create))
         .routes(routes!(jobs::get, jobs::cancel))
         .routes(routes!(jobs::set_status))
         .routes(routes!(jobs::retry))

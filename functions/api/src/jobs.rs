@@ -53,6 +53,7 @@ fn job_id(raw: &str) -> ApiResult<JobId> {
         (status = 201, description = "Created and enqueued; it stays pending until a worker takes it", body = JobView),
         (status = 200, description = "The job an earlier request with this Idempotency-Key created", body = JobView),
         (status = 400, description = "Invalid body or payload (the message names the field)", body = ErrorBody),
+        (status = 404, description = "No such upload_id of the caller's (`POST /jobs/uploads`)", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorBody),
         (status = 503, description = "Storage or queue unavailable; nothing was kept", body = ErrorBody)))]
 pub async fn create(
@@ -61,7 +62,15 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let new: NewJob = parse_json(&body)?;
+    // `{"kind": "image", "upload_id"}`: the payload is the caller's presigned upload.
+    let upload = match crate::submissions::upload_id_of(&body) {
+        Some(id) => Some(crate::submissions::take(&app, &caller, &id).await?),
+        None => None,
+    };
+    let new: NewJob = match &upload {
+        Some(upload) => parse_json(&crate::submissions::job_body(&body, upload)?)?,
+        None => parse_json(&body)?,
+    };
     let idempotency = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -80,6 +89,9 @@ pub async fn create(
         }
     };
     let (job, created) = app.jobs.submit(&caller, new, idempotency).await?;
+    if let Some(upload) = upload {
+        crate::submissions::discard(&app, upload).await;
+    }
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(JobView::full(&job))).into_response())
 }

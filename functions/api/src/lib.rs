@@ -15,4 +15,5 @@ pub mod retail;
 #[cfg(test)]
 mod seed_tests;
 pub mod seeds;
+pub mod submissions;
 pub mod view;

@@ -58,7 +58,26 @@ async fn json_413(response: Response) -> Response {
         (status = 201, description = "Accepted; the job also shows in /jobs as kind image", body = Submitted),
         (status = 400, description = "Missing fields or count != visits.length", body = ErrorBody)))]
 pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
-    let payload: ImagePayload = parse_json(&body)?;
+    // `{"upload_id"}`: the payload is the caller's presigned upload (`POST /jobs/uploads`).
+    let upload = match crate::submissions::upload_id_of(&body) {
+        Some(id) => {
+            let fields: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
+            if fields.len() > 1 {
+                return Err(ApiError::invalid(
+                    "upload_id: send upload_id alone; the payload is the upload",
+                ));
+            }
+            Some(crate::submissions::take(&app, &caller, &id).await?)
+        }
+        None => None,
+    };
+    let payload: ImagePayload = match &upload {
+        Some(upload) => {
+            crate::submissions::uploaded_json(&upload.bytes)?;
+            parse_json(&upload.bytes)?
+        }
+        None => parse_json(&body)?,
+    };
     let spec = JobSpec::Image(payload);
     // Errors name fields as the client sent them (`count`, not `payload.count`).
     spec.validate()
@@ -68,6 +87,9 @@ pub async fn submit(State(app): State<AppState>, Signed(caller): Signed, body: B
         .jobs
         .submit_spec(Some(caller.owner), spec, priority, None, None)
         .await?;
+    if let Some(upload) = upload {
+        crate::submissions::discard(&app, upload).await;
+    }
     Ok((StatusCode::CREATED, Json(Submitted { job_id: job.id })).into_response())
 }
 
@@ -230,7 +252,7 @@ pub struct ImagesAnswer<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Submissions of real size, in-process over the in-memory store, queue and payloads.
 
     use std::sync::Arc;
@@ -248,14 +270,14 @@ mod tests {
     use super::*;
     use crate::auth::{AuthConfig, authorizer_context};
 
-    struct Api {
-        app: axum::Router,
-        store: Arc<MemoryJobStore>,
-        payloads: Arc<MemoryPayloads>,
-        parts: Arc<shared::store::memory::MemoryPartStore>,
+    pub(crate) struct Api {
+        pub app: axum::Router,
+        pub store: Arc<MemoryJobStore>,
+        pub payloads: Arc<MemoryPayloads>,
+        pub parts: Arc<shared::store::memory::MemoryPartStore>,
     }
 
-    fn api() -> Api {
+    pub(crate) fn api() -> Api {
         let store = Arc::new(MemoryJobStore::new());
         let payloads = Arc::new(MemoryPayloads::new());
         let parts = Arc::new(shared::store::memory::MemoryPartStore::new());
@@ -289,7 +311,7 @@ mod tests {
     }
 
     impl Api {
-        async fn get(&self, path: &str) -> (StatusCode, Value) {
+        pub async fn get(&self, path: &str) -> (StatusCode, Value) {
             let req = Request::builder()
                 .uri(path)
                 .extension(authorizer_context("alice", false))
@@ -301,7 +323,7 @@ mod tests {
             (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
         }
 
-        async fn post(&self, path: &str, body: String) -> (StatusCode, String, Value) {
+        pub async fn post(&self, path: &str, body: String) -> (StatusCode, String, Value) {
             let req = Request::builder()
                 .method("POST")
                 .uri(path)
@@ -322,7 +344,7 @@ mod tests {
     }
 
     /// Retail Pulse's shape: `visits` visits of `per_visit` URLs (`/<n>.jpg`) padded to `pad` bytes.
-    fn submission(visits: usize, per_visit: usize, pad: usize) -> Value {
+    pub(crate) fn submission(visits: usize, per_visit: usize, pad: usize) -> Value {
         let visits: Vec<Value> = (0..visits)
             .map(|v| {
                 let urls: Vec<String> = (0..per_visit)

@@ -536,3 +536,93 @@ async fn queue_depths_count_waiting_messages_dead_letters_included() {
     assert_eq!(depth("high_dead_letter")["visible"], 1, "{body}");
     assert_eq!(depth("high_dead_letter")["role"], "dead_letter");
 }
+
+/// The presigned path end to end on S3: `POST /jobs/uploads`, a PUT of 8 MB to the URL it
+/// signed, `POST /jobs {"kind": "image", "upload_id"}`: the claim check is written under
+/// `payloads/`, the submission is deleted, and the upload cannot be used twice.
+#[tokio::test]
+async fn an_image_submission_over_6_mb_goes_through_a_presigned_upload() {
+    let t = TestStack::new(None).await;
+    let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
+    let bucket = t.var("UPLOADS_BUCKET").to_string();
+    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), t.var("JOBS_TABLE")));
+    let queue = Arc::new(SqsJobQueue::new(
+        clients.sqs.clone(),
+        t.var("HIGH_QUEUE_URL"),
+        t.var("NORMAL_QUEUE_URL"),
+    ));
+    let app = router(AppState {
+        jobs: Jobs::new(store, queue, time::Duration::seconds(60))
+            .with_payloads(Arc::new(shared::payloads::S3Payloads::new(clients.s3.clone(), &bucket))),
+        files: api_files(&t, &clients),
+        parts: Arc::new(shared::store::DynamoPartStore::new(
+            clients.dynamodb.clone(),
+            t.var("JOBS_TABLE"),
+        )),
+        auth: api::auth::AuthConfig::default(),
+    });
+    let api = Api { _t: t, app };
+
+    // 1,000 visits of 10 URLs padded to about 8 MB: more than one request may carry.
+    let visits: Vec<Value> = (0..1_000)
+        .map(|v| {
+            let urls: Vec<String> = (0..10)
+                .map(|i| format!("https://img.example/{}{}.jpg", "p".repeat(750), v * 10 + i))
+                .collect();
+            json!({"store_id": "S00339218", "image_url": urls, "visit_time": "2026-11-23T10:00:00Z"})
+        })
+        .collect();
+    let payload = json!({"count": visits.len(), "visits": visits}).to_string();
+    assert!(payload.len() > api::retail::MAX_SUBMISSION_BYTES, "{}", payload.len());
+
+    let (status, grant) = api
+        .call(
+            "POST",
+            "/jobs/uploads",
+            Some(json!({"kind": "image", "size": payload.len()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let key = grant["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("submissions/ops/") && key.ends_with(".json"), "{key}");
+    let mut put = reqwest::Client::new().put(grant["upload_url"].as_str().unwrap());
+    for (name, value) in grant["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    let resp = put.body(payload.clone()).send().await.unwrap();
+    assert!(
+        resp.status().is_success(),
+        "PUT: {} {}",
+        resp.status(),
+        resp.text().await.unwrap()
+    );
+    let head = clients.s3.head_object().bucket(&bucket).key(&key).send().await.unwrap();
+    assert_eq!(head.content_length(), Some(payload.len() as i64));
+
+    let body = json!({"kind": "image", "upload_id": grant["upload_id"]});
+    let (status, job) = api.call("POST", "/jobs", Some(body.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let stored = &job["payload"]["stored"];
+    assert_eq!(
+        (stored["visits"].as_u64(), stored["images"].as_u64()),
+        (Some(1_000), Some(10_000)),
+        "{job}"
+    );
+    let claim = format!("payloads/ops/{}.json", id(&job));
+    assert_eq!(stored["key"], claim.as_str());
+    let kept = clients
+        .s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&claim)
+        .send()
+        .await
+        .unwrap();
+    assert!(kept.content_length().unwrap() > 6 * 1024 * 1024);
+    let gone = clients.s3.head_object().bucket(&bucket).key(&key).send().await;
+    assert!(gone.is_err(), "the submission is deleted after use");
+
+    let (status, answer) = api.call("POST", "/jobs", Some(body)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert!(answer["error"].as_str().unwrap().starts_with("upload_id: "), "{answer}");
+}

@@ -16,7 +16,8 @@ use serde_json::Value;
 /// `StoreMasterKey` parameter set to [`STORE_MASTER_KEY`].
 const EXPECTED: &[(&str, &str, &str)] = &[
     // The api: jobs (create, change, discard, list, count), log entries, submit/retry, queue
-    // depths, uploads, the payloads of big image jobs. It reads no object.
+    // depths, uploads, the payloads of big image jobs, image submissions over 6 MB (the only objects it
+    // reads).
     ("ApiFunction", "dynamodb:GetItem", "JobsTable"),
     ("ApiFunction", "dynamodb:PutItem", "JobsTable"),
     ("ApiFunction", "dynamodb:UpdateItem", "JobsTable"),
@@ -38,6 +39,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("ApiFunction", "s3:PutObject", "UploadsBucket/uploads/*"),
     ("ApiFunction", "s3:PutObject", "UploadsBucket/payloads/*"),
     ("ApiFunction", "s3:DeleteObject", "UploadsBucket/payloads/*"),
+    ("ApiFunction", "s3:PutObject", "UploadsBucket/submissions/*"),
+    ("ApiFunction", "s3:GetObject", "UploadsBucket/submissions/*"),
+    ("ApiFunction", "s3:DeleteObject", "UploadsBucket/submissions/*"),
     // The ingest: its jobs, entries written in batches, continuations, the uploaded files.
     ("IngestFunction", "dynamodb:GetItem", "JobsTable"),
     ("IngestFunction", "dynamodb:PutItem", "JobsTable"),

@@ -15,8 +15,9 @@ pub const IMAGES_PER_PART: usize = 25;
 /// The most images one image job may hold (`IMAGE_MAX_PER_JOB` lowers it per deployment):
 /// 10,000 visits of 10 images.
 pub const MAX_IMAGES_PER_JOB: usize = 100_000;
-/// The most bytes an image job's payload may take as JSON: what a Lambda request carries (6 MB).
-pub const MAX_IMAGE_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+/// The most bytes an image job's payload may take as JSON: what a presigned submission may hold
+/// (25 MB, `POST /jobs/uploads`); an inline one stops earlier, at the 6 MB a Lambda request carries.
+pub const MAX_IMAGE_PAYLOAD_BYTES: usize = 25 * 1024 * 1024;
 /// A payload up to this many bytes of JSON stays in the job item; a larger one goes to S3.
 pub const INLINE_PAYLOAD_BYTES: usize = 32 * 1024;
 /// Without a payload store (tests, tools), payloads up to this size still stay inline.
