@@ -302,12 +302,7 @@ mod tests {
     /// The router over the in-memory stores, with resource names `test-NAME` (nothing is
     /// called for pages; the S3 client is never used).
     fn offline_router() -> Router {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version_latest()
-                .region(aws_sdk_s3::config::Region::new("us-east-1"))
-                .build(),
-        );
+        let (s3, _) = crate::fast_tests::idle_clients();
         router(AppState {
             jobs: Jobs::new(
                 Arc::new(MemoryJobStore::new()),

@@ -25,8 +25,9 @@ struct Api {
     queue: Arc<MemoryQueue>,
 }
 
-/// AWS clients that are never called by these routes (uploads and parts are not exercised here).
-fn idle_clients() -> (aws_sdk_s3::Client, aws_sdk_dynamodb::Client) {
+/// AWS clients that the in-process tests never call (S3 presigns locally; parts and uploads not
+/// exercised use in-memory stores or are not reached). Shared by the api's fast-tier test modules.
+pub(crate) fn idle_clients() -> (aws_sdk_s3::Client, aws_sdk_dynamodb::Client) {
     let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()

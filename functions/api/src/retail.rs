@@ -281,13 +281,7 @@ pub(crate) mod tests {
         let store = Arc::new(MemoryJobStore::new());
         let payloads = Arc::new(MemoryPayloads::new());
         let parts = Arc::new(shared::store::memory::MemoryPartStore::new());
-        let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version_latest()
-                .region(region)
-                .build(),
-        );
+        let (s3, _) = crate::fast_tests::idle_clients();
         let app = crate::app::router(AppState {
             jobs: Jobs::new(store.clone(), Arc::new(MemoryQueue::new()), time::Duration::seconds(60))
                 .with_quotas(Quotas::default())

@@ -27,20 +27,8 @@ struct Seeded {
 fn seeded() -> Seeded {
     let store = Arc::new(MemoryJobStore::new());
     let queue = Arc::new(MemoryQueue::new());
-    let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
     // Never called by these routes (no upload, no parts).
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version_latest()
-            .region(region.clone())
-            .build(),
-    );
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version_latest()
-            .region(region)
-            .build(),
-    );
+    let (s3, dynamodb) = crate::fast_tests::idle_clients();
     let app = router(AppState {
         jobs: Jobs::new(store.clone(), queue, time::Duration::seconds(60)),
         files: crate::files::Files {
