@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+
+use crate::job::{ImageJobResult, ListedStoreError};
 
 /// One measured image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +85,7 @@ const MAX_ERROR_CHARS: usize = 200;
 
 /// Each failed store once, with its first error in payload order, as Retail Pulse's
 /// `GET /api/status` lists them: `[{"store_id", "error"}]`.
-pub fn store_errors(parts: &[PartResult]) -> Vec<Value> {
+pub fn store_errors(parts: &[PartResult]) -> Vec<ListedStoreError> {
     let mut parts: Vec<&PartResult> = parts.iter().collect();
     parts.sort_by_key(|p| p.part);
     let mut seen = std::collections::HashSet::new();
@@ -92,16 +93,17 @@ pub fn store_errors(parts: &[PartResult]) -> Vec<Value> {
         .iter()
         .flat_map(|p| &p.errors)
         .filter(|e| seen.insert(e.store_id.as_str()))
-        .map(|e| json!({"store_id": e.store_id, "error": e.error}))
+        .map(|e| ListedStoreError {
+            store_id: e.store_id.clone(),
+            error: e.error.clone(),
+        })
         .collect()
 }
 
 /// The job's result and, if any store failed, its error text. The result lists at most
 /// [`MAX_LISTED_ERRORS`] stores (`errors_truncated` says when there are more).
-pub fn summarize(parts: &[PartResult]) -> (Value, Option<String>) {
-    let images_ok: usize = parts.iter().map(|p| p.images.len()).sum();
-    let images_failed: usize = parts.iter().map(|p| p.errors.len()).sum();
-    let bytes_read: u64 = parts.iter().flat_map(|p| &p.images).map(|i| i.bytes_read).sum();
+pub fn summarize(parts: &[PartResult]) -> (ImageJobResult, Option<String>) {
+    let count = |n: usize| n as u64;
     let stores: BTreeSet<&str> = parts
         .iter()
         .flat_map(|p| {
@@ -112,25 +114,14 @@ pub fn summarize(parts: &[PartResult]) -> (Value, Option<String>) {
         })
         .collect();
     let errors = store_errors(parts);
-    let listed: Vec<Value> = errors
+    let listed: Vec<ListedStoreError> = errors
         .iter()
         .take(MAX_LISTED_ERRORS)
-        .map(|e| {
-            let text = e["error"].as_str().unwrap_or("");
-            let text: String = text.chars().take(MAX_ERROR_CHARS).collect();
-            json!({"store_id": e["store_id"], "error": text})
+        .map(|e| ListedStoreError {
+            store_id: e.store_id.clone(),
+            error: e.error.chars().take(MAX_ERROR_CHARS).collect(),
         })
         .collect();
-    let result = json!({
-        "images_ok": images_ok,
-        "images_failed": images_failed,
-        "stores": stores.len(),
-        "stores_failed": errors.len(),
-        "bytes_read": bytes_read,
-        "parts": parts.len(),
-        "errors": listed,
-        "errors_truncated": errors.len() > listed.len(),
-    });
     let error = match errors.len() {
         0 => None,
         n => Some(format!(
@@ -139,21 +130,29 @@ pub fn summarize(parts: &[PartResult]) -> (Value, Option<String>) {
             listed
                 .iter()
                 .take(5)
-                .map(|e| format!(
-                    "{} ({})",
-                    e["store_id"].as_str().unwrap_or(""),
-                    e["error"].as_str().unwrap_or("")
-                ))
+                .map(|e| format!("{} ({})", e.store_id, e.error))
                 .collect::<Vec<_>>()
                 .join("; "),
             if n > 5 { "; ..." } else { "" }
         )),
+    };
+    let result = ImageJobResult {
+        images_ok: count(parts.iter().map(|p| p.images.len()).sum()),
+        images_failed: count(parts.iter().map(|p| p.errors.len()).sum()),
+        stores: count(stores.len()),
+        stores_failed: count(errors.len()),
+        bytes_read: parts.iter().flat_map(|p| &p.images).map(|i| i.bytes_read).sum(),
+        parts: count(parts.len()),
+        errors_truncated: errors.len() > listed.len(),
+        errors: listed,
     };
     (result, error)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn err(store: &str, url: Option<&str>, error: &str) -> StoreError {
@@ -223,6 +222,7 @@ mod tests {
             errors: vec![],
         }];
         let (result, error) = summarize(&parts);
+        let result = serde_json::to_value(&result).unwrap();
         assert_eq!(error, None);
         assert_eq!(result["images_ok"], 1);
         assert_eq!(result["bytes_read"], 33);
@@ -248,6 +248,7 @@ mod tests {
             },
         ];
         let (result, error) = summarize(&parts);
+        let result = serde_json::to_value(&result).unwrap();
         assert_eq!(
             result["errors"],
             json!([
@@ -276,6 +277,7 @@ mod tests {
                 .collect(),
         }];
         let (result, error) = summarize(&parts);
+        let result = serde_json::to_value(&result).unwrap();
         assert_eq!(result["errors"].as_array().unwrap().len(), MAX_LISTED_ERRORS);
         assert_eq!(result["errors_truncated"], true);
         assert_eq!(result["stores_failed"], 1500);

@@ -17,7 +17,9 @@ use time::{Duration, OffsetDateTime};
 use crate::auth::{Caller, Owner};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::job::{ClaimRefused, INLINE_PAYLOAD_BYTES, Job, JobId, JobKind, JobSpec, JobStatus, LogIngestPayload};
+use crate::job::{
+    ClaimRefused, INLINE_PAYLOAD_BYTES, Job, JobId, JobKind, JobResult, JobSpec, JobStatus, LogIngestPayload,
+};
 use crate::payloads::Payloads;
 use crate::queue::JobQueue;
 use crate::quota::Quotas;
@@ -571,7 +573,7 @@ pub async fn claim(store: &dyn JobStore, id: JobId, lease: Duration) -> Result<C
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ended {
     /// The work is done: its result.
-    Completed(Value),
+    Completed(JobResult),
     /// It would fail the same way again: the job fails now.
     Permanent(String),
     /// Another attempt may succeed: the job goes back to `queued` while attempts remain, else
@@ -588,7 +590,7 @@ pub async fn end_attempt(store: &dyn JobStore, id: JobId, attempt: u32, ended: &
         .modify(id, &mut |j| {
             let now = clock::now();
             match ended {
-                Ended::Completed(result) => j.complete(attempt, result.clone(), now),
+                Ended::Completed(result) => j.complete(attempt, result, now),
                 Ended::Permanent(error) => j.fail_permanently(attempt, error.clone(), now),
                 Ended::Transient {
                     error,

@@ -7,7 +7,7 @@ use local_bridge::testing::TestStack;
 use serde_json::json;
 use shared::auth::Scope;
 use shared::clock;
-use shared::job::{ClaimRefused, Job, JobKind, JobSpec, JobStatus};
+use shared::job::{ArchiveResult, ClaimRefused, Job, JobKind, JobSpec, JobStatus};
 use shared::store::{Created, DynamoJobStore, IdempotencyKey, JobStore, ListFilter};
 use time::Duration;
 
@@ -272,7 +272,7 @@ async fn stats_equal_a_full_count_after_a_burst_of_mixed_transitions() {
                             .map_err(|_| shared::Error::Conflict("x".into()))
                     })
                     .await;
-                    step(|j| j.complete(1, json!({}), clock::now())).await;
+                    step(|j| j.complete(1, &ArchiveResult::example(), clock::now())).await;
                 }
                 4 => {
                     step(|j| {

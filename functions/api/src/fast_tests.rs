@@ -579,7 +579,7 @@ async fn the_document_names_every_field_of_a_job_and_every_status_and_kind() {
     job.mark_enqueued(now);
     job.claim(now, time::Duration::seconds(60)).unwrap();
     job.lease_owner = Some("token".into());
-    job.result = Some(json!({}));
+    job.result = Some(shared::job::ArchiveResult::example().to_value());
     job.error = Some("e".into());
     job.completed_at = Some(now);
     job.sweeps = 1;
@@ -628,6 +628,38 @@ async fn the_document_names_every_field_of_a_job_and_every_status_and_kind() {
         new_job.keys().collect::<Vec<_>>(),
         ["kind", "payload", "priority", "scheduled_for"]
     );
+    // A result is one typed shape per kind (in JobKind's order), not free JSON.
+    // (optional: a oneOf of the shapes and null)
+    let optional = &documented["result"]["oneOf"];
+    assert_eq!(optional[0]["$ref"], "#/components/schemas/JobResult", "{optional}");
+    assert_eq!(optional[1]["type"], "null", "{optional}");
+    let result = resolve(&optional[0]);
+    let shapes: Vec<&str> = result["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("result is not a oneOf: {result}"))
+        .iter()
+        .map(|v| {
+            v["$ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{result}"))
+                .trim_start_matches("#/components/schemas/")
+        })
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            "ImageJobResult",
+            "IngestResult",
+            "ArchiveResult",
+            "EmailResult",
+            "NotificationResult",
+            "ReportResult"
+        ]
+    );
+    let archive = properties(schemas, &schemas["ArchiveResult"]);
+    for key in view["result"].as_object().unwrap().keys() {
+        assert!(archive.contains_key(key), "ArchiveResult.{key} is not in the document");
+    }
 }
 
 /// Follows a `$ref` to its schema.

@@ -2,6 +2,7 @@
 //! status and the stored entries. The S3-triggered ingest function does the work; these routes
 //! create the `log_ingest` job and the object it reads.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::auth::Caller;
 use shared::clock;
-use shared::job::{Job, JobId, JobSpec, JobStatus, LogIngestPayload};
+use shared::job::{IngestResult, Job, JobId, JobResult, JobSpec, JobStatus, LogIngestPayload};
 use shared::logs::{Level, LogEntry, Rejection};
 use shared::service::DEFAULT_PRIORITY;
 use shared::store::entries::EntryStore;
@@ -303,8 +304,7 @@ pub async fn status(
     let JobSpec::LogIngest(payload) = &job.spec else {
         unreachable!("checked")
     };
-    let result = job.result.clone().unwrap_or(Value::Null);
-    let count = |k: &str| result.get(k).cloned().unwrap_or(json!(0));
+    let result = ingest_result(&job)?;
     Ok(Json(IngestStatus {
         job_id: job.id,
         status: status_name(job.status),
@@ -312,16 +312,24 @@ pub async fn status(
         size: payload.size,
         progress: job.progress.percent,
         stage: job.progress.stage.clone(),
-        lines_read: count("lines_read"),
-        lines_stored: count("lines_stored"),
-        lines_rejected: count("lines_rejected"),
-        rejected: result.get("rejected").cloned().unwrap_or(json!([])),
-        levels: result.get("levels").cloned().unwrap_or(json!({})),
+        lines_read: result.lines_read,
+        lines_stored: result.lines_stored,
+        lines_rejected: result.lines_rejected,
+        rejected: result.rejected,
+        levels: result.levels,
         error: job.error.clone(),
         created_at: clock::format(job.created_at),
         completed_at: job.completed_at.map(clock::format),
     })
     .into_response())
+}
+
+/// An ingest job's counts: its result once it has one, zeros before.
+fn ingest_result(job: &Job) -> Result<IngestResult, ApiError> {
+    Ok(match job.typed_result()? {
+        Some(JobResult::LogIngest(r)) => r,
+        _ => IngestResult::default(),
+    })
 }
 
 /// The answer of `GET /api/v1/jobs/{job_id}` (Event Horizon's shape). The counts and lists come
@@ -337,18 +345,13 @@ pub struct IngestStatus {
     /// Percent done.
     pub progress: u8,
     pub stage: String,
-    #[schema(value_type = u64)]
-    pub lines_read: Value,
-    #[schema(value_type = u64)]
-    pub lines_stored: Value,
-    #[schema(value_type = u64)]
-    pub lines_rejected: Value,
+    pub lines_read: u64,
+    pub lines_stored: u64,
+    pub lines_rejected: u64,
     /// The first rejected lines, with why.
-    #[schema(value_type = Vec<Rejection>)]
-    pub rejected: Value,
+    pub rejected: Vec<Rejection>,
     /// Stored entries by level.
-    #[schema(value_type = Object)]
-    pub levels: Value,
+    pub levels: BTreeMap<String, u64>,
     pub error: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -404,8 +407,7 @@ pub struct EntriesAnswer {
     pub entries: Vec<LogEntry>,
     pub next: Option<String>,
     /// The whole file's counts by level.
-    #[schema(value_type = Object)]
-    pub counts_by_level: Value,
+    pub counts_by_level: BTreeMap<String, u64>,
 }
 
 /// `GET /api/v1/jobs/{job_id}/entries?level=&limit=&next=`: stored entries in line order, with
@@ -428,12 +430,7 @@ pub async fn entries(
         .entries
         .list(job.id, q.level, q.limit, q.next.as_deref())
         .await?;
-    let levels = job
-        .result
-        .as_ref()
-        .and_then(|r| r.get("levels"))
-        .cloned()
-        .unwrap_or(json!({}));
+    let levels = ingest_result(&job)?.levels;
     Ok(Json(EntriesAnswer {
         job_id: job.id,
         entries: page.entries,

@@ -9,10 +9,10 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::Error;
 use shared::images::{ImageResult, StoreError, store_errors};
-use shared::job::{ImagePayload, JobId, JobSpec, JobStatus};
+use shared::job::{ImagePayload, JobId, JobKind, JobResult, JobSpec, JobStatus};
 
 use crate::app::AppState;
 use crate::auth::Signed;
@@ -140,20 +140,22 @@ pub async fn status(
         JobStatus::Completed => body["status"] = json!("completed"),
         JobStatus::Failed | JobStatus::Cancelled => {
             body["status"] = json!("failed");
-            let result = job.result.as_ref();
-            let truncated = result.and_then(|r| r.get("errors_truncated")).and_then(Value::as_bool) == Some(true);
-            let stores = if truncated && let Some(run) = job.last_run_key() {
+            let result = match job.result.as_ref().map(|r| JobResult::parse(JobKind::Image, r)) {
+                Some(Ok(JobResult::Image(r))) => Some(r),
+                Some(Err(e)) => return Err(e.into()),
+                _ => None,
+            };
+            let stores = match result {
                 // The job item lists the first stores only; every store's error is in the parts.
-                Some(store_errors(&app.parts.list(job.id, &run).await?))
-            } else {
-                result
-                    .and_then(|r| r.get("errors"))
-                    .and_then(Value::as_array)
-                    .filter(|e| !e.is_empty())
-                    .cloned()
+                Some(r) if r.errors_truncated => match job.last_run_key() {
+                    Some(run) => Some(store_errors(&app.parts.list(job.id, &run).await?)),
+                    None => Some(r.errors),
+                },
+                Some(r) if !r.errors.is_empty() => Some(r.errors),
+                _ => None,
             };
             body["error"] = match stores {
-                Some(errors) => Value::Array(errors),
+                Some(errors) => serde_json::to_value(errors).map_err(|e| ApiError(Error::Internal(e.to_string())))?,
                 None => json!([{"store_id": null, "error": job.error.as_deref().unwrap_or("cancelled")}]),
             };
         }
@@ -269,6 +271,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::auth::{AuthConfig, authorizer_context};
+    use serde_json::Value;
 
     pub(crate) struct Api {
         pub app: axum::Router,

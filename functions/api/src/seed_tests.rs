@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use shared::job::{JobId, JobKind, JobStatus};
+use shared::job::{ArchiveResult, IngestResult, JobId, JobKind, JobResult, JobStatus};
 use shared::service::{Claim, Jobs, claim};
 use shared::store::JobStore;
 use shared::store::memory::{MemoryJobStore, MemoryQueue};
@@ -63,7 +63,7 @@ impl Seeded {
     }
 
     /// What the worker does with a job: claim it (it leaves `pending`), then complete it.
-    async fn run_to_completed(&self, id: JobId, result: Value) {
+    async fn run_to_completed(&self, id: JobId, result: JobResult) {
         let Claim::Claimed(job) = claim(self.store.as_ref(), id, time::Duration::seconds(60))
             .await
             .unwrap()
@@ -72,7 +72,7 @@ impl Seeded {
         };
         let attempt = job.attempts;
         self.store
-            .modify(id, &mut |j| j.complete(attempt, result.clone(), shared::clock::now()))
+            .modify(id, &mut |j| j.complete(attempt, &result, shared::clock::now()))
             .await
             .unwrap();
     }
@@ -119,7 +119,7 @@ async fn seed_000_creates_a_pending_job_lists_reads_it_and_sets_its_status_throu
     assert!(err["error"].as_str().unwrap().starts_with("status:"), "{err}");
 
     // pending -> processing -> completed, as the seed's background task does.
-    api.run_to_completed(id, json!({"archived": true})).await;
+    api.run_to_completed(id, ArchiveResult::example()).await;
     let (_, done) = api.send("GET", &format!("/jobs/{id}"), "").await;
     assert_eq!(done["status"], "completed");
     let steps: Vec<&str> = done["timeline"]
@@ -266,10 +266,10 @@ async fn seed_002_api_jobs_answers_its_camel_case_shape_with_four_statuses() {
     )
     .unwrap();
 
-    api.run_to_completed(id, json!({"archived": 1})).await;
+    api.run_to_completed(id, ArchiveResult::example()).await;
     let (_, done) = api.send("GET", &format!("/api/jobs/{id}"), "").await;
     assert_eq!(done["status"], "completed");
-    assert_eq!(done["result"], json!({"archived": 1}));
+    assert_eq!(done["result"], ArchiveResult::example().to_value());
 
     // cancelled reads as failed, with the reason.
     let (_, other) = api.send("POST", "/api/jobs", body).await;
@@ -312,8 +312,12 @@ async fn seed_003_status_route_answers_its_four_statuses() {
         (StatusCode::OK, Some("queued")),
         "{got}"
     );
-    api.run_to_completed(job.id, json!({"lines_read": 2, "lines_stored": 2, "lines_rejected": 0}))
-        .await;
+    let counts = IngestResult {
+        lines_read: 2,
+        lines_stored: 2,
+        ..Default::default()
+    };
+    api.run_to_completed(job.id, counts.into()).await;
     let (_, got) = api.send("GET", &path, "").await;
     assert_eq!(
         (got["status"].as_str(), got["lines_stored"].as_u64()),

@@ -112,7 +112,7 @@ pub struct SeedJob {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<shared::job::JobResult>)]
     pub result: Option<Value>,
 }
 

@@ -29,7 +29,7 @@ use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::clock;
-use shared::job::{ClaimRefused, Job, JobId, JobSpec};
+use shared::job::{ClaimRefused, IngestResult, Job, JobId, JobSpec};
 use shared::logs::{LogEntry, Rejection};
 use shared::objects::{Body, ObjectError, Objects};
 use shared::queue::JobMessage;
@@ -134,7 +134,7 @@ pub enum IngestMessage {
 
 /// How an invocation's share of a file ended.
 pub enum Outcome {
-    Done(Value),
+    Done(IngestResult),
     Paused(Checkpoint),
 }
 
@@ -345,7 +345,7 @@ impl Ingest {
             Err(error) => Err(error),
         };
         let written = match outcome {
-            Ok(result) => end_attempt(self.jobs.store.as_ref(), id, attempt, &Ended::Completed(result)).await,
+            Ok(result) => end_attempt(self.jobs.store.as_ref(), id, attempt, &Ended::Completed(result.into())).await,
             Err(IngestError::Store(shared::Error::Conflict(why))) => {
                 tracing::info!(job_id = %id, attempt, %why, "the attempt lost the job; stopping");
                 return Ok(());
@@ -693,7 +693,7 @@ impl<'a> Run<'a> {
     }
 
     /// Stores the rest and totals the file. A file none of whose lines is JSON is not JSONL.
-    async fn complete(mut self) -> Result<Value, IngestError> {
+    async fn complete(mut self) -> Result<IngestResult, IngestError> {
         self.send_batch();
         self.in_flight.settle_all(&mut self.tally).await?;
         if self.tally.read > 0 && self.tally.non_json == self.tally.read {
@@ -824,15 +824,15 @@ impl Tally {
         }
     }
 
-    fn into_result(self, bytes: u64) -> Value {
-        json!({
-            "lines_read": self.read,
-            "lines_stored": self.stored,
-            "lines_rejected": self.rejected,
-            "rejected": self.first_rejections,
-            "levels": self.levels,
-            "bytes_read": bytes,
-        })
+    fn into_result(self, bytes: u64) -> IngestResult {
+        IngestResult {
+            lines_read: self.read,
+            lines_stored: self.stored,
+            lines_rejected: self.rejected,
+            rejected: self.first_rejections,
+            levels: self.levels,
+            bytes_read: bytes,
+        }
     }
 }
 

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use aws_sdk_s3::types::StorageClass;
-use serde_json::{Value, json};
 use shared::auth::Owner;
-use shared::job::ArchivePayload;
+use shared::job::{ArchivePayload, ArchiveResult, JobResult};
 use shared::objects::{ObjectError, Objects};
 
 use crate::handler::ProcessError;
@@ -25,7 +24,7 @@ impl Archiver {
         Archiver { objects }
     }
 
-    pub async fn run(&self, p: &ArchivePayload, owner: Option<&Owner>) -> Result<Value, ProcessError> {
+    pub async fn run(&self, p: &ArchivePayload, owner: Option<&Owner>) -> Result<JobResult, ProcessError> {
         let (bucket, key) = p
             .source_location()
             .map_err(|e| ProcessError::Permanent(e.to_string()))?;
@@ -57,18 +56,20 @@ impl Archiver {
             tracing::warn!(%target, %error, "reading back the copy failed");
             ProcessError::Transient(format!("reading back {target}: {}", error.summary()))
         })?;
-        Ok(json!({
-            "archived_bucket": bucket,
-            "archived_key": target,
-            "size": head.size,
-            "storage_class": head.storage_class.unwrap_or(ARCHIVE_CLASS).as_str(),
-            "etag": head.etag,
-        }))
+        Ok(ArchiveResult {
+            archived_bucket: bucket.to_string(),
+            archived_key: target,
+            size: head.size,
+            storage_class: head.storage_class.unwrap_or(ARCHIVE_CLASS).as_str().to_string(),
+            etag: head.etag,
+        }
+        .into())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
     use shared::job::JobSpec;
     use shared::store::memory::{Fault, MemoryObjects};
 
@@ -94,7 +95,8 @@ mod tests {
         let result = archiver
             .run(&payload("s3://b/uploads/alice/my clip+1.mp4"), Some(&alice))
             .await
-            .unwrap();
+            .unwrap()
+            .to_value();
         assert_eq!(result["archived_bucket"], "b");
         assert_eq!(result["archived_key"], "archive/alice/a1/my clip+1.mp4");
         assert_eq!(
@@ -116,7 +118,11 @@ mod tests {
     async fn a_job_without_owner_archives_under_the_asset_alone() {
         let (archiver, objects) = archiver();
         objects.put("b", "uploads/k.mp4", b"x".to_vec());
-        let result = archiver.run(&payload("s3://b/uploads/k.mp4"), None).await.unwrap();
+        let result = archiver
+            .run(&payload("s3://b/uploads/k.mp4"), None)
+            .await
+            .unwrap()
+            .to_value();
         assert_eq!(result["archived_key"], "archive/a1/k.mp4");
     }
 

@@ -7,9 +7,8 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
 use shared::clock;
-use shared::job::{EmailPayload, JobId};
+use shared::job::{EmailPayload, EmailResult, EmailStatus, JobId, JobResult};
 use shared::mail::{Mail, Mailer};
 
 use crate::handler::ProcessError;
@@ -24,7 +23,7 @@ impl Emailer {
         Emailer { mailer }
     }
 
-    pub async fn run(&self, p: &EmailPayload, job_id: JobId) -> Result<Value, ProcessError> {
+    pub async fn run(&self, p: &EmailPayload, job_id: JobId) -> Result<JobResult, ProcessError> {
         let mail = Mail {
             job_id,
             to: &p.to,
@@ -36,18 +35,20 @@ impl Emailer {
             ProcessError::of(&format!("sending to {}", p.to), &error)
         })?;
         tracing::info!(%job_id, %message_id, "mail sent");
-        Ok(json!({
-            "status": "sent",
-            "timestamp": clock::format(clock::now()),
-            "message_id": message_id,
-            "to": p.to,
-            "from": self.mailer.from(),
-        }))
+        Ok(EmailResult {
+            status: EmailStatus::Sent,
+            timestamp: clock::now(),
+            message_id,
+            to: p.to.clone(),
+            from: self.mailer.from().to_string(),
+        }
+        .into())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
     use shared::job::JobSpec;
     use shared::store::memory::{Fault, MemoryMailer};
 
@@ -70,7 +71,8 @@ mod tests {
                 id,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .to_value();
         let sent = mailer.sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(

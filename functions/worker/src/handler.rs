@@ -15,9 +15,8 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use serde_json::Value;
 use shared::clock;
-use shared::job::{ClaimRefused, Job, JobSpec, JobStatus};
+use shared::job::{ClaimRefused, Job, JobResult, JobSpec, JobStatus};
 use shared::queue::{JobMessage, JobQueue, delay_until};
 use shared::service::{Claim, Ended, end_attempt};
 use shared::store::JobStore;
@@ -80,7 +79,7 @@ pub enum RecordError {
 /// The work of one attempt, by kind. [`Processors`] is the real one.
 #[async_trait::async_trait]
 pub trait Runner: Send + Sync {
-    async fn run(&self, job: &Job) -> Result<Value, ProcessError>;
+    async fn run(&self, job: &Job) -> Result<JobResult, ProcessError>;
 }
 
 /// Per-kind work.
@@ -93,7 +92,7 @@ pub struct Processors {
 
 #[async_trait::async_trait]
 impl Runner for Processors {
-    async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
+    async fn run(&self, job: &Job) -> Result<JobResult, ProcessError> {
         match &job.spec {
             JobSpec::Archive(p) => self.archive.run(p, job.owner.as_ref()).await,
             JobSpec::Email(p) => self.email.run(p, job.id).await,

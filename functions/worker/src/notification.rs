@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-use shared::job::{JobId, NotificationPayload};
+use shared::job::{JobId, JobResult, NotificationPayload, NotificationResult};
 use shared::notify::{Notification, Publisher};
 
 use crate::handler::ProcessError;
@@ -22,7 +21,7 @@ impl Notifier {
         Notifier { publisher }
     }
 
-    pub async fn run(&self, p: &NotificationPayload, job_id: JobId) -> Result<Value, ProcessError> {
+    pub async fn run(&self, p: &NotificationPayload, job_id: JobId) -> Result<JobResult, ProcessError> {
         let n = Notification {
             job_id,
             user_id: p.user_id.clone(),
@@ -34,17 +33,19 @@ impl Notifier {
             ProcessError::of("publishing the notification", &error)
         })?;
         tracing::info!(%job_id, %message_id, "notification published");
-        Ok(json!({
-            "message_id": message_id,
-            "topic": self.publisher.topic(),
-            "channel": p.channel,
-            "user_id": p.user_id,
-        }))
+        Ok(NotificationResult {
+            message_id,
+            topic: self.publisher.topic().to_string(),
+            channel: p.channel,
+            user_id: p.user_id.clone(),
+        }
+        .into())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
     use shared::job::{Channel, JobSpec};
     use shared::store::memory::{Fault, MemoryPublisher};
 
@@ -62,7 +63,11 @@ mod tests {
     async fn the_notification_is_published_with_its_job_and_the_result_names_the_topic() {
         let publisher = Arc::new(MemoryPublisher::new("arn:aws:sns:us-east-1:000000000000:t"));
         let id = JobId::new();
-        let result = Notifier::new(publisher.clone()).run(&payload(), id).await.unwrap();
+        let result = Notifier::new(publisher.clone())
+            .run(&payload(), id)
+            .await
+            .unwrap()
+            .to_value();
         let published = publisher.published();
         assert_eq!(published.len(), 1);
         let (message_id, n) = &published[0];

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::auth::Scope;
 use shared::clock;
-use shared::job::{Job, ReportFormat, ReportPayload, ReportScope};
+use shared::job::{Job, JobResult, ReportFiles, ReportFormat, ReportPayload, ReportPeriod, ReportResult, ReportScope};
 use shared::objects::Objects;
 use shared::report::{Row, Spread, aggregate};
 use shared::store::{JobStore, ListFilter};
@@ -36,7 +36,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub async fn run(&self, p: &ReportPayload, job: &Job) -> Result<Value, ProcessError> {
+    pub async fn run(&self, p: &ReportPayload, job: &Job) -> Result<JobResult, ProcessError> {
         let period = p.period().map_err(|e| ProcessError::Permanent(e.to_string()))?;
         // A report "of one's own" jobs by a job without an owner (AUTH=off) covers every job.
         let scope = match (p.scope, &job.owner) {
@@ -77,17 +77,16 @@ impl Reporter {
         let rows = aggregate(&jobs);
         let owner = job.owner.as_ref().map(|o| o.to_string()).unwrap_or_else(|| "_".into());
         let prefix = format!("reports/{owner}/{}", job.id);
-        let period_json = json!({"start": clock::format(period.start), "end": clock::format(period.end)});
-        let scope = match p.scope {
-            ReportScope::Own => "own",
-            ReportScope::All => "all",
+        let period = ReportPeriod {
+            start: period.start,
+            end: period.end,
         };
         let document = json!({
             "report_type": p.report_type,
             "job_id": job.id,
             "generated_at": clock::format(clock::now()),
-            "period": period_json,
-            "scope": scope,
+            "period": period,
+            "scope": p.scope,
             "jobs": jobs.len(),
             "rows": rows,
         });
@@ -116,20 +115,21 @@ impl Reporter {
             .await
             .map_err(|error| object_error("signing the link", error))?;
         debug_assert!(p.format != ReportFormat::Pdf, "refused at submission");
-        Ok(json!({
-            "report_type": p.report_type,
-            "period": period_json,
-            "scope": scope,
-            "jobs": jobs.len(),
-            "rows": rows.len(),
-            "files": {
-                "bucket": self.bucket,
-                "csv": format!("{prefix}/report.csv"),
-                "json": format!("{prefix}/report.json"),
+        Ok(ReportResult {
+            report_type: p.report_type.clone(),
+            period,
+            scope: p.scope,
+            jobs: jobs.len() as u64,
+            rows: rows.len() as u64,
+            files: ReportFiles {
+                bucket: self.bucket.clone(),
+                csv: format!("{prefix}/report.csv"),
+                json: format!("{prefix}/report.json"),
             },
-            "download_url": url,
-            "download_expires_at": clock::format(expires_at),
-        }))
+            download_url: url,
+            download_expires_at: expires_at,
+        }
+        .into())
     }
 }
 

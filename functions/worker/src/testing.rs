@@ -5,20 +5,19 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use shared::job::{Job, JobId};
+use shared::job::{ArchiveResult, Job, JobId, JobResult};
 
 use crate::handler::{ProcessError, Runner};
 
 /// A scripted attempt: waits `delay`, then answers `outcome(call number)`; logs who started when.
 pub struct Scripted {
     delay: Duration,
-    outcome: fn(usize) -> Result<Value, ProcessError>,
+    outcome: fn(usize) -> Result<JobResult, ProcessError>,
     pub started: Mutex<Vec<JobId>>,
 }
 
 impl Scripted {
-    pub fn new(delay_ms: u64, outcome: fn(usize) -> Result<Value, ProcessError>) -> std::sync::Arc<Self> {
+    pub fn new(delay_ms: u64, outcome: fn(usize) -> Result<JobResult, ProcessError>) -> std::sync::Arc<Self> {
         std::sync::Arc::new(Scripted {
             delay: Duration::from_millis(delay_ms),
             outcome,
@@ -33,7 +32,7 @@ impl Scripted {
 
 #[async_trait::async_trait]
 impl Runner for Scripted {
-    async fn run(&self, job: &Job) -> Result<Value, ProcessError> {
+    async fn run(&self, job: &Job) -> Result<JobResult, ProcessError> {
         let n = {
             let mut s = self.started.lock().unwrap();
             s.push(job.id);
@@ -45,6 +44,6 @@ impl Runner for Scripted {
 }
 
 /// An attempt that succeeds.
-pub fn ok(_: usize) -> Result<Value, ProcessError> {
-    Ok(json!({"done": true}))
+pub fn ok(_: usize) -> Result<JobResult, ProcessError> {
+    Ok(ArchiveResult::example())
 }

@@ -80,7 +80,9 @@ pub struct Job {
     pub status: JobStatus,
     pub priority: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    /// What the work produced, in its kind's shape (one of `JobResult`'s; `Job::typed_result`
+    /// reads it typed).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<JobResult>))]
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -365,10 +367,18 @@ impl Job {
         Ok(())
     }
 
+    /// The result as its kind's type (`None` until the job has one).
+    pub fn typed_result(&self) -> Result<Option<JobResult>> {
+        self.result
+            .as_ref()
+            .map(|v| JobResult::parse(self.kind(), v))
+            .transpose()
+    }
+
     /// The running attempt succeeded.
-    pub fn complete(&mut self, attempt: u32, result: Value, now: OffsetDateTime) -> Result<()> {
+    pub fn complete(&mut self, attempt: u32, result: &JobResult, now: OffsetDateTime) -> Result<()> {
         self.ensure_attempt(attempt)?;
-        self.result = Some(result);
+        self.result = Some(result.to_value());
         self.error = None;
         self.progress = Progress {
             percent: 100,
@@ -514,9 +524,15 @@ impl Job {
 
     /// Ends run `run` once every part is recorded: `completed`, or `failed` with `error` (the
     /// result, with what succeeded, is kept either way).
-    pub fn finish_parts(&mut self, run: &str, result: Value, error: Option<String>, now: OffsetDateTime) -> Result<()> {
+    pub fn finish_parts(
+        &mut self,
+        run: &str,
+        result: &ImageJobResult,
+        error: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         self.ensure_run(run)?;
-        self.result = Some(result);
+        self.result = Some(JobResult::Image(result.clone()).to_value());
         self.progress = Progress {
             percent: 100,
             stage: "completed".into(),
@@ -657,8 +673,8 @@ mod tests {
         dup.claim(t(31), Duration::seconds(30)).unwrap();
         assert_eq!(dup.attempts, 2);
         // the first attempt lost the job and may not complete it
-        assert!(dup.complete(1, json!({}), t(32)).is_err());
-        dup.complete(2, json!({"ok": true}), t(33)).unwrap();
+        assert!(dup.complete(1, &ArchiveResult::example(), t(32)).is_err());
+        dup.complete(2, &ArchiveResult::example(), t(33)).unwrap();
         assert_eq!(
             dup.claim(t(40), Duration::seconds(30)),
             Err(ClaimRefused::Finished(JobStatus::Completed))

@@ -10,7 +10,7 @@ use crate::auth::{Owner, Scope};
 use crate::clock;
 use crate::error::Error;
 use crate::images::{ImageResult, PartResult, StoreError};
-use crate::job::{Job, JobId, JobKind, JobSpec, JobStatus};
+use crate::job::{ArchiveResult, Job, JobId, JobKind, JobSpec, JobStatus};
 use crate::quota::Quotas;
 
 fn owner(name: &str) -> Owner {
@@ -64,7 +64,7 @@ pub async fn owners_list_and_count_only_their_own(store: &dyn JobStore) {
                 j.claim(clock::now(), Duration::seconds(60))
                     .map_err(|_| Error::Conflict("claim".into()))?;
                 match to {
-                    JobStatus::Completed => j.complete(1, json!({}), clock::now()),
+                    JobStatus::Completed => j.complete(1, &ArchiveResult::example(), clock::now()),
                     _ => j.fail_permanently(1, "boom", clock::now()),
                 }
             })

@@ -688,7 +688,7 @@ mod tests {
             .collect();
         let (result, error) = summarize(&parts);
         let run = image.run_key().unwrap();
-        image.finish_parts(&run, result, error, now).unwrap();
+        image.finish_parts(&run, &result, error, now).unwrap();
         fill_timeline(&mut image);
 
         // log_ingest: the longest key and name, 100 longest rejections
@@ -702,15 +702,25 @@ mod tests {
         ingest.claim(now, Duration::seconds(60)).unwrap();
         let rejected: Vec<_> = (0..100)
             .map(|n| crate::logs::Rejection::new(n, format!("unknown level {}", limits::quote(&long(5000)))).reason)
-            .map(|reason| json!({"line": u64::MAX, "reason": limits::clip(&reason.repeat(10), limits::REASON)}))
+            .map(|reason| crate::logs::Rejection {
+                line: u64::MAX,
+                reason: limits::clip(&reason.repeat(10), limits::REASON),
+                not_json: false,
+            })
             .collect();
-        let levels: serde_json::Map<String, serde_json::Value> = ["trace", "debug", "info", "warn", "error", "fatal"]
+        let levels = ["trace", "debug", "info", "warn", "error", "fatal"]
             .iter()
-            .map(|l| (l.to_string(), json!(u64::MAX)))
+            .map(|l| (l.to_string(), u64::MAX))
             .collect();
-        let result = json!({"lines_read": u64::MAX, "lines_stored": u64::MAX, "lines_rejected": u64::MAX,
-                            "rejected": rejected, "levels": levels, "bytes_read": u64::MAX});
-        ingest.complete(1, result, now).unwrap();
+        let result = crate::job::IngestResult {
+            lines_read: u64::MAX,
+            lines_stored: u64::MAX,
+            lines_rejected: u64::MAX,
+            rejected,
+            levels,
+            bytes_read: u64::MAX,
+        };
+        ingest.complete(1, &result.into(), now).unwrap();
         fill_timeline(&mut ingest);
 
         // archive: the longest asset id and source, failed with the longest error

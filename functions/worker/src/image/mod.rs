@@ -131,7 +131,7 @@ impl ImageJobs {
         self.store
             .modify(job.id, &mut |j| {
                 if j.run_key().as_deref() == Some(run) {
-                    j.finish_parts(run, result.clone(), Some(error.clone()), clock::now())
+                    j.finish_parts(run, &result, Some(error.clone()), clock::now())
                 } else {
                     Ok(())
                 }
@@ -293,7 +293,7 @@ impl ImageJobs {
             .store
             .modify(job.id, &mut |j| {
                 if j.run_key().as_deref() == Some(run) {
-                    j.finish_parts(run, result.clone(), error.clone(), clock::now())
+                    j.finish_parts(run, &result, error.clone(), clock::now())
                 } else {
                     Ok(()) // already finished by another delivery
                 }

@@ -2,7 +2,7 @@
 //! permanent failures, cancellation, priority bands, schedules.
 
 use shared::clock;
-use shared::job::JobStatus;
+use shared::job::{ArchiveResult, JobStatus};
 use shared::queue::MAX_DELAY;
 
 use super::*;
@@ -24,7 +24,7 @@ async fn a_submitted_job_is_sent_on_its_priority_band_and_completed_by_the_worke
     assert_eq!((o.delivered, o.deleted), (1, 1));
     let done = h.job(job.id).await;
     assert_eq!((done.status, done.attempts), (JobStatus::Completed, 1));
-    assert_eq!(done.result, Some(json!({"done": true})));
+    assert_eq!(done.typed_result().unwrap(), Some(ArchiveResult::example()));
     assert_eq!(done.progress.percent, 100);
     assert!(done.started_at.is_some() && done.completed_at.is_some());
     assert_eq!(h.sqs.depth(Band::High), 0);

@@ -14,7 +14,7 @@ use local_bridge::sqs_source::SqsPoller;
 use local_bridge::testing::TestStack;
 use serde_json::{Value, json};
 use shared::auth::Caller;
-use shared::job::{Job, JobId, JobStatus};
+use shared::job::{ArchiveResult, Job, JobId, JobStatus};
 use shared::queue::{JobMessage, SqsJobQueue};
 use shared::service::{Jobs, NewJob};
 use shared::store::{DynamoJobStore, JobStore};
@@ -197,7 +197,7 @@ async fn a_submitted_job_is_sent_on_its_priority_band_and_completed_by_the_worke
     assert_eq!((o.delivered, o.deleted), (1, 1));
     let done = h.job(job.id).await;
     assert_eq!((done.status, done.attempts), (JobStatus::Completed, 1));
-    assert_eq!(done.result, Some(json!({"done": true})));
+    assert_eq!(done.typed_result().unwrap(), Some(ArchiveResult::example()));
     assert_eq!(done.progress.percent, 100);
     assert!(done.started_at.is_some() && done.completed_at.is_some());
 }

@@ -18,6 +18,7 @@ mod image;
 mod log_ingest;
 mod notification;
 mod report;
+mod results;
 
 pub use archive::*;
 pub use email::*;
@@ -25,6 +26,7 @@ pub use image::*;
 pub use log_ingest::*;
 pub use notification::*;
 pub use report::*;
+pub use results::*;
 
 /// The kinds of work the system knows. Each has a typed payload in [`JobSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
