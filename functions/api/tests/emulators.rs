@@ -94,7 +94,10 @@ impl Api {
 
     /// Sends an `events/api/*.json` file through lambda_http's conversion, as in Lambda.
     async fn event(&self, file: &str) -> (StatusCode, Value) {
-        let path = format!("{}/../../events/api/{file}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../events/api/{file}",
+            std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
         let (parts, body) = req.into_parts();

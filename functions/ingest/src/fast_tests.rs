@@ -50,7 +50,10 @@ fn harness() -> Harness {
 
 /// The S3 event of `events/ingest/s3-put-jsonl.json`, as the fixture is.
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/ingest/s3-put-jsonl.json");
+    let path = format!(
+        "{}/../../events/ingest/s3-put-jsonl.json",
+        std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -133,9 +136,9 @@ impl Harness {
 }
 
 fn sample() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../events/samples/app-logs.jsonl"
+    std::fs::read(format!(
+        "{}/../../events/samples/app-logs.jsonl",
+        std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")
     ))
     .unwrap()
 }

@@ -153,9 +153,9 @@ impl Harness {
 }
 
 fn sample() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../events/samples/app-logs.jsonl"
+    std::fs::read(format!(
+        "{}/../../events/samples/app-logs.jsonl",
+        std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")
     ))
     .unwrap()
 }

@@ -631,7 +631,7 @@ Resources:
 
     #[test]
     fn the_project_template_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../template.yaml");
         let t = Template::load(&path).unwrap();
         assert_eq!(t.resources["WorkerFunction"].kind, "AWS::Serverless::Function");
         assert_eq!(t.parameter_defaults()["LeaseSeconds"], "90");

@@ -9,7 +9,7 @@ use crate::template::Template;
 
 /// The workspace's `template.yaml`.
 pub fn template_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../template.yaml")
 }
 
 /// The parameters `infra/up` gives the template, with an issuer nobody serves (tests that need

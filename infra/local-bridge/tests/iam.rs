@@ -96,7 +96,7 @@ const STACK: &str = "stack";
 const ACCOUNT: &str = "123456789012";
 
 fn template() -> Template {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+    let path = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../template.yaml");
     Template::load(&path).unwrap()
 }
 
