@@ -63,15 +63,22 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// `GET /health`
 #[utoipa::path(get, path = "/health", summary = "Liveness", tag = "service", security(()),
-    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)))]
-pub async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({"status": "ok"}))
+    responses((status = 200, description = "The function answers", body = Health)))]
+pub async fn health() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// The answer of `GET /health`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(value_type = String, pattern = "^ok$")]
+    pub status: &'static str,
 }
 
 /// `GET /auth/config`
 #[utoipa::path(get, path = "/auth/config", summary = "How to sign in: the issuer, the dashboard's client id and the OAuth2 endpoints", tag = "service", security(()),
-    responses((status = 200, description = "How to sign in: `{mode, issuer, client_id, authorize_url, token_url, logout_url, scope}` (mode off: `{mode}` only)", body = Object)))]
-pub async fn auth_config(State(app): State<AppState>) -> axum::Json<serde_json::Value> {
+    responses((status = 200, description = "How to sign in", body = crate::auth::SignIn)))]
+pub async fn auth_config(State(app): State<AppState>) -> axum::Json<crate::auth::SignIn> {
     axum::Json(app.auth.public())
 }
 

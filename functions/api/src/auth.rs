@@ -10,7 +10,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::Method;
 use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::Error;
 use shared::auth::Caller;
 
@@ -72,21 +72,37 @@ impl AuthConfig {
     }
 
     /// What the dashboard needs to sign in (`GET /auth/config`); public.
-    pub fn public(&self) -> Value {
+    pub fn public(&self) -> SignIn {
         let endpoint = |path: &str| format!("{}{path}", self.oauth_url);
         match self.mode {
-            AuthMode::Off => json!({"mode": "off"}),
-            AuthMode::Jwt => json!({
-                "mode": "jwt",
-                "issuer": self.issuer,
-                "client_id": self.client_id,
-                "authorize_url": endpoint("/oauth2/authorize"),
-                "token_url": endpoint("/oauth2/token"),
-                "logout_url": endpoint("/logout"),
-                "scope": "openid profile",
-            }),
+            AuthMode::Off => SignIn::Off,
+            AuthMode::Jwt => SignIn::Jwt {
+                issuer: self.issuer.clone(),
+                client_id: self.client_id.clone(),
+                authorize_url: endpoint("/oauth2/authorize"),
+                token_url: endpoint("/oauth2/token"),
+                logout_url: endpoint("/logout"),
+                scope: "openid profile".into(),
+            },
         }
     }
+}
+
+/// How to sign in (`GET /auth/config`): `{"mode": "off"}`, or the issuer, the dashboard's client
+/// id and the OAuth2 endpoints (authorization code with PKCE).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum SignIn {
+    /// No sign-in: the stack was started without auth.
+    Off,
+    Jwt {
+        issuer: String,
+        client_id: String,
+        authorize_url: String,
+        token_url: String,
+        logout_url: String,
+        scope: String,
+    },
 }
 
 /// The verified caller of a request; handlers take it as an argument.

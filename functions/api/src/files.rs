@@ -13,7 +13,7 @@ use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+
 use shared::auth::Caller;
 use shared::clock;
 use shared::job::{IngestResult, Job, JobId, JobResult, JobSpec, JobStatus, LogIngestPayload};
@@ -95,7 +95,7 @@ async fn new_ingest_job(app: &AppState, caller: &Caller, name: &str, size: u64) 
         (UploadForm = "multipart/form-data"),
         (RawFile = "application/octet-stream"))),
     responses(
-        (status = 202, description = "Stored; ingest queued: `{job_id, status, file_name, size}`", body = Object),
+        (status = 202, description = "Stored; ingest queued", body = Uploaded),
         (status = 400, description = "Not .jsonl/.jsonl.gz, empty, or no file", body = ErrorBody),
         (status = 413, description = "Larger than the upload limit (use POST /api/v1/files)", body = ErrorBody)))]
 pub async fn upload(
@@ -193,8 +193,24 @@ pub async fn upload(
         return Err(ApiError(shared::Error::aws("PutObject", e)));
     }
     let job = app.jobs.mark_queued(job.id, "uploaded; waiting for ingest").await?;
-    let body = json!({"job_id": job.id, "status": status_name(job.status), "file_name": name, "size": payload.size});
+    let body = Uploaded {
+        job_id: job.id,
+        status: status_name(job.status),
+        file_name: name,
+        size: payload.size,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// The answer of `POST /api/v1/files/upload` (Event Horizon's shape).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Uploaded {
+    pub job_id: JobId,
+    /// `queued`, or already `processing` / `completed` when the ingest was quicker than the answer.
+    #[schema(value_type = String, pattern = "^(queued|processing|completed|failed)$")]
+    pub status: &'static str,
+    pub file_name: String,
+    pub size: u64,
 }
 
 /// The multipart form of `POST /api/v1/files/upload` (read field by field in [`upload`]).
@@ -224,7 +240,7 @@ pub struct PresignRequest {
 /// through the API. The URL is signed for exactly `size` bytes.
 #[utoipa::path(post, path = "/api/v1/files", summary = "A presigned S3 PUT URL for a large file, and its ingest job", tag = "files", request_body = PresignRequest,
     responses(
-        (status = 201, description = "`{job_id, key (under uploads/<owner>/), upload_url, method, headers, expires_at, max_bytes}`", body = Object),
+        (status = 201, description = "The ingest job and a presigned PUT for its file", body = FilePresigned),
         (status = 400, description = "Bad name or size", body = ErrorBody),
         (status = 413, description = "Too large", body = ErrorBody)))]
 pub async fn presign(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
@@ -240,33 +256,70 @@ pub async fn presign(State(app): State<AppState>, Signed(caller): Signed, body: 
     let JobSpec::LogIngest(payload) = &job.spec else {
         unreachable!("log_ingest job")
     };
-    let config =
-        PresigningConfig::expires_in(PRESIGNED_EXPIRY).map_err(|e| ApiError(shared::Error::Internal(e.to_string())))?;
+    let put = presign_put(&app, &app.files.bucket, &payload.key, req.size, PRESIGNED_EXPIRY).await?;
+    let job = app.jobs.mark_queued(job.id, "waiting for the presigned upload").await?;
+    let body = FilePresigned {
+        job_id: job.id,
+        key: payload.key.clone(),
+        put,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The answer of `POST /api/v1/files`: the ingest job and where to PUT its file.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FilePresigned {
+    pub job_id: JobId,
+    /// Under `uploads/<owner>/`.
+    pub key: String,
+    #[serde(flatten)]
+    pub put: PresignedPut,
+}
+
+/// A presigned S3 PUT: send the body to `upload_url` with `method` and every header of `headers`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PresignedPut {
+    pub upload_url: String,
+    /// Always `PUT`.
+    #[schema(value_type = String, pattern = "^PUT$")]
+    pub method: &'static str,
+    /// Headers the signature covers.
+    pub headers: BTreeMap<String, String>,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// The body's exact size.
+    pub max_bytes: u64,
+}
+
+/// A PUT of exactly `size` bytes to `bucket`/`key`, signed for `expiry`.
+pub async fn presign_put(
+    app: &AppState,
+    bucket: &str,
+    key: &str,
+    size: u64,
+    expiry: StdDuration,
+) -> Result<PresignedPut, ApiError> {
+    let config = PresigningConfig::expires_in(expiry).map_err(|e| ApiError(shared::Error::Internal(e.to_string())))?;
     let presigned = app
         .files
         .s3
         .put_object()
-        .bucket(&app.files.bucket)
-        .key(&payload.key)
-        .content_length(req.size as i64)
+        .bucket(bucket)
+        .key(key)
+        .content_length(size as i64)
         .presigned(config)
         .await
         .map_err(|e| ApiError(shared::Error::aws("PresignPutObject", e)))?;
-    let job = app.jobs.mark_queued(job.id, "waiting for the presigned upload").await?;
-    let headers: serde_json::Map<String, Value> = presigned
-        .headers()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
-    let body = json!({
-        "job_id": job.id,
-        "key": payload.key,
-        "upload_url": presigned.uri(),
-        "method": "PUT",
-        "headers": headers,
-        "expires_at": clock::format(clock::now() + time::Duration::seconds(PRESIGNED_EXPIRY.as_secs() as i64)),
-        "max_bytes": req.size,
-    });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(PresignedPut {
+        upload_url: presigned.uri().to_string(),
+        method: "PUT",
+        headers: presigned
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        expires_at: clock::format(clock::now() + time::Duration::seconds(expiry.as_secs() as i64)),
+        max_bytes: size,
+    })
 }
 
 /// Event Horizon's four statuses.

@@ -9,10 +9,10 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use serde_json::json;
+
 use shared::Error;
 use shared::images::{ImageResult, StoreError, store_errors};
-use shared::job::{ImagePayload, JobId, JobKind, JobResult, JobSpec, JobStatus};
+use shared::job::{ImagePayload, JobId, JobResult, JobSpec, JobStatus};
 
 use crate::app::AppState;
 use crate::auth::Signed;
@@ -113,7 +113,7 @@ pub async fn submit_slash(state: State<AppState>, signed: Signed, body: Bytes) -
 #[utoipa::path(get, path = "/api/status", summary = "Retail Pulse job status (an unknown id is a 400, as in the seed)", tag = "retail",
     params(("jobid" = Uuid, Query, description = "The job_id /api/submit answered")),
     responses(
-        (status = 200, description = "`{status: completed | ongoing | failed, job_id, error?: [{store_id, error}]}`", body = Object),
+        (status = 200, description = "The job's status; a failed job's stores with their errors", body = RetailStatus),
         (status = 400, description = "No jobid, or Job ID not found", body = ErrorBody)))]
 pub async fn status(
     State(app): State<AppState>,
@@ -135,14 +135,11 @@ pub async fn status(
         Ok(_) | Err(Error::NotFound(_)) => return Ok(not_found()),
         Err(e) => return Err(e.into()),
     };
-    let mut body = json!({"job_id": job.id});
-    match job.status {
-        JobStatus::Completed => body["status"] = json!("completed"),
+    let (status, error) = match job.status {
+        JobStatus::Completed => ("completed", None),
         JobStatus::Failed | JobStatus::Cancelled => {
-            body["status"] = json!("failed");
-            let result = match job.result.as_ref().map(|r| JobResult::parse(JobKind::Image, r)) {
-                Some(Ok(JobResult::Image(r))) => Some(r),
-                Some(Err(e)) => return Err(e.into()),
+            let result = match job.typed_result()? {
+                Some(JobResult::Image(r)) => Some(r),
                 _ => None,
             };
             let stores = match result {
@@ -154,14 +151,48 @@ pub async fn status(
                 Some(r) if !r.errors.is_empty() => Some(r.errors),
                 _ => None,
             };
-            body["error"] = match stores {
-                Some(errors) => serde_json::to_value(errors).map_err(|e| ApiError(Error::Internal(e.to_string())))?,
-                None => json!([{"store_id": null, "error": job.error.as_deref().unwrap_or("cancelled")}]),
+            let errors = match stores {
+                Some(errors) => errors
+                    .into_iter()
+                    .map(|e| StatusError {
+                        store_id: Some(e.store_id),
+                        error: e.error,
+                    })
+                    .collect(),
+                None => vec![StatusError {
+                    store_id: None,
+                    error: job.error.clone().unwrap_or_else(|| "cancelled".into()),
+                }],
             };
+            ("failed", Some(errors))
         }
-        JobStatus::Pending | JobStatus::Queued | JobStatus::Processing => body["status"] = json!("ongoing"),
-    }
+        JobStatus::Pending | JobStatus::Queued | JobStatus::Processing => ("ongoing", None),
+    };
+    let body = RetailStatus {
+        job_id: job.id,
+        status,
+        error,
+    };
     Ok(Json(body).into_response())
+}
+
+/// The answer of `GET /api/status` (the seed's shape).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RetailStatus {
+    pub job_id: JobId,
+    #[schema(value_type = String, pattern = "^(completed|ongoing|failed)$")]
+    pub status: &'static str,
+    /// A failed job's stores, each with its first error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Vec<StatusError>>,
+}
+
+/// One store's error in [`RetailStatus`]; `store_id` is null for a job that failed as a whole
+/// (cancelled, or its payload unusable).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StatusError {
+    pub store_id: Option<String>,
+    pub error: String,
 }
 
 /// Images per page of `GET /jobs/{id}/images` unless `limit` says otherwise, and the most.
@@ -271,7 +302,7 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::auth::{AuthConfig, authorizer_context};
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     pub(crate) struct Api {
         pub app: axum::Router,

@@ -7,20 +7,19 @@
 
 use std::time::Duration as StdDuration;
 
-use aws_sdk_s3::presigning::PresigningConfig;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use shared::auth::{Caller, Owner};
-use shared::clock;
 use shared::job::JobId;
 
 use crate::app::AppState;
 use crate::auth::Signed;
 use crate::error::{ApiError, error_response};
+use crate::files::{PresignedPut, presign_put};
 use crate::jobs::parse_json;
 use crate::openapi::ErrorBody;
 
@@ -48,7 +47,7 @@ pub struct UploadRequest {
 /// big for one request; `POST /jobs {"kind": "image", "upload_id"}` then creates its job.
 #[utoipa::path(post, path = "/jobs/uploads", summary = "A presigned S3 PUT for an image payload over 6 MB", tag = "retail", request_body = UploadRequest,
     responses(
-        (status = 201, description = "`{upload_id, key (submissions/<owner>/<upload_id>.json), upload_url, method, headers, expires_at (15 min), max_bytes}`", body = Object),
+        (status = 201, description = "A presigned PUT (15 min) for the submission, and its upload_id", body = SubmissionUpload),
         (status = 400, description = "A bad kind or size", body = ErrorBody),
         (status = 413, description = "size over 25 MB", body = ErrorBody)))]
 pub async fn create(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> Result<Response, ApiError> {
@@ -74,32 +73,19 @@ pub async fn create(State(app): State<AppState>, Signed(caller): Signed, body: B
     let bucket = payload_store(&app)?.bucket().to_owned();
     let upload_id = JobId::new();
     let key = key(&caller.owner, upload_id);
-    let config =
-        PresigningConfig::expires_in(UPLOAD_EXPIRY).map_err(|e| ApiError(shared::Error::Internal(e.to_string())))?;
-    let presigned = app
-        .files
-        .s3
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .content_length(req.size as i64)
-        .presigned(config)
-        .await
-        .map_err(|e| ApiError(shared::Error::aws("PresignPutObject", e)))?;
-    let headers: Map<String, Value> = presigned
-        .headers()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
-    let body = json!({
-        "upload_id": upload_id,
-        "key": key,
-        "upload_url": presigned.uri(),
-        "method": "PUT",
-        "headers": headers,
-        "expires_at": clock::format(clock::now() + time::Duration::seconds(UPLOAD_EXPIRY.as_secs() as i64)),
-        "max_bytes": MAX_SUBMISSION_UPLOAD_BYTES,
-    });
+    let put = presign_put(&app, &bucket, &key, req.size, UPLOAD_EXPIRY).await?;
+    let body = SubmissionUpload { upload_id, key, put };
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The answer of `POST /jobs/uploads`: where to PUT the submission, and its id for `POST /jobs`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SubmissionUpload {
+    pub upload_id: JobId,
+    /// `submissions/<owner>/<upload_id>.json`.
+    pub key: String,
+    #[serde(flatten)]
+    pub put: PresignedPut,
 }
 
 fn payload_store(app: &AppState) -> Result<&std::sync::Arc<dyn shared::payloads::Payloads>, ApiError> {
@@ -202,7 +188,8 @@ mod tests {
         // (Signed only with credentials, which these in-process tests have none of.)
         assert!(url.contains(&key), "{url}");
         assert_eq!(answer["method"], "PUT");
-        assert_eq!(answer["max_bytes"], 25 * 1024 * 1024);
+        // The signature covers Content-Length: exactly `size` bytes.
+        assert_eq!(answer["max_bytes"], size);
         assert!(answer["expires_at"].is_string(), "{answer}");
         (id, key)
     }
