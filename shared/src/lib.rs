@@ -30,6 +30,7 @@ pub mod mail;
 pub mod notify;
 pub mod objects;
 pub mod payloads;
+pub mod pdf;
 pub mod queue;
 pub mod quota;
 pub mod report;

@@ -170,7 +170,7 @@ async fn bad_input_is_a_400_naming_the_field_and_creates_nothing() {
             "payload.channel",
         ),
         (
-            json!({"kind": "report", "payload": {"report_type": "w", "format": "pdf", "date_range": {"start": "2026-11-01", "end": "2026-11-02"}}}),
+            json!({"kind": "report", "payload": {"report_type": "w", "format": "xls", "date_range": {"start": "2026-11-01", "end": "2026-11-02"}}}),
             "payload.format",
         ),
     ];

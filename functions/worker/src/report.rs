@@ -1,7 +1,7 @@
 //! The `report` job (seed 001): counts and durations of jobs by status and kind over a period
-//! ([`shared::report::aggregate`]), written as CSV and JSON to `reports/<owner>/<job>/report.*`
-//! in the uploads bucket (fixed keys: a re-run overwrites), with a presigned link to the format
-//! asked for in the result.
+//! ([`shared::report::aggregate`]), written as CSV, JSON and a printable PDF to
+//! `reports/<owner>/<job>/report.*` in the uploads bucket (fixed keys: a re-run overwrites), with
+//! a presigned link to the format asked for in the result.
 //!
 //! The jobs are read through the status listings, newest first, until the period's start; more
 //! than [`REPORT_MAX_JOBS`] in the period fails the job for good (narrow the range).
@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use shared::auth::Scope;
 use shared::clock;
-use shared::job::{Job, JobResult, ReportFiles, ReportFormat, ReportPayload, ReportPeriod, ReportResult, ReportScope};
+use shared::job::{Job, JobResult, ReportFiles, ReportPayload, ReportPeriod, ReportResult, ReportScope};
 use shared::objects::Objects;
 use shared::report::{Row, Spread, aggregate};
 use shared::store::{JobStore, ListFilter};
@@ -97,6 +97,11 @@ impl Reporter {
                 serde_json::to_vec_pretty(&document).map_err(|e| ProcessError::Permanent(e.to_string()))?,
                 "application/json",
             ),
+            (
+                "pdf",
+                pdf(&p.report_type, &period, p.scope, jobs.len(), &rows),
+                "application/pdf",
+            ),
         ];
         for (ext, bytes, content_type) in files {
             let key = format!("{prefix}/report.{ext}");
@@ -114,7 +119,6 @@ impl Reporter {
             .presign_get(&self.bucket, &wanted, self.link_ttl)
             .await
             .map_err(|error| object_error("signing the link", error))?;
-        debug_assert!(p.format != ReportFormat::Pdf, "refused at submission");
         Ok(ReportResult {
             report_type: p.report_type.clone(),
             period,
@@ -125,6 +129,7 @@ impl Reporter {
                 bucket: self.bucket.clone(),
                 csv: format!("{prefix}/report.csv"),
                 json: format!("{prefix}/report.json"),
+                pdf: Some(format!("{prefix}/report.pdf")),
             },
             download_url: url,
             download_expires_at: expires_at,
@@ -140,6 +145,51 @@ fn object_error(doing: &str, error: shared::objects::ObjectError) -> ProcessErro
     } else {
         ProcessError::Permanent(msg)
     }
+}
+
+/// The report as a printable table (durations in seconds, as a reader wants them).
+pub fn pdf(report_type: &str, period: &ReportPeriod, scope: ReportScope, jobs: usize, rows: &[Row]) -> Vec<u8> {
+    let secs = |ms: i64| format!("{:.1}", ms as f64 / 1000.0);
+    let spread = |s: &Option<Spread>| match s {
+        Some(s) => format!("{:>9} {:>9} {:>9}", secs(s.p50), secs(s.p95), secs(s.max)),
+        None => format!("{:>9} {:>9} {:>9}", "-", "-", "-"),
+    };
+    let scope = match scope {
+        ReportScope::Own => "own jobs",
+        ReportScope::All => "all jobs",
+    };
+    let mut lines = vec![
+        format!("Report: {report_type}"),
+        format!(
+            "Period: {} to {} (end exclusive), {scope}",
+            clock::format(period.start),
+            clock::format(period.end)
+        ),
+        format!("Jobs: {jobs}, generated {}", clock::format(clock::now())),
+        String::new(),
+        format!(
+            "{:<10} {:<12} {:>7}  {:^29}  {:^29}",
+            "", "", "", "turnaround (s)", "run time (s)"
+        ),
+        format!(
+            "{:<10} {:<12} {:>7}  {:>9} {:>9} {:>9}  {:>9} {:>9} {:>9}",
+            "status", "kind", "count", "p50", "p95", "max", "p50", "p95", "max"
+        ),
+    ];
+    for row in rows {
+        lines.push(format!(
+            "{:<10} {:<12} {:>7}  {}  {}",
+            row.status.as_str(),
+            row.kind.as_str(),
+            row.count,
+            spread(&row.turnaround_ms),
+            spread(&row.run_ms)
+        ));
+    }
+    if rows.is_empty() {
+        lines.push("(no jobs in the period)".into());
+    }
+    shared::pdf::text_document(&format!("Report {report_type}"), &lines)
 }
 
 /// The rows as CSV, one line each, durations in ms (empty when no job of the row ended).

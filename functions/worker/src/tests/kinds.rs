@@ -254,6 +254,16 @@ async fn a_report_counts_the_periods_jobs_and_writes_csv_and_json_with_a_link() 
     assert_eq!(json["rows"][2]["count"], 2);
     assert_eq!(json["rows"][2]["kind"], "email");
     assert!(json["rows"][1]["run_ms"]["max"].is_i64(), "{json}");
+    // Seed 001's other format: a printable table of the same rows.
+    assert_eq!(result["files"]["pdf"], format!("{prefix}/report.pdf"));
+    let pdf = fakes.objects.get("b", &format!("{prefix}/report.pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.4") && pdf.ends_with(b"%%EOF\n"));
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(text.contains("(Report: daily) '"), "{text}");
+    assert!(text.contains("(failed     email              2  "), "{text}");
+    if let Ok(path) = std::env::var("REPORT_PDF_OUT") {
+        std::fs::write(path, &pdf).unwrap(); // to open it with a PDF reader
+    }
 }
 
 #[tokio::test]

@@ -116,12 +116,6 @@ impl ReportPayload {
                 "must be 1 to 64 of a-z, 0-9, '_' and '-'",
             ));
         }
-        if self.format == ReportFormat::Pdf {
-            return Err(invalid(
-                "payload.format",
-                "pdf is not supported yet; expected csv or json",
-            ));
-        }
         self.period().map(|_| ())
     }
 
@@ -186,10 +180,6 @@ mod tests {
             p[k] = v;
             error(p)
         };
-        assert_eq!(
-            with("format", json!("pdf")),
-            "payload.format: pdf is not supported yet; expected csv or json"
-        );
         assert_eq!(
             with("format", json!("xls")),
             "payload.format: unknown variant `xls`, expected one of `csv`, `json`, `pdf`"

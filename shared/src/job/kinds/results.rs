@@ -94,6 +94,9 @@ pub struct ReportFiles {
     pub csv: String,
     /// Key of the JSON file.
     pub json: String,
+    /// Key of the PDF (reports made before PDFs were written have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<String>,
 }
 
 /// A report job's files and a link to the format asked for.
