@@ -157,7 +157,7 @@ pub enum Level {
     Fatal,
 }
 
-/// A job as `GET /jobs/{id}` answers it. Times are RFC 3339 strings.
+/// A job (see its `impl` for the fields).
 pub struct Job(pub domain::Job);
 
 /// How far a running job is.
@@ -180,6 +180,7 @@ fn time(t: Option<time::OffsetDateTime>) -> Option<String> {
     t.map(clock::format)
 }
 
+/// A job as `GET /jobs/{id}` answers it. Times are RFC 3339 strings.
 #[Object]
 impl Job {
     async fn id(&self) -> ID {
@@ -292,9 +293,10 @@ pub struct MinuteCount {
     pub completed: i64,
 }
 
-/// A stored log line of an ingest job.
+/// A stored log line (see its `impl`).
 pub struct Entry(LogEntry);
 
+/// A stored log line of an ingest job.
 #[Object]
 impl Entry {
     /// 1-based line number in the file.
