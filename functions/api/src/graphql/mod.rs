@@ -303,6 +303,14 @@ fn answer_of(mut answer: Value) -> Response {
     response
 }
 
+/// The starts of async-graphql's messages about a value that does not fit its argument's type.
+const INPUT_ERRORS: &[&str] = &[
+    "Failed to parse ",
+    "Expected input type ",
+    "Invalid value for argument",
+    "Variable ",
+];
+
 /// Sets `extensions.code` on an error that has none: those come from async-graphql itself.
 /// Before running: the limits, or a validation error. While running: a value that does not fit
 /// its argument's type is the client's; anything else unexplained is ours (never the client's).
@@ -323,9 +331,8 @@ fn classify(error: &mut Value, ran: bool) {
             ),
         ),
         _ if !ran => ("GRAPHQL_VALIDATION_FAILED", message),
-        m if m.starts_with("Failed to parse") || m.starts_with("Invalid value for argument") => {
-            ("BAD_USER_INPUT", message)
-        }
+        // How async-graphql words an argument or variable that does not fit its type.
+        m if INPUT_ERRORS.iter().any(|p| m.starts_with(p)) => ("BAD_USER_INPUT", message),
         _ => {
             tracing::error!(error = %message, "graphql error without a code");
             (

@@ -794,6 +794,49 @@ async fn limits_refuse_deep_complex_big_and_batched_requests_with_clear_errors()
 }
 
 #[tokio::test]
+async fn a_variable_of_the_wrong_type_is_the_clients_error_never_ours() {
+    let api = api();
+    let cases = [
+        (
+            "query($f: Int) { jobs(first: $f) { edges { cursor } } }",
+            json!({"f": "x"}),
+        ),
+        (
+            "query($f: JobFilter) { jobs(filter: $f) { edges { cursor } } }",
+            json!({"f": {"status": ["DONE"]}}),
+        ),
+        (
+            "query($f: JobFilter) { jobs(filter: $f) { edges { cursor } } }",
+            json!({"f": {"colour": "red"}}),
+        ),
+        ("query($i: ID!) { job(id: $i) { id } }", json!({})),
+        (
+            "query($j: ID!, $l: Level) { entries(jobId: $j, level: $l) { jobId } }",
+            json!({"j": "x", "l": "LOUD"}),
+        ),
+        (CREATE, json!({"input": {"payload": {}}})),
+        (CREATE, json!({"input": {"kind": "archive", "priority": "high"}})),
+        (
+            CREATE,
+            json!({"input": {"kind": "archive", "priority": 3_000_000_000u64}}),
+        ),
+    ];
+    for (query, variables) in cases {
+        let (status, answer) = api.gql(ALICE, query, variables.clone()).await;
+        assert!(
+            status.is_client_error() || status == StatusCode::OK,
+            "{variables}: {status} {answer}"
+        );
+        let (code, e) = first_error(&answer);
+        assert!(
+            ["GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"].contains(&code.as_str()),
+            "{variables}: {e}"
+        );
+    }
+    assert!(api.store.all().is_empty());
+}
+
+#[tokio::test]
 async fn get_graphql_runs_queries_and_refuses_mutations() {
     let api = api();
     api.rest(ALICE, "POST", "/jobs", Some(archive("alice", "g"))).await;
