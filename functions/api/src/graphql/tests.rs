@@ -837,6 +837,43 @@ async fn a_variable_of_the_wrong_type_is_the_clients_error_never_ours() {
 }
 
 #[tokio::test]
+async fn a_page_stops_where_rest_stops_before_5_mb_and_an_answer_over_it_is_refused() {
+    let api = api();
+    // 24 image jobs of about 240 KB each: REST's page stops early, before 5 MB.
+    for i in 0..24 {
+        let urls: Vec<String> = (0..120)
+            .map(|u| format!("http://img.test/{i}/{u}/{}", "p".repeat(1_950)))
+            .collect();
+        let body = json!({"kind": "image", "payload": {"count": 1, "visits": [{"store_id": "S00339218", "image_url": urls, "visit_time": "t"}]}});
+        let (status, job) = api.rest(ALICE, "POST", "/jobs", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+    }
+    let (_, page) = api.rest(ALICE, "GET", "/jobs?limit=50", None).await;
+    let served = page["jobs"].as_array().unwrap().len();
+    assert!(served < 24 && page["next"].is_string(), "REST stopped early: {served}");
+    let one = "{ jobs(first: 50) { edges { node { id payload } } pageInfo { hasNextPage endCursor } } }";
+    let data = api.data(ALICE, one, json!({})).await;
+    assert_eq!(data["jobs"]["edges"].as_array().unwrap().len(), served);
+    assert_eq!(data["jobs"]["pageInfo"]["endCursor"], page["next"]);
+    assert_eq!(data["jobs"]["pageInfo"]["hasNextPage"], true);
+    // Two such pages in one answer would be over what Lambda can answer.
+    let two = "{ a: jobs(first: 50) { edges { node { payload } } } b: jobs(first: 50) { edges { node { payload } } } }";
+    let (status, answer) = api.gql(ALICE, two, json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        first_error(&answer).0,
+        "RESPONSE_TOO_LARGE",
+        "{}",
+        &answer.to_string()[..200.min(answer.to_string().len())]
+    );
+    assert!(
+        answer["error"].as_str().unwrap().contains("ask for fewer"),
+        "{}",
+        answer["error"]
+    );
+}
+
+#[tokio::test]
 async fn get_graphql_runs_queries_and_refuses_mutations() {
     let api = api();
     api.rest(ALICE, "POST", "/jobs", Some(archive("alice", "g"))).await;
