@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::auth::{AuthConfig, Signed};
 use crate::error::error_response;
 use crate::openapi::{ApiDoc, Document, ErrorBody};
-use crate::{dashboard, docs, files, jobs, retail, seeds};
+use crate::{dashboard, docs, files, graphql, jobs, retail, seeds};
 
 /// What handlers share; built once per cold start.
 #[derive(Clone)]
@@ -59,6 +59,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/status"),
     ("POST", "/api/jobs"),
     ("GET", "/api/jobs/{id}"),
+    ("POST", "/graphql"),
+    ("GET", "/graphql"),
+    ("GET", "/graphql/schema"),
 ];
 
 /// `GET /health`
@@ -142,6 +145,8 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(retail::status))
         .routes(routes!(seeds::create))
         .routes(routes!(seeds::get))
+        .routes(routes!(graphql::post, graphql::get))
+        .routes(routes!(graphql::schema_sdl))
         .split_for_parts();
     let rendered = Document(Arc::new(doc.to_json().expect("the OpenAPI document serializes")));
     let router = api

@@ -116,29 +116,55 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let app = AppState::from_ref(state);
-        if app.auth.mode == AuthMode::Off {
-            return Ok(Signed(Caller::open()));
-        }
-        let jwt = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
-            _ => None,
-        };
-        let Some(jwt) = jwt else {
-            return Err(ApiError(Error::Unauthorized(
-                "sign in first: send Authorization: Bearer <access token>".into(),
-            )));
-        };
-        let caller = Caller::from_claims(&jwt.claims, jwt.scopes.as_deref().unwrap_or_default())?;
-        let reads_only =
-            caller.scopes.iter().any(|s| s == READ_SCOPE) && !caller.scopes.iter().any(|s| s == WRITE_SCOPE);
-        if reads_only && !matches!(parts.method, Method::GET | Method::HEAD) {
+        let caller = identify(parts, &AppState::from_ref(state))?;
+        if reads_only(&caller) && !matches!(parts.method, Method::GET | Method::HEAD) {
             return Err(ApiError(Error::Forbidden(format!(
                 "the token's scopes allow reading only; changes need {WRITE_SCOPE}"
             ))));
         }
         Ok(Signed(caller))
     }
+}
+
+/// The verified caller whatever the method: for `POST /graphql`, where a query reads and a
+/// mutation writes, so the read-only check is per operation ([`reads_only`]).
+pub struct Identified(pub Caller);
+
+impl<S> FromRequestParts<S> for Identified
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        identify(parts, &AppState::from_ref(state)).map(Identified)
+    }
+}
+
+/// The caller the gateway verified (everyone is [`Caller::open`] with sign-in off); a 401 without.
+fn identify(parts: &Parts, app: &AppState) -> Result<Caller, ApiError> {
+    if app.auth.mode == AuthMode::Off {
+        return Ok(Caller::open());
+    }
+    let jwt = match parts.extensions.get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()),
+        _ => None,
+    };
+    let Some(jwt) = jwt else {
+        return Err(ApiError(Error::Unauthorized(
+            "sign in first: send Authorization: Bearer <access token>".into(),
+        )));
+    };
+    Ok(Caller::from_claims(
+        &jwt.claims,
+        jwt.scopes.as_deref().unwrap_or_default(),
+    )?)
+}
+
+/// A machine token with `jobs/read` and without `jobs/write`: it may read, not change anything.
+pub fn reads_only(caller: &Caller) -> bool {
+    caller.scopes.iter().any(|s| s == READ_SCOPE) && !caller.scopes.iter().any(|s| s == WRITE_SCOPE)
 }
 
 /// The request context a JWT authorizer passes on, for tests that call the router in-process:

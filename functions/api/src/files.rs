@@ -332,7 +332,7 @@ fn status_name(status: JobStatus) -> &'static str {
     }
 }
 
-async fn ingest_job(app: &AppState, caller: &Caller, raw: &str) -> Result<Job, ApiError> {
+pub(crate) async fn ingest_job(app: &AppState, caller: &Caller, raw: &str) -> Result<Job, ApiError> {
     let job = app.jobs.get(caller, raw.parse()?).await?;
     if !matches!(job.spec, JobSpec::LogIngest(_)) {
         return Err(ApiError(shared::Error::NotFound(format!(

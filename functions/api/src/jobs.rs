@@ -62,38 +62,53 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?,
+        ),
+    };
+    let (job, created) = create_job(&app, &caller, &body, key).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(JobView::full(&job))).into_response())
+}
+
+/// What `POST /jobs` does with its body and `Idempotency-Key` (GraphQL's `createJob` too):
+/// the job and whether it is new.
+pub async fn create_job(
+    app: &AppState,
+    caller: &shared::auth::Caller,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+) -> ApiResult<(shared::job::Job, bool)> {
     // `{"kind": "image", "upload_id"}`: the payload is the caller's presigned upload.
-    let upload = match crate::submissions::upload_id_of(&body) {
-        Some(id) => Some(crate::submissions::take(&app, &caller, &id).await?),
+    let upload = match crate::submissions::upload_id_of(body) {
+        Some(id) => Some(crate::submissions::take(app, caller, &id).await?),
         None => None,
     };
     let new: NewJob = match &upload {
-        Some(upload) => parse_json(&crate::submissions::job_body(&body, upload)?)?,
-        None => parse_json(&body)?,
+        Some(upload) => parse_json(&crate::submissions::job_body(body, upload)?)?,
+        None => parse_json(body)?,
     };
-    let idempotency = match headers.get("idempotency-key") {
+    let idempotency = match idempotency_key.map(str::trim) {
         None => None,
-        Some(v) => {
-            let key = v
-                .to_str()
-                .map_err(|_| ApiError::invalid("Idempotency-Key must be visible ASCII"))?
-                .trim();
+        Some(key) => {
             if key.is_empty() || key.len() > 255 {
                 return Err(ApiError::invalid("Idempotency-Key must be 1-255 characters"));
             }
             Some(IdempotencyKey {
                 // Keys are the caller's own: two owners using the same key get their own jobs.
                 key: format!("{}:{key}", caller.owner),
-                fingerprint: hex::encode(Sha256::digest(&body)),
+                fingerprint: hex::encode(Sha256::digest(body)),
             })
         }
     };
-    let (job, created) = app.jobs.submit(&caller, new, idempotency).await?;
+    let (job, created) = app.jobs.submit(caller, new, idempotency).await?;
     if let Some(upload) = upload {
-        crate::submissions::discard(&app, upload).await;
+        crate::submissions::discard(app, upload).await;
     }
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(JobView::full(&job))).into_response())
+    Ok((job, created))
 }
 
 /// The query of `GET /jobs`, as [`ListQuery::parse`] reads it. Unknown parameters are ignored
@@ -198,9 +213,23 @@ pub async fn list(
         (Some(offset), None) => app.jobs.list_from(&caller, filter, limit, offset).await?,
         (None, next) => app.jobs.list(&caller, filter, limit, next.as_deref()).await?,
     };
+    let (jobs, next) = fit_page(&page)?;
+    Ok(Json(JobPage {
+        jobs,
+        next,
+        limit,
+        offset,
+    })
+    .into_response())
+}
+
+/// The listed views of `page`'s jobs that fit in one answer (under [`LIST_MAX_BYTES`]), and
+/// where the next page starts: a page stops early, after the last job served. `GET /jobs` and
+/// GraphQL's `jobs` serve the same pages.
+pub fn fit_page(page: &shared::store::Page) -> ApiResult<(Vec<Value>, Option<String>)> {
     let mut jobs = Vec::with_capacity(page.jobs.len());
     let mut bytes = 0usize;
-    let mut next = page.next;
+    let mut next = page.next.clone();
     for (i, job) in page.jobs.iter().enumerate() {
         let view = JobView::listed(job)
             .to_value()
@@ -214,13 +243,7 @@ pub async fn list(
         bytes += size;
         jobs.push(view);
     }
-    Ok(Json(JobPage {
-        jobs,
-        next,
-        limit,
-        offset,
-    })
-    .into_response())
+    Ok((jobs, next))
 }
 
 /// `GET /jobs/{id}`

@@ -9,6 +9,7 @@ pub mod error;
 #[cfg(test)]
 mod fast_tests;
 pub mod files;
+pub mod graphql;
 pub mod jobs;
 pub mod openapi;
 pub mod retail;

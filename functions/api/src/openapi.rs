@@ -34,6 +34,7 @@ pub struct ErrorBody {
         (name = "files", description = "Event Horizon's log files: upload, ingest status, stored entries"),
         (name = "retail", description = "Retail Pulse's image jobs (the seed's contract) and per-image results"),
         (name = "seeds", description = "Seed 002's camelCase job routes"),
+        (name = "graphql", description = "GraphQL over the same jobs, with the same rules (POST /graphql; the SDL at /graphql/schema)"),
         (name = "service", description = "Health, sign-in, this document")
     )
 )]

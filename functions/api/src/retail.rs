@@ -236,20 +236,9 @@ pub async fn images(
             _ => {}
         }
     }
-    let job = app.jobs.get(&caller, id).await?;
+    let ImagesPage { job, page, done } = images_page(&app, &caller, id, limit, after).await?;
     let JobSpec::Image(payload) = &job.spec else {
-        return Err(ApiError::invalid(format!(
-            "job {id} is a {} job, not an image job",
-            job.kind()
-        )));
-    };
-    let per_page = limit.div_ceil(shared::job::IMAGES_PER_PART);
-    let (page, done) = match job.last_run_key() {
-        Some(run) => (
-            app.parts.page(id, &run, after, per_page).await?,
-            app.parts.done(id, &run).await?,
-        ),
-        None => Default::default(),
+        unreachable!("images_page answers image jobs only")
     };
     let images = page.parts.iter().flat_map(|p| &p.images).collect();
     let errors = page.parts.iter().flat_map(|p| &p.errors).collect();
@@ -264,6 +253,40 @@ pub async fn images(
         next: page.next.map(|n| n.to_string()),
     })
     .into_response())
+}
+
+/// One page of an image job's per-image results: the job (an image job the caller may see),
+/// whole parts of its latest run after part `after` (about `limit` images), parts done.
+pub struct ImagesPage {
+    pub job: shared::job::Job,
+    pub page: shared::store::parts::PartPage,
+    pub done: u32,
+}
+
+/// The page `GET /jobs/{id}/images` (and GraphQL's `images`) answers.
+pub async fn images_page(
+    app: &AppState,
+    caller: &shared::auth::Caller,
+    id: JobId,
+    limit: usize,
+    after: Option<u32>,
+) -> Result<ImagesPage, ApiError> {
+    let job = app.jobs.get(caller, id).await?;
+    if !matches!(job.spec, JobSpec::Image(_)) {
+        return Err(ApiError::invalid(format!(
+            "job {id} is a {} job, not an image job",
+            job.kind()
+        )));
+    }
+    let per_page = limit.div_ceil(shared::job::IMAGES_PER_PART);
+    let (page, done) = match job.last_run_key() {
+        Some(run) => (
+            app.parts.page(id, &run, after, per_page).await?,
+            app.parts.done(id, &run).await?,
+        ),
+        None => Default::default(),
+    };
+    Ok(ImagesPage { job, page, done })
 }
 
 /// The answer of `GET /jobs/{id}/images`: one page.
