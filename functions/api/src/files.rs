@@ -378,7 +378,7 @@ pub async fn status(
 }
 
 /// An ingest job's counts: its result once it has one, zeros before.
-fn ingest_result(job: &Job) -> Result<IngestResult, ApiError> {
+pub fn ingest_result(job: &Job) -> Result<IngestResult, ApiError> {
     Ok(match job.typed_result()? {
         Some(JobResult::LogIngest(r)) => r,
         _ => IngestResult::default(),

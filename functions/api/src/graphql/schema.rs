@@ -529,11 +529,13 @@ impl Query {
                 )
                 .await
                 .map_err(|e| as_after(e.into()))?;
-            let levels = job.result.as_ref().and_then(|r| r.get("levels")).cloned();
+            let levels = crate::files::ingest_result(&job)?.levels;
             Ok::<_, ApiError>(Some(EntryPage {
                 job_id: ID(job.id.to_string()),
                 entries: page.entries.into_iter().map(Entry).collect(),
-                counts_by_level: Json(levels.unwrap_or_else(|| Value::Object(Map::new()))),
+                counts_by_level: Json(
+                    serde_json::to_value(levels).map_err(|e| ApiError(shared::Error::Internal(e.to_string())))?,
+                ),
                 page_info: PageEnd {
                     has_next_page: page.next.is_some(),
                     end_cursor: page.next,

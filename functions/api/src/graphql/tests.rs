@@ -511,7 +511,13 @@ async fn ingest_job(api: &Api, owner: &str) -> JobId {
     let mut job = Job::new(spec, 3, None, now)
         .unwrap()
         .owned_by(shared::auth::Owner::parse(owner).unwrap());
-    job.result = Some(json!({"levels": {"info": 6, "error": 3}}));
+    let counts = shared::job::IngestResult {
+        lines_read: 9,
+        lines_stored: 9,
+        levels: [("info".to_string(), 6), ("error".to_string(), 3)].into(),
+        ..Default::default()
+    };
+    job.result = Some(shared::job::JobResult::from(counts).to_value());
     let id = job.id;
     api.store.put(job);
     let entries = (1..=9)
