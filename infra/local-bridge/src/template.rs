@@ -631,8 +631,7 @@ Resources:
 
     #[test]
     fn the_project_template_parses() {
-        let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../template.yaml");
-        let t = Template::load(&path).unwrap();
+        let t = Template::load(&crate::testing::template_path()).unwrap();
         assert_eq!(t.resources["WorkerFunction"].kind, "AWS::Serverless::Function");
         assert_eq!(t.parameter_defaults()["LeaseSeconds"], "90");
     }

@@ -7,9 +7,20 @@ use std::path::PathBuf;
 use crate::provision::{Clients, Options, Stack, provision};
 use crate::template::Template;
 
+/// The workspace root: the nearest directory holding `template.yaml` above the crate whose test
+/// runs. Read at run time (cargo sets `CARGO_MANIFEST_DIR` for tests): a test binary reused from
+/// a build in another checkout carries that checkout's compile-time path.
+pub fn workspace_root() -> PathBuf {
+    let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo"));
+    dir.ancestors()
+        .find(|d| d.join("template.yaml").is_file())
+        .unwrap_or_else(|| panic!("no template.yaml above {}", dir.display()))
+        .to_path_buf()
+}
+
 /// The workspace's `template.yaml`.
 pub fn template_path() -> PathBuf {
-    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../template.yaml")
+    workspace_root().join("template.yaml")
 }
 
 /// The parameters `infra/up` gives the template, with an issuer nobody serves (tests that need

@@ -7,7 +7,6 @@
 //! `JobsTable/index/*`), objects as `UploadsBucket/<key pattern>`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 
 use local_bridge::template::{EvalError, Resolver, Template, evaluate};
 use serde_json::Value;
@@ -96,8 +95,7 @@ const STACK: &str = "stack";
 const ACCOUNT: &str = "123456789012";
 
 fn template() -> Template {
-    let path = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")).join("../../template.yaml");
-    Template::load(&path).unwrap()
+    Template::load(&local_bridge::testing::template_path()).unwrap()
 }
 
 /// Resolves `Ref` and `Fn::GetAtt` to symbols: a resource's logical id for its `Ref` and `Arn`
