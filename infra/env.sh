@@ -122,8 +122,10 @@ start_emulators() {
         # -sharedDb: one database whatever the credentials and region; the heap stays small (the data is
         # in SQLite on disk); serial GC and the C1 compiler only: 2 cores shared by the whole stack, and
         # ready (and warm) in about half the time (measured: 3-4 s instead of 6-8 s on a loaded machine).
-        start dynamodb env DYNAMODB_LOCAL_JAVA_OPTS="${DYNAMODB_LOCAL_JAVA_OPTS:--Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}" \
-          dynamodb-local -port "$DYNAMODB_PORT" -sharedDb -dbPath "$STATE/dynamodb" -disableTelemetry
+        # Run in its data folder: it writes dynamodb-local-metadata.json into its working directory.
+        (cd "$STATE/dynamodb" && start dynamodb env \
+          DYNAMODB_LOCAL_JAVA_OPTS="${DYNAMODB_LOCAL_JAVA_OPTS:--Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}" \
+          dynamodb-local -port "$DYNAMODB_PORT" -sharedDb -dbPath "$STATE/dynamodb" -disableTelemetry)
       elif [ "${DYNAMODB_FRESH:-0}" = 1 ]; then
         say "DYNAMODB_FRESH=1 ignored: DynamoDB Local is running (infra/down first)"
       fi
