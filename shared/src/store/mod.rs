@@ -11,6 +11,7 @@ pub mod entries;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod parts;
+pub mod shards;
 pub mod table;
 
 use async_trait::async_trait;
