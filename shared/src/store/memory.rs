@@ -274,7 +274,7 @@ impl JobStore for MemoryJobStore {
             }
         }
         let count = parts.len();
-        super::shards::merge(&MemoryReader { parts }, count, shards, limit, cursor).await
+        super::shards::merge(&MemoryReader { parts }, count, shards, &[], limit, cursor).await
     }
 
     async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {

@@ -155,10 +155,13 @@ struct Partition<S> {
 
 /// One page of `limit` jobs, newest first, merged from `partitions` partitions of `shards` shards
 /// each status (partition `i` is status `i / shards`, shard `i % shards`; 1 for an unsharded index).
+/// Partitions flagged in `empty` (known to hold nothing, e.g. a status whose counter is 0) are
+/// not read.
 pub async fn merge<R: PartitionReader>(
     reader: &R,
     partitions: usize,
     shards: u32,
+    empty: &[bool],
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<Page> {
@@ -171,7 +174,7 @@ pub async fn merge<R: PartitionReader>(
         .map(|i| Partition {
             jobs: Vec::new(),
             start: None,
-            more: !cursor.as_ref().is_some_and(|c| c.is_done(i, partitions)),
+            more: !empty.get(i).copied().unwrap_or(false) && !cursor.as_ref().is_some_and(|c| c.is_done(i, partitions)),
             batch: first,
         })
         .collect();
@@ -426,7 +429,7 @@ mod tests {
             parts,
             read: Mutex::new(vec![0; 8]),
         };
-        let page = merge(&reader, 8, 8, 50, None).await.unwrap();
+        let page = merge(&reader, 8, 8, &[], 50, None).await.unwrap();
         let newest: Vec<JobId> = all.iter().rev().take(50).map(|j| j.id).collect();
         assert_eq!(page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), newest);
         let read: usize = reader.read.lock().unwrap().iter().sum();
@@ -438,7 +441,7 @@ mod tests {
         while let Some(c) = cursor {
             let before = reader.read.lock().unwrap()[7];
             let finished = Cursor::decode(&c).unwrap().done[7];
-            let page = merge(&reader, 8, 8, 50, Some(&c)).await.unwrap();
+            let page = merge(&reader, 8, 8, &[], 50, Some(&c)).await.unwrap();
             if finished {
                 assert_eq!(
                     reader.read.lock().unwrap()[7],
@@ -450,5 +453,13 @@ mod tests {
             cursor = page.next;
         }
         assert_eq!(served, 408);
+
+        // Partitions known to be empty are not read at all.
+        *reader.read.lock().unwrap() = vec![0; 8];
+        let empty = [false, true, false, false, false, false, false, true];
+        let page = merge(&reader, 8, 8, &empty, 500, None).await.unwrap();
+        let read = reader.read.lock().unwrap().clone();
+        assert_eq!((read[1], read[7]), (0, 0), "{read:?}");
+        assert_eq!(page.jobs.len(), 400 - reader.parts[1].len());
     }
 }
