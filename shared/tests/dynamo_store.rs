@@ -504,3 +504,38 @@ async fn one_status_is_spread_over_its_shards_and_listings_merge_them() {
 async fn store_client() -> aws_sdk_dynamodb::Client {
     shared::aws::Clients::from_config(&shared::aws::sdk_config().await).dynamodb
 }
+
+/// Items from before the sharded indexes (no shard keys) are invisible to listings until the
+/// one-off backfill gives them their keys; a second run changes nothing.
+#[tokio::test]
+async fn the_backfill_gives_old_items_their_shard_keys_and_listings_see_them_again() {
+    let (t, store) = store().await;
+    let client = store_client().await;
+    let table = t.var("JOBS_TABLE").to_string();
+    let mut jobs = Vec::new();
+    for n in 0..12 {
+        jobs.push(new_job(&store, JobKind::Email, n).await);
+    }
+    // Make 5 of them look like items written before: no status_shard, no status_kind_shard.
+    for job in &jobs[..5] {
+        client
+            .update_item()
+            .table_name(&table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{}", job.id)),
+            )
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("JOB".into()))
+            .update_expression("REMOVE status_shard, status_kind_shard")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(walk(&store, &ListFilter::default(), 5).await.0.len(), 7);
+    let done = store.backfill_shard_keys().await.unwrap();
+    assert_eq!((done.scanned, done.updated, done.raced), (12, 5, 0));
+    let (all, _) = walk(&store, &ListFilter::default(), 5).await;
+    assert_eq!(all.len(), 12);
+    let again = store.backfill_shard_keys().await.unwrap();
+    assert_eq!((again.scanned, again.updated), (12, 0));
+}

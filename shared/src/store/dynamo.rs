@@ -40,6 +40,17 @@ const BATCH_GET: Backoff = Backoff::new(
     std::time::Duration::from_secs(1),
 );
 
+/// What [`DynamoJobStore::backfill_shard_keys`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Backfilled {
+    /// Job items read.
+    pub scanned: usize,
+    /// Job items given their keys.
+    pub updated: usize,
+    /// Job items written by someone else meanwhile (with their keys): left alone.
+    pub raced: usize,
+}
+
 /// The DynamoDB job store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
@@ -63,6 +74,70 @@ impl DynamoJobStore {
     pub fn with_status_shards(mut self, n: u32) -> Self {
         self.shards = n.clamp(1, shards::MAX_STATUS_SHARDS);
         self
+    }
+
+    /// One-off migration: gives every job item the status index keys of this store's shard count
+    /// (items written before the indexes were sharded, or under another `STATUS_SHARDS`), so that
+    /// listings and the sweeper see them. A Scan of the table (it runs once, by hand, never on a
+    /// request path); each update is conditional on the job's version, so a job written meanwhile
+    /// (which then has its keys) is left alone. Idempotent: a second run updates nothing.
+    pub async fn backfill_shard_keys(&self) -> Result<Backfilled> {
+        let mut done = Backfilled::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :job")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":job", s("JOB"))
+                .limit(500)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::aws("Scan", e))?;
+            for item in out.items.unwrap_or_default() {
+                done.scanned += 1;
+                let job = job_from_item(item.clone())?;
+                let want = job_item(&job, self.shards)?;
+                if [STATUS_SHARD, STATUS_KIND_SHARD]
+                    .iter()
+                    .all(|a| item.get(*a) == want.get(*a))
+                {
+                    continue;
+                }
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PK, s(job_pk(job.id)))
+                    .key(SK, s("JOB"))
+                    .update_expression("SET #a = :a, #b = :b")
+                    .condition_expression("version = :v")
+                    .expression_attribute_names("#a", STATUS_SHARD)
+                    .expression_attribute_names("#b", STATUS_KIND_SHARD)
+                    .expression_attribute_values(":a", want[STATUS_SHARD].clone())
+                    .expression_attribute_values(":b", want[STATUS_KIND_SHARD].clone())
+                    .expression_attribute_values(":v", AttributeValue::N(job.version.to_string()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => done.updated += 1,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    {
+                        done.raced += 1
+                    }
+                    Err(e) => return Err(Error::aws("UpdateItem", e)),
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(done);
+            }
+        }
     }
 
     pub fn table(&self) -> &str {
