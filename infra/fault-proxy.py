@@ -3,8 +3,9 @@
 
 The functions' AWS_ENDPOINT_URL_S3/_SQS/_DYNAMODB point here when infra/up runs with FAULT_PROXY=1;
 the bridge, the tests and the bench keep the direct endpoints. Each request is routed by the service
-named in its SigV4 credential scope (header or presigned query): dynamodb -> moto, s3/sqs ->
-LocalStack. With probability RATE a request gets one fault, drawn uniformly from its service's menu:
+named in its SigV4 credential scope (header or presigned query): dynamodb -> DynamoDB Local (or
+moto), s3/sqs -> LocalStack. With probability RATE a request gets one fault, drawn uniformly from
+its service's menu:
 
   all services   latency      sleep 50-1500 ms, then forward normally
                  reset_before close the client's connection with a RST before forwarding
@@ -26,7 +27,7 @@ Control (answered by the proxy itself; no bucket name starts with "_"):
   POST /__faults?rate=0.1&seed=7&reset=1  change rate/seed (re-seeds), reset=1 zeroes the counts
 Every fault is logged (one line), counts every 10 s when they changed, and on SIGTERM.
 
-Usage: fault-proxy.py --listen PORT --localstack PORT --moto PORT [--rate R] [--seed S] [--kinds a,b]
+Usage: fault-proxy.py --listen PORT --localstack PORT --dynamodb PORT [--rate R] [--seed S] [--kinds a,b]
 """
 import argparse
 import asyncio
@@ -57,7 +58,7 @@ def log(msg):
 
 class Proxy:
     def __init__(self, args):
-        self.upstream = {"s3": args.localstack, "sqs": args.localstack, "dynamodb": args.moto}
+        self.upstream = {"s3": args.localstack, "sqs": args.localstack, "dynamodb": args.dynamodb}
         self.rate = args.rate
         self.seed = args.seed
         self.kinds = set(args.kinds.split(",")) if args.kinds else None
@@ -354,14 +355,14 @@ async def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--listen", type=int, required=True)
     p.add_argument("--localstack", type=int, required=True)
-    p.add_argument("--moto", type=int, required=True)
+    p.add_argument("--dynamodb", "--moto", dest="dynamodb", type=int, required=True)
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--kinds", default="", help="comma list restricting the menus (default: all)")
     args = p.parse_args()
     proxy = Proxy(args)
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", args.listen, limit=MAX_HEAD * 2)
-    log(f"fault proxy on 127.0.0.1:{args.listen} -> s3/sqs :{args.localstack}, dynamodb :{args.moto}; "
+    log(f"fault proxy on 127.0.0.1:{args.listen} -> s3/sqs :{args.localstack}, dynamodb :{args.dynamodb}; "
         f"rate={args.rate} seed={args.seed} kinds={args.kinds or 'all'}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -5,12 +5,21 @@
 #   export PATH="$(bash infra/tools.sh --print-bin):$PATH"   # install if needed, print the bin dir
 #   bash infra/tools.sh --browser             # the browser test's: chromium (apt) and tests/browser's npm packages
 #
+# DynamoDB Local (the local stack's DynamoDB) is installed by every run but --browser, with its own
+# stamp (the block between the dynamodb-local markers is outside the main stamp: changing its pin
+# reinstalls nothing else): `npm pack` of amplify-dynamodb-simulator (its emulator/ folder is AWS's
+# DynamoDB Local jar with DynamoDBLocal_lib/, sqlite4java for Linux included), checked against the
+# registry's sha512, unpacked into $TOOLS_DIR/dynamodb-local/; Java (Debian's default-jre-headless,
+# OpenJDK 17) with apt-get when there is no `java`. bin/dynamodb-local runs it.
+# DynamoDB Local is AWS's software under AWS's own licence (dynamodb-local/LICENSE.txt), not open source.
+#
 # Needs only: python3 (>= 3.10; 3.11 on our machines) with venv + pip, network to PyPI.
 # Layout of $TOOLS_DIR (default ~/.cache/serverless-jobs/tools, override with JOBS_TOOLS_DIR):
 #   localstack/  venv: uv + localstack-core[runtime] 4.13.1 (deps resolved as of its release date;
 #                plain pip pulls newer cbor2/pyOpenSSL/psutil that break it)
 #   py/          venv: moto[server], cargo-lambda (+ ziglang), aws-sam-cli, awscli v1
-#   bin/         cargo-lambda, zig, sam, aws, moto_server, localstack-python
+#   dynamodb-local/  DynamoDB Local 1.25.1 (DynamoDBLocal.jar, DynamoDBLocal_lib/)
+#   bin/         cargo-lambda, zig, sam, aws, moto_server, localstack-python, dynamodb-local
 #                (localstack-python is a 2-line wrapper, not a symlink: a symlinked venv python
 #                 does not find its pyvenv.cfg and runs without the venv's site-packages)
 # Run LocalStack with: GATEWAY_LISTEN=127.0.0.1:4566 DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
@@ -72,13 +81,57 @@ if [ "$BROWSER" = 1 ]; then
 fi
 # <<< browser
 
-WANT=$(sed '/^# >>> browser/,/^# <<< browser/d' "$SELF" | sha256sum | cut -d' ' -f1)
+# >>> dynamodb-local (outside the main stamp; its own is the sha256 of this block)
+DDB_NPM=amplify-dynamodb-simulator@2.9.30   # ships DynamoDB Local 1.25.1 in emulator/
+DDB_INTEGRITY=sha512-xTeeRLvzEfqyd5lh3bH4c0kHvSHHmmhD5ZDsHFKAQ5g2Zl6JqlFdutaQhCLHzxEp6Ry1o7TB6niIoXuQAnSewQ==
+DDB_DIR="$TOOLS_DIR/dynamodb-local"
+ddb_want() { sed -n '/^# >>> dynamodb-local/,/^# <<< dynamodb-local/p' "$SELF" | sha256sum | cut -d' ' -f1; }
+ddb_ok() { [ "$(cat "$DDB_DIR/.stamp" 2>/dev/null)" = "$(ddb_want)" ] && [ -f "$DDB_DIR/DynamoDBLocal.jar" ] && command -v java >/dev/null; }
+install_dynamodb_local() {
+  mkdir -p "$BIN"
+  if ! ddb_ok; then
+    exec 8>"$TOOLS_DIR/.lock-dynamodb-local"
+    flock 8
+    if ! ddb_ok; then
+      if ! command -v java >/dev/null; then
+        say "installing default-jre-headless (Java for DynamoDB Local) with apt-get"
+        local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq default-jre-headless >&2
+      fi
+      command -v npm >/dev/null || die "npm is needed to fetch DynamoDB Local ($DDB_NPM); install nodejs and npm"
+      say "DynamoDB Local: npm pack $DDB_NPM into $DDB_DIR"
+      local tmp; tmp=$(mktemp -d "$TOOLS_DIR/.ddb.XXXXXX")
+      (cd "$tmp" && npm pack --silent --json "$DDB_NPM" > pack.json 2>>"$LOG") || { rm -rf "$tmp"; die "npm pack $DDB_NPM failed"; }
+      local got
+      got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["integrity"])' "$tmp/pack.json")
+      [ "$got" = "$DDB_INTEGRITY" ] || { rm -rf "$tmp"; die "$DDB_NPM: integrity $got, expected $DDB_INTEGRITY"; }
+      tar -xzf "$tmp"/*.tgz -C "$tmp" package/emulator
+      rm -rf "$DDB_DIR"
+      mv "$tmp/package/emulator" "$DDB_DIR"
+      rm -rf "$tmp"
+      java -Djava.library.path="$DDB_DIR/DynamoDBLocal_lib" -jar "$DDB_DIR/DynamoDBLocal.jar" -version >>"$LOG" 2>&1 \
+        || die "DynamoDB Local does not start (java -jar DynamoDBLocal.jar -version)"
+      ddb_want > "$DDB_DIR/.stamp"
+    fi
+    flock -u 8
+  fi
+  # JVM options from DYNAMODB_LOCAL_JAVA_OPTS (infra/env.sh sets a heap bound), the rest to DynamoDB Local.
+  printf '#!/bin/sh\nexec java $DYNAMODB_LOCAL_JAVA_OPTS -Djava.library.path="%s/DynamoDBLocal_lib" -jar "%s/DynamoDBLocal.jar" "$@"\n' \
+    "$DDB_DIR" "$DDB_DIR" > "$BIN/.dynamodb-local.tmp"
+  chmod +x "$BIN/.dynamodb-local.tmp"
+  mv -f "$BIN/.dynamodb-local.tmp" "$BIN/dynamodb-local"
+}
+# <<< dynamodb-local
+
+WANT=$(sed -e '/^# >>> browser/,/^# <<< browser/d' -e '/^# >>> dynamodb-local/,/^# <<< dynamodb-local/d' "$SELF" \
+  | sha256sum | cut -d' ' -f1)
 up_to_date() {
   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] || return 1
   local l
   for l in "${LINKS[@]}"; do [ -x "$BIN/$l" ] || return 1; done
 }
-done_ok() { [ "$PRINT_BIN" = 1 ] && echo "$BIN"; exit 0; }
+done_ok() { install_dynamodb_local; [ "$PRINT_BIN" = 1 ] && echo "$BIN"; exit 0; }
 
 up_to_date && done_ok
 

@@ -1,6 +1,6 @@
 //! [`JobStore`] on DynamoDB: conditional writes for every transition, counters (global and per
 //! owner), per-minute completions and limit charges updated in the same transaction as the job,
-//! listings from sparse GSIs.
+//! listings from sparse GSIs, the status indexes sharded ([`super::shards`]).
 
 use std::collections::HashMap;
 
@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 };
 use time::{Duration, OffsetDateTime};
 
+use super::shards::{self, PartitionReader, created_key, shard_of};
 use super::table::*;
 use super::{Change, Created, IdempotencyKey, JobStore, ListFilter, MinuteCount, Page, Stats};
 use crate::auth::{Owner, Scope};
@@ -39,18 +40,103 @@ const BATCH_GET: Backoff = Backoff::new(
     std::time::Duration::from_secs(1),
 );
 
+/// What [`DynamoJobStore::backfill_shard_keys`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Backfilled {
+    /// Job items read.
+    pub scanned: usize,
+    /// Job items given their keys.
+    pub updated: usize,
+    /// Job items written by someone else meanwhile (with their keys): left alone.
+    pub raced: usize,
+}
+
 /// The DynamoDB job store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
     client: Client,
     table: String,
+    /// Shards per status of the status indexes (`STATUS_SHARDS`).
+    shards: u32,
 }
 
 impl DynamoJobStore {
+    /// The store of `table`, with `STATUS_SHARDS` shards per status (8 when unset).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoJobStore {
             client,
             table: table.into(),
+            shards: shards::status_shards_from_env(),
+        }
+    }
+
+    /// The same store with `n` shards per status (tests).
+    pub fn with_status_shards(mut self, n: u32) -> Self {
+        self.shards = n.clamp(1, shards::MAX_STATUS_SHARDS);
+        self
+    }
+
+    /// One-off migration: gives every job item the status index keys of this store's shard count
+    /// (items written before the indexes were sharded, or under another `STATUS_SHARDS`), so that
+    /// listings and the sweeper see them. A Scan of the table (it runs once, by hand, never on a
+    /// request path); each update is conditional on the job's version, so a job written meanwhile
+    /// (which then has its keys) is left alone. Idempotent: a second run updates nothing.
+    pub async fn backfill_shard_keys(&self) -> Result<Backfilled> {
+        let mut done = Backfilled::default();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :job")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":job", s("JOB"))
+                .limit(500)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::aws("Scan", e))?;
+            for item in out.items.unwrap_or_default() {
+                done.scanned += 1;
+                let job = job_from_item(item.clone())?;
+                let want = job_item(&job, self.shards)?;
+                if [STATUS_SHARD, STATUS_KIND_SHARD]
+                    .iter()
+                    .all(|a| item.get(*a) == want.get(*a))
+                {
+                    continue;
+                }
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key(PK, s(job_pk(job.id)))
+                    .key(SK, s("JOB"))
+                    .update_expression("SET #a = :a, #b = :b")
+                    .condition_expression("version = :v")
+                    .expression_attribute_names("#a", STATUS_SHARD)
+                    .expression_attribute_names("#b", STATUS_KIND_SHARD)
+                    .expression_attribute_values(":a", want[STATUS_SHARD].clone())
+                    .expression_attribute_values(":b", want[STATUS_KIND_SHARD].clone())
+                    .expression_attribute_values(":v", AttributeValue::N(job.version.to_string()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => done.updated += 1,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    {
+                        done.raced += 1
+                    }
+                    Err(e) => return Err(Error::aws("UpdateItem", e)),
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(done);
+            }
         }
     }
 
@@ -61,7 +147,7 @@ impl DynamoJobStore {
     fn put_job(&self, job: &Job, condition: &str, values: Option<Item>) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(job_item(job)?))
+            .set_item(Some(job_item(job, self.shards)?))
             .condition_expression(condition)
             .set_expression_attribute_values(values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -241,29 +327,144 @@ impl DynamoJobStore {
             .ok_or_else(|| Error::NotFound(format!("job {id} not found")))
     }
 
-    async fn query_status(
+    /// Jobs of `status` in one shard created before `before`, oldest first, at most `limit`.
+    async fn oldest_in_shard(
         &self,
-        scope: &Scope,
         status: JobStatus,
-        kind: Option<JobKind>,
+        shard: u32,
+        before: OffsetDateTime,
         limit: usize,
-        before: Option<&str>,
-    ) -> Result<(Vec<Job>, bool)> {
-        let (index, attr, value) = match (scope, kind) {
-            (Scope::All, Some(k)) => (BY_STATUS_KIND, STATUS_KIND, format!("{status}#{k}")),
-            (Scope::All, None) => (BY_STATUS, STATUS, status.to_string()),
-            (Scope::Owner(o), Some(k)) => (BY_OWNER_STATUS_KIND, OWNER_STATUS_KIND, format!("{o}#{status}#{k}")),
-            (Scope::Owner(o), None) => (BY_OWNER_STATUS, OWNER_STATUS, format!("{o}#{status}")),
+    ) -> Result<Vec<Job>> {
+        let mut jobs = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_STATUS_SHARD)
+                .scan_index_forward(true)
+                .limit((limit - jobs.len()).clamp(1, 500) as i32)
+                .key_condition_expression("#p = :p AND #c < :c")
+                .expression_attribute_names("#p", STATUS_SHARD)
+                .expression_attribute_names("#c", CREATED_KEY)
+                .expression_attribute_values(":p", s(format!("{status}#{shard}")))
+                .expression_attribute_values(":c", s(clock::format(before)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| Error::aws("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                jobs.push(job_from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || jobs.len() >= limit {
+                return Ok(jobs);
+            }
+        }
+    }
+
+    /// Jobs by status from the counters (every shard of them, or the owner's), in one
+    /// `BatchGetItem`; an error when any is left unprocessed (the caller then reads every status).
+    async fn status_counts(&self, scope: &Scope) -> Result<HashMap<String, i64>> {
+        let keys: Vec<Item> = match scope {
+            Scope::All => (0..STATS_SHARDS).map(|n| key(format!("STATS#{n}"), "COUNT")).collect(),
+            Scope::Owner(o) => vec![key(format!("OWNER#{o}"), "COUNT")],
         };
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(
+                &self.table,
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .send()
+            .await
+            .map_err(|e| Error::aws("BatchGetItem", e))?;
+        if out
+            .unprocessed_keys
+            .as_ref()
+            .and_then(|u| u.get(&self.table))
+            .is_some_and(|k| !k.keys().is_empty())
+        {
+            return Err(Error::Contention("counters left unprocessed".into()));
+        }
+        let mut counts: HashMap<String, i64> = JobStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
+        for item in out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default()
+        {
+            for (attr, v) in &item {
+                if let Some(st) = attr.strip_prefix("s_") {
+                    *counts.entry(st.to_string()).or_default() += as_i64(v);
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The partitions of a listing: every status of the filter times its shards (the owner
+    /// indexes are not sharded: one owner's jobs are already their own partitions).
+    fn partitions(&self, filter: &ListFilter) -> (Vec<(String, &'static str, &'static str)>, u32) {
+        let statuses = if filter.statuses.is_empty() {
+            JobStatus::ALL.to_vec()
+        } else {
+            filter.statuses.clone()
+        };
+        let mut parts = Vec::new();
+        let shards = match &filter.scope {
+            Scope::All => self.shards,
+            Scope::Owner(_) => 1,
+        };
+        for status in statuses {
+            for shard in 0..shards {
+                parts.push(match (&filter.scope, filter.kind) {
+                    (Scope::All, Some(k)) => (format!("{status}#{k}#{shard}"), BY_STATUS_KIND_SHARD, STATUS_KIND_SHARD),
+                    (Scope::All, None) => (format!("{status}#{shard}"), BY_STATUS_SHARD, STATUS_SHARD),
+                    (Scope::Owner(o), Some(k)) => {
+                        (format!("{o}#{status}#{k}"), BY_OWNER_STATUS_KIND, OWNER_STATUS_KIND)
+                    }
+                    (Scope::Owner(o), None) => (format!("{o}#{status}"), BY_OWNER_STATUS, OWNER_STATUS),
+                });
+            }
+        }
+        (parts, shards)
+    }
+}
+
+/// Reads one partition (one shard of one status) of a listing: a GSI query, newest first.
+struct IndexReader<'a> {
+    store: &'a DynamoJobStore,
+    parts: Vec<(String, &'static str, &'static str)>,
+}
+
+#[async_trait]
+impl PartitionReader for IndexReader<'_> {
+    type Start = Item;
+
+    async fn read(
+        &self,
+        partition: usize,
+        before: Option<&str>,
+        start: Option<Item>,
+        n: usize,
+    ) -> Result<(Vec<Job>, Option<Item>)> {
+        let (value, index, attr) = &self.parts[partition];
         let mut q = self
+            .store
             .client
             .query()
-            .table_name(&self.table)
-            .index_name(index)
+            .table_name(&self.store.table)
+            .index_name(*index)
             .scan_index_forward(false)
-            .limit(limit as i32)
-            .expression_attribute_names("#p", attr)
-            .expression_attribute_values(":p", s(value));
+            .limit(n as i32)
+            .expression_attribute_names("#p", *attr)
+            .expression_attribute_values(":p", s(value))
+            .set_exclusive_start_key(start);
         q = match before {
             Some(c) => q
                 .key_condition_expression("#p = :p AND #c < :c")
@@ -272,14 +473,13 @@ impl DynamoJobStore {
             None => q.key_condition_expression("#p = :p"),
         };
         let out = q.send().await.map_err(|e| Error::aws("Query", e))?;
-        let more = out.last_evaluated_key.is_some();
         let jobs = out
             .items
             .unwrap_or_default()
             .into_iter()
             .map(job_from_item)
             .collect::<Result<Vec<_>>>()?;
-        Ok((jobs, more))
+        Ok((jobs, out.last_evaluated_key))
     }
 }
 
@@ -411,64 +611,50 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
-        let mut jobs = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_STATUS)
-                .scan_index_forward(true)
-                .limit((limit - jobs.len()).clamp(1, 500) as i32)
-                .key_condition_expression("#p = :p AND #c < :c")
-                .expression_attribute_names("#p", STATUS)
-                .expression_attribute_names("#c", CREATED_KEY)
-                .expression_attribute_values(":p", s(status.to_string()))
-                .expression_attribute_values(":c", s(clock::format(before)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::aws("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                jobs.push(job_from_item(item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() || jobs.len() >= limit {
-                return Ok(jobs);
-            }
-        }
+        // The oldest `limit` of each shard, merged: the oldest `limit` of all.
+        let reads = (0..self.shards).map(|shard| self.oldest_in_shard(status, shard, before, limit));
+        let mut jobs: Vec<Job> = futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        jobs.sort_by_key(created_key);
+        jobs.truncate(limit);
+        Ok(jobs)
     }
 
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
-        let limit = limit.clamp(1, 500);
-        let before = cursor.map(decode_cursor).transpose()?;
+        let (parts, shards) = self.partitions(filter);
+        let count = parts.len();
+        // A status whose counter says 0 has nothing in any shard: its shards are not queried (a
+        // listing of every status otherwise costs 6 x STATUS_SHARDS queries, most of them empty).
         let statuses = if filter.statuses.is_empty() {
             JobStatus::ALL.to_vec()
         } else {
             filter.statuses.clone()
         };
-        let queries = statuses
-            .iter()
-            .map(|st| self.query_status(&filter.scope, *st, filter.kind, limit + 1, before.as_deref()));
-        let results = futures::future::try_join_all(queries).await?;
-        let mut more = false;
-        let mut jobs = Vec::new();
-        for (page, page_more) in results {
-            more |= page_more;
-            jobs.extend(page);
-        }
-        // Every partition shares one sort-key space, so merging by created_key gives global order.
-        jobs.sort_by(|a, b| created_key(b).cmp(&created_key(a)));
-        jobs.dedup_by_key(|j| j.id);
-        more |= jobs.len() > limit;
-        jobs.truncate(limit);
-        let next = if more {
-            jobs.last().map(|j| encode_cursor(&created_key(j)))
-        } else {
-            None
+        let empty: Vec<bool> = match self.status_counts(&filter.scope).await {
+            Ok(counts) => statuses
+                .iter()
+                .flat_map(|st| {
+                    let none = counts.get(st.as_str()).is_some_and(|n| *n <= 0);
+                    std::iter::repeat_n(none, shards as usize)
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "status counters unreadable: listing every status");
+                Vec::new()
+            }
         };
-        Ok(Page { jobs, next })
+        shards::merge(
+            &IndexReader { store: self, parts },
+            count,
+            shards,
+            &empty,
+            limit,
+            cursor,
+        )
+        .await
     }
 
     async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {
@@ -577,15 +763,19 @@ fn in_flight(status: JobStatus) -> bool {
     matches!(status, JobStatus::Pending | JobStatus::Queued | JobStatus::Processing)
 }
 
-fn created_key(job: &Job) -> String {
-    format!("{}#{}", clock::format(job.created_at), job.id)
-}
-
-fn job_item(job: &Job) -> Result<Item> {
+/// The job as its item: its fields, and the keys of every index it is in. The status index keys
+/// carry the job's shard (the same for its whole life), so each status change moves it to the same
+/// shard of the new status.
+fn job_item(job: &Job, shards: u32) -> Result<Item> {
     let mut item: Item = serde_dynamo::to_item(job).map_err(|e| Error::Internal(format!("cannot encode job: {e}")))?;
     item.insert(PK.into(), s(job_pk(job.id)));
     item.insert(SK.into(), s("JOB"));
-    item.insert(STATUS_KIND.into(), s(format!("{}#{}", job.status, job.kind())));
+    let shard = shard_of(job.id, shards);
+    item.insert(STATUS_SHARD.into(), s(format!("{}#{shard}", job.status)));
+    item.insert(
+        STATUS_KIND_SHARD.into(),
+        s(format!("{}#{}#{shard}", job.status, job.kind())),
+    );
     item.insert(CREATED_KEY.into(), s(created_key(job)));
     if let Some(owner) = &job.owner {
         item.insert(OWNER_STATUS.into(), s(format!("{owner}#{}", job.status)));
@@ -638,10 +828,20 @@ mod tests {
     }
 
     #[test]
-    fn cursors_round_trip_and_garbage_is_a_client_error() {
-        let c = encode_cursor("2026-11-23T10:00:00.000Z#abc");
-        assert_eq!(decode_cursor(&c).unwrap(), "2026-11-23T10:00:00.000Z#abc");
-        assert!(matches!(decode_cursor("!!"), Err(Error::Invalid(_))));
+    fn a_job_keeps_its_shard_across_status_changes() {
+        let spec = crate::job::JobSpec::from_json("email", serde_json::json!({"to": "a@example.com"})).unwrap();
+        let now = clock::now();
+        let mut job = Job::new(spec, 3, None, now).unwrap();
+        let shard = shard_of(job.id, 8);
+        let key = |job: &Job, attr: &str| match &job_item(job, 8).unwrap()[attr] {
+            AttributeValue::S(v) => v.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(key(&job, STATUS_SHARD), format!("pending#{shard}"));
+        assert_eq!(key(&job, STATUS_KIND_SHARD), format!("pending#email#{shard}"));
+        job.claim(now, Duration::seconds(60)).unwrap();
+        assert_eq!(key(&job, STATUS_SHARD), format!("processing#{shard}"));
+        assert_eq!(key(&job, STATUS_KIND_SHARD), format!("processing#email#{shard}"));
     }
 
     /// The biggest item each kind of job can produce from the largest inputs the edge accepts,
@@ -735,7 +935,7 @@ mod tests {
         fill_timeline(&mut archive);
 
         for job in [&image, &ingest, &archive] {
-            let size = item_size(&job_item(job).unwrap());
+            let size = item_size(&job_item(job, shards::MAX_STATUS_SHARDS).unwrap());
             eprintln!("worst-case {} job item: {size} bytes", job.kind());
             assert!(size < LIMIT, "{} job item is {size} bytes", job.kind());
             assert!(

@@ -68,6 +68,37 @@ pub struct MemoryJobStore {
     keys: Mutex<HashMap<String, (String, JobId)>>,
     /// `(owner, limit, window)` -> used.
     used: Mutex<HashMap<(String, &'static str, String), u64>>,
+    /// Shards per status of the simulated status indexes; 0 means the default (8).
+    status_shards: u32,
+}
+
+/// The partitions of a listing in the simulated indexes (a status and kind in one shard, or of one
+/// owner), each read as DynamoDB's query reads it: newest first, below a `created_key`, `n` at a time.
+struct MemoryReader {
+    parts: Vec<Vec<Job>>,
+}
+
+#[async_trait]
+impl super::shards::PartitionReader for MemoryReader {
+    /// The `created_key` of the last job read (DynamoDB: `LastEvaluatedKey`).
+    type Start = String;
+
+    async fn read(
+        &self,
+        partition: usize,
+        before: Option<&str>,
+        start: Option<String>,
+        n: usize,
+    ) -> Result<(Vec<Job>, Option<String>)> {
+        let below = |j: &Job| {
+            let key = sort_key(j);
+            before.is_none_or(|b| key.as_str() < b) && start.as_deref().is_none_or(|s| key.as_str() < s)
+        };
+        let rest: Vec<&Job> = self.parts[partition].iter().filter(|j| below(j)).collect();
+        let page: Vec<Job> = rest.iter().take(n).map(|j| (*j).clone()).collect();
+        let next = (rest.len() > n).then(|| sort_key(page.last().unwrap()));
+        Ok((page, next))
+    }
 }
 
 fn in_scope(scope: &Scope, job: &Job) -> bool {
@@ -84,6 +115,19 @@ fn sort_key(job: &Job) -> String {
 impl MemoryJobStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same store with `n` shards per status in its simulated status indexes.
+    pub fn with_status_shards(mut self, n: u32) -> Self {
+        self.status_shards = n.clamp(1, super::shards::MAX_STATUS_SHARDS);
+        self
+    }
+
+    fn shards(&self) -> u32 {
+        match self.status_shards {
+            0 => super::shards::DEFAULT_STATUS_SHARDS,
+            n => n,
+        }
     }
 
     /// Every job, in id order (for assertions).
@@ -199,26 +243,38 @@ impl JobStore for MemoryJobStore {
         Ok(())
     }
 
+    /// The same partitions as [`super::DynamoJobStore`] reads (statuses x shards; one per status
+    /// of an owner's listing), merged the same way.
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
-        let limit = limit.clamp(1, 500);
-        let after = cursor.map(super::table::decode_cursor).transpose()?;
+        let statuses = if filter.statuses.is_empty() {
+            JobStatus::ALL.to_vec()
+        } else {
+            filter.statuses.clone()
+        };
+        let shards = match filter.scope {
+            Scope::All => self.shards(),
+            Scope::Owner(_) => 1,
+        };
         let mut jobs: Vec<Job> = self
             .all()
             .into_iter()
-            .filter(|j| filter.statuses.is_empty() || filter.statuses.contains(&j.status))
             .filter(|j| filter.kind.is_none_or(|k| j.kind() == k))
             .filter(|j| in_scope(&filter.scope, j))
-            .filter(|j| after.as_deref().is_none_or(|c| sort_key(j).as_str() < c))
             .collect();
         jobs.sort_by_key(|j| std::cmp::Reverse(sort_key(j)));
-        let more = jobs.len() > limit;
-        jobs.truncate(limit);
-        let next = if more {
-            jobs.last().map(|j| super::table::encode_cursor(&sort_key(j)))
-        } else {
-            None
-        };
-        Ok(Page { jobs, next })
+        let mut parts = Vec::new();
+        for status in &statuses {
+            for shard in 0..shards {
+                parts.push(
+                    jobs.iter()
+                        .filter(|j| j.status == *status && super::shards::shard_of(j.id, shards) == shard)
+                        .cloned()
+                        .collect(),
+                );
+            }
+        }
+        let count = parts.len();
+        super::shards::merge(&MemoryReader { parts }, count, shards, &[], limit, cursor).await
     }
 
     async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {

@@ -11,6 +11,7 @@ pub mod entries;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod parts;
+pub mod shards;
 pub mod table;
 
 use async_trait::async_trait;
@@ -23,7 +24,7 @@ use crate::error::Result;
 use crate::job::{Job, JobId, JobKind, JobStatus};
 use crate::quota::Charge;
 
-pub use dynamo::DynamoJobStore;
+pub use dynamo::{Backfilled, DynamoJobStore};
 pub use parts::{DynamoPartStore, PartStore, Recorded};
 
 /// What [`JobStore::create`] did.

@@ -2,7 +2,7 @@
 //!
 //! | item            | pk                     | sk       | notes                                   |
 //! |-----------------|------------------------|----------|-----------------------------------------|
-//! | job             | `JOB#<id>`             | `JOB`    | + `status`, `status_kind`, `created_key`; owned jobs + `owner_status`, `owner_status_kind` |
+//! | job             | `JOB#<id>`             | `JOB`    | + `status_shard`, `status_kind_shard`, `created_key`; owned jobs + `owner_status`, `owner_status_kind` |
 //! | idempotency key | `IDEM#<key>`           | `IDEM`   | `job_id`, `fingerprint`, TTL            |
 //! | status counts   | `STATS#<shard>`        | `COUNT`  | `s_<status>`, `k_<kind>` (ADD only)     |
 //! | an owner's counts | `OWNER#<owner>`      | `COUNT`  | `s_<status>`, `k_<kind>`, `inflight`    |
@@ -11,24 +11,23 @@
 //! | an owner's use of a limit | `QUOTA#<owner>#<limit>#<window>` | `USE` | `used`, TTL         |
 //! | image job parts | `JOB#<id>`             | `PART#..`, `PARTS#..` | see [`super::parts`]          |
 //!
-//! GSI `by_status` (pk `status`, sk `created_key`) and `by_status_kind` (pk `status_kind`, sk
-//! `created_key`) hold only jobs; `created_key` = `<created_at>#<id>`, so newest first is a
-//! descending query and the cursor of a page is simply the last `created_key` served.
+//! GSI `by_status_shard` (pk `status_shard` = `<status>#<shard>`, sk `created_key`) and
+//! `by_status_kind_shard` (pk `status_kind_shard` = `<status>#<kind>#<shard>`, sk `created_key`)
+//! hold only jobs, each status spread over `STATUS_SHARDS` partitions ([`super::shards`]);
+//! `created_key` = `<created_at>#<id>`, so newest first is a descending query, merged over the
+//! shards; the cursor of a page is [`super::shards::Cursor`].
 //! `by_owner_status` (pk `<owner>#<status>`) and `by_owner_status_kind` (pk
 //! `<owner>#<status>#<kind>`) are the same per owner, for listings of one owner's jobs.
 //! The names must match `template.yaml`.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
-pub const STATUS: &str = "status";
-pub const STATUS_KIND: &str = "status_kind";
+pub const STATUS_SHARD: &str = "status_shard";
+pub const STATUS_KIND_SHARD: &str = "status_kind_shard";
 pub const CREATED_KEY: &str = "created_key";
 pub const TTL: &str = "expires_at";
-pub const BY_STATUS: &str = "by_status";
-pub const BY_STATUS_KIND: &str = "by_status_kind";
+pub const BY_STATUS_SHARD: &str = "by_status_shard";
+pub const BY_STATUS_KIND_SHARD: &str = "by_status_kind_shard";
 pub const OWNER_STATUS: &str = "owner_status";
 pub const OWNER_STATUS_KIND: &str = "owner_status_kind";
 pub const BY_OWNER_STATUS: &str = "by_owner_status";
@@ -65,23 +64,8 @@ fn value_size(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
     }
 }
 
-/// The opaque cursor of a listing page: the last `created_key` served, URL-safe.
-pub fn encode_cursor(created_key: &str) -> String {
-    URL_SAFE_NO_PAD.encode(created_key)
-}
-
-/// The cursor of a listing that goes on after `job` (newest first): the one both stores hand out
-/// as `Page::next` when `job` is a page's last. The api uses it to end a page early.
+/// The cursor of a listing that goes on after `job` (newest first), every partition below it
+/// (none known to be finished). The api uses it to end a page early.
 pub fn cursor_after(job: &crate::job::Job) -> String {
-    encode_cursor(&format!("{}#{}", crate::clock::format(job.created_at), job.id))
-}
-
-/// A cursor back to its `created_key`; garbage is the client's mistake.
-pub fn decode_cursor(cursor: &str) -> crate::error::Result<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|k| k.contains('#'))
-        .ok_or_else(|| crate::error::Error::Invalid("next: not a valid cursor".into()))
+    super::shards::Cursor::after(job).encode()
 }

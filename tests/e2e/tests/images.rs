@@ -117,9 +117,18 @@ async fn a_retail_pulse_submission_is_measured_and_its_status_follows_the_seed_c
 
 #[tokio::test]
 async fn the_api_submit_event_is_measured_from_the_sample_images() {
-    let r = tokio::task::spawn_blocking(|| invoke("api", "events/api/submit-retail-job.json"))
-        .await
-        .unwrap();
+    // The event names the sample images on the default stack's port (8090): point it at this stack's.
+    let images = std::env::var("IMAGES_URL").unwrap_or_else(|_| "http://127.0.0.1:8090".into());
+    let event = std::fs::read_to_string(root().join("events/api/submit-retail-job.json"))
+        .unwrap()
+        .replace("http://127.0.0.1:8090", &images);
+    let dir = root().join(".local/tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("submit-retail-job-{}.json", std::process::id()));
+    std::fs::write(&file, event).unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let r = tokio::task::spawn_blocking(move || invoke("api", &path)).await.unwrap();
+    std::fs::remove_file(&file).ok();
     assert_eq!(r["statusCode"], 201, "{r}");
     let job_id = body(&r)["job_id"].as_str().unwrap().to_string();
     let done = wait_status(&job_id, Duration::from_secs(120)).await;
