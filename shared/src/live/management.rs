@@ -37,19 +37,13 @@ impl ApiGatewayManagement {
     /// `stage_url`: the template's `LIVE_MANAGEMENT_URL`, unless the environment names the
     /// service's endpoint (`AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`, or `AWS_ENDPOINT_URL`).
     pub fn new(config: &SdkConfig, stage_url: &str) -> Self {
-        // The SDK applies these itself (Builder::from); an explicit endpoint_url would win over them.
         let from_env = std::env::var("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI")
             .ok()
             .filter(|v| !v.is_empty())
             .or_else(|| config.endpoint_url().map(str::to_owned));
-        let mut builder = aws_sdk_apigatewaymanagement::config::Builder::from(config);
-        let endpoint = match from_env {
-            Some(url) => url,
-            None => {
-                builder = builder.endpoint_url(stage_url);
-                stage_url.to_string()
-            }
-        };
+        let builder = aws_sdk_apigatewaymanagement::config::Builder::from(config);
+        let endpoint = from_env.unwrap_or_else(|| stage_url.to_string());
+        let builder = builder.endpoint_url(&endpoint);
         ApiGatewayManagement {
             client: aws_sdk_apigatewaymanagement::Client::from_conf(builder.build()),
             endpoint,
