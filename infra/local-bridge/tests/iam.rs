@@ -86,7 +86,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("NotifyFunction", "dynamodb:Query", "ConnectionsTable"),
     ("NotifyFunction", "dynamodb:GetItem", "ConnectionsTable"),
     ("NotifyFunction", "dynamodb:DeleteItem", "ConnectionsTable"),
-    ("NotifyFunction", "execute-api:ManageConnections", "LiveApi/live/POST/@connections/*"),
+    (
+        "NotifyFunction",
+        "execute-api:ManageConnections",
+        "LiveApi/live/POST/@connections/*",
+    ),
 ];
 
 /// The queues SAM lets each function receive from (its SQS event sources): SAM attaches
