@@ -316,12 +316,20 @@ impl WebSocketServer {
         tracing::info!(connection_id = %id, "connected");
         let (mut sink, mut stream) = ws.split();
         let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        // DELETE @connections/{id}: the server closes; the connection ends without waiting for
+        // the client's answer.
+        let deleted = Arc::new(tokio::sync::Notify::new());
+        let deleted_by_writer = deleted.clone();
         let writer = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     cmd = rx.recv() => match cmd {
                         Some(Command::Send(text)) => { if sink.send(Message::text(text)).await.is_err() { break; } }
-                        Some(Command::Close) | None => { let _ = sink.send(Message::Close(None)).await; break; }
+                        Some(Command::Close) | None => {
+                            let _ = sink.send(Message::Close(None)).await;
+                            deleted_by_writer.notify_one();
+                            break;
+                        }
                     },
                     msg = out_rx.recv() => match msg {
                         Some(m) => { if sink.send(m).await.is_err() { break; } }
@@ -331,7 +339,17 @@ impl WebSocketServer {
             }
         });
         let (mut code, mut reason) = (1005u16, String::new());
-        while let Some(frame) = stream.next().await {
+        loop {
+            let frame = tokio::select! {
+                frame = stream.next() => match frame {
+                    Some(f) => f,
+                    None => break,
+                },
+                _ = deleted.notified() => {
+                    (code, reason) = (1000, "deleted through @connections".into());
+                    break;
+                }
+            };
             let text = match frame {
                 Ok(Message::Text(t)) => t.to_string(),
                 Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).to_string(),
@@ -449,5 +467,152 @@ impl WebSocketServer {
             }
             _ => respond(405, json!({"message": "Method Not Allowed"}).to_string(), None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invoke::InProcess;
+    use crate::websocket_api::WsRoute;
+    use std::time::Duration;
+    use tokio_tungstenite::tungstenite;
+
+    type Calls = Arc<Mutex<Vec<Value>>>;
+
+    /// A live function in process: `$connect` needs `?token=good`; `subscribe` answers with the
+    /// body it got; every event is recorded.
+    async fn server() -> (String, Calls, Arc<WebSocketServer>) {
+        let calls: Calls = Arc::default();
+        let seen = calls.clone();
+        let invoker = InProcess(move |_name: String, event: Value| {
+            seen.lock().unwrap().push(event.clone());
+            Box::pin(async move {
+                let route = event["requestContext"]["routeKey"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let status = if route == "$connect" && event["queryStringParameters"]["token"] != "good" {
+                    401
+                } else {
+                    200
+                };
+                Ok(
+                    json!({"statusCode": status, "body": json!({"route": route, "got": event["body"], "job": event["queryStringParameters"]["job_id"]}).to_string()}),
+                )
+            }) as _
+        });
+        let routes = ["$connect", "$disconnect", "subscribe", "$default"]
+            .iter()
+            .map(|k| WsRoute {
+                key: k.to_string(),
+                function: "live".into(),
+                responds: *k == "subscribe",
+            })
+            .collect();
+        let api = WebSocketApi {
+            logical_id: "LiveApi".into(),
+            id: "t-liveapi".into(),
+            selection_field: "action".into(),
+            routes,
+            stage: "live".into(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = Arc::new(WebSocketServer::new(api, Arc::new(invoker), addr.clone()));
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(server.clone().serve(listener, stopped));
+        std::mem::forget(_stop);
+        (addr, calls, server)
+    }
+
+    async fn next_text<S>(ws: &mut WebSocketStream<S>) -> Option<String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => panic!("no frame within 5 s"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_decides_the_upgrade_routes_answer_and_connections_are_managed() {
+        let (addr, calls, server) = server().await;
+        // $connect answering 401: no WebSocket, the status reaches the client.
+        match tokio_tungstenite::connect_async(format!("ws://{addr}/?token=bad")).await {
+            Err(tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+            other => panic!("expected 401, got {:?}", other.map(|_| ())),
+        }
+        assert!(server.open_connections().is_empty());
+
+        // A good token, through the seed's path: job_id joins the query string.
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/live/ws/jobs/j-1?token=good"))
+            .await
+            .unwrap();
+        let connect = calls.lock().unwrap().last().cloned().unwrap();
+        assert_eq!(connect["requestContext"]["eventType"], "CONNECT");
+        assert_eq!(connect["queryStringParameters"]["job_id"], "j-1");
+        assert_eq!(connect["requestContext"]["stage"], "live");
+        let parsed: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest =
+            serde_json::from_value(connect.clone()).expect("API Gateway's WebSocket event shape");
+        let id = parsed.request_context.connection_id.unwrap();
+        assert_eq!(server.open_connections(), vec![id.clone()]);
+
+        // A routed message with a route response comes back; unknown actions go to $default
+        // (no route response: nothing comes back).
+        ws.send(Message::text(r#"{"action":"subscribe","job_id":"j-2"}"#))
+            .await
+            .unwrap();
+        let reply: Value = serde_json::from_str(&next_text(&mut ws).await.unwrap()).unwrap();
+        assert_eq!(reply["route"], "subscribe");
+        assert_eq!(reply["got"], r#"{"action":"subscribe","job_id":"j-2"}"#);
+        ws.send(Message::text(r#"{"action":"dance"}"#)).await.unwrap();
+
+        // The Management API: POST reaches the client, GET describes the connection.
+        let http = reqwest::Client::new();
+        let url = format!(
+            "http://{addr}/@connections/{}",
+            percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC)
+        );
+        let r = http.post(&url).body(r#"{"hello":1}"#).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(next_text(&mut ws).await.as_deref(), Some(r#"{"hello":1}"#));
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let info: Value = r.json().await.unwrap();
+        assert!(
+            info["connectedAt"].is_string() && info["identity"]["sourceIp"] == "127.0.0.1",
+            "{info}"
+        );
+        let routes: Vec<Value> = calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e["requestContext"]["routeKey"].clone())
+            .collect();
+        assert!(routes.contains(&json!("$default")), "{routes:?}");
+
+        // DELETE closes it: the client sees the close, $disconnect runs, and it is gone (410).
+        let r = http.delete(&url).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        assert_eq!(next_text(&mut ws).await, None);
+        let started = std::time::Instant::now();
+        while !calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["requestContext"]["eventType"] == "DISCONNECT")
+        {
+            assert!(started.elapsed() < Duration::from_secs(5), "no $disconnect");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let r = http.post(&url).body("x").send().await.unwrap();
+        assert_eq!(r.status(), 410);
+        assert_eq!(r.headers()["x-amzn-errortype"], "GoneException");
     }
 }
