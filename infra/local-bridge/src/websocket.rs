@@ -60,6 +60,11 @@ pub struct WebSocketServer {
     /// `requestContext.domainName`: the host clients connect to.
     domain: String,
     open: Mutex<HashMap<String, Open>>,
+    /// `$disconnect` invocations at once. Many clients leaving together (a bench ending) would
+    /// otherwise queue at `cargo lambda watch` past their Timeout, and a timed-out invocation
+    /// gets its function process killed (and not restarted). API Gateway invokes them
+    /// asynchronously, with Lambda's concurrency; here they wait their turn instead.
+    disconnects: tokio::sync::Semaphore,
 }
 
 fn respond(status: u16, body: impl Into<Bytes>, error_type: Option<&str>) -> Response<Full<Bytes>> {
@@ -123,6 +128,7 @@ impl WebSocketServer {
             invoker,
             domain: domain.into(),
             open: Mutex::new(HashMap::new()),
+            disconnects: tokio::sync::Semaphore::new(2),
         }
     }
 
