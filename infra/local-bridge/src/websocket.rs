@@ -411,6 +411,7 @@ impl WebSocketServer {
             ctx["disconnectReason"] = json!(reason);
             let event =
                 json!({"headers": {}, "multiValueHeaders": {}, "requestContext": ctx, "isBase64Encoded": false});
+            let _turn = self.disconnects.acquire().await;
             if let Err(e) = self.invoker.invoke(&route.function, &event).await {
                 tracing::warn!(connection_id = %id, error = %e, "$disconnect failed");
             }
