@@ -12,6 +12,7 @@ LAMBDA_PORT=${LAMBDA_PORT:-9000}               # cargo lambda watch (Lambda Invo
 API_PORT=${API_PORT:-3000}                     # HTTP API (API Gateway stand-in)
 IMAGES_PORT=${IMAGES_PORT:-8090}               # sample images for Retail Pulse jobs (python3 -m http.server)
 ISSUER_PORT=${ISSUER_PORT:-$((API_PORT + 1))}  # the local issuer (stands in for Cognito), served by the bridge: 3001
+WS_PORT=${WS_PORT:-$((API_PORT + 2))}          # the WebSocket API (live job updates) and its @connections, served by the bridge: 3002
 # Sign-in (README "Sign-in"): AUTH=off infra/up starts the stack without authorization (AuthMode=off).
 AUTH=${AUTH:-on}
 STACK_NAME=${STACK_NAME:-jobs-local}
@@ -37,6 +38,7 @@ export S3_FORCE_PATH_STYLE=true
 export SAM_CLI_TELEMETRY=0
 export API_URL=http://127.0.0.1:$API_PORT
 export ISSUER_URL=http://127.0.0.1:$ISSUER_PORT  # OIDC discovery, JWKS, /oauth2/authorize, /oauth2/token, /logout
+export WS_URL=ws://127.0.0.1:$WS_PORT            # live job updates: $WS_URL/?token=...[&job_id=...], $WS_URL/ws/jobs/{job_id}?token=...
 export IMAGES_URL=http://127.0.0.1:$IMAGES_PORT  # serves events/samples/images/
 export FAULT_URL=http://127.0.0.1:$FAULT_PORT    # the fault proxy's control: GET/POST $FAULT_URL/__faults
 export LAMBDA_PORT JOBS_STATE_DIR="$STATE"

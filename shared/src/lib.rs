@@ -9,6 +9,7 @@
 //! - [`mail`]: mail behind the `Mailer` trait (`SesMailer`, SES v1); [`notify`]: notifications
 //!   behind the `Publisher` trait (`SnsPublisher`); in-memory ones in `store::memory`.
 //! - [`images`]: image-job results (the Retail Pulse store master lives with its only user, the worker).
+//! - [`live`]: live job updates over the WebSocket API: the message, connections, fan-out.
 //! - [`limits`]: how big anything from outside may be, and how long stored texts get.
 //! - [`quota`]: limits per owner (jobs in flight, image URLs per hour, upload bytes per day).
 //! - [`retry`]: bounded retries with jittered backoff, the one way anything here tries again.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod images;
 pub mod job;
 pub mod limits;
+pub mod live;
 pub mod logs;
 pub mod mail;
 pub mod notify;

@@ -39,7 +39,8 @@ impl Settings {
     }
 }
 
-fn required(name: &str) -> Result<String> {
+/// Reads a required environment variable (a configuration error when unset or blank).
+pub fn required(name: &str) -> Result<String> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(v),
         _ => Err(Error::Internal(format!("environment variable {name} is not set"))),

@@ -746,3 +746,19 @@ async fn seed_001s_email_example_verbatim_is_accepted() {
     assert_eq!(job["payload"]["to"], "user@example.com");
     assert_eq!(api.store.all().len(), 1);
 }
+
+#[tokio::test]
+async fn the_document_describes_the_live_update_message() {
+    let api = api();
+    let (_, doc) = api.call("GET", "/openapi.json", None).await;
+    let schemas = &doc["components"]["schemas"];
+    let spec = JobSpec::from_json("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"})).unwrap();
+    let mut job = shared::job::Job::new(spec, 3, None, shared::clock::now()).unwrap();
+    job.error = Some("e".into());
+    job.result = Some(json!({"lines_stored": 1, "lines_rejected": 0}));
+    let message = serde_json::to_value(shared::live::JobUpdate::of(&job)).unwrap();
+    let documented = properties(schemas, &schemas["JobUpdate"]);
+    for key in message.as_object().unwrap().keys() {
+        assert!(documented.contains_key(key), "JobUpdate.{key} is not in the document");
+    }
+}

@@ -28,7 +28,8 @@ pub struct ErrorBody {
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),
-    components(schemas(ErrorBody)),
+    // JobUpdate: the message of the WebSocket API (README "Live updates"), served by no HTTP route.
+    components(schemas(ErrorBody, shared::live::JobUpdate, shared::live::Counts)),
     tags(
         (name = "jobs", description = "Submit, list, inspect and steer jobs"),
         (name = "files", description = "Event Horizon's log files: upload, ingest status, stored entries"),

@@ -9,6 +9,10 @@
 //!   redrive to the dead-letter queue after `maxReceiveCount`, long polling.
 //! - [`s3_source`]: S3 notifications delivered to functions, with AWS's async-invoke retries.
 //! - [`schedule`]: `Schedule` events (EventBridge rules with `rate(...)`).
+//! - [`stream_source`]: DynamoDB stream event sources: batches, bisect on error, partial batch
+//!   failures, retry limit and on-failure destination, through the DynamoDB Streams API.
+//! - [`websocket_api`] and [`websocket`]: the WebSocket API as the template declares it: routes,
+//!   `$connect` deciding the upgrade, route responses, and the `@connections` Management API.
 //! - [`destination`]: invocation records of asynchronous invocations, to their SQS destinations.
 //! - [`http_api`]: the HTTP API as the template declares it: routes, JWT authorizers, throttling, CORS.
 //! - [`gateway`]: the HTTP API: plain HTTP in, API Gateway v2 events to the function, responses out;
@@ -26,5 +30,8 @@ pub mod provision;
 pub mod s3_source;
 pub mod schedule;
 pub mod sqs_source;
+pub mod stream_source;
 pub mod template;
 pub mod testing;
+pub mod websocket;
+pub mod websocket_api;

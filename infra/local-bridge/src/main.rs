@@ -19,7 +19,9 @@ use local_bridge::provision::{self, Clients, Options, Stack};
 use local_bridge::s3_source::S3Relay;
 use local_bridge::schedule::Scheduler;
 use local_bridge::sqs_source::SqsPoller;
+use local_bridge::stream_source::StreamPoller;
 use local_bridge::template::Template;
+use local_bridge::websocket::WebSocketServer;
 
 #[derive(Parser)]
 #[command(about = "Local event sources and HTTP API for the functions, from template.yaml")]
@@ -51,6 +53,9 @@ enum Command {
         lambda_endpoint: String,
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: String,
+        /// The WebSocket API (and its @connections Management API), when the template has one.
+        #[arg(long, default_value = "127.0.0.1:3002")]
+        ws_listen: String,
         /// Concurrent batches per SQS event source.
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
@@ -122,6 +127,7 @@ struct IssuerArgs {
 struct ServeArgs {
     lambda_endpoint: String,
     listen: String,
+    ws_listen: String,
     concurrency: usize,
     timeout_grace: Duration,
     warm_up: Duration,
@@ -186,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             lambda_endpoint,
             listen,
+            ws_listen,
             concurrency,
             timeout_grace_secs,
             warm_up_secs,
@@ -205,6 +212,7 @@ async fn main() -> anyhow::Result<()> {
                 }),
                 lambda_endpoint,
                 listen,
+                ws_listen,
                 concurrency,
                 timeout_grace: Duration::from_secs(timeout_grace_secs),
                 warm_up: Duration::from_secs(warm_up_secs),
@@ -274,6 +282,30 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
             retry_delay: args.async_retry,
         });
         tasks.push(tokio::spawn(scheduler.run(stopped.clone())));
+    }
+    for source in &stack.stream_sources {
+        let poller = StreamPoller {
+            streams: clients.streams.clone(),
+            sqs: clients.sqs.clone(),
+            source: source.clone(),
+            invoker: invoker.clone(),
+            idle: Duration::from_millis(250),
+        };
+        tracing::info!(function = %source.function, stream = %source.stream_arn, batch_size = source.batch_size, "DynamoDB stream event source");
+        tasks.push(tokio::spawn(poller.run(stopped.clone())));
+    }
+    if let Some(ws) = &stack.websocket_api {
+        let listener = tokio::net::TcpListener::bind(&args.ws_listen)
+            .await
+            .with_context(|| format!("binding the WebSocket API to {}", args.ws_listen))?;
+        let routes: Vec<&str> = ws.routes.iter().map(|r| r.key.as_str()).collect();
+        tracing::info!(listen = %args.ws_listen, api = %ws.logical_id, ?routes, stage = %ws.stage, "WebSocket API ready");
+        let server = Arc::new(WebSocketServer::new(
+            ws.clone(),
+            invoker.clone(),
+            args.ws_listen.clone(),
+        ));
+        tasks.push(tokio::spawn(server.serve(listener, stopped.clone())));
     }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

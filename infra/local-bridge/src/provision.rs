@@ -2,7 +2,10 @@
 //!
 //! Supported resource types: `AWS::DynamoDB::Table`, `AWS::SQS::Queue`, `AWS::S3::Bucket`,
 //! `AWS::Serverless::Function` (events `HttpApi`, `SQS`, `S3`, `Schedule` with `rate(...)`;
-//! `EventInvokeConfig` with SQS destinations) and `AWS::Serverless::HttpApi` (see [`crate::http_api`]).
+//! `EventInvokeConfig` with SQS destinations), `AWS::Serverless::HttpApi` (see [`crate::http_api`]),
+//! the WebSocket API's `AWS::ApiGatewayV2::*` resources (see [`crate::websocket_api`]), and
+//! `DynamoDB` stream events (tables get the stream their `StreamSpecification` asks for; see
+//! [`crate::stream_source`]). `AWS::Lambda::Permission` is accepted: locally anything may invoke.
 //! Anything else fails loudly: the local stack must not silently differ from the template.
 //! Parameters take their defaults or the overrides given ([`Options::parameters`]); a resource
 //! whose `Condition` is false is skipped, as CloudFormation skips it. Cognito resources are not
@@ -16,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_s3::types::{
     CorsConfiguration, CorsRule, Event, FilterRule, FilterRuleName, NotificationConfiguration,
@@ -26,7 +29,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 use crate::http_api::HttpApi;
+use crate::stream_source::StreamSource;
 use crate::template::{EvalError, Resolver, Template, evaluate};
+use crate::websocket_api::WebSocketApi;
 
 /// Region and account the local stack pretends to be.
 pub const REGION: &str = "us-east-1";
@@ -40,6 +45,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sns: aws_sdk_sns::Client,
     pub ses: aws_sdk_ses::Client,
+    /// DynamoDB Streams, at the DynamoDB endpoint (`AWS_ENDPOINT_URL_DYNAMODB`).
+    pub streams: aws_sdk_dynamodbstreams::Client,
 }
 
 impl Clients {
@@ -65,8 +72,26 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             sns: aws_sdk_sns::Client::new(&config),
             ses: aws_sdk_ses::Client::new(&config),
+            streams: streams_client(&config),
         }
     }
+}
+
+/// The Streams API is served where DynamoDB is (moto, DynamoDB Local): its endpoint is
+/// `AWS_ENDPOINT_URL_DYNAMODBSTREAMS` if set, else `AWS_ENDPOINT_URL_DYNAMODB`.
+fn streams_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodbstreams::Client {
+    let mut b = aws_sdk_dynamodbstreams::config::Builder::from(config);
+    let own = std::env::var("AWS_ENDPOINT_URL_DYNAMODBSTREAMS")
+        .ok()
+        .filter(|v| !v.is_empty());
+    if let Some(url) = own.or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+            .ok()
+            .filter(|v| !v.is_empty())
+    }) {
+        b = b.endpoint_url(url);
+    }
+    aws_sdk_dynamodbstreams::Client::from_conf(b.build())
 }
 
 /// How to provision.
@@ -192,6 +217,10 @@ pub struct Stack {
     /// Routes, authorizers, throttling and CORS of the HTTP API.
     pub http_api: HttpApi,
     pub schedules: Vec<Schedule>,
+    /// DynamoDB stream event source mappings.
+    pub stream_sources: Vec<StreamSource>,
+    /// The WebSocket API, when the template has one.
+    pub websocket_api: Option<WebSocketApi>,
 }
 
 impl Stack {
@@ -322,6 +351,8 @@ pub async fn provision(template: &Template, clients: &Clients, options: &Options
         s3_routes: Vec::new(),
         http_api: crate::http_api::from_template(template, &names, &conditions)?,
         schedules: Vec::new(),
+        stream_sources: Vec::new(),
+        websocket_api: crate::websocket_api::from_template(template, &created, &evaluated)?,
     };
     let mut s3_configs: BTreeMap<String, Vec<QueueConfiguration>> = BTreeMap::new();
     for (id, res) in &template.resources {
@@ -448,6 +479,10 @@ impl EventSource<'_> {
                     async_config: function.async_config.clone(),
                 });
             }
+            "DynamoDB" => stack.stream_sources.push(
+                crate::stream_source::from_event(function, &props, names.created)
+                    .with_context(|| format!("{id}.Events.{event_id}"))?,
+            ),
             "Schedule" => {
                 if let Some(s) = schedule(&options.stack_name, function, event_id, &props)
                     .with_context(|| format!("{id}.Events.{event_id}"))?
@@ -550,6 +585,9 @@ async fn create(
                 "Arn".into(),
                 format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"),
             );
+            if let Some(arn) = ensure_stream(&name, props, clients).await? {
+                physical.attributes.insert("StreamArn".into(), arn);
+            }
             physical.reference = name;
         }
         "AWS::SQS::Queue" => {
@@ -602,6 +640,18 @@ async fn create(
             physical.reference = identity;
         }
         "AWS::Serverless::HttpApi" => physical.reference = format!("{}-http-api", options.stack_name),
+        // The WebSocket API is served by the bridge from these (crate::websocket_api); nothing
+        // to create in an emulator. An API's id is what its URLs and ARNs carry.
+        "AWS::ApiGatewayV2::Api" => physical.reference = format!("{}-{}", options.stack_name, id.to_lowercase()),
+        "AWS::ApiGatewayV2::Integration"
+        | "AWS::ApiGatewayV2::Route"
+        | "AWS::ApiGatewayV2::RouteResponse"
+        | "AWS::ApiGatewayV2::Deployment" => physical.reference = id.to_string(),
+        "AWS::ApiGatewayV2::Stage" => {
+            physical.reference = str_prop(props, "StageName").ok_or_else(|| anyhow!("{id}: StageName is required"))?
+        }
+        // Locally any caller may invoke any function.
+        "AWS::Lambda::Permission" => physical.reference = id.to_string(),
         cognito if cognito.starts_with("AWS::Cognito::") => bail!(
             "{cognito} is not emulated by the local stack: give the template an AuthIssuer (infra/up passes the \
              bridge's own issuer, which stands in for Cognito) so that the Cognito resources are left out"
@@ -785,6 +835,54 @@ async fn create_table(name: &str, props: &Value, clients: &Clients) -> anyhow::R
             .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
     }
     Ok(())
+}
+
+/// Turns on the stream a table's `StreamSpecification` asks for (a table an earlier run made
+/// without one gets it, as a stack update would) and returns its ARN.
+async fn ensure_stream(name: &str, props: &Value, clients: &Clients) -> anyhow::Result<Option<String>> {
+    let Some(view) = props.pointer("/StreamSpecification/StreamViewType").map(scalar) else {
+        return Ok(None);
+    };
+    let describe = || async {
+        clients
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))
+    };
+    let table = describe()
+        .await?
+        .table
+        .unwrap_or_else(|| aws_sdk_dynamodb::types::TableDescription::builder().build());
+    let current = table.stream_specification().filter(|s| s.stream_enabled());
+    if current.and_then(|s| s.stream_view_type()).map(|v| v.as_str()) != Some(view.as_str()) {
+        if current.is_some() {
+            bail!(
+                "table {name} has a stream of another view type than {view}: delete the table (infra/down) to change it"
+            );
+        }
+        clients
+            .dynamodb
+            .update_table()
+            .table_name(name)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view.as_str()))
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+    }
+    let arn = describe()
+        .await?
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| anyhow!("table {name}: the emulator made no stream (LatestStreamArn)"))?;
+    Ok(Some(arn))
 }
 
 async fn create_queue(name: &str, props: &Value, clients: &Clients, options: &Options) -> anyhow::Result<String> {

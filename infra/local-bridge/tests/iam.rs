@@ -75,6 +75,21 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("SweeperFunction", "sqs:SendMessage", "HighQueue"),
     ("SweeperFunction", "sqs:SendMessage", "NormalQueue"),
     ("SweeperFunction", "sqs:SendMessage", "IngestContinueQueue"),
+    // Live updates: the WebSocket routes keep the connections and read the job a subscription
+    // names; the stream fan-out finds subscribers, forgets gone connections and posts to them.
+    ("LiveFunction", "dynamodb:GetItem", "ConnectionsTable"),
+    ("LiveFunction", "dynamodb:PutItem", "ConnectionsTable"),
+    ("LiveFunction", "dynamodb:UpdateItem", "ConnectionsTable"),
+    ("LiveFunction", "dynamodb:DeleteItem", "ConnectionsTable"),
+    ("LiveFunction", "dynamodb:GetItem", "JobsTable"),
+    ("NotifyFunction", "dynamodb:Query", "ConnectionsTable"),
+    ("NotifyFunction", "dynamodb:GetItem", "ConnectionsTable"),
+    ("NotifyFunction", "dynamodb:DeleteItem", "ConnectionsTable"),
+    (
+        "NotifyFunction",
+        "execute-api:ManageConnections",
+        "LiveApi/live/POST/@connections/*",
+    ),
 ];
 
 /// The queues SAM lets each function receive from (its SQS event sources): SAM attaches
@@ -150,6 +165,11 @@ impl Symbols<'_> {
     fn symbol(&self, resource: &str) -> String {
         let bucket_arn = format!("arn:aws:s3:::{}", self.bucket());
         let identity_arn = format!("arn:aws:ses:us-east-1:{ACCOUNT}:identity/");
+        // The WebSocket API's connections: `LiveApi/<stage>/<method>/@connections/*`.
+        let execute_api = format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:");
+        if let Some(route) = resource.strip_prefix(&execute_api) {
+            return route.to_string();
+        }
         if let Some(identity) = resource.strip_prefix(&identity_arn) {
             return format!("SesIdentity/{identity}");
         }
@@ -268,7 +288,7 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
             );
             let (service, name) = action.split_once(':').unwrap_or_else(|| panic!("{at}: {action}"));
             assert!(
-                ["dynamodb", "sqs", "s3", "sns", "ses"].contains(&service),
+                ["dynamodb", "sqs", "s3", "sns", "ses", "execute-api"].contains(&service),
                 "{at}: {action}"
             );
             assert_ne!(name, "Scan", "{at}: listings come from indexes, never a Scan");
@@ -298,6 +318,12 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
                     !key.starts_with('*') && !key.contains('?'),
                     "{at}: bucket-wide {resource}"
                 );
+            } else if st.actions.iter().any(|a| a.starts_with("execute-api:")) {
+                // Posting to the WebSocket API's connections, one stage, POST only.
+                assert!(st.actions.iter().all(|a| a == "execute-api:ManageConnections"), "{at}");
+                let (api, route) = symbol.split_once('/').unwrap_or((&symbol, ""));
+                assert_eq!(t.resources[api].kind, "AWS::ApiGatewayV2::Api", "{at}: {resource}");
+                assert_eq!(route, "live/POST/@connections/*", "{at}: {resource}");
             } else {
                 assert_ne!(symbol, "UploadsBucket", "{at}: bucket-level grant {resource}");
                 // A table, a queue, or a table's indexes.
