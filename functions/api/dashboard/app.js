@@ -139,6 +139,7 @@ async function pushed(msg) {
 
 /** (Re)subscribed: the view catches up once on what it may have missed while not connected. */
 async function caughtUp() {
+  if (current && !current.instance) current.missed = true; // still loading: it catches up when loaded
   if (!current?.instance?.refresh || refreshing) return;
   refreshing = true;
   try {
@@ -162,6 +163,7 @@ function showLive(state, detail = '') {
   liveBox.dataset.state = state;
   liveBox.textContent = text;
   liveBox.title = detail ? `${title} (${detail})` : title;
+  liveBox.hidden = false;
 }
 
 autoBox.checked = localStorage.getItem('autoRefresh') !== 'off';
@@ -174,6 +176,7 @@ autoBox.addEventListener('change', () => {
 function showSignIn(problem = '') {
   live?.stop();
   live = null;
+  liveBox.hidden = true;
   current?.instance?.unmount?.();
   current = null;
   clear(view);

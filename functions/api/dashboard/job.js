@@ -85,7 +85,9 @@ export async function jobDetail(el, id) {
   }
 
   function render() {
-    const v = String(job.version);
+    // A pushed change carries part of the job (no result, no timeline): the fetch of the same
+    // version that follows must still redraw.
+    const v = `${job.version}${job.pushed ? ':pushed' : ''}`;
     renderIfChanged(head, v, () => [
       h('h1', { class: 'mono' }, `Job ${job.id}`),
       kind(job.kind),
@@ -323,6 +325,7 @@ export async function jobDetail(el, id) {
       error: msg.error ?? null,
       updated_at: msg.updated_at,
       version: msg.job_version,
+      pushed: true,
       progress: { ...(job.progress || {}), percent: msg.progress, stage: msg.stage },
     };
     if (msg.counts) {

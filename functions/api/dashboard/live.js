@@ -126,21 +126,25 @@ export function startLive({ onUpdate, onLive = async () => {}, onState = () => {
   };
 }
 
-/** Runs fn at most once per `ms`, the last call always honoured (pushes come in bursts). */
+/**
+ * Runs fn at most once per `ms`, the last call always honoured (pushes come in bursts). Each call
+ * resolves when the run that covers it has finished (its error is the view's to show).
+ */
 export function throttle(fn, ms) {
-  let timer = null;
+  let pending = null;
   let last = 0;
   return () => {
-    if (timer) return;
+    if (pending) return pending;
     const wait = Math.max(0, last + ms - Date.now());
-    timer = setTimeout(async () => {
+    pending = new Promise((resolve) => setTimeout(resolve, wait)).then(async () => {
       last = Date.now();
-      timer = null;
+      pending = null;
       try {
         await fn();
       } catch {
         /* shown by the view */
       }
-    }, wait);
+    });
+    return pending;
   };
 }
