@@ -511,6 +511,31 @@ describe('dashboard', { concurrency: 1 }, () => {
     }
   });
 
+  it('says offline when the WebSocket is refused, reconnects, and polls meanwhile', async () => {
+    const tab = await newTab();
+    const attempts = [];
+    // Every WebSocket of this tab is refused (closed at once) by the browser's own routing.
+    await tab.context().routeWebSocket(/./, (ws) => {
+      attempts.push(Date.now());
+      ws.close({ code: 1011, reason: 'refused by the test' });
+    });
+    try {
+      await signIn(tab, USER, '#/');
+      await tab.waitForSelector('#live[data-state=offline]', { timeout: 30000 });
+      assert.equal(await tab.textContent('#live'), 'offline');
+      const { id } = await apiJson('jobs', { method: 'POST', body: { kind: 'archive', priority: 5, payload: { asset_id: `offline-${stamp}`, source: shared.object } } });
+      await open(`#/jobs/${id}`, tab);
+      // Polled (every second for a job not finished), as before there were live updates.
+      await tab.waitForSelector('#job-head .badge[data-status=completed]', { timeout: 120000 });
+      await until('the page to try the WebSocket again (backoff)', async () => attempts.length >= 3, 30000);
+      const gaps = attempts.slice(1).map((t, i) => t - attempts[i]);
+      assert.ok(gaps.every((g) => g >= 400), `reconnects wait (jittered backoff): gaps ${gaps.join(', ')} ms`);
+      assert.equal(await tab.getAttribute('#live', 'data-state'), 'offline');
+    } finally {
+      await tab.context().close();
+    }
+  });
+
   it('cancels a scheduled job, and offers only what the state machine allows', async () => {
     await open('#/new?kind=archive');
     await page.fill('input[name=asset_id]', `later-${stamp}`);
