@@ -44,9 +44,11 @@ export FAULT_URL=http://127.0.0.1:$FAULT_PORT    # the fault proxy's control: GE
 export LAMBDA_PORT JOBS_STATE_DIR="$STATE"
 
 # The template parameters of the local stack: the bridge's issuer instead of Cognito, the local
-# clients as the audience (infra/local-bridge/src/auth.rs), the dashboard signing in there.
+# clients as the audience (infra/local-bridge/src/auth.rs), the dashboard signing in there
+# and connecting to the bridge's WebSocket API for live updates.
 TEMPLATE_PARAMS=(-p "AuthIssuer=$ISSUER_URL" -p "AuthAudience=local-dashboard,local-machine"
-  -p "AuthClientId=local-dashboard" -p "AuthOAuthUrl=$ISSUER_URL" -p "DashboardUrl=$API_URL/")
+  -p "AuthClientId=local-dashboard" -p "AuthOAuthUrl=$ISSUER_URL" -p "DashboardUrl=$API_URL/"
+  -p "LiveUrlOverride=$WS_URL")
 case "$AUTH" in
   off) TEMPLATE_PARAMS+=(-p AuthMode=off) ;;
   on) ;;

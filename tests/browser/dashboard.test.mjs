@@ -51,6 +51,7 @@ const DEV_USERS = { admin: ['--group', 'admin'], alice: [], bob: [] }; // the is
 let browser;
 let page;
 let imageServer;
+const gates = new Map(); // gated image path -> {arrived, release}: the worker's request waits until released
 let imagesUrl;
 const pageErrors = [];
 const tmp = mkdtempSync(join(tmpdir(), 'dashboard-test-'));
@@ -103,6 +104,24 @@ async function until(what, fn, timeoutMs = 30000) {
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/** A promise, bounded: rejects naming `what` when it has not settled within timeoutMs. */
+function within(what, promise, timeoutMs) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** An image URL path whose request is held until release(): `arrived` resolves when it is asked for. */
+function gate(name) {
+  const g = {};
+  g.arrived = new Promise((r) => (g.arrive = r));
+  g.released = new Promise((r) => (g.release = r));
+  gates.set(name, g);
+  return g;
 }
 
 const waitJob = (id, statuses, timeoutMs = 120000, as = USER) =>
@@ -230,8 +249,14 @@ before(async () => {
   }
   for (const user of Object.keys(DEV_USERS)) tokens[user] = mintToken(user);
   // The sample images, served here on a free port of 127.0.0.1 (allowed by IMAGE_ALLOW_HOSTS).
-  imageServer = http.createServer((req, res) => {
+  imageServer = http.createServer(async (req, res) => {
     const file = decodeURIComponent(new URL(req.url, 'http://x').pathname.slice(1));
+    const gate = gates.get(file);
+    if (gate) {
+      gate.arrive();
+      await gate.released;
+      return res.writeHead(200, { 'content-type': 'image/jpeg' }).end(readFileSync(join(IMAGES_DIR, 'produce.jpg')));
+    }
     if (!SAMPLES[file]) return res.writeHead(404).end('not found');
     const types = { '.png': 'image/png', '.gif': 'image/gif', '.bmp': 'image/bmp', '.jpg': 'image/jpeg' };
     res.writeHead(200, { 'content-type': types[extname(file)] }).end(readFileSync(join(IMAGES_DIR, file)));
@@ -445,6 +470,72 @@ describe('dashboard', { concurrency: 1 }, () => {
     }
   });
 
+  it('follows a job to completed from pushed changes alone, with polling off', { skip: (SKIP.has('image') || SKIP.has('live')) && 'DASHBOARD_TEST_SKIP' }, async () => {
+    // An image job whose one image is held at the test's server until released: the job stays
+    // processing for as long as the test needs, and completes when the test says.
+    const held = gate(`live-${stamp}.jpg`);
+    const visits = [{ store_id: STORES[0], image_url: [`${imagesUrl}/live-${stamp}.jpg`], visit_time: '2026-11-23T10:00:00' }];
+    const { id } = await apiJson('jobs', { method: 'POST', body: { kind: 'image', payload: { count: 1, visits } } });
+    try {
+      // ?polling=off: the page never polls (app.js); only pushed changes can move it.
+      await page.goto(`${API}/?polling=off#/jobs/${id}`);
+      await settled(`#/jobs/${id}`);
+      await page.waitForSelector('#live[data-state=live]', { timeout: 30000 });
+      assert.equal(await page.textContent('#live'), 'live');
+      await within('the worker to ask for the held image (the job processing)', held.arrived, 90000);
+      await page.waitForSelector('#job-head .badge[data-status=processing]', { timeout: 30000 });
+      // From here, every request the page makes for the job, with the status it showed then.
+      await page.evaluate((jobPath) => {
+        window.__fetched = [];
+        const fetch0 = window.fetch;
+        window.fetch = (input, init) => {
+          const path = new URL(typeof input === 'string' ? input : input.url, location.href).pathname;
+          if (path === jobPath) window.__fetched.push(document.querySelector('#job-head .badge')?.dataset.status);
+          return fetch0(input, init);
+        };
+      }, `/jobs/${id}`);
+      held.release();
+      await page.waitForSelector('#job-head .badge[data-status=completed]', { timeout: 60000 });
+      // The result (the image's perimeter) comes with the one fetch a finished job gets.
+      await page.waitForFunction(() => document.querySelectorAll('#images tbody tr').length === 1, null, { timeout: 30000 });
+      const [w, hgt] = SAMPLES['produce.jpg'];
+      assert.equal(await page.textContent('#images tbody td.perimeter'), (2 * (w + hgt)).toLocaleString('en-US'));
+      // Completed was on the page before the page asked for the job: it came pushed. The
+      // page asked once, for the result; never while it still showed processing (no polling).
+      assert.deepEqual(await page.evaluate(() => window.__fetched), ['completed']);
+      assert.equal(await page.getAttribute('#live', 'data-state'), 'live');
+      assert.equal((await apiJson(`jobs/${id}`)).status, 'completed');
+    } finally {
+      held.release();
+      gates.delete(`live-${stamp}.jpg`);
+    }
+  });
+
+  it('says offline when the WebSocket is refused, reconnects, and polls meanwhile', async () => {
+    const tab = await newTab();
+    const attempts = [];
+    // Every WebSocket of this tab is refused (closed at once) by the browser's own routing.
+    await tab.context().routeWebSocket(/./, (ws) => {
+      attempts.push(Date.now());
+      ws.close({ code: 1011, reason: 'refused by the test' });
+    });
+    try {
+      await signIn(tab, USER, '#/');
+      await tab.waitForSelector('#live[data-state=offline]', { timeout: 30000 });
+      assert.equal(await tab.textContent('#live'), 'offline');
+      const { id } = await apiJson('jobs', { method: 'POST', body: { kind: 'archive', priority: 5, payload: { asset_id: `offline-${stamp}`, source: shared.object } } });
+      await open(`#/jobs/${id}`, tab);
+      // Polled (every second for a job not finished), as before there were live updates.
+      await tab.waitForSelector('#job-head .badge[data-status=completed]', { timeout: 120000 });
+      await until('the page to try the WebSocket again (backoff)', async () => attempts.length >= 3, 30000);
+      const gaps = attempts.slice(1).map((t, i) => t - attempts[i]);
+      assert.ok(gaps.every((g) => g >= 400), `reconnects wait (jittered backoff): gaps ${gaps.join(', ')} ms`);
+      assert.equal(await tab.getAttribute('#live', 'data-state'), 'offline');
+    } finally {
+      await tab.context().close();
+    }
+  });
+
   it('cancels a scheduled job, and offers only what the state machine allows', async () => {
     await open('#/new?kind=archive');
     await page.fill('input[name=asset_id]', `later-${stamp}`);
@@ -537,15 +628,24 @@ describe('dashboard', { concurrency: 1 }, () => {
     // Auto-refresh: same page, same rows, and the table is not rebuilt when nothing changed.
     // It is redrawn every 30 s of the clock anyway (relative times: tick30 in overview.js), so
     // the marker goes on early in such a window, after the redraw that opens it.
+    // Live (the header says so), the page does not poll: a change of some job pushed to it
+    // refreshes it (a new job: created, run, completed). Offline it polls every 3 s.
     const pageHash = await hashNow();
+    const live = (await page.getAttribute('#live', 'data-state')) === 'live';
+    let nudges = 0;
+    const nudge = async () => {
+      if (live) await apiJson('jobs', { method: 'POST', body: { kind: 'archive', priority: 4, payload: { asset_id: `nudge-${stamp}-${nudges++}`, source: shared.object } } });
+    };
     const intoWindow = Date.now() % 30000;
     if (intoWindow > 15000) {
       await new Promise((r) => setTimeout(r, 30000 - intoWindow + 200));
       const before = await page.textContent('#refreshed');
+      await nudge();
       await page.waitForFunction((r) => document.querySelector('#refreshed').textContent !== r, before, { timeout: 10000 });
     }
     await page.evaluate(() => (document.querySelector('#jobs').dataset.marker = 'kept'));
     const refreshed = await page.textContent('#refreshed');
+    await nudge();
     await page.waitForFunction((r) => document.querySelector('#refreshed').textContent !== r, refreshed, { timeout: 10000 });
     assert.equal(await hashNow(), pageHash);
     assert.deepEqual(await rowIds(), second);

@@ -1,5 +1,8 @@
-// The console's shell: hash routes (bookmarkable, no server routes needed), the navigation, and
-// one auto-refresh loop that asks the current view to refresh its data in place.
+// The console's shell: hash routes (bookmarkable, no server routes needed), the navigation, the
+// live updates (live.js: each pushed job change goes to the current view's onPush) and, only while
+// they are not live, one polling loop that asks the current view to refresh its data in place.
+// `?polling=off` in the page's address turns the polling off altogether (the browser test proves
+// with it that the pushes alone keep a page current).
 //
 //   #/                         overview         overview.js
 //   #/jobs?status=&kind=&...   jobs list        jobs.js
@@ -16,6 +19,7 @@ import { jobsList } from './jobs.js';
 import { jobDetail } from './job.js';
 import { createJob } from './create.js';
 import { upload, ingest } from './upload.js';
+import { startLive } from './live.js';
 
 const REFRESH_MS = 3000;
 const view = document.getElementById('view');
@@ -23,10 +27,13 @@ const autoBox = document.getElementById('auto-refresh');
 const refreshed = document.getElementById('refreshed');
 const banner = document.getElementById('banner');
 const userBox = document.getElementById('user');
+const liveBox = document.getElementById('live');
+const polling = new URLSearchParams(location.search).get('polling') !== 'off';
 
 let current = null; // {name, key, instance}
 let lastRefresh = 0;
 let refreshing = false;
+let live = null; // startLive's handle once signed in
 
 /** '#/jobs?status=failed' -> {path: ['jobs'], params: URLSearchParams} */
 export function parseHash(hash = location.hash) {
@@ -67,6 +74,7 @@ async function navigate() {
   const instance = await guard(() => r.make(view, parsed.params));
   if (mine === current) {
     current.instance = instance || null;
+    if (current.missed && instance?.refresh) await guard(() => instance.refresh());
     lastRefresh = Date.now();
     showRefreshed();
     rendered(hash);
@@ -88,6 +96,7 @@ async function guard(fn) {
 }
 
 async function tick() {
+  if (!polling || live?.state() === 'live') return; // pushed changes keep the view current
   if (!autoBox.checked || document.hidden || refreshing || !current?.instance?.refresh) return;
   const interval = current.instance.interval || REFRESH_MS;
   if (Date.now() - lastRefresh < interval) return;
@@ -109,13 +118,65 @@ function showRefreshed() {
   refreshed.textContent = autoBox.checked ? `updated ${new Date(lastRefresh).toLocaleTimeString()}` : 'paused';
 }
 
+/** A pushed job change: to the current view, unless the user paused updates. */
+async function pushed(msg) {
+  if (!autoBox.checked || !current) return;
+  if (!current.instance) {
+    current.missed = true; // the view is still loading: it catches up once it has loaded
+    return;
+  }
+  if (!current.instance.onPush) return;
+  try {
+    await current.instance.onPush(msg);
+    banner.hidden = true;
+  } catch (e) {
+    banner.textContent = `A live update could not be shown; showing the last data. ${e.message || e}`;
+    banner.hidden = false;
+  }
+  lastRefresh = Date.now();
+  showRefreshed();
+}
+
+/** (Re)subscribed: the view catches up once on what it may have missed while not connected. */
+async function caughtUp() {
+  if (current && !current.instance) current.missed = true; // still loading: it catches up when loaded
+  if (!current?.instance?.refresh || refreshing) return;
+  refreshing = true;
+  try {
+    await current.instance.refresh();
+    lastRefresh = Date.now();
+    showRefreshed();
+  } finally {
+    refreshing = false;
+  }
+}
+
+const LIVE_TEXT = {
+  live: ['live', 'Changes are pushed to this page as they happen'],
+  connecting: ['connecting…', 'Connecting to the live updates'],
+  offline: ['offline', 'Live updates are not connected: the page polls every few seconds and reconnects'],
+  off: ['polling', 'This deployment has no live updates: the page polls every few seconds'],
+};
+
+function showLive(state, detail = '') {
+  const [text, title] = LIVE_TEXT[state] || [state, ''];
+  liveBox.dataset.state = state;
+  liveBox.textContent = text;
+  liveBox.title = detail ? `${title} (${detail})` : title;
+  liveBox.hidden = false;
+}
+
 autoBox.checked = localStorage.getItem('autoRefresh') !== 'off';
 autoBox.addEventListener('change', () => {
   localStorage.setItem('autoRefresh', autoBox.checked ? 'on' : 'off');
   showRefreshed();
+  if (autoBox.checked && live?.state() === 'live') caughtUp(); // pushes were ignored while paused
 });
 /** The sign-in page: one button to the issuer (Cognito's hosted UI; locally, a dev user). */
 function showSignIn(problem = '') {
+  live?.stop();
+  live = null;
+  liveBox.hidden = true;
   current?.instance?.unmount?.();
   current = null;
   clear(view);
@@ -156,6 +217,7 @@ async function start() {
   showUser();
   onUnauthorized.handler = () => showSignIn('Your sign-in has ended; sign in again.');
   window.addEventListener('hashchange', navigate);
+  live = startLive({ onUpdate: pushed, onLive: caughtUp, onState: showLive });
   setInterval(tick, 500);
   navigate();
 }

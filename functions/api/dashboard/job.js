@@ -3,6 +3,7 @@
 
 import { api, meta } from './api.js';
 import { session } from './auth.js';
+import { throttle } from './live.js';
 import {
   act, badge, confirmDialog, errorBox, fmtBytes, fmtDuration, fmtNumber, h, jsonTree, kind, progressBar, renderIfChanged, shortId,
   time, toast,
@@ -84,7 +85,9 @@ export async function jobDetail(el, id) {
   }
 
   function render() {
-    const v = String(job.version);
+    // A pushed change carries part of the job (no result, no timeline): the fetch of the same
+    // version that follows must still redraw.
+    const v = `${job.version}${job.pushed ? ':pushed' : ''}`;
     renderIfChanged(head, v, () => [
       h('h1', { class: 'mono' }, `Job ${job.id}`),
       kind(job.kind),
@@ -307,9 +310,39 @@ export async function jobDetail(el, id) {
     render();
   }
 
+  // A pushed change (live.js): what the message carries is applied as is; a finished job is
+  // fetched once more for what it does not carry (result, timeline, finish time).
+  const imagesSoon = throttle(async () => {
+    await loadImages();
+    render();
+  }, 2000);
+  async function onPush(msg) {
+    if (msg.job_id !== job.id || msg.job_version <= job.version) return;
+    job = {
+      ...job,
+      status: msg.status,
+      attempts: msg.attempts,
+      error: msg.error ?? null,
+      updated_at: msg.updated_at,
+      version: msg.job_version,
+      pushed: true,
+      progress: { ...(job.progress || {}), percent: msg.progress, stage: msg.stage },
+    };
+    if (msg.counts) {
+      job.result = { ...(job.result || {}), lines_read: msg.counts.read, lines_stored: msg.counts.stored, lines_rejected: msg.counts.rejected };
+    }
+    render();
+    if (FINISHED.includes(msg.status)) {
+      if (images) images.final = false;
+      await refresh();
+    } else if (job.kind === 'image') {
+      imagesSoon(); // the parts done so far
+    }
+  }
+
   await loadImages();
   render();
-  const instance = { refresh };
+  const instance = { refresh, onPush };
   Object.defineProperty(instance, 'interval', { get: () => (FINISHED.includes(job.status) ? 5000 : 1000) });
   return instance;
 }

@@ -3,6 +3,7 @@
 
 import { api, meta } from './api.js';
 import { tick30 } from './overview.js';
+import { throttle } from './live.js';
 import { act, badge, confirmDialog, errorBox, h, jobLink, kind, progressBar, renderIfChanged, shortId, time, toast } from './ui.js';
 
 const LIMITS = [10, 20, 50, 100];
@@ -255,8 +256,12 @@ export async function jobsList(el, params) {
 
   syncFilters();
   await load();
+  // A pushed change of any job may move rows in or out of this page: the page again, at most
+  // once a second (rows are redrawn only when a job on it changed).
+  const loadSoon = throttle(load, 1000);
   return {
     refresh: load,
+    onPush: loadSoon,
     update: async (p) => {
       state = read(p);
       table.classList.add('stale'); // the rows are the old filter's until the new page arrives

@@ -1,6 +1,7 @@
 // Overview: counts by status, queue depths, completions per minute, recent failures.
 
 import { api, meta } from './api.js';
+import { throttle } from './live.js';
 import { act, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
 
 const QUEUE_LABELS = {
@@ -87,7 +88,8 @@ export async function overview(el) {
     }
   }
   await refresh();
-  return { refresh };
+  // A pushed change moves the counts, queues and failures: all three again, at most every 2 s.
+  return { refresh, onPush: throttle(refresh, 2000) };
 }
 
 /** Changes every 30 s, so that relative times ("2 min ago") are redrawn now and then. */

@@ -3,6 +3,7 @@
 
 import { api, meta, url, xhrUpload } from './api.js';
 import { badge, errorBox, fmtBytes, fmtNumber, h, jobLink, progressBar, renderIfChanged, time } from './ui.js';
+import { throttle } from './live.js';
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
@@ -228,9 +229,28 @@ export async function ingest(el, id) {
     el.append(errorBox(e));
     return null;
   }
+  // A pushed change (live.js): status, progress, stage, counts and error as the message carries
+  // them; the stored entries' first page again when the count moved. A finished ingest is
+  // fetched once (its rejected lines, entries by level) and then shown whole.
+  const entriesSoon = throttle(async () => {
+    if (loadedEntries.length <= 50) await loadEntries(false);
+  }, 2000);
+  async function onPush(msg) {
+    if (msg.job_id !== status.job_id) return;
+    const names = { pending: 'queued', queued: 'queued', processing: 'processing', completed: 'completed', failed: 'failed', cancelled: 'failed' };
+    const next = names[msg.status] || msg.status;
+    if (['completed', 'failed'].includes(next)) return refresh();
+    status = { ...status, status: next, progress: msg.progress, stage: msg.stage, error: msg.error ?? null };
+    if (msg.counts) {
+      status = { ...status, lines_read: msg.counts.read, lines_stored: msg.counts.stored, lines_rejected: msg.counts.rejected };
+    }
+    render();
+    if (status.lines_stored !== entriesFor) entriesSoon();
+  }
+
   render();
   await loadEntries(false);
-  const instance = { refresh };
+  const instance = { refresh, onPush };
   Object.defineProperty(instance, 'interval', { get: () => (['completed', 'failed'].includes(status?.status) ? 10000 : 1000) });
   return instance;
 }

@@ -4,7 +4,8 @@
 //! (`include_str!`), so the console deploys with the stack, needs no build step and no CDN, and
 //! talks to the API on its own origin. What the page must not guess is rendered into `index.html`
 //! as JSON: the legal status moves (from [`JobStatus::can_become`], the one place that decides),
-//! the kinds, the uploads bucket and the upload limit.
+//! the kinds, the uploads bucket, the upload limit and the WebSocket URL of live updates
+//! ([`LiveUrl`], which the page's CSP then allows to connect to).
 //!
 //! Also here: `GET /queues`, the SQS queue depths the overview shows.
 
@@ -52,6 +53,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../dashboard/ui.js"),
     ),
     (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/live.js"),
+    ),
+    (
         "overview.js",
         "text/javascript; charset=utf-8",
         include_str!("../dashboard/overview.js"),
@@ -84,9 +90,73 @@ const INDEX: &str = include_str!("../dashboard/index.html");
 const META_PLACEHOLDER: &str = "<!--META-->";
 
 /// Scripts, styles and images only from this origin (an image job's URLs are shown as links, never
-/// loaded: they are anyone's); uploads (a presigned S3 URL) may go elsewhere.
+/// loaded: they are anyone's); uploads (a presigned S3 URL) may go elsewhere. [`csp`] adds the
+/// live updates' WebSocket origin to `connect-src`.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self' http: https:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The page's CSP: [`CSP`], its `connect-src` also allowing the WebSocket of live updates.
+pub fn csp(live: Option<&LiveUrl>) -> String {
+    match live {
+        Some(live) => CSP.replacen(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {}", live.origin()),
+            1,
+        ),
+        None => CSP.to_string(),
+    }
+}
+
+/// Where the dashboard connects for live job updates (`LIVE_URL`): the WebSocket API's stage URL
+/// (`wss://<api>.execute-api.<region>.amazonaws.com/live`, the stack's `LiveUrl` output), locally
+/// the bridge's (`ws://127.0.0.1:3002`). Added to the router as an `Extension` by `main.rs`, like
+/// [`Queues`]; without it the page polls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveUrl(String);
+
+impl LiveUrl {
+    /// A `ws://` or `wss://` URL with a host, and nothing that could break out of a CSP source.
+    pub fn parse(raw: &str) -> Result<LiveUrl, shared::Error> {
+        let raw = raw.trim();
+        let bad = |why: &str| shared::Error::Internal(format!("LIVE_URL={raw:?}: {why}"));
+        let rest = raw
+            .strip_prefix("wss://")
+            .or_else(|| raw.strip_prefix("ws://"))
+            .ok_or_else(|| bad("expected a ws:// or wss:// URL"))?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() || host.contains('@') {
+            return Err(bad("no host"));
+        }
+        if raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, ';' | ',' | '\'' | '"'))
+        {
+            return Err(bad("spaces, quotes, commas and semicolons are not allowed"));
+        }
+        Ok(LiveUrl(raw.trim_end_matches('/').to_string()))
+    }
+
+    /// `LIVE_URL` when set (refused when malformed), else none.
+    pub fn from_env() -> Result<Option<LiveUrl>, shared::Error> {
+        match std::env::var("LIVE_URL") {
+            Ok(v) if !v.trim().is_empty() => LiveUrl::parse(&v).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `scheme://host[:port]`, the CSP source that allows connecting to it.
+    pub fn origin(&self) -> &str {
+        let after_scheme = self.0.find("://").map_or(0, |i| i + 3);
+        let end = self.0[after_scheme..]
+            .find(['/', '?', '#'])
+            .map_or(self.0.len(), |i| after_scheme + i);
+        &self.0[..end]
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -95,7 +165,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// What the page needs to know about this deployment and the state machine.
-pub fn meta(app: &AppState) -> Value {
+pub fn meta(app: &AppState, live: Option<&LiveUrl>) -> Value {
     let transitions: serde_json::Map<String, Value> = JobStatus::ALL
         .iter()
         .map(|from| {
@@ -119,21 +189,28 @@ pub fn meta(app: &AppState) -> Value {
         "auth": app.auth.public(),
         "uploads_bucket": app.files.bucket,
         "max_upload_bytes": app.files.max_upload_bytes,
+        "live_url": live.map(LiveUrl::as_str),
     })
 }
 
 /// `GET /`: the page, with [`meta`] inlined as JSON (not executed, so the CSP allows it).
-async fn index(State(app): State<AppState>, headers: HeaderMap) -> Response {
+async fn index(State(app): State<AppState>, live: Option<Extension<LiveUrl>>, headers: HeaderMap) -> Response {
+    let live = live.map(|Extension(l)| l);
     // `</` must not appear inside a <script> element.
-    let meta = meta(&app).to_string().replace("</", "<\\/");
+    let meta = meta(&app, live.as_ref()).to_string().replace("</", "<\\/");
     let script = format!(r#"<script type="application/json" id="meta">{meta}</script>"#);
     let html = INDEX.replacen(META_PLACEHOLDER, &script, 1);
     let mut resp = cached(&headers, "text/html; charset=utf-8", html);
     resp.headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        .insert(header::CONTENT_SECURITY_POLICY, csp_header(live.as_ref()));
     resp.headers_mut()
         .insert("referrer-policy", HeaderValue::from_static("same-origin"));
     resp
+}
+
+fn csp_header(live: Option<&LiveUrl>) -> HeaderValue {
+    // LiveUrl::parse lets through only what a header value may hold.
+    HeaderValue::from_str(&csp(live)).unwrap_or(HeaderValue::from_static(CSP))
 }
 
 /// `GET /dashboard/{file}`
@@ -365,6 +442,64 @@ mod tests {
             meta["kinds"],
             json!(["image", "log_ingest", "archive", "email", "notification", "report"])
         );
+    }
+
+    #[tokio::test]
+    async fn the_page_names_the_live_url_and_its_csp_lets_it_connect_there_only() {
+        let live = LiveUrl::parse("wss://abc123.execute-api.eu-west-1.amazonaws.com/live").unwrap();
+        let app = offline_router().layer(axum::Extension(live));
+        let (_, headers, html) = get(&app, "/", None).await;
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        let connect: Vec<&str> = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("connect-src"))
+            .unwrap()
+            .split(' ')
+            .collect();
+        assert_eq!(
+            connect,
+            [
+                "connect-src",
+                "'self'",
+                "wss://abc123.execute-api.eu-west-1.amazonaws.com",
+                "http:",
+                "https:"
+            ],
+            "{csp}"
+        );
+        assert!(
+            html.contains(r#""live_url":"wss://abc123.execute-api.eu-west-1.amazonaws.com/live""#),
+            "{html}"
+        );
+
+        // Without it (no LIVE_URL): no WebSocket is allowed and the page is told there is none.
+        let (_, headers, html) = get(&offline_router(), "/", None).await;
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], CSP);
+        assert!(html.contains(r#""live_url":null"#), "{html}");
+    }
+
+    #[test]
+    fn a_live_url_is_a_websocket_url_that_cannot_break_out_of_the_csp() {
+        let local = LiveUrl::parse(" ws://127.0.0.1:3002/ ").unwrap();
+        assert_eq!(
+            (local.as_str(), local.origin()),
+            ("ws://127.0.0.1:3002", "ws://127.0.0.1:3002")
+        );
+        let aws = LiveUrl::parse("wss://x.execute-api.us-east-1.amazonaws.com/live?a=1").unwrap();
+        assert_eq!(aws.origin(), "wss://x.execute-api.us-east-1.amazonaws.com");
+        for bad in [
+            "https://x.example.com/live",
+            "ws://",
+            "ws:///live",
+            "wss://x.example.com; script-src *",
+            "wss://x.example.com 'unsafe-inline'",
+            "wss://user@x.example.com",
+            "wss://x.example.com,y",
+        ] {
+            let e = LiveUrl::parse(bad).expect_err(bad).to_string();
+            assert!(e.contains("LIVE_URL"), "{bad}: {e}");
+        }
     }
 
     #[tokio::test]

@@ -43,5 +43,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         auth: api::auth::AuthConfig::from_env()?,
     };
     let queues = api::dashboard::Queues::from_env(clients.clone());
-    lambda_http::run(app::router(state).layer(axum::Extension(queues))).await
+    let mut router = app::router(state).layer(axum::Extension(queues));
+    if let Some(live) = api::dashboard::LiveUrl::from_env()? {
+        router = router.layer(axum::Extension(live));
+    }
+    lambda_http::run(router).await
 }
