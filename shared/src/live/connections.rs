@@ -70,7 +70,12 @@ fn conn_pk(id: &str) -> String {
 }
 
 fn topic_pk(topic: &Topic) -> String {
-    format!("TOPIC#{}", topic.key())
+    topic_key_pk(&topic.key())
+}
+
+/// The partition of a topic by its key ([`Topic::key`], as a connection item lists it).
+fn topic_key_pk(key: &str) -> String {
+    format!("TOPIC#{key}")
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -90,6 +95,21 @@ impl DynamoConnectionStore {
             client,
             table: table.into(),
         }
+    }
+
+    /// The connection's own item (strongly consistent), if it still exists.
+    async fn connection_item(&self, id: &str) -> Result<Option<HashMap<String, AttributeValue>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(conn_pk(id)))
+            .key(SK, s(CONN_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws("GetItem connection", e))?;
+        Ok(out.item)
     }
 }
 
@@ -130,17 +150,9 @@ impl ConnectionStore for DynamoConnectionStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Connection>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(conn_pk(id)))
-            .key(SK, s(CONN_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::aws("GetItem connection", e))?;
-        let Some(item) = out.item else { return Ok(None) };
+        let Some(item) = self.connection_item(id).await? else {
+            return Ok(None);
+        };
         let connected = item
             .get("connected_at")
             .and_then(|v| v.as_n().ok())
@@ -222,18 +234,9 @@ impl ConnectionStore for DynamoConnectionStore {
     }
 
     async fn disconnect(&self, id: &str) -> Result<()> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(conn_pk(id)))
-            .key(SK, s(CONN_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| Error::aws("GetItem connection", e))?;
-        let topics: Vec<String> = out
-            .item
+        let topics: Vec<String> = self
+            .connection_item(id)
+            .await?
             .as_ref()
             .and_then(|i| i.get("topics"))
             .and_then(|t| t.as_ss().ok())
@@ -243,7 +246,7 @@ impl ConnectionStore for DynamoConnectionStore {
             self.client
                 .delete_item()
                 .table_name(&self.table)
-                .key(PK, s(format!("TOPIC#{key}")))
+                .key(PK, s(topic_key_pk(&key)))
                 .key(SK, s(id))
                 .send()
                 .await
