@@ -233,15 +233,16 @@ impl Jobs {
             }
             return Err(e);
         }
-        let sent = self.mark_enqueued(job.id).await?;
+        let sent = self.mark_enqueued(&job).await?;
         Ok((sent, true))
     }
 
     /// Notes that a `pending` job's message is sent: it stays `pending` (no transition) until a
     /// worker takes it; nothing if a fast worker already did.
-    pub async fn mark_enqueued(&self, id: JobId) -> Result<Job> {
+    /// `job` is as this caller wrote it: no read first unless somebody wrote since.
+    pub async fn mark_enqueued(&self, job: &Job) -> Result<Job> {
         self.store
-            .modify(id, &mut |j| {
+            .modify_known(job, &mut |j| {
                 j.mark_enqueued(clock::now());
                 Ok(())
             })

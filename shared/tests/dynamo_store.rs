@@ -381,6 +381,12 @@ async fn owners_list_and_count_only_their_own() {
 }
 
 #[tokio::test]
+async fn modify_known_writes_from_a_known_job_and_never_loses_a_newer_write() {
+    let (_t, store) = store().await;
+    shared::store::contract::modify_known_writes_from_a_known_job_and_never_loses_a_newer_write(store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn limits_hold_per_owner_in_the_creating_transaction() {
     let (_t, store) = store().await;
     shared::store::contract::limits_hold_per_owner(store.as_ref()).await;

@@ -240,3 +240,44 @@ pub async fn concurrent_deliveries_of_parts_count_each_part_once(store: std::syn
     let listed = store.list(job, "run").await.unwrap();
     assert_eq!(listed.iter().map(|p| p.part).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
 }
+
+/// `modify_known` from the job as just written changes it once (version + 1), and from a stale
+/// copy (somebody wrote since) still applies the change to the job as it is now, losing nothing.
+pub async fn modify_known_writes_from_a_known_job_and_never_loses_a_newer_write(store: &dyn JobStore) {
+    let quotas = Quotas::default();
+    let created = create(store, &quotas, archive_spec(1), None).await.expect("created");
+    let now = clock::now();
+    let sent = store
+        .modify_known(&created, &mut |j| {
+            j.mark_enqueued(now);
+            Ok(())
+        })
+        .await
+        .expect("modified");
+    assert_eq!(sent.version, created.version + 1);
+    assert_eq!(store.get(created.id).await.unwrap(), Some(sent.clone()));
+
+    // Somebody else moves the job on; a change from the old copy lands on the new job.
+    let claimed = store
+        .modify(created.id, &mut |j| {
+            j.claim(clock::now(), Duration::seconds(30))
+                .map_err(|_| Error::Conflict("claim".into()))
+        })
+        .await
+        .expect("claimed");
+    let after = store
+        .modify_known(&sent, &mut |j| {
+            j.progress.percent = 40;
+            Ok(())
+        })
+        .await
+        .expect("modified from a stale copy");
+    assert_eq!(
+        after.status,
+        JobStatus::Processing,
+        "the newer write (the claim) is kept"
+    );
+    assert_eq!(after.progress.percent, 40);
+    assert_eq!(after.version, claimed.version + 1);
+    assert_eq!(store.get(created.id).await.unwrap(), Some(after));
+}

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -261,7 +262,8 @@ impl DynamoJobStore {
         }
         if to == Some(JobStatus::Completed) {
             let minute = clock::minute_key(job.updated_at);
-            items.push(self.count_completion(format!("MINUTE#{minute}"), job.updated_at)?);
+            let shard = rand::random_range(0..MINUTE_SHARDS);
+            items.push(self.count_completion(minute_counter_pk(&minute, shard), job.updated_at)?);
             if let Some(owner) = &job.owner {
                 items.push(self.count_completion(format!("OMINUTE#{owner}#{minute}"), job.updated_at)?);
             }
@@ -362,6 +364,80 @@ impl DynamoJobStore {
                 return Ok(jobs);
             }
         }
+    }
+
+    /// Writes `after` over `before` if the stored job is still `before`'s version: `false` when
+    /// it is not (a lost race). A change of status moves the counters in the same transaction;
+    /// any other change is one conditional `PutItem` (half a transaction's write units).
+    async fn write_modified(&self, before: &Job, after: &Job) -> Result<bool> {
+        let version = HashMap::from([(":v".to_string(), AttributeValue::N(before.version.to_string()))]);
+        if after.status != before.status {
+            let mut items = vec![self.put_job(after, "version = :v", Some(version))?];
+            items.extend(self.counters(after, Some(before.status), Some(after.status), None)?);
+            return Ok(self.transact(items, "TransactWriteItems(modify)").await?.is_none());
+        }
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_item(after, self.shards)?))
+            .condition_expression("version = :v")
+            .set_expression_attribute_values(Some(version))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::aws("PutItem(modify)", e)),
+        }
+    }
+
+    /// Every item of `keys` (any number), read consistently: `BatchGetItem` takes at most 100
+    /// keys, so the keys go in chunks of 100, all at once, each retried for its unprocessed keys.
+    async fn batch_get_consistent(&self, keys: Vec<Item>) -> Result<Vec<Item>> {
+        let chunks = keys.chunks(BATCH_GET_KEYS).map(|chunk| async move {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_error)?,
+            );
+            let mut found = Vec::new();
+            let mut tries = BATCH_GET.start();
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("BatchGetItem", e))?;
+                found.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() && !tries.again().await {
+                    return Err(Error::Contention(format!(
+                        "counters still unprocessed after {} BatchGetItem rounds",
+                        BATCH_GET.attempts
+                    )));
+                }
+            }
+            Ok(found)
+        });
+        Ok(futures::future::try_join_all(chunks)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// Jobs by status from the counters (every shard of them, or the owner's), in one
@@ -564,21 +640,25 @@ impl JobStore for DynamoJobStore {
             let Some(after) = super::apply(&before, change)? else {
                 return Ok(before);
             };
-            let values = HashMap::from([(":v".to_string(), AttributeValue::N(before.version.to_string()))]);
-            let mut items = vec![self.put_job(&after, "version = :v", Some(values))?];
-            if after.status != before.status {
-                items.extend(self.counters(&after, Some(before.status), Some(after.status), None)?);
+            if self.write_modified(&before, &after).await? {
+                return Ok(after);
             }
-            match self.transact(items, "TransactWriteItems(modify)").await? {
-                None => return Ok(after),
-                Some(_) => {
-                    tracing::debug!(job_id = %id, attempt = tries.number(), "lost a write race; re-reading");
-                    if !tries.again().await {
-                        return Err(Error::Contention(format!("job {id}")));
-                    }
-                }
+            tracing::debug!(job_id = %id, attempt = tries.number(), "lost a write race; re-reading");
+            if !tries.again().await {
+                return Err(Error::Contention(format!("job {id}")));
             }
         }
+    }
+
+    async fn modify_known(&self, before: &Job, change: &mut Change<'_>) -> Result<Job> {
+        let Some(after) = super::apply(before, change)? else {
+            return Ok(before.clone());
+        };
+        if self.write_modified(before, &after).await? {
+            return Ok(after);
+        }
+        // Somebody wrote since `before` was read: the usual read-modify-write.
+        self.modify(before.id, change).await
     }
 
     async fn discard(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<()> {
@@ -662,58 +742,36 @@ impl JobStore for DynamoJobStore {
             .rev()
             .map(|m| clock::minute_key(now - Duration::minutes(m)))
             .collect();
-        let minute_pk = |m: &str| match scope {
-            Scope::All => format!("MINUTE#{m}"),
-            Scope::Owner(o) => format!("OMINUTE#{o}#{m}"),
-        };
         let mut keys: Vec<Item> = match scope {
             Scope::All => (0..STATS_SHARDS).map(|n| key(format!("STATS#{n}"), "COUNT")).collect(),
             Scope::Owner(o) => vec![key(format!("OWNER#{o}"), "COUNT")],
         };
-        keys.extend(minutes.iter().map(|m| key(minute_pk(m), "COUNT")));
-        let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(build_error)?,
-        );
-        let mut found = Vec::new();
-        let mut tries = BATCH_GET.start();
-        while let Some(request) = pending.take() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| Error::aws("BatchGetItem", e))?;
-            found.extend(
-                out.responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default(),
-            );
-            pending = out
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys().is_empty());
-            if pending.is_some() && !tries.again().await {
-                return Err(Error::Contention(format!(
-                    "counters still unprocessed after {} BatchGetItem rounds",
-                    BATCH_GET.attempts
-                )));
+        // The global series is sharded (`MINUTE#<minute>#<shard>`): read every shard and add up.
+        let minute_shards = match scope {
+            Scope::All => MINUTE_SHARDS,
+            Scope::Owner(_) => 1,
+        };
+        let mut minute_of: HashMap<String, &String> = HashMap::new();
+        for m in &minutes {
+            for shard in 0..minute_shards {
+                let pk = match scope {
+                    Scope::All => minute_counter_pk(m, shard),
+                    Scope::Owner(o) => format!("OMINUTE#{o}#{m}"),
+                };
+                keys.push(key(pk.clone(), "COUNT"));
+                minute_of.insert(pk, m);
             }
         }
+        let found = self.batch_get_consistent(keys).await?;
         let mut by_status: std::collections::BTreeMap<String, i64> =
             JobStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
         let mut by_kind: std::collections::BTreeMap<String, i64> =
             JobKind::ALL.iter().map(|k| (k.to_string(), 0)).collect();
         let mut per_minute: HashMap<String, i64> = HashMap::new();
-        let minute_of: HashMap<String, &String> = minutes.iter().map(|m| (minute_pk(m), m)).collect();
         for item in &found {
             let pk = string(item, PK).unwrap_or_default();
             if let Some(minute) = minute_of.get(pk) {
-                per_minute.insert(minute.to_string(), number(item, "completed"));
+                *per_minute.entry(minute.to_string()).or_default() += number(item, "completed");
                 continue;
             }
             for (attr, v) in item {

@@ -785,6 +785,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn modify_known_writes_from_a_known_job_and_never_loses_a_newer_write() {
+        super::super::contract::modify_known_writes_from_a_known_job_and_never_loses_a_newer_write(
+            &MemoryJobStore::new(),
+        )
+        .await;
+    }
+
+    #[tokio::test]
     async fn limits_hold_per_owner() {
         super::super::contract::limits_hold_per_owner(&MemoryJobStore::new()).await;
     }

@@ -101,6 +101,12 @@ pub trait JobStore: Send + Sync {
     /// re-reads and tries again. Returns the job as written. `NotFound` if there is no such job.
     async fn modify(&self, id: JobId, change: &mut Change<'_>) -> Result<Job>;
 
+    /// [`JobStore::modify`] starting from `before`, a job this caller has just read or written:
+    /// no read first when nobody wrote since (then as `modify`). The submit's `enqueued_at` uses it.
+    async fn modify_known(&self, before: &Job, change: &mut Change<'_>) -> Result<Job> {
+        self.modify(before.id, change).await
+    }
+
     /// Undoes a `create` whose message could not be enqueued (job, idempotency key and counts).
     async fn discard(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<()>;
 
