@@ -223,12 +223,14 @@ impl DynamoJobStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn count_completion(&self, pk: String, at: OffsetDateTime) -> Result<TransactWriteItem> {
+    /// `ADD` one to the minute of `at` on the completions item `pk` (one item per hour).
+    fn count_completion(&self, pk: String, minute_attr: String, at: OffsetDateTime) -> Result<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&self.table)
             .key(PK, s(pk))
             .key(SK, s("COUNT"))
-            .update_expression("ADD completed :one SET #ttl = :ttl")
+            .update_expression("ADD #m :one SET #ttl = :ttl")
+            .expression_attribute_names("#m", minute_attr)
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(
@@ -262,10 +264,11 @@ impl DynamoJobStore {
         }
         if to == Some(JobStatus::Completed) {
             let minute = clock::minute_key(job.updated_at);
+            let (hour, attr) = completions_key(&minute);
             let shard = rand::random_range(0..MINUTE_SHARDS);
-            items.push(self.count_completion(minute_counter_pk(&minute, shard), job.updated_at)?);
+            items.push(self.count_completion(format!("MINUTE#{hour}#{shard}"), attr.clone(), job.updated_at)?);
             if let Some(owner) = &job.owner {
-                items.push(self.count_completion(format!("OMINUTE#{owner}#{minute}"), job.updated_at)?);
+                items.push(self.count_completion(format!("OMINUTE#{owner}#{hour}"), attr, job.updated_at)?);
             }
         }
         Ok(items)
@@ -746,22 +749,19 @@ impl JobStore for DynamoJobStore {
             Scope::All => (0..STATS_SHARDS).map(|n| key(format!("STATS#{n}"), "COUNT")).collect(),
             Scope::Owner(o) => vec![key(format!("OWNER#{o}"), "COUNT")],
         };
-        // The global series is sharded (`MINUTE#<minute>#<shard>`): read every shard and add up.
-        let minute_shards = match scope {
-            Scope::All => MINUTE_SHARDS,
-            Scope::Owner(_) => 1,
-        };
-        let mut minute_of: HashMap<String, &String> = HashMap::new();
-        for m in &minutes {
-            for shard in 0..minute_shards {
-                let pk = match scope {
-                    Scope::All => minute_counter_pk(m, shard),
-                    Scope::Owner(o) => format!("OMINUTE#{o}#{m}"),
-                };
-                keys.push(key(pk.clone(), "COUNT"));
-                minute_of.insert(pk, m);
-            }
-        }
+        // Completions: one item per hour (per shard for everyone's), `m<mm>` per minute.
+        let mut hours: Vec<&str> = minutes.iter().map(|m| completions_key(m).0).collect();
+        hours.dedup();
+        let hour_of: HashMap<String, &str> = hours
+            .iter()
+            .flat_map(|&h| match scope {
+                Scope::All => (0..MINUTE_SHARDS)
+                    .map(|n| (format!("MINUTE#{h}#{n}"), h))
+                    .collect::<Vec<_>>(),
+                Scope::Owner(o) => vec![(format!("OMINUTE#{o}#{h}"), h)],
+            })
+            .collect();
+        keys.extend(hour_of.keys().map(|pk| key(pk.clone(), "COUNT")));
         let found = self.batch_get_consistent(keys).await?;
         let mut by_status: std::collections::BTreeMap<String, i64> =
             JobStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
@@ -770,8 +770,10 @@ impl JobStore for DynamoJobStore {
         let mut per_minute: HashMap<String, i64> = HashMap::new();
         for item in &found {
             let pk = string(item, PK).unwrap_or_default();
-            if let Some(minute) = minute_of.get(pk) {
-                *per_minute.entry(minute.to_string()).or_default() += number(item, "completed");
+            if let Some(hour) = hour_of.get(pk) {
+                for m in minutes.iter().filter(|m| m.starts_with(hour)) {
+                    *per_minute.entry(m.clone()).or_default() += number(item, &completions_key(m).1);
+                }
                 continue;
             }
             for (attr, v) in item {

@@ -6,8 +6,8 @@
 //! | idempotency key | `IDEM#<key>`           | `IDEM`   | `job_id`, `fingerprint`, TTL            |
 //! | status counts   | `STATS#<shard>`        | `COUNT`  | `s_<status>`, `k_<kind>` (ADD only)     |
 //! | an owner's counts | `OWNER#<owner>`      | `COUNT`  | `s_<status>`, `k_<kind>`, `inflight`    |
-//! | completions     | `MINUTE#<yyyy-mm-ddThh:mm>#<shard>` | `COUNT` | `completed`, TTL (sharded: [`MINUTE_SHARDS`]) |
-//! | an owner's completions | `OMINUTE#<owner>#<minute>` | `COUNT` | `completed`, TTL              |
+//! | completions     | `MINUTE#<yyyy-mm-ddThh>#<shard>` | `COUNT` | `m<mm>` per minute of the hour, TTL ([`completions_key`]) |
+//! | an owner's completions | `OMINUTE#<owner>#<yyyy-mm-ddThh>` | `COUNT` | the same, one item an hour |
 //! | an owner's use of a limit | `QUOTA#<owner>#<limit>#<window>` | `USE` | `used`, TTL         |
 //! | image job parts | `JOB#<id>`             | `PART#..`, `PARTS#..` | see [`super::parts`]          |
 //!
@@ -38,15 +38,18 @@ pub const INFLIGHT: &str = "inflight";
 /// Counter items are spread over this many partitions so hot counters do not throttle.
 pub const STATS_SHARDS: u32 = 8;
 
-/// Every completion of a minute adds to one of this many `MINUTE#<minute>#<shard>` items (chosen
-/// at random), so one item's partition (1,000 writes/s, 2 per transactional `ADD`) caps completions
-/// at 2,000/s instead of 500/s; reading the hour's series costs 60 x this many keys. An owner's
-/// series (`OMINUTE#`) is not sharded: the owner's own counter (`OWNER#`) caps it lower.
+/// Completions per minute live in one item per hour (and shard): attribute `m<mm>` counts the
+/// minute `<mm>` of that hour, so the overview's last hour is 2 hours x the shards, not 60 items.
+/// Every completion adds to one of this many shards of its hour (chosen at random), so one item's
+/// partition (1,000 writes/s, 2 per transactional `ADD`) caps completions at 2,000/s, not 500/s.
+/// An owner's series (`OMINUTE#`) is not sharded: the owner's own counter (`OWNER#`) caps it lower.
 pub const MINUTE_SHARDS: u32 = 4;
 
-/// The partition key of one shard of the global completions counter of `minute`.
-pub fn minute_counter_pk(minute: &str, shard: u32) -> String {
-    format!("MINUTE#{minute}#{shard}")
+/// The item key (`<hour>`, the minute key's first 13 characters) and the attribute (`m<mm>`) that
+/// count the completions of the minute `minute` (a [`crate::clock::minute_key`]).
+pub fn completions_key(minute: &str) -> (&str, String) {
+    let (hour, mm) = minute.split_at(minute.len().min(13));
+    (hour, format!("m{}", mm.trim_start_matches(':')))
 }
 
 /// `BatchGetItem` reads at most this many keys per call.
@@ -82,4 +85,21 @@ fn value_size(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
 /// (none known to be finished). The api uses it to end a page early.
 pub fn cursor_after(job: &crate::job::Job) -> String {
     super::shards::Cursor::after(job).encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minute_counts_on_its_hours_item_under_its_minute() {
+        assert_eq!(
+            completions_key("2026-12-01T02:26"),
+            ("2026-12-01T02", "m26".to_string())
+        );
+        assert_eq!(
+            completions_key("2026-12-31T23:00"),
+            ("2026-12-31T23", "m00".to_string())
+        );
+    }
 }
