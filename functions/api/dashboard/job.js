@@ -137,7 +137,12 @@ export async function jobDetail(el, id) {
   function errorPanel() {
     if (!job.error) return null;
     let title;
-    if (job.status === 'failed') title = `Failed after ${job.attempts} of ${job.max_attempts} attempt${job.max_attempts === 1 ? '' : 's'}`;
+    // A failed job is final: its attempts are used up, or its error is one no retry can fix.
+    if (job.status === 'failed') {
+      title = job.attempts >= job.max_attempts
+        ? `Failed permanently, not retried (all ${job.max_attempts} attempt${job.max_attempts === 1 ? '' : 's'} used)`
+        : `Failed permanently, not retried (after attempt ${job.attempts} of ${job.max_attempts})`;
+    }
     else if (job.status === 'completed') return null;
     else title = `Attempt ${job.attempts} of ${job.max_attempts} failed; it will be retried`;
     return h('div', { class: 'error-box', role: 'alert' }, h('strong', {}, `${title}: `), job.error);
