@@ -171,12 +171,12 @@ async function signIn(p, user, hash = '#/', shotName = '') {
   // Back with ?code=&state=: the page trades the code for a token, then drops them from the address.
   await p.waitForFunction((h) => !location.search && location.hash === h, hash);
   await settled(hash, p);
-  await p.waitForSelector('#who');
+  await p.waitForSelector('#who', { state: 'attached' }); // on a phone, inside the collapsed menu
   const who = await p.$eval('#who', (el) => ({ text: el.textContent, tag: el.querySelector('.kind')?.textContent || '' }));
   const admin = DEV_USERS[user].includes('admin');
   assert.equal(who.text, admin ? `${user}admin` : user, `#who: ${JSON.stringify(who)}`);
   assert.equal(who.tag, admin ? 'admin' : '');
-  await p.waitForSelector('#sign-out');
+  await p.waitForSelector('#sign-out', { state: 'attached' });
 }
 
 const hashNow = () => page.evaluate(() => location.hash);
@@ -192,16 +192,16 @@ async function confirm(expectTitle, p = page) {
   return title;
 }
 
-async function shot(name, p = page) {
+async function shot(name, p = page, { full = true } = {}) {
   mkdirSync(SHOTS, { recursive: true });
   await p.evaluate(() => document.getElementById('toasts').replaceChildren()); // not part of the page
   await p.mouse.move(0, 0); // no hover highlight
-  await p.screenshot({ path: join(SHOTS, name), fullPage: true });
+  await p.screenshot({ path: join(SHOTS, name), fullPage: full });
 }
 
 /** A browser tab of its own (its own sessionStorage, so its own sign-in); errors go to pageErrors. */
-async function newTab() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+async function newTab(viewport = { width: 1280, height: 860 }) {
+  const context = await browser.newContext({ viewport });
   context.setDefaultTimeout(60000); // generous: cargo lambda watch may be rebuilding a function
   const tab = await context.newPage();
   tab.on('pageerror', (e) => pageErrors.push(e.message));
@@ -348,6 +348,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     );
     await shot('ingest.png');
     assert.equal((await apiJson(`jobs/${id}`)).kind, 'log_ingest');
+    shared.ingestId = id; // the phone step opens this ingest's page
   });
 
   it('uploads through a presigned S3 URL too', async () => {
@@ -423,6 +424,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     await page.waitForSelector('#job-head .badge[data-status=completed], #job-head .badge[data-status=failed]', { timeout: 120000 });
     const job = await apiJson(`jobs/${id}`);
     assert.equal(job.status, 'completed', `image job ${id}: ${job.status} ${job.error || ''}`);
+    shared.imageJobId = id; // the phone step opens this job's page (its images table is the widest)
     await page.waitForFunction(() => document.querySelectorAll('#images tbody tr').length === 4);
     const rows = await page.$$eval('#images tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
     const expected = Object.entries(SAMPLES).map(([f, [w, hgt]]) => [f, String(w), String(hgt), (2 * (w + hgt)).toLocaleString('en-US')]);
@@ -566,7 +568,8 @@ describe('dashboard', { concurrency: 1 }, () => {
     });
     await waitJob(failed.id, ['failed']);
     await open(`#/jobs/${failed.id}`);
-    assert.match(await page.textContent('#job-error'), /^Failed after 1 of 3 attempts: source object not found/);
+    // A missing source is not retried: the page says the failure is final, not "1 of 3".
+    assert.match(await page.textContent('#job-error'), /^Failed permanently, not retried \(after attempt 1 of 3\): source object not found/);
     await page.click('#action-retry');
     await confirm(/^Retry job/);
     await page.waitForSelector('#timeline li:has-text("retry requested")');
@@ -730,6 +733,229 @@ describe('dashboard', { concurrency: 1 }, () => {
       await tab.goto(`${API}/#/jobs`);
       await signInPageShown(tab);
       assert.equal(await tab.$('#jobs'), null, 'no jobs without signing in');
+    } finally {
+      await tab.context().close();
+    }
+  });
+
+  it('says what the system does on the overview, and the archive form offers files that exist', async () => {
+    await open('#/');
+    assert.match(await page.textContent('#intro'), /Runs background jobs/);
+    assert.equal(await page.getAttribute('#first-action', 'href'), '#/new');
+    await page.click('#first-action');
+    await page.waitForFunction(() => location.hash === '#/new');
+    await settled();
+    // The archive form's examples are the user's own newest files (GET /uploads): one click
+    // fills the source (and an asset id), and the job completes: an example that works.
+    await page.waitForSelector('#own-files button[data-source]');
+    const offered = await page.$$eval('#own-files button[data-source]', (bs) => bs.map((b) => b.dataset.source));
+    const listed = await apiJson('uploads?limit=5');
+    assert.deepEqual(offered, listed.objects.map((o) => o.source));
+    assert.ok(offered.every((src) => src.startsWith(`s3://${shared.bucket}/uploads/${USER}/`)), JSON.stringify(offered));
+    await page.click('#own-files button[data-source]');
+    assert.equal(await page.inputValue('input[name=source]'), offered[0]);
+    assert.notEqual(await page.inputValue('input[name=asset_id]'), '');
+    await page.click('#create-submit');
+    await page.waitForFunction(() => /^#\/jobs\/[0-9a-f-]{36}$/.test(location.hash));
+    const id = (await hashNow()).split('/')[2];
+    const job = await waitJob(id, ['completed', 'failed']);
+    assert.equal(job.status, 'completed', `the example's archive job: ${job.error || ''}`);
+    assert.equal(job.payload.source, offered[0]);
+  });
+
+  it('keeps the keyboard focus: the skip link, a status filter, the page buttons, a new page\'s heading', async () => {
+    // Two pages of completed archive jobs exist (the filter step made them).
+    const hash = '#/jobs?status=completed&kind=archive&limit=10';
+    await open(hash);
+    await page.reload();
+    await settled(hash);
+    // The skip link is the first Tab stop, shows when focused, and leads to the page's heading.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'skip-link');
+    const box = await page.locator('#skip-link').boundingBox();
+    assert.ok(box && box.y >= 0, `the focused skip link is on screen: ${JSON.stringify(box)}`);
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement.matches('#view h1') && document.activeElement.textContent), 'Jobs');
+    assert.equal(await hashNow(), hash, 'the skip link changes no route');
+
+    // Enter on a status chip: the list filters, and the focus stays on that chip.
+    const activeChip = () => page.evaluate(() => {
+      const a = document.activeElement;
+      return a.matches('.chips .chip') ? `${a.dataset.status}:${a.getAttribute('aria-pressed')}` : `not a chip: ${a.outerHTML.slice(0, 80)}`;
+    });
+    await page.focus('.chips [data-status=failed]');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /^#\/jobs\?status=completed(,|%2C)failed&kind=archive&limit=10$/.test(location.hash));
+    await settled();
+    assert.equal(await activeChip(), 'failed:true');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((h) => location.hash === h, hash);
+    await settled();
+    assert.equal(await activeChip(), 'failed:false');
+
+    // The page buttons keep the focus; on page 1 "Newer" is disabled and hands it to "Older".
+    await page.focus('#next-page');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /page=2&cursor=/.test(location.hash));
+    await settled();
+    await page.waitForFunction(() => document.querySelector('#page-label').textContent === 'page 2');
+    // (on the last page "Older" is disabled in turn, and hands the focus to "Newer")
+    assert.equal(
+      await page.evaluate(() => document.activeElement.id),
+      (await page.$eval('#next-page', (b) => b.disabled)) ? 'prev-page' : 'next-page',
+    );
+    await page.focus('#prev-page');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((h) => location.hash === h, hash);
+    await settled();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'next-page', 'Newer is disabled on page 1');
+
+    // Opening a job from the list: the new page's heading has the focus.
+    const first = (await rowIds())[0];
+    await page.focus(`#jobs tr[data-job="${first}"] a`);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((id) => location.hash === `#/jobs/${id}`, first);
+    await settled();
+    assert.equal(await page.evaluate(() => document.activeElement.matches('#job-head h1') && document.activeElement.getAttribute('tabindex')), '-1');
+  });
+
+  it('closes a confirmation on Escape or navigation without acting, and its buttons say what they do', async () => {
+    const failed = await apiJson('jobs', {
+      method: 'POST',
+      body: { kind: 'archive', priority: 5, payload: { asset_id: `dialog-${stamp}`, source: `s3://${shared.bucket}/uploads/${USER}/missing/dialog-${stamp}.mp4` } },
+    });
+    await waitJob(failed.id, ['failed']);
+    const retries = async () => (await apiJson(`jobs/${failed.id}`)).timeline.filter((t) => t.message === 'retry requested').length;
+    await open('#/jobs');
+    // In-page navigation (a link), so that Back stays in this document as a user's would.
+    await page.evaluate((id) => (location.hash = `#/jobs/${id}`), failed.id);
+    await settled(`#/jobs/${failed.id}`);
+    const dialog = page.locator('dialog#confirm');
+    const buttons = () => page.evaluate(() => [...document.querySelectorAll('#confirm button')].map((b) => `${b.textContent}|${b.className}`));
+
+    // Escape: closed, nothing done, the focus back on the button that asked.
+    await page.click('#action-retry');
+    await dialog.waitFor({ state: 'visible' });
+    assert.deepEqual(await buttons(), ["Don't retry|btn", 'Retry job|btn primary']);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'action-retry');
+
+    // Back while it is open: the question goes with the page it was asked on.
+    await page.click('#action-retry');
+    await dialog.waitFor({ state: 'visible' });
+    await page.goBack();
+    await page.waitForFunction(() => location.hash === '#/jobs');
+    await settled('#/jobs');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.getElementById('confirm').open), false);
+    await page.goForward();
+    await settled(`#/jobs/${failed.id}`);
+    assert.equal(await page.evaluate(() => document.getElementById('confirm').open), false, 'no question comes back');
+    assert.equal((await apiJson(`jobs/${failed.id}`)).status, 'failed');
+    assert.equal(await retries(), 0, 'a dialog closed by navigation did not retry');
+
+    // The destructive question: a red button that says what it does, and one that keeps the job.
+    const later = await apiJson('jobs', {
+      method: 'POST',
+      body: { kind: 'archive', payload: { asset_id: `dialog-later-${stamp}`, source: shared.object }, scheduled_for: new Date(Date.now() + 3600e3).toISOString() },
+    });
+    await page.evaluate((id) => (location.hash = `#/jobs/${id}`), later.id);
+    await settled(`#/jobs/${later.id}`);
+    await page.click('#action-cancel');
+    await dialog.waitFor({ state: 'visible' });
+    assert.deepEqual(await buttons(), ['Keep job|btn', 'Cancel job|btn destructive']);
+    const red = await page.$eval('#confirm-ok', (b) => getComputedStyle(b).backgroundColor);
+    assert.equal(red, 'rgb(185, 28, 28)', 'the destructive button is red');
+    await page.click('#confirm-dismiss');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'action-cancel');
+    assert.equal((await apiJson(`jobs/${later.id}`)).status, 'pending', '"Keep job" kept it');
+    await apiJson(`jobs/${later.id}`, { method: 'DELETE' }); // every accepted job ends
+  });
+
+  it('fits a phone: nothing scrolls sideways at 390 px, the menu opens with the keyboard, tables stack', async () => {
+    const tab = await newTab({ width: 390, height: 844 });
+    try {
+      await signIn(tab, USER, '#/');
+      const sideways = (p) =>
+        p.evaluate(() => {
+          const width = window.innerWidth;
+          const scroll = document.scrollingElement.scrollWidth;
+          // a table's own scroll box hides its columns (Retry, Cancel) off-screen just the same
+          const boxes = [...document.querySelectorAll('.table-wrap')].filter((e) => e.scrollWidth > e.clientWidth + 0.5);
+          if (boxes.length) return `a table scrolls sideways: ${boxes.map((e) => `#${e.id} ${e.scrollWidth} > ${e.clientWidth}`).join(', ')}`;
+          if (scroll <= width) return null;
+          const wide = [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > width + 0.5 && getComputedStyle(e).position !== 'fixed')
+            .slice(-3)
+            .map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`);
+          return `scrollWidth ${scroll} > ${width}: ${wide.join(', ')}`;
+        });
+      const jobId = shared.imageJobId || (await apiJson('jobs?limit=1')).jobs[0].id;
+      const pages = ['#/', '#/jobs', `#/jobs/${jobId}`, '#/new?kind=archive', '#/new?kind=image', '#/new?kind=report', '#/new?kind=json', '#/upload'];
+      if (shared.ingestId) pages.push(`#/ingest/${shared.ingestId}`);
+      const problems = [];
+      for (const hash of pages) {
+        await open(hash, tab);
+        if (hash.startsWith('#/jobs/')) await tab.waitForSelector('#job-head h1');
+        if (hash.startsWith('#/ingest/')) await tab.waitForSelector('#ingest-head .badge');
+        const problem = await sideways(tab);
+        if (problem) problems.push(`${hash}: ${problem}`);
+      }
+      assert.deepEqual(problems, [], 'pages that scroll sideways at 390 px');
+
+      // The Retail Pulse store id shows whole.
+      await open('#/new?kind=image', tab);
+      await tab.fill('[data-field=store_id]', STORES[0]);
+      const store = await tab.$eval('[data-field=store_id]', (i) => [i.scrollWidth, i.clientWidth]);
+      assert.ok(store[0] <= store[1] && store[1] >= 90, `store id box: content ${store[0]} px in ${store[1]} px`);
+
+      // Tables are stacked rows, each cell labelled by its column.
+      await open('#/jobs', tab);
+      await tab.waitForSelector('#jobs tbody tr');
+      const cell = await tab.$eval('#jobs tbody tr td:has(> .badge)', (td) => [
+        td.dataset.label,
+        getComputedStyle(td.parentElement).display,
+        getComputedStyle(td, '::before').content,
+        td.closest('table').tHead.getBoundingClientRect().height,
+      ]);
+      assert.deepEqual(cell, ['Status', 'grid', '"Status"', 1], 'a row is a card of labelled cells, the header row hidden');
+      await shot('jobs-phone.png', tab, { full: false });
+
+      // The top bar: collapsed to a Menu button that the keyboard opens; a link closes it again.
+      await open('#/', tab);
+      await tab.waitForSelector('#status-cards .card[data-status=completed]');
+      assert.equal(await tab.isVisible('#topmenu nav a[data-nav=jobs]'), false, 'the sections are folded away');
+      assert.equal(await tab.getAttribute('#menu-toggle', 'aria-expanded'), 'false');
+      const bar = await tab.locator('#topbar').boundingBox();
+      assert.ok(bar.width <= 390 && bar.height <= 64, `top bar ${JSON.stringify(bar)}`);
+      await shot('overview-phone.png', tab, { full: false });
+      await tab.reload();
+      await settled('#/', tab);
+      const tabTo = async (id) => {
+        for (let i = 0; i < 6 && (await tab.evaluate(() => document.activeElement.id)) !== id; i++) await tab.keyboard.press('Tab');
+        assert.equal(await tab.evaluate(() => document.activeElement.id), id, `Tab reaches #${id}`);
+      };
+      await tabTo('menu-toggle');
+      await tab.keyboard.press('Enter');
+      assert.equal(await tab.getAttribute('#menu-toggle', 'aria-expanded'), 'true');
+      await tab.waitForSelector('#topmenu nav a[data-nav=jobs]', { state: 'visible' });
+      assert.equal(await tab.evaluate(() => document.activeElement.dataset.nav), 'overview', 'the focus moves into the menu');
+      await tab.keyboard.press('Tab');
+      assert.equal(await tab.evaluate(() => document.activeElement.dataset.nav), 'jobs');
+      await tab.keyboard.press('Enter');
+      await tab.waitForFunction(() => location.hash === '#/jobs');
+      await settled('#/jobs', tab);
+      assert.equal(await tab.getAttribute('#menu-toggle', 'aria-expanded'), 'false', 'a link closes the menu');
+      assert.equal(await tab.evaluate(() => document.activeElement.matches('#view h1') && document.activeElement.textContent), 'Jobs');
+      await tab.focus('#menu-toggle');
+      await tab.keyboard.press(' ');
+      assert.equal(await tab.getAttribute('#menu-toggle', 'aria-expanded'), 'true');
+      await tab.keyboard.press('Escape');
+      assert.equal(await tab.getAttribute('#menu-toggle', 'aria-expanded'), 'false', 'Escape closes the menu');
+      assert.equal(await tab.evaluate(() => document.activeElement.id), 'menu-toggle');
+      assert.equal(await tab.isVisible('#topmenu nav a[data-nav=jobs]'), false);
     } finally {
       await tab.context().close();
     }

@@ -13,7 +13,7 @@
 
 import { api, onUnauthorized } from './api.js';
 import { completeSignIn, config, session, signIn, signOut, token } from './auth.js';
-import { clear, errorBox, h } from './ui.js';
+import { clear, closeDialogs, errorBox, h } from './ui.js';
 import { overview } from './overview.js';
 import { jobsList } from './jobs.js';
 import { jobDetail } from './job.js';
@@ -55,6 +55,8 @@ function route({ path }) {
 
 async function navigate() {
   const hash = location.hash;
+  closeDialogs(); // a question asked on the last page never acts on this one
+  closeMenu(false);
   delete view.dataset.hash;
   const parsed = parseHash(hash);
   const r = route(parsed);
@@ -62,7 +64,7 @@ async function navigate() {
   for (const a of document.querySelectorAll('[data-nav]')) a.classList.toggle('active', a.dataset.nav === nav);
   // Same view, new parameters (e.g. a filter): let it update in place.
   if (current && current.name === r.name && current.key === r.key && current.instance?.update) {
-    await guard(() => current.instance.update(parsed.params));
+    await keepFocus(() => guard(() => current.instance.update(parsed.params)));
     rendered(hash);
     return;
   }
@@ -77,9 +79,105 @@ async function navigate() {
     if (current.missed && instance?.refresh) await guard(() => instance.refresh());
     lastRefresh = Date.now();
     showRefreshed();
+    if (!firstView) focusHeading();
+    firstView = false;
     rendered(hash);
   }
 }
+
+let firstView = true; // the first page of a visit keeps the browser's own focus (the address bar)
+
+/** A new page: focus on its heading, so keyboard and screen-reader users start at its top. */
+function focusHeading() {
+  const heading = view.querySelector('h1') || view;
+  if (heading !== view) heading.setAttribute('tabindex', '-1');
+  heading.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
+}
+
+/**
+ * Runs a redraw of the current view (new filter, refresh, pushed change) and keeps the keyboard
+ * focus where it was: a control the redraw replaced is found again by what identifies it (its
+ * id, or its tag, data-* attributes and text, e.g. the status chip pressed); a control the redraw
+ * disabled (Newer on page 1) hands the focus to the nearest enabled button beside it.
+ */
+async function keepFocus(fn) {
+  const before = document.activeElement;
+  const inView = before && before !== view && view.contains(before);
+  const sig = inView ? signature(before) : null;
+  try {
+    return await fn();
+  } finally {
+    if (inView && sig) {
+      let target = before.isConnected ? before : findBySignature(before.tagName, sig);
+      if (target?.disabled) {
+        const near = target.parentElement?.querySelectorAll('button:not(:disabled), a[href], select, input') || [];
+        target = [...near].find((x) => x !== target) || null;
+      }
+      if (target && document.activeElement !== target && (document.activeElement === document.body || !document.activeElement || !before.isConnected || before.disabled)) {
+        target.focus({ preventScroll: true });
+      }
+    }
+  }
+}
+
+function signature(el) {
+  if (el.id) return `#${el.id}`;
+  // data-* when it has any (a count in its text may change), else its text
+  const data = Object.entries(el.dataset).filter(([k]) => k !== 'label').sort().map(([k, v]) => `${k}=${v}`).join('&');
+  return `${el.tagName}|${el.className}|${data || el.textContent.trim().slice(0, 80)}`;
+}
+
+function findBySignature(tag, sig) {
+  if (sig.startsWith('#')) return document.getElementById(sig.slice(1));
+  return [...view.querySelectorAll(tag)].find((x) => signature(x) === sig) || null;
+}
+
+/** Every table cell gets its column's header as data-label: phones show rows stacked (style.css). */
+function labelCells(root = view) {
+  for (const table of root.querySelectorAll('table')) {
+    const heads = [...(table.tHead?.rows[0]?.cells || [])].map((th) => th.textContent.trim());
+    if (!heads.length) continue;
+    for (const body of table.tBodies) {
+      for (const row of body.rows) {
+        [...row.cells].forEach((cell, i) => {
+          if (heads[i] && cell.dataset.label !== heads[i]) cell.dataset.label = heads[i];
+        });
+      }
+    }
+  }
+}
+new MutationObserver(() => labelCells()).observe(view, { childList: true, subtree: true });
+
+// The top bar below 700 px: one Menu button (aria-expanded) opens the sections, the refresh
+// switch and the user; Escape or a navigation closes it.
+const topbar = document.getElementById('topbar');
+const menuToggle = document.getElementById('menu-toggle');
+function closeMenu(refocus) {
+  if (!topbar.classList.contains('open')) return;
+  topbar.classList.remove('open');
+  menuToggle.setAttribute('aria-expanded', 'false');
+  if (refocus) menuToggle.focus();
+}
+menuToggle.addEventListener('click', () => {
+  const open = !topbar.classList.contains('open');
+  topbar.classList.toggle('open', open);
+  menuToggle.setAttribute('aria-expanded', String(open));
+  if (open) document.querySelector('#topmenu a, #topmenu button, #topmenu input')?.focus();
+});
+topbar.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') closeMenu(true);
+});
+// A click on the link of the page already shown changes no hash: the menu closes all the same.
+document.getElementById('topmenu').addEventListener('click', (e) => {
+  if (e.target.closest('a')) closeMenu(false);
+});
+
+// The skip link: straight to the page's heading (a plain #view link would change the route).
+document.getElementById('skip-link').addEventListener('click', (e) => {
+  e.preventDefault();
+  focusHeading();
+});
 
 /** Marks the view as showing `hash` (what tests, and anything else, can wait for). */
 function rendered(hash) {
@@ -102,7 +200,7 @@ async function tick() {
   if (Date.now() - lastRefresh < interval) return;
   refreshing = true;
   try {
-    await current.instance.refresh();
+    await keepFocus(() => current.instance.refresh());
     banner.hidden = true;
   } catch (e) {
     banner.textContent = `Auto-refresh failed; showing the last data. ${e.message || e}`;
@@ -127,7 +225,7 @@ async function pushed(msg) {
   }
   if (!current.instance.onPush) return;
   try {
-    await current.instance.onPush(msg);
+    await keepFocus(() => current.instance.onPush(msg));
     banner.hidden = true;
   } catch (e) {
     banner.textContent = `A live update could not be shown; showing the last data. ${e.message || e}`;

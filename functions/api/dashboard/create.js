@@ -19,8 +19,26 @@ const TABS = [
   ['json', 'Any kind (JSON)'],
 ];
 
+/** The signed-in user's newest files (GET /uploads), read when the archive form or the JSON tab opens. */
+let ownFiles = [];
+async function loadOwnFiles() {
+  try {
+    ownFiles = (await api('uploads?limit=5', { what: 'Listing your files' })).objects || [];
+  } catch {
+    ownFiles = []; // the form works without the suggestions
+  }
+  return ownFiles;
+}
+
+/** An asset id from a file's name: clip.mp4 -> clip-mp4. */
+const assetIdOf = (key) => (key.split('/').pop().replace(/[^A-Za-z0-9._-]+/g, '-').replace(/\./g, '-') || 'asset').slice(0, 64);
+
 const EXAMPLES = {
-  archive: () => ({ asset_id: 'clip-001', source: `s3://${meta.uploads_bucket || 'bucket'}/${ownPrefix()}clip.mp4` }),
+  // An archive's source must exist and be the user's own: the newest of their files.
+  archive: () =>
+    ownFiles[0]
+      ? { asset_id: assetIdOf(ownFiles[0].key), source: ownFiles[0].source }
+      : { asset_id: 'clip-001', source: `s3://${meta.uploads_bucket || 'bucket'}/${ownPrefix()}<one of your files>` },
   image: () => ({
     count: 1,
     visits: [{ store_id: 'S00339218', image_url: ['https://example.com/shelf-1.jpg', 'https://example.com/shelf-2.jpg'], visit_time: '2026-11-23T10:00:00' }],
@@ -113,12 +131,38 @@ export async function createJob(el, params) {
 
   if (tab === 'archive') {
     const assetId = h('input', { type: 'text', name: 'asset_id', 'data-path': 'payload.asset_id', placeholder: 'clip-001', autocomplete: 'off' });
-    const source = h('input', { type: 'text', name: 'source', 'data-path': 'payload.source', placeholder: `s3://${meta.uploads_bucket || 'bucket'}/${ownPrefix()}clip.mp4` });
+    const source = h('input', { type: 'text', name: 'source', 'data-path': 'payload.source', placeholder: `s3://${meta.uploads_bucket || 'bucket'}/${ownPrefix()}…` });
+    // Examples that work: the user's own newest files (an archive reads nothing else), one click each.
+    const files = h('div', { class: 'hint', id: 'own-files' }, 'Looking for your files…');
     form.append(
       h('p', { class: 'muted' }, 'Copies an S3 object to archive/<asset id>/ with the GLACIER_IR storage class.'),
       field('Asset id', assetId, { check: checks.assetId }),
       field('Source object', source, { check: checks.s3, hint: meta.uploads_bucket ? `One of your files: s3://${meta.uploads_bucket}/${ownPrefix()}...` : null }),
+      files,
     );
+    loadOwnFiles().then((list) => {
+      if (!list.length) {
+        files.replaceChildren('You have no files yet: an archive copies one of yours. ', h('a', { href: '#/upload' }, 'Upload a log file first'), '.');
+        return;
+      }
+      source.placeholder = list[0].source;
+      files.replaceChildren(
+        'Your newest files: ',
+        ...list.map((o) =>
+          h('button', {
+            type: 'button',
+            class: 'btn small',
+            'data-source': o.source,
+            title: o.source,
+            onclick: () => {
+              source.value = o.source;
+              if (!assetId.value.trim()) assetId.value = assetIdOf(o.key);
+              source.check();
+              assetId.check();
+            },
+          }, `use ${o.key.split('/').pop()}`)),
+      );
+    });
     inputs.push(assetId, source);
     kindOf = () => 'archive';
     payloadOf = () => ({ asset_id: assetId.value.trim(), source: source.value.trim() });
@@ -228,6 +272,8 @@ export async function createJob(el, params) {
     };
     kindSelect.addEventListener('change', example);
     example();
+    loadOwnFiles().then(() => kindSelect.value === 'archive' && !text.dataset.edited && example());
+    text.addEventListener('input', () => (text.dataset.edited = '1'));
     form.append(
       h('p', { class: 'muted' }, 'Any kind with a hand-written payload; the server checks it and names the field it refuses.'),
       h('label', { class: 'field' }, h('span', {}, 'Kind'), kindSelect),

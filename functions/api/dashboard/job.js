@@ -137,7 +137,12 @@ export async function jobDetail(el, id) {
   function errorPanel() {
     if (!job.error) return null;
     let title;
-    if (job.status === 'failed') title = `Failed after ${job.attempts} of ${job.max_attempts} attempt${job.max_attempts === 1 ? '' : 's'}`;
+    // A failed job is final: its attempts are used up, or its error is one no retry can fix.
+    if (job.status === 'failed') {
+      title = job.attempts >= job.max_attempts
+        ? `Failed permanently, not retried (all ${job.max_attempts} attempt${job.max_attempts === 1 ? '' : 's'} used)`
+        : `Failed permanently, not retried (after attempt ${job.attempts} of ${job.max_attempts})`;
+    }
     else if (job.status === 'completed') return null;
     else title = `Attempt ${job.attempts} of ${job.max_attempts} failed; it will be retried`;
     return h('div', { class: 'error-box', role: 'alert' }, h('strong', {}, `${title}: `), job.error);
@@ -181,12 +186,13 @@ export async function jobDetail(el, id) {
     const button = e.currentTarget; // gone from the event once we await
     const short = shortId(job.id);
     const questions = {
-      cancel: [`Cancel job ${short}?`, 'A cancelled job is never run. This cannot be undone.', 'Cancel job'],
-      retry: [`Retry job ${short}?`, 'The job is queued again with a fresh set of attempts.', 'Retry'],
-      status: [`Set job ${short} to ${to}?`, `A manual change from ${job.status} to ${to}, through the same state machine the workers use.`, `Set ${to}`],
+      cancel: [`Cancel job ${short}?`, 'A cancelled job is never run. This cannot be undone.', 'Cancel job', { dismiss: 'Keep job', danger: true }],
+      retry: [`Retry job ${short}?`, 'The job is queued again with a fresh set of attempts.', 'Retry job', { dismiss: "Don't retry" }],
+      status: [`Set job ${short} to ${to}?`, `A manual change from ${job.status} to ${to}, through the same state machine the workers use.`, `Set ${to}`,
+        { dismiss: `Keep ${job.status}`, danger: ['failed', 'cancelled'].includes(to) }],
     };
-    const [title, text, ok] = questions[action];
-    if (!(await confirmDialog(title, text, ok))) return;
+    const [title, text, ok, opts] = questions[action];
+    if (!(await confirmDialog(title, text, ok, opts))) return;
     await act(button, async () => {
       if (action === 'cancel') job = await api(`jobs/${job.id}`, { method: 'DELETE', what: 'Cancelling' });
       if (action === 'retry') job = await api(`jobs/${job.id}/retry`, { method: 'POST', what: 'The retry' });

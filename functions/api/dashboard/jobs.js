@@ -214,7 +214,7 @@ export async function jobsList(el, params) {
       h(
         'td',
         { class: 'right nowrap' },
-        canCancel ? h('button', { class: 'btn small', onclick: (e) => rowAction(e, j, 'cancel') }, 'Cancel') : null,
+        canCancel ? h('button', { class: 'btn small danger', onclick: (e) => rowAction(e, j, 'cancel') }, 'Cancel job') : null,
         j.status === 'failed' ? h('button', { class: 'btn small', onclick: (e) => rowAction(e, j, 'retry') }, 'Retry') : null,
       ),
     );
@@ -222,7 +222,7 @@ export async function jobsList(el, params) {
 
   async function rowAction(e, j, action) {
     const button = e.currentTarget; // gone from the event once we await
-    if (action === 'cancel' && !(await confirmDialog(`Cancel job ${shortId(j.id)}?`, 'A cancelled job is never run.', 'Cancel job'))) return;
+    if (action === 'cancel' && !(await confirmDialog(`Cancel job ${shortId(j.id)}?`, 'A cancelled job is never run.', 'Cancel job', { dismiss: 'Keep job', danger: true }))) return;
     await act(button, async () => {
       if (action === 'cancel') {
         await api(`jobs/${j.id}`, { method: 'DELETE', what: 'Cancelling' });
@@ -245,7 +245,7 @@ export async function jobsList(el, params) {
         toast(`There are no ${what} to retry.`);
         return;
       }
-      const ok = await confirmDialog(`Retry ${n} ${what}?`, `${n} ${what} will be queued again, each with a fresh set of attempts.`, `Retry ${n}`);
+      const ok = await confirmDialog(`Retry ${n} ${what}?`, `${n} ${what} will be queued again, each with a fresh set of attempts.`, `Retry ${n}`, { dismiss: "Don't retry" });
       if (!ok) return;
       const done = await api('jobs/retry', { method: 'POST', body: filter, what: 'The bulk retry' });
       const retried = done.retried ?? 0;

@@ -22,6 +22,12 @@ export async function overview(el) {
   const failures = h('div', { id: 'failures' });
   el.append(
     h('h1', {}, 'Overview'),
+    // First steps: what this system does, and the first thing to do with it.
+    h('p', { class: 'intro', id: 'intro' },
+      h('span', {}, 'Runs background jobs on AWS Lambda: archives S3 files, measures Retail Pulse shelf images, sends emails and notifications, builds reports and ingests JSONL logs, each queued, retried and tracked to its end. '),
+      h('span', { class: 'intro-actions' },
+        h('a', { class: 'btn primary', href: '#/new', id: 'first-action' }, 'Create a job'),
+        h('a', { class: 'btn', href: '#/upload' }, 'Upload a log file'))),
     h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Jobs by status')), statusCards, kindLine),
     h(
       'section',

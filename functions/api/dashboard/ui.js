@@ -132,18 +132,52 @@ export function toast(message, { error = false, ms = 4000 } = {}) {
   setTimeout(() => t.remove(), ms);
 }
 
-/** A modal confirmation. Resolves to true when the user confirms. */
-export function confirmDialog(title, text, okLabel = 'OK') {
+/**
+ * A modal confirmation. Resolves to true when the user confirms. Its buttons say what they do:
+ * `okLabel` ("Cancel job") and `dismiss` ("Keep job"); a destructive action's button is red
+ * (`danger`, default: the label starts with Cancel, Delete, Remove, Purge or Fail). Escape or a
+ * navigation (Back, a link, a new address) closes it unconfirmed, so a question asked on one page
+ * never acts on the next; focus goes back to the control that opened it.
+ */
+export function confirmDialog(title, text, okLabel = 'OK', { dismiss, danger } = {}) {
   const dialog = document.getElementById('confirm');
+  const ok = document.getElementById('confirm-ok');
+  const no = document.getElementById('confirm-dismiss');
+  const destructive = danger ?? /^(cancel|delete|remove|purge|fail)/i.test(okLabel);
   document.getElementById('confirm-title').textContent = title;
   document.getElementById('confirm-text').textContent = text;
-  document.getElementById('confirm-ok').textContent = okLabel;
+  ok.textContent = okLabel;
+  ok.className = `btn ${destructive ? 'destructive' : 'primary'}`;
+  no.textContent = dismiss || (destructive ? `Keep ${okLabel.replace(/^\S+\s*/, '') || 'it'}` : 'Go back');
+  if (dialog.open) dialog.close(); // an older question is dropped, unconfirmed
   dialog.returnValue = '';
+  const opener = document.activeElement;
+  const openedAt = location.href;
   return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
+    dialog.addEventListener(
+      'close',
+      () => {
+        const confirmed = dialog.returnValue === 'ok' && location.href === openedAt;
+        // Back to the opener, unless the dialog closed because the page changed (the new page's
+        // heading takes the focus then).
+        if (location.href === openedAt && opener?.isConnected && opener.focus) opener.focus();
+        resolve(confirmed);
+      },
+      { once: true },
+    );
     dialog.showModal();
   });
 }
+
+/** Closes an open confirmation unconfirmed (app.js: on every navigation). */
+export function closeDialogs() {
+  const dialog = document.getElementById('confirm');
+  if (dialog?.open) {
+    dialog.returnValue = '';
+    dialog.close();
+  }
+}
+for (const type of ['popstate', 'hashchange']) window.addEventListener(type, closeDialogs);
 
 export function errorBox(err) {
   return h('div', { class: 'error-box', role: 'alert' }, err?.message || String(err));

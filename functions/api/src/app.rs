@@ -52,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/queues"),
     ("POST", "/api/v1/files/upload"),
     ("POST", "/api/v1/files"),
+    ("GET", "/uploads"),
     ("GET", "/api/v1/jobs/{job_id}"),
     ("GET", "/api/v1/jobs/{job_id}/entries"),
     ("POST", "/api/submit/"),
@@ -138,6 +139,7 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(dashboard::queues))
         .routes(routes!(files::upload).layer(upload_limit))
         .routes(routes!(files::presign))
+        .routes(routes!(files::uploads))
         .routes(routes!(files::status))
         .routes(routes!(files::entries))
         .routes(submission_limit(routes!(retail::submit_slash)))

@@ -492,3 +492,107 @@ pub async fn entries(
     })
     .into_response())
 }
+
+/// How many keys `GET /uploads` reads from S3 at most (one ListObjectsV2 page): the answer is
+/// bounded whatever the owner has stored.
+pub const UPLOADS_SCAN_MAX: i32 = 200;
+
+/// The query of `GET /uploads`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadsQuery {
+    /// Objects in the answer, newest first.
+    #[param(minimum = 1, maximum = 50, default = 20, required = false)]
+    pub limit: usize,
+}
+
+impl UploadsQuery {
+    pub fn parse(query: &str) -> Result<UploadsQuery, ApiError> {
+        let mut q = UploadsQuery { limit: 20 };
+        for (k, v) in query_pairs(query) {
+            if k == "limit" {
+                q.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=50).contains(l))
+                    .ok_or_else(|| ApiError::invalid("limit must be between 1 and 50"))?;
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// One of the caller's objects in the uploads bucket.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UploadedObject {
+    /// Under `uploads/<owner>/`.
+    pub key: String,
+    /// `s3://<bucket>/<key>`: what an archive job's `source` takes.
+    pub source: String,
+    pub size: u64,
+    #[schema(format = DateTime)]
+    pub last_modified: Option<String>,
+}
+
+/// The answer of `GET /uploads`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UploadsAnswer {
+    pub bucket: String,
+    /// `uploads/<owner>/`: the caller's own files, the only ones an archive job may read.
+    pub prefix: String,
+    /// Newest first.
+    pub objects: Vec<UploadedObject>,
+    /// More keys than were read (at most 200): the newest of those are not all here.
+    pub truncated: bool,
+}
+
+/// `GET /uploads?limit=`: the caller's own files in the uploads bucket, newest first. One
+/// ListObjectsV2 page of at most 200 keys under `uploads/<owner>/` is read; the console offers
+/// them as archive sources (an archive job reads the owner's own files only).
+#[utoipa::path(get, path = "/uploads", summary = "The caller's own files in the uploads bucket (archive sources), newest first", tag = "files", params(UploadsQuery),
+    responses(
+        (status = 200, description = "The caller's newest files", body = UploadsAnswer),
+        (status = 400, description = "Bad limit", body = ErrorBody)))]
+pub async fn uploads(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = UploadsQuery::parse(query.as_deref().unwrap_or(""))?;
+    let prefix = caller.owner.upload_prefix();
+    let page = app
+        .files
+        .s3
+        .list_objects_v2()
+        .bucket(&app.files.bucket)
+        .prefix(&prefix)
+        .max_keys(UPLOADS_SCAN_MAX)
+        .send()
+        .await
+        .map_err(|e| ApiError(shared::Error::aws("ListObjectsV2", e)))?;
+    let mut objects: Vec<(i64, UploadedObject)> = page
+        .contents()
+        .iter()
+        .filter_map(|o| {
+            let key = o.key()?.to_owned();
+            let modified = o.last_modified();
+            Some((
+                modified.map_or(0, |t| t.to_millis().unwrap_or(0)),
+                UploadedObject {
+                    source: format!("s3://{}/{key}", app.files.bucket),
+                    key,
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    last_modified: modified.and_then(|t| t.fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime).ok()),
+                },
+            ))
+        })
+        .collect();
+    objects.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.key.cmp(&a.1.key)));
+    Ok(Json(UploadsAnswer {
+        bucket: app.files.bucket.clone(),
+        prefix,
+        objects: objects.into_iter().take(q.limit).map(|(_, o)| o).collect(),
+        truncated: page.is_truncated().unwrap_or(false),
+    })
+    .into_response())
+}

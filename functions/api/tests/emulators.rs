@@ -629,3 +629,62 @@ async fn an_image_submission_over_6_mb_goes_through_a_presigned_upload() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     assert!(answer["error"].as_str().unwrap().starts_with("upload_id: "), "{answer}");
 }
+
+#[tokio::test]
+async fn uploads_lists_the_callers_own_files_newest_first_and_bounded() {
+    let api = api().await;
+    let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
+    let bucket = api._t.var("UPLOADS_BUCKET").to_string();
+    let put = |key: &'static str| {
+        let (s3, bucket) = (clients.s3.clone(), bucket.clone());
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    // S3 keeps last-modified to the second: the newest is put a second after the others.
+    put("uploads/ops/media/a.bin").await;
+    put("uploads/ops/media/b.bin").await;
+    put("uploads/other/theirs.bin").await;
+    put("archive/ops/not-an-upload.bin").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    put("uploads/ops/logs/newest.jsonl").await;
+
+    let (status, answer) = api.call("GET", "/uploads", None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["prefix"], "uploads/ops/");
+    let keys: Vec<&str> = answer["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys[0], "uploads/ops/logs/newest.jsonl", "{answer}");
+    let mut rest = keys[1..].to_vec();
+    rest.sort();
+    assert_eq!(
+        rest,
+        ["uploads/ops/media/a.bin", "uploads/ops/media/b.bin"],
+        "only the caller's own files"
+    );
+    assert_eq!(
+        answer["objects"][0]["source"],
+        format!("s3://{bucket}/uploads/ops/logs/newest.jsonl")
+    );
+    assert_eq!(answer["objects"][0]["size"], 1);
+    assert_eq!(answer["truncated"], false);
+
+    let (status, answer) = api.call("GET", "/uploads?limit=1", None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["objects"].as_array().unwrap().len(), 1);
+    for bad in ["0", "51", "x"] {
+        let (status, answer) = api.call("GET", &format!("/uploads?limit={bad}"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(answer["error"].as_str().unwrap().starts_with("limit"), "{answer}");
+    }
+}
