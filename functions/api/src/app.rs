@@ -42,6 +42,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/jobs"),
     ("GET", "/jobs"),
     ("POST", "/jobs/retry"),
+    ("POST", "/jobs/cancel"),
+    ("GET", "/jobs/failures"),
     ("POST", "/jobs/uploads"),
     ("GET", "/jobs/{id}"),
     ("DELETE", "/jobs/{id}"),
@@ -129,6 +131,8 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(me))
         .routes(submission_limit(routes!(jobs::create, jobs::list)))
         .routes(routes!(jobs::bulk_retry))
+        .routes(routes!(jobs::bulk_cancel))
+        .routes(routes!(jobs::failures))
         .routes(routes!(crate::submissions::create))
         .routes(routes!(jobs::get, jobs::cancel))
         .routes(routes!(jobs::set_status))
