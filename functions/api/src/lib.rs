@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod auth;
+#[cfg(test)]
+mod console_tests;
 pub mod dashboard;
 pub mod docs;
 pub mod error;
