@@ -409,6 +409,22 @@ impl Jobs {
         }
     }
 
+    /// Runs a job scheduled for later now ([`Job::run_now`]): due at once, and a message without
+    /// delay. Its delayed message still arrives later and finds the job done (acknowledged as a
+    /// duplicate). If the send fails the job is still due now and runs when that message comes
+    /// (within SQS's 15-minute delay), and the error is returned.
+    pub async fn run_now(&self, caller: &Caller, id: JobId) -> Result<Job> {
+        let who = caller.name.clone();
+        let job = self
+            .modify_visible(caller, id, &mut |j| j.run_now(&who, clock::now()))
+            .await?;
+        self.queue.enqueue(&job, clock::now()).await?;
+        if job.status == JobStatus::Pending && job.enqueued_at.is_none() {
+            return self.mark_enqueued(job.id).await;
+        }
+        Ok(job)
+    }
+
     /// Retries a failed job: back to `queued`, with a new message.
     pub async fn retry(&self, caller: &Caller, id: JobId) -> Result<Job> {
         let job = self.modify_visible(caller, id, &mut |j| j.retry(clock::now())).await?;

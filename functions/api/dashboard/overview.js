@@ -2,7 +2,7 @@
 
 import { api, meta } from './api.js';
 import { throttle } from './live.js';
-import { act, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
+import { act, confirmDialog, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
 
 const QUEUE_LABELS = {
   high: 'High priority (4-5)',
@@ -46,7 +46,8 @@ export async function overview(el) {
     const [stats, queues, failed] = await Promise.allSettled([
       api('stats'),
       api('queues'),
-      api('jobs?status=failed&limit=6'),
+      // Latest failures first (the failed index by last change), summary rows.
+      api('jobs?view=summary&status=failed&sort=updated&limit=6'),
     ]);
     if (stats.status === 'fulfilled') {
       const s = stats.value;
@@ -179,11 +180,13 @@ function failureTable(jobs, refresh) {
               class: 'btn small',
               onclick: (e) =>
                 act(e.currentTarget, async () => {
+                  // The same question as the list's and the job page's.
+                  if (!(await confirmDialog(`Retry job ${shortId(j.id)}?`, 'The job is queued again with a fresh set of attempts.', 'Retry'))) return;
                   await api(`jobs/${j.id}/retry`, { method: 'POST', what: 'The retry' });
                   toast(`Job ${shortId(j.id)} queued again`);
                   await refresh();
                 }),
-            }, 'Retry'),
+            }, 'Retry…'),
           ),
         ),
       ),

@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/jobs/{id}"),
     ("PUT", "/jobs/{id}/status"),
     ("POST", "/jobs/{id}/retry"),
+    ("POST", "/jobs/{id}/run"),
     ("GET", "/jobs/{id}/images"),
     ("GET", "/stats"),
     ("GET", "/queues"),
@@ -137,6 +138,7 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(jobs::get, jobs::cancel))
         .routes(routes!(jobs::set_status))
         .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::run_now))
         .routes(routes!(retail::images))
         .routes(routes!(jobs::stats))
         .routes(routes!(dashboard::queues))

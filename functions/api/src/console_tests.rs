@@ -20,13 +20,15 @@ use crate::auth::{AuthConfig, authorizer_context};
 struct Api {
     app: axum::Router,
     store: Arc<MemoryJobStore>,
+    queue: Arc<MemoryQueue>,
 }
 
 fn api() -> Api {
     let store = Arc::new(MemoryJobStore::new());
+    let queue = Arc::new(MemoryQueue::new());
     let (s3, dynamodb) = crate::fast_tests::idle_clients();
     let state = AppState {
-        jobs: Jobs::new(store.clone(), Arc::new(MemoryQueue::new()), time::Duration::seconds(60))
+        jobs: Jobs::new(store.clone(), queue.clone(), time::Duration::seconds(60))
             .with_quotas(Quotas::NONE)
             .with_uploads_bucket("uploads"),
         files: crate::files::Files {
@@ -42,6 +44,7 @@ fn api() -> Api {
     Api {
         app: router(state),
         store,
+        queue,
     }
 }
 
@@ -414,4 +417,44 @@ async fn a_selection_is_cancelled_or_retried_after_a_dry_run_count_and_failures_
         assert!(err["error"].as_str().unwrap().starts_with(field), "{body}: {err}");
     }
     assert!(api.store.get(jobs[0].parse().unwrap()).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_scheduled_job_runs_now_with_a_message_without_delay_and_only_once_scheduled() {
+    let api = api();
+    let later = shared::clock::format(shared::clock::now() + time::Duration::days(30));
+    let mut body = archive("alice", "later", 3);
+    body["scheduled_for"] = json!(later);
+    let job = api.create(ALICE, body).await;
+    let id = job["id"].as_str().unwrap();
+    let (status, err, _) = api.call(BOB, "POST", &format!("/jobs/{id}/run"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another owner's: {err}");
+    let (status, ran, _) = api.call(ALICE, "POST", &format!("/jobs/{id}/run"), None).await;
+    assert_eq!(status, StatusCode::OK, "{ran}");
+    assert_eq!(ran["status"], "pending", "still waiting for a worker");
+    assert!(ran.get("scheduled_for").is_none(), "{ran}");
+    assert!(
+        ran["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["message"] == "run now (was scheduled), asked by alice")
+    );
+    let stored = api.store.get(id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.scheduled_for, None);
+    // Its second message has no delay (the first was delayed by up to 15 min).
+    let sent = api.queue.sent.lock().unwrap().clone();
+    let delays: Vec<i64> = sent
+        .iter()
+        .filter(|(m, _, _)| m.job_id.to_string() == id)
+        .map(|(_, _, d)| d.whole_seconds())
+        .collect();
+    assert_eq!(delays.len(), 2, "{delays:?}");
+    assert!(delays[0] > 0 && delays[1] == 0, "{delays:?}");
+    // Not scheduled any more, or not waiting: 409.
+    let (status, err, _) = api.call(ALICE, "POST", &format!("/jobs/{id}/run"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    api.force(id, JobStatus::Completed, None);
+    let (status, _, _) = api.call(ALICE, "POST", &format!("/jobs/{id}/run"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
 }

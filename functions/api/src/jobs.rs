@@ -442,6 +442,22 @@ pub async fn retry(State(app): State<AppState>, Signed(caller): Signed, Path(id)
     Ok(Json(JobView::full(&job)).into_response())
 }
 
+/// `POST /jobs/{id}/run`: a job scheduled for later runs now.
+#[utoipa::path(post, path = "/jobs/{id}/run", summary = "Run a job scheduled for later now", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Due now, its message sent without delay (status unchanged: waiting for a worker)", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Not waiting, or not scheduled for later", body = ErrorBody),
+        (status = 503, description = "The message could not be sent; the job is due now and runs when its delayed message arrives", body = ErrorBody)))]
+pub async fn run_now(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let job = app.jobs.run_now(&caller, job_id(&id)?).await?;
+    Ok(Json(JobView::full(&job)).into_response())
+}
+
 /// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.
 #[utoipa::path(post, path = "/jobs/retry", summary = "Retry failed jobs in bulk", tag = "jobs", request_body = RetryFilter,
     responses(

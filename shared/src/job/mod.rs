@@ -429,6 +429,28 @@ impl Job {
         self.transition(JobStatus::Queued, now, "retry requested")
     }
 
+    /// An operator's "run now" of a job scheduled for later: it becomes due now (`scheduled_for`
+    /// cleared); its status stays (`pending` or `queued`, waiting for a worker), the timeline
+    /// says who asked. Anything but a waiting job scheduled ahead of `now` is a conflict.
+    pub fn run_now(&mut self, who: &str, now: OffsetDateTime) -> Result<()> {
+        if !matches!(self.status, JobStatus::Pending | JobStatus::Queued) {
+            return Err(Error::Conflict(format!(
+                "job {} is {}; only a waiting (pending or queued) job can be run now",
+                self.id, self.status
+            )));
+        }
+        if !self.scheduled_for.is_some_and(|at| at > now) {
+            return Err(Error::Conflict(format!(
+                "job {} is not scheduled for later; it runs as soon as a worker takes it",
+                self.id
+            )));
+        }
+        self.scheduled_for = None;
+        self.updated_at = now;
+        self.record(now, format!("run now (was scheduled), asked by {who}"));
+        Ok(())
+    }
+
     /// Compensation for a retry whose message could not be sent: back to `failed` with the reason.
     /// Only valid right after [`Job::retry`] (queued, no attempt made).
     pub fn restore_failed(&mut self, reason: String, now: OffsetDateTime) -> Result<()> {
