@@ -629,7 +629,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     await page.waitForSelector('#failure-groups-table tbody tr');
     const groups = await page.$$eval('#failure-groups-table tbody tr', (rows) =>
       rows.map((r) => ({ reason: r.dataset.reason, count: Number(r.children[1].textContent.replace(/,/g, '')) })));
-    const ours = groups.find((g) => /not found/.test(g.reason) && g.reason.includes('/missing/find-'));
+    const ours = groups.find((g) => /^source object not found: .*\/uploads\/admin\/missing\/<id>\.mp#$/.test(g.reason));
     assert.ok(ours && ours.count >= 3, JSON.stringify(groups));
 
     // A selection retried, after a confirmation naming how many.

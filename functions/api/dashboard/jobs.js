@@ -218,12 +218,15 @@ export async function jobsList(el, params) {
     prev.disabled = state.page <= 1;
     next.disabled = !page.next;
     const pages = Math.max(1, Math.ceil((page.total || 0) / state.limit));
-    pageLabel.textContent = `page ${state.page} of ${page.total_estimated ? 'about ' : ''}${fmtNumber(pages)}`;
+    pageLabel.textContent = `page ${state.page}`;
     const filtered = [state.statuses.length ? state.statuses.join(' or ') : '', state.kind, state.q ? `“${state.q}”` : ''].filter(Boolean).join(', ');
     total.textContent = `${page.total_estimated ? 'about ' : ''}${fmtNumber(page.total)} job${page.total === 1 ? '' : 's'}${filtered ? ` · ${filtered}` : ''}`;
-    summary.textContent = `${jobs.length} on this page · ${SORTS[state.sort]}`;
+    summary.textContent = `${jobs.length} on this page of ${page.total_estimated ? 'about ' : ''}${fmtNumber(pages)} · ${SORTS[state.sort]}`;
     if (state.statuses.length === 1 && state.statuses[0] === 'failed' && !state.q) await loadGroups();
-    else groupsPanel.replaceChildren();
+    else {
+      groupsPanel.replaceChildren();
+      delete groupsPanel.dataset.key; // drawn again when failed is the filter again
+    }
   }
 
   /** Failed jobs grouped by their reason, each with "Retry these". */

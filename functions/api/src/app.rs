@@ -50,6 +50,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/jobs/{id}/status"),
     ("POST", "/jobs/{id}/retry"),
     ("POST", "/jobs/{id}/run"),
+    ("GET", "/queues/{name}/messages"),
+    ("POST", "/queues/{name}/redrive"),
     ("GET", "/jobs/{id}/images"),
     ("GET", "/stats"),
     ("GET", "/queues"),
@@ -142,6 +144,8 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(retail::images))
         .routes(routes!(jobs::stats))
         .routes(routes!(dashboard::queues))
+        .routes(routes!(crate::dead_letters::messages))
+        .routes(routes!(crate::dead_letters::redrive))
         .routes(routes!(files::upload).layer(upload_limit))
         .routes(routes!(files::presign))
         .routes(routes!(files::status))

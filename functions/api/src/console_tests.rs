@@ -458,3 +458,32 @@ async fn a_scheduled_job_runs_now_with_a_message_without_delay_and_only_once_sch
     let (status, _, _) = api.call(ALICE, "POST", &format!("/jobs/{id}/run"), None).await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn dead_letters_are_for_admins_and_name_what_is_missing() {
+    let api = api();
+    for (method, path) in [
+        ("GET", "/queues/high_dead_letter/messages"),
+        ("POST", "/queues/high_dead_letter/redrive"),
+    ] {
+        let (status, err, _) = api.call(ALICE, method, path, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {err}");
+        // No queues configured in this process: a 404 saying so, for an admin.
+        let (status, err, _) = api.call(ADMIN, method, path, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {err}");
+    }
+    let (status, err, _) = api
+        .call(ADMIN, "GET", "/queues/high_dead_letter/messages?max=0", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err["error"].as_str().unwrap().starts_with("max:"), "{err}");
+    let (status, err, _) = api
+        .call(
+            ADMIN,
+            "POST",
+            "/queues/high_dead_letter/redrive",
+            Some(json!({"id": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+}

@@ -6,6 +6,7 @@ pub mod auth;
 #[cfg(test)]
 mod console_tests;
 pub mod dashboard;
+pub mod dead_letters;
 pub mod docs;
 pub mod error;
 #[cfg(test)]
