@@ -672,34 +672,6 @@ describe('dashboard', { concurrency: 1 }, () => {
     await waitJob(scheduled.id, ['completed']);
   });
 
-  it('lists a dead-letter queue with its jobs and redrives one message, then all', async () => {
-    const done = await apiJson('jobs', { method: 'POST', body: { kind: 'archive', payload: { asset_id: `dlq-${stamp}`, source: shared.object } } });
-    await waitJob(done.id, ['completed']);
-    // Two dead letters of that (finished) job, put there as SQS would after the last receive.
-    const sqs = ['sqs', '--endpoint-url', process.env.AWS_ENDPOINT_URL_SQS || process.env.AWS_ENDPOINT_URL];
-    const urls = JSON.parse(execFileSync('aws', [...sqs, 'list-queues', '--output', 'json'], { encoding: 'utf8', timeout: 60000 })).QueueUrls;
-    const dlq = urls.find((u) => /-HighDeadLetterQueue$/.test(u));
-    for (let i = 0; i < 2; i++) {
-      execFileSync('aws', [...sqs, 'send-message', '--queue-url', dlq, '--message-body', JSON.stringify({ job_id: done.id })], { stdio: 'pipe', timeout: 60000 });
-    }
-    await open('#/');
-    await page.waitForSelector('#queue-cards [data-queue=normal][href]', { state: 'attached' });
-    await page.click('#queue-cards [data-queue=high_dead_letter]');
-    await page.waitForFunction((id) => document.querySelectorAll(`#dead-letter-table tr[data-job="${id}"]`).length === 2, done.id);
-    const first = await page.getAttribute(`#dead-letter-table tr[data-job="${done.id}"]`, 'data-message');
-    await page.click(`button[data-redrive="${first}"]`);
-    await confirm(/^Redrive this message\?$/);
-    await page.waitForSelector('.toast:has-text("1 message back on high")');
-    await page.waitForFunction((m) => !document.querySelector(`#dead-letter-table tr[data-message="${m}"]`), first);
-    await page.click('#redrive-all');
-    await confirm(/^Redrive every message of High dead letters\?$/);
-    await page.waitForSelector('.toast:has-text("SQS message move task")');
-    await until('the high dead-letter queue to be empty', async () => {
-      const q = (await apiJson('queues')).queues.find((x) => x.name === 'high_dead_letter');
-      return q.visible === 0 && q.in_flight === 0;
-    }, 60000);
-  });
-
   it('filters by status and kind in the URL, pages with cursors, and refreshes in place', async () => {
     // Enough completed archive jobs for two pages of ten.
     const created = await Promise.all(
