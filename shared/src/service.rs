@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
@@ -410,6 +410,22 @@ impl Jobs {
         }
     }
 
+    /// Runs a job scheduled for later now ([`Job::run_now`]): due at once, and a message without
+    /// delay. Its delayed message still arrives later and finds the job done (acknowledged as a
+    /// duplicate). If the send fails the job is still due now and runs when that message comes
+    /// (within SQS's 15-minute delay), and the error is returned.
+    pub async fn run_now(&self, caller: &Caller, id: JobId) -> Result<Job> {
+        let who = caller.name.clone();
+        let job = self
+            .modify_visible(caller, id, &mut |j| j.run_now(&who, clock::now()))
+            .await?;
+        self.queue.enqueue(&job, clock::now()).await?;
+        if job.status == JobStatus::Pending && job.enqueued_at.is_none() {
+            return self.mark_enqueued(job.id).await;
+        }
+        Ok(job)
+    }
+
     /// Retries a failed job: back to `queued`, with a new message.
     pub async fn retry(&self, caller: &Caller, id: JobId) -> Result<Job> {
         let job = self.modify_visible(caller, id, &mut |j| j.retry(clock::now())).await?;
@@ -475,6 +491,7 @@ impl Jobs {
         if kind.is_none() && filter.ids.is_none() && !filter.all {
             return Err(Error::Invalid("give a filter: kind, ids, or all: true".into()));
         }
+        check_selection(filter.ids.as_deref().unwrap_or_default())?;
         let mut candidates: Vec<JobId> = Vec::new();
         if let Some(ids) = &filter.ids {
             for id in ids {
@@ -491,6 +508,7 @@ impl Jobs {
                 statuses: vec![JobStatus::Failed],
                 kind,
                 scope: caller.scope(),
+                ..ListFilter::default()
             };
             let mut cursor = None;
             loop {
@@ -514,6 +532,227 @@ impl Jobs {
             }
         }
         Ok(retried)
+    }
+}
+
+/// The most ids one call about a selection (`POST /jobs/retry {ids}`, `POST /jobs/cancel`) takes.
+pub const MAX_SELECTION: usize = 100;
+/// The failed jobs [`Jobs::failure_groups`] reads at most (newest failures first).
+pub const FAILURES_READ: usize = 1000;
+/// The jobs one search answers at most.
+pub const SEARCH_MAX: usize = 100;
+
+fn check_selection(ids: &[JobId]) -> Result<()> {
+    if ids.len() > MAX_SELECTION {
+        return Err(crate::error::invalid(
+            "ids",
+            format!("at most {MAX_SELECTION} per call, not {}", ids.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Failed jobs that failed for the same reason: [`normalize_reason`] of their error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FailureGroup {
+    /// The error with its ids and numbers replaced (`#` for a number, `<id>` for an id).
+    pub reason: String,
+    /// One error of the group as it was.
+    pub example: String,
+    /// Failed jobs of the reason among those read.
+    pub count: usize,
+    /// Kinds of the group's jobs.
+    pub kinds: Vec<JobKind>,
+    /// The group's jobs, latest failure first (at most [`MAX_SELECTION`]: "retry these" takes them).
+    pub job_ids: Vec<JobId>,
+    /// When the latest of them failed.
+    #[serde(with = "clock::serde_ts")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub last_failed_at: OffsetDateTime,
+}
+
+/// [`Jobs::failure_groups`]' answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FailureGroups {
+    /// Largest group first.
+    pub groups: Vec<FailureGroup>,
+    /// Failed jobs read (the latest failures, at most [`FAILURES_READ`]).
+    pub read: usize,
+    /// Failed jobs in all (the counters; with a kind, known only when every one was read); more
+    /// than `read`: the groups count the latest only.
+    pub failed: Option<i64>,
+}
+
+/// An error message with what differs from one job to the next taken out, so that failures of one
+/// cause group together: runs of digits become `#`, ids (UUIDs, long hex or mixed tokens of 8+
+/// characters with a digit) `<id>`. `s3://b/k3.mp4 not found (404)` -> `s3://b/k#.mp4 not found (#)`.
+pub fn normalize_reason(error: &str) -> String {
+    let mut out = String::with_capacity(error.len());
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        if token.is_empty() {
+            return;
+        }
+        let has_digit = token.chars().any(|c| c.is_ascii_digit());
+        let hexish = token.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if has_digit && token.len() >= 8 && (hexish || token.chars().filter(|c| c.is_ascii_digit()).count() >= 3) {
+            out.push_str("<id>");
+        } else {
+            let mut digits = false;
+            for c in token.chars() {
+                if c.is_ascii_digit() {
+                    if !digits {
+                        out.push('#');
+                    }
+                    digits = true;
+                } else {
+                    digits = false;
+                    out.push(c);
+                }
+            }
+        }
+        token.clear();
+    };
+    for c in error.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Jobs {
+    /// The caller's jobs (an admin's: everyone's) that a search text finds, newest first, at
+    /// most [`SEARCH_MAX`], within `filter`'s statuses and kind: a full id is one read; anything
+    /// else a term ([`crate::store::find_term`]: a short id or a kind's main key) is one query of
+    /// the lookup items. Never a scan.
+    pub async fn search(&self, caller: &Caller, text: &str, filter: &ListFilter) -> Result<Vec<Job>> {
+        let text = text.trim();
+        if text.is_empty() || text.len() > 256 {
+            return Err(crate::error::invalid("q", "must be 1-256 characters"));
+        }
+        let ids: Vec<JobId> = match text.parse::<JobId>() {
+            Ok(id) => vec![id],
+            Err(_) => self.store.find(&crate::store::find_term(text), SEARCH_MAX).await?,
+        };
+        let jobs = futures::future::try_join_all(ids.iter().map(|id| self.store.get(*id))).await?;
+        Ok(jobs
+            .into_iter()
+            .flatten()
+            .filter(|j| caller.sees(j))
+            .filter(|j| filter.statuses.is_empty() || filter.statuses.contains(&j.status))
+            .filter(|j| filter.kind.is_none_or(|k| j.kind() == k))
+            .collect())
+    }
+
+    /// Cancels the selected jobs the caller may see that may still be cancelled (pending or
+    /// queued), at most [`MAX_SELECTION`] per call, each through [`Jobs::cancel`]; with
+    /// `dry_run`, only counts them. Returns the ids cancelled (or that would be).
+    pub async fn bulk_cancel(&self, caller: &Caller, ids: &[JobId], dry_run: bool) -> Result<Vec<JobId>> {
+        if ids.is_empty() {
+            return Err(crate::error::invalid("ids", "give at least one job id"));
+        }
+        check_selection(ids)?;
+        let mut candidates = Vec::new();
+        for id in ids {
+            if let Some(job) = self.store.get(*id).await?
+                && caller.sees(&job)
+                && job.status.can_become(JobStatus::Cancelled)
+                && !candidates.contains(&job.id)
+            {
+                candidates.push(job.id);
+            }
+        }
+        if dry_run {
+            return Ok(candidates);
+        }
+        let mut cancelled = Vec::new();
+        for id in candidates {
+            match self.cancel(caller, id).await {
+                Ok(_) => cancelled.push(id),
+                Err(Error::Conflict(_)) => {} // taken by a worker meanwhile
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// The caller's latest failures (an admin's: everyone's; of `kind` when given), at most
+    /// [`FAILURES_READ`] read through the failed status index by last change, grouped by
+    /// [`normalize_reason`], largest group first.
+    pub async fn failure_groups(&self, caller: &Caller, kind: Option<JobKind>) -> Result<FailureGroups> {
+        let filter = ListFilter {
+            statuses: vec![JobStatus::Failed],
+            kind,
+            scope: caller.scope(),
+            order: crate::store::shards::Order {
+                by: crate::store::shards::SortBy::Updated,
+                ascending: false,
+            },
+        };
+        let mut read = Vec::new();
+        let mut cursor: Option<String> = None;
+        while read.len() < FAILURES_READ {
+            let page = self
+                .store
+                .list(&filter, (FAILURES_READ - read.len()).min(200), cursor.as_deref())
+                .await?;
+            read.extend(page.jobs);
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        let mut groups: Vec<FailureGroup> = Vec::new();
+        for job in &read {
+            let example = job.error.clone().unwrap_or_else(|| "(no error recorded)".into());
+            let reason = normalize_reason(&example);
+            match groups.iter_mut().find(|g| g.reason == reason) {
+                Some(g) => {
+                    g.count += 1;
+                    if !g.kinds.contains(&job.kind()) {
+                        g.kinds.push(job.kind());
+                    }
+                    if g.job_ids.len() < MAX_SELECTION {
+                        g.job_ids.push(job.id);
+                    }
+                }
+                None => groups.push(FailureGroup {
+                    reason,
+                    example,
+                    count: 1,
+                    kinds: vec![job.kind()],
+                    job_ids: vec![job.id],
+                    last_failed_at: job.updated_at,
+                }),
+            }
+        }
+        groups.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_failed_at.cmp(&a.last_failed_at)));
+        let failed = match kind {
+            // The counters are by status and by kind, not both: with a kind, known only when
+            // every failed job was read.
+            Some(_) => (read.len() < FAILURES_READ).then_some(read.len() as i64),
+            None => Some(
+                self.store
+                    .stats(&caller.scope(), clock::now())
+                    .await?
+                    .by_status
+                    .get("failed")
+                    .copied()
+                    .unwrap_or(0),
+            ),
+        };
+        Ok(FailureGroups {
+            groups,
+            read: read.len(),
+            failed,
+        })
     }
 }
 
@@ -637,11 +876,106 @@ mod tests {
         async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
             self.0.list(filter, limit, cursor).await
         }
+        async fn find(&self, term: &str, limit: usize) -> Result<Vec<JobId>> {
+            self.0.find(term, limit).await
+        }
         async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {
             self.0.stats(scope, now).await
         }
         async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
             self.0.oldest(status, before, limit).await
+        }
+    }
+
+    #[test]
+    fn reasons_lose_their_ids_and_numbers_so_one_cause_is_one_group() {
+        let a = normalize_reason(
+            "s3://uploads/media/clip3.mp4 not found (404) for job 0f6c2a1e-8d5b-4c3a-9e1f-2b7d6a5c4e3f",
+        );
+        let b = normalize_reason(
+            "s3://uploads/media/clip17.mp4 not found (404) for job 9a8b7c6d-1e2f-4a3b-8c9d-0e1f2a3b4c5d",
+        );
+        assert_eq!(a, b);
+        assert_eq!(a, "s#://uploads/media/clip#.mp# not found (#) for job <id>");
+        assert_eq!(normalize_reason("3 of 10 images failed"), "# of # images failed");
+        assert_ne!(normalize_reason("timed out"), normalize_reason("access denied"));
+        assert_eq!(normalize_reason("  spaced   out  "), "spaced out");
+    }
+
+    #[tokio::test]
+    async fn failures_group_by_reason_latest_first_and_a_selection_is_cancelled_within_bounds() {
+        let (jobs, store) = jobs();
+        let admin = Caller::admin("ops");
+        let mut ids = Vec::new();
+        for (n, error) in [
+            "fetch https://x/1.jpg: 404",
+            "fetch https://x/22.jpg: 404",
+            "access denied",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let spec =
+                JobSpec::from_json("archive", json!({"asset_id": format!("a{n}"), "source": "s3://b/k"})).unwrap();
+            let mut job = Job::new(spec, 3, None, clock::now()).unwrap();
+            job.status = JobStatus::Failed;
+            job.error = Some(error.to_string());
+            job.updated_at = clock::now() + Duration::seconds(n as i64);
+            ids.push(job.id);
+            store.put(job);
+        }
+        let groups = jobs.failure_groups(&admin, None).await.unwrap();
+        assert_eq!((groups.read, groups.failed), (3, Some(3)));
+        assert_eq!(groups.groups.len(), 2, "{groups:?}");
+        assert_eq!(groups.groups[0].count, 2);
+        assert_eq!(groups.groups[0].reason, "fetch https://x/#.jpg: #");
+        assert_eq!(groups.groups[0].job_ids, vec![ids[1], ids[0]], "latest failure first");
+        assert_eq!(groups.groups[1].job_ids, vec![ids[2]]);
+
+        // A selection: failed ones are not cancellable; a pending one is; over 100 is refused.
+        let pending = Job::new(
+            JobSpec::from_json("archive", json!({"asset_id": "p", "source": "s3://b/k"})).unwrap(),
+            3,
+            None,
+            clock::now(),
+        )
+        .unwrap();
+        store.put(pending.clone());
+        let selection = [ids[0], pending.id, ids[1], pending.id];
+        assert_eq!(
+            jobs.bulk_cancel(&admin, &selection, true).await.unwrap(),
+            vec![pending.id]
+        );
+        assert_eq!(
+            store.get(pending.id).await.unwrap().unwrap().status,
+            JobStatus::Pending,
+            "a dry run changes nothing"
+        );
+        assert_eq!(
+            jobs.bulk_cancel(&admin, &selection, false).await.unwrap(),
+            vec![pending.id]
+        );
+        assert_eq!(
+            store.get(pending.id).await.unwrap().unwrap().status,
+            JobStatus::Cancelled
+        );
+        let many: Vec<JobId> = (0..101).map(|_| JobId::new()).collect();
+        match jobs.bulk_cancel(&admin, &many, true).await {
+            Err(Error::Invalid(m)) => assert!(m.starts_with("ids:"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        match jobs
+            .bulk_retry(
+                &admin,
+                RetryFilter {
+                    ids: Some(many),
+                    ..Default::default()
+                },
+            )
+            .await
+        {
+            Err(Error::Invalid(m)) => assert!(m.starts_with("ids:"), "{m}"),
+            other => panic!("{other:?}"),
         }
     }
 

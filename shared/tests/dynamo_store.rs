@@ -387,6 +387,13 @@ async fn modify_known_writes_from_a_known_job_and_never_loses_a_newer_write() {
 }
 
 #[tokio::test]
+async fn search_finds_by_lookup_items_and_sorted_listings_merge_the_updated_and_priority_indexes() {
+    let (_t, store) = store().await;
+    let store = Arc::new(DynamoJobStore::new(store_client().await, store.table().to_string()).with_status_shards(3));
+    shared::store::contract::search_and_sort(store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn limits_hold_per_owner_in_the_creating_transaction() {
     let (_t, store) = store().await;
     shared::store::contract::limits_hold_per_owner(store.as_ref()).await;

@@ -590,6 +590,91 @@ describe('dashboard', { concurrency: 1 }, () => {
     assert.equal(job.kind, 'archive');
   });
 
+  it('finds a job by id, short id or asset id, sorts, groups failures by reason, and retries or cancels a selection', async () => {
+    const assets = [0, 1, 2].map((i) => `find-${stamp}-${i}`);
+    const failed = [];
+    for (const a of assets) {
+      failed.push(await apiJson('jobs', {
+        method: 'POST',
+        body: { kind: 'archive', priority: 1, payload: { asset_id: a, source: `s3://${shared.bucket}/uploads/${USER}/missing/${a}.mp4` } },
+      }));
+    }
+    await Promise.all(failed.map((j) => waitJob(j.id, ['failed'])));
+
+    // One step from a full id, the short id the console shows, or the asset id.
+    await open('#/jobs');
+    for (const q of [failed[1].id, `…${failed[1].id.slice(-8)}`, assets[1].toUpperCase()]) {
+      await page.fill('#job-search', q);
+      await page.click('#job-search-go');
+      await page.waitForFunction(
+        (id) => {
+          const rows = [...document.querySelectorAll('#jobs tbody tr')];
+          return rows.length === 1 && rows[0].dataset.job === id;
+        },
+        failed[1].id,
+      );
+      assert.match(await page.textContent('#list-total'), /^1 job · /);
+      assert.match(await page.textContent(`#jobs tr[data-job="${failed[1].id}"] td.msg`), /not found/, 'the error column');
+    }
+    assert.match(await hashNow(), /[?&]q=/, 'the search is in the address');
+
+    // Sorted by priority, highest first, with the total of the filter.
+    await open('#/jobs?status=failed');
+    await page.selectOption('#sort', 'priority:desc');
+    await page.waitForFunction(() => location.hash === '#/jobs?status=failed&sort=priority&order=desc');
+    await settled();
+    await page.waitForSelector('#jobs tbody tr');
+    const priorities = await page.$$eval('#jobs tbody tr td:nth-child(5)', (tds) => tds.map((t) => Number(t.textContent)));
+    assert.deepEqual(priorities, [...priorities].sort((a, b) => b - a), 'highest priority first');
+    assert.match(await page.textContent('#list-total'), /^[\d,]+ jobs? · failed$/, 'the total of the filter');
+
+    // Failures grouped by reason: ours are one group of at least three.
+    await page.waitForSelector('#failure-groups-table tbody tr');
+    const groups = await page.$$eval('#failure-groups-table tbody tr', (rows) =>
+      rows.map((r) => ({ reason: r.dataset.reason, count: Number(r.children[1].textContent.replace(/,/g, '')) })));
+    const ours = groups.find((g) => /^source object not found: .*\/uploads\/admin\/missing\/<id>\.mp#$/.test(g.reason));
+    assert.ok(ours && ours.count >= 3, JSON.stringify(groups));
+
+    // A selection retried, after a confirmation naming how many.
+    await open('#/jobs?status=failed&sort=updated&order=desc&limit=100');
+    for (const j of failed) await page.check(`input[data-select="${j.id}"]`);
+    await page.waitForSelector('#selection-count:has-text("3 selected")');
+    await page.click('#retry-selected');
+    await confirm(/^Retry 3 jobs\?$/);
+    await page.waitForSelector('.toast:has-text("Retried 3.")');
+    for (const j of failed) {
+      await until(`the retry of ${j.id}`, async () => (await apiJson(`jobs/${j.id}`)).timeline.some((t) => t.message === 'retry requested'));
+    }
+
+    // A selection cancelled: two scheduled jobs and a failed one; only the two can be.
+    const later = new Date(Date.now() + 3600e3).toISOString();
+    const waiting = [];
+    for (const i of [0, 1]) {
+      waiting.push(await apiJson('jobs', { method: 'POST', body: { kind: 'archive', scheduled_for: later, payload: { asset_id: `wait-${stamp}-${i}`, source: shared.object } } }));
+    }
+    await waitJob(failed[0].id, ['failed']);
+    await open('#/jobs?sort=created&order=desc&limit=100');
+    for (const j of [...waiting, failed[0]]) await page.check(`input[data-select="${j.id}"]`);
+    await page.click('#cancel-selected');
+    await page.locator('dialog#confirm').waitFor({ state: 'visible' });
+    assert.match(await page.textContent('#confirm-text'), /1 of the 3 are not pending or queued/);
+    await confirm(/^Cancel 2 jobs\?$/);
+    await page.waitForSelector('.toast:has-text("Cancelled 2.")');
+    for (const j of waiting) assert.equal((await apiJson(`jobs/${j.id}`)).status, 'cancelled');
+    await shot('jobs-triage.png');
+
+    // A job scheduled for next month runs now, from the list, after a confirmation.
+    const scheduled = await apiJson('jobs', {
+      method: 'POST',
+      body: { kind: 'archive', scheduled_for: new Date(Date.now() + 30 * 864e5).toISOString(), payload: { asset_id: `soon-${stamp}`, source: shared.object } },
+    });
+    await open(`#/jobs?q=soon-${stamp}`);
+    await page.waitForSelector(`#jobs tr[data-job="${scheduled.id}"] td:has-text("scheduled")`);
+    await page.click(`button[data-run-now="${scheduled.id}"]`);
+    await confirm(/^Run job …[0-9a-f]{8} now\?$/);
+    await waitJob(scheduled.id, ['completed']);
+  });
+
   it('filters by status and kind in the URL, pages with cursors, and refreshes in place', async () => {
     // Enough completed archive jobs for two pages of ten.
     const created = await Promise.all(
@@ -612,7 +697,7 @@ describe('dashboard', { concurrency: 1 }, () => {
       const rows = [...document.querySelectorAll('#jobs tbody tr')];
       return rows.length === 10 && rows.every((r) => r.dataset.status === 'completed');
     });
-    const kinds = await page.$$eval('#jobs tbody tr td:nth-child(2)', (tds) => tds.map((t) => t.textContent));
+    const kinds = await page.$$eval('#jobs tbody tr td:nth-child(3)', (tds) => tds.map((t) => t.textContent));
     assert.ok(kinds.every((k) => k === 'archive'), JSON.stringify(kinds));
     const first = await rowIds();
 

@@ -157,6 +157,10 @@ export async function jobDetail(el, id) {
     if (job.status === 'failed' && allowed.includes('queued')) {
       buttons.push(h('button', { class: 'btn primary', id: 'action-retry', onclick: (e) => run(e, 'retry') }, 'Retry'));
     }
+    // Scheduled for later: run it now (POST /jobs/{id}/run; the status stays waiting).
+    if (['pending', 'queued'].includes(job.status) && job.scheduled_for && Date.parse(job.scheduled_for) > Date.now()) {
+      buttons.push(h('button', { class: 'btn primary', id: 'action-run-now', onclick: (e) => run(e, 'run') }, 'Run now'));
+    }
     // Status moves by hand are the admins' (the API refuses others), and only an operator's.
     // A pending job whose message is sent waits for a worker: sending it again is refused.
     const manual = (session.me?.admin ? meta.operator_moves[job.status] || [] : []).filter(
@@ -188,6 +192,7 @@ export async function jobDetail(el, id) {
     const questions = {
       cancel: [`Cancel job ${short}?`, 'A cancelled job is never run. This cannot be undone.', 'Cancel job', { dismiss: 'Keep job', danger: true }],
       retry: [`Retry job ${short}?`, 'The job is queued again with a fresh set of attempts.', 'Retry job', { dismiss: "Don't retry" }],
+      run: [`Run job ${short} now?`, `It was scheduled for ${new Date(job.scheduled_for).toLocaleString()}; it runs as soon as a worker takes it.`, 'Run now', { dismiss: 'Keep the schedule' }],
       status: [`Set job ${short} to ${to}?`, `A manual change from ${job.status} to ${to}, through the same state machine the workers use.`, `Set ${to}`,
         { dismiss: `Keep ${job.status}`, danger: ['failed', 'cancelled'].includes(to) }],
     };
@@ -196,6 +201,7 @@ export async function jobDetail(el, id) {
     await act(button, async () => {
       if (action === 'cancel') job = await api(`jobs/${job.id}`, { method: 'DELETE', what: 'Cancelling' });
       if (action === 'retry') job = await api(`jobs/${job.id}/retry`, { method: 'POST', what: 'The retry' });
+      if (action === 'run') job = await api(`jobs/${job.id}/run`, { method: 'POST', what: 'Run now' });
       if (action === 'status') job = await api(`jobs/${job.id}/status`, { method: 'PUT', body: { status: to }, what: 'The status change' });
       toast(`Job ${short} is now ${job.status}`);
       if (images) images.final = false;

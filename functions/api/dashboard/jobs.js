@@ -1,12 +1,22 @@
-// Jobs list: filters in the URL (#/jobs?status=failed,queued&kind=image&limit=20&page=2&cursor=..),
-// newest first, cursor pages, in-place auto-refresh, row actions and bulk retry.
+// Jobs list: filters in the URL (#/jobs?status=failed,queued&kind=image&q=..&sort=updated&order=asc&limit=20&page=2&cursor=..),
+// summary rows (GET /jobs?view=summary) with a total, search, sort, cursor pages, in-place
+// auto-refresh, row actions, a selection's retry / cancel, failures grouped by reason, bulk retry.
 
 import { api, meta } from './api.js';
-import { tick30 } from './overview.js';
 import { throttle } from './live.js';
-import { act, badge, confirmDialog, errorBox, h, jobLink, kind, progressBar, renderIfChanged, shortId, time, toast } from './ui.js';
+import { tick30, truncate } from './overview.js';
+import { act, badge, confirmDialog, errorBox, fmtNumber, h, jobLink, kind, progressBar, renderIfChanged, shortId, time, toast } from './ui.js';
 
 const LIMITS = [10, 20, 50, 100];
+/** Sort choices: value `<sort>:<order>` -> label. */
+const SORTS = {
+  'created:desc': 'newest first',
+  'created:asc': 'oldest first',
+  'updated:desc': 'recently changed',
+  'updated:asc': 'least recently changed',
+  'priority:desc': 'highest priority',
+  'priority:asc': 'lowest priority',
+};
 
 function read(params) {
   const statuses = params
@@ -15,9 +25,12 @@ function read(params) {
     .filter((s) => meta.statuses.includes(s));
   const k = params.get('kind') || '';
   const limit = Number(params.get('limit')) || 20;
+  const sort = `${params.get('sort') || 'created'}:${params.get('order') || 'desc'}`;
   return {
     statuses: [...new Set(statuses)],
     kind: meta.kinds.includes(k) ? k : '',
+    q: (params.get('q') || '').trim(),
+    sort: SORTS[sort] ? sort : 'created:desc',
     limit: LIMITS.includes(limit) ? limit : 20,
     page: Math.max(1, Number(params.get('page')) || 1),
     cursor: params.get('cursor') || '',
@@ -28,6 +41,12 @@ function hashOf(s) {
   const q = new URLSearchParams();
   if (s.statuses.length) q.set('status', s.statuses.join(','));
   if (s.kind) q.set('kind', s.kind);
+  if (s.q) q.set('q', s.q);
+  if (s.sort !== 'created:desc') {
+    const [sort, order] = s.sort.split(':');
+    q.set('sort', sort);
+    q.set('order', order);
+  }
   if (s.limit !== 20) q.set('limit', String(s.limit));
   if (s.page > 1 && s.cursor) {
     q.set('page', String(s.page));
@@ -38,9 +57,13 @@ function hashOf(s) {
 }
 
 function apiQuery(s) {
-  const q = new URLSearchParams();
+  const q = new URLSearchParams({ view: 'summary' });
   for (const st of s.statuses) q.append('status', st);
   if (s.kind) q.set('kind', s.kind);
+  if (s.q) q.set('q', s.q);
+  const [sort, order] = s.sort.split(':');
+  q.set('sort', sort);
+  q.set('order', order);
   q.set('limit', String(s.limit));
   if (s.cursor) q.set('next', s.cursor);
   return `jobs?${q}`;
@@ -48,7 +71,7 @@ function apiQuery(s) {
 
 /** Cursors of the pages seen for one filter (page n -> its cursor), so Previous works. */
 function cursors(s) {
-  const key = `cursors:${JSON.stringify([s.statuses, s.kind, s.limit])}`;
+  const key = `cursors:${JSON.stringify([s.statuses, s.kind, s.q, s.sort, s.limit])}`;
   return {
     get: () => JSON.parse(sessionStorage.getItem(key) || '[""]'),
     set: (list) => sessionStorage.setItem(key, JSON.stringify(list)),
@@ -58,6 +81,8 @@ function cursors(s) {
 export async function jobsList(el, params) {
   let state = read(params);
   let page = null;
+  /** Ids of the selected rows (kept across refreshes and pages of one filter). */
+  const selected = new Set();
 
   const chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Status filter' });
   const kindSelect = h(
@@ -72,6 +97,34 @@ export async function jobsList(el, params) {
     LIMITS.map((n) => h('option', { value: String(n) }, `${n} per page`)),
   );
   const bulk = h('button', { class: 'btn danger', id: 'bulk-retry', onclick: () => bulkRetry() }, 'Retry failed…');
+  const search = h('input', {
+    type: 'search',
+    class: 'inline',
+    id: 'job-search',
+    placeholder: 'id, short id, asset, file, store',
+    'aria-label': 'Find a job by id, short id, asset id, file name or store id',
+  });
+  const searchForm = h(
+    'form',
+    {
+      class: 'search',
+      role: 'search',
+      onsubmit: (e) => {
+        e.preventDefault();
+        go({ q: search.value.trim() });
+      },
+    },
+    search,
+    h('button', { class: 'btn', type: 'submit', id: 'job-search-go' }, 'Find'),
+  );
+  const sortSelect = h(
+    'select',
+    { class: 'inline', id: 'sort', 'aria-label': 'Sort', onchange: () => go({ sort: sortSelect.value }) },
+    Object.entries(SORTS).map(([v, label]) => h('option', { value: v }, label)),
+  );
+  const total = h('span', { class: 'muted', id: 'list-total' });
+  const selectionBar = h('div', { class: 'actions selection', id: 'selection-bar', hidden: true });
+  const groupsPanel = h('div', { id: 'failure-groups' });
   const summary = h('span', { class: 'muted small', id: 'list-summary' });
   const table = h('div', { class: 'table-wrap', id: 'jobs-table' });
   const prev = h('button', { class: 'btn', id: 'prev-page', onclick: () => turn(-1) }, '← Newer');
@@ -83,7 +136,10 @@ export async function jobsList(el, params) {
     h(
       'section',
       { class: 'panel' },
-      h('div', { class: 'filters' }, chips, kindSelect, limitSelect, h('span', { class: 'spacer' }), bulk),
+      h('div', { class: 'filters' }, searchForm, chips, kindSelect, sortSelect, limitSelect, h('span', { class: 'spacer' }), bulk),
+      h('div', { class: 'actions' }, total),
+      groupsPanel,
+      selectionBar,
       table,
       h('div', { class: 'actions' }, prev, pageLabel, next, h('span', { class: 'spacer' }), summary),
     ),
@@ -91,6 +147,7 @@ export async function jobsList(el, params) {
 
   function go(change) {
     const s = { ...state, ...change, page: 1, cursor: '' };
+    selected.clear();
     location.hash = hashOf(s);
   }
 
@@ -114,6 +171,8 @@ export async function jobsList(el, params) {
       ),
     ]);
     kindSelect.value = state.kind;
+    sortSelect.value = state.sort;
+    if (document.activeElement !== search) search.value = state.q;
     limitSelect.value = String(state.limit);
     const failedIncluded = !state.statuses.length || state.statuses.includes('failed');
     bulk.disabled = !failedIncluded;
@@ -155,11 +214,115 @@ export async function jobsList(el, params) {
     }
     const jobs = page.jobs || [];
     renderIfChanged(table, JSON.stringify([jobs.map((j) => [j.id, j.version]), tick30()]), () => jobTable(jobs));
+    syncSelection();
     prev.disabled = state.page <= 1;
     next.disabled = !page.next;
+    const pages = Math.max(1, Math.ceil((page.total || 0) / state.limit));
     pageLabel.textContent = `page ${state.page}`;
-    const filtered = [state.statuses.length ? state.statuses.join(' or ') : '', state.kind].filter(Boolean).join(', ');
-    summary.textContent = `${jobs.length} job${jobs.length === 1 ? '' : 's'} on this page${filtered ? ` · ${filtered}` : ''} · newest first`;
+    const filtered = [state.statuses.length ? state.statuses.join(' or ') : '', state.kind, state.q ? `“${state.q}”` : ''].filter(Boolean).join(', ');
+    total.textContent = `${page.total_estimated ? 'about ' : ''}${fmtNumber(page.total)} job${page.total === 1 ? '' : 's'}${filtered ? ` · ${filtered}` : ''}`;
+    summary.textContent = `${jobs.length} on this page of ${page.total_estimated ? 'about ' : ''}${fmtNumber(pages)} · ${SORTS[state.sort]}`;
+    if (state.statuses.length === 1 && state.statuses[0] === 'failed' && !state.q) await loadGroups();
+    else {
+      groupsPanel.replaceChildren();
+      delete groupsPanel.dataset.key; // drawn again when failed is the filter again
+    }
+  }
+
+  /** Failed jobs grouped by their reason, each with "Retry these". */
+  async function loadGroups() {
+    let data;
+    try {
+      data = await api(`jobs/failures${state.kind ? `?kind=${state.kind}` : ''}`, { what: 'Grouping failures' });
+    } catch (e) {
+      renderIfChanged(groupsPanel, `err:${e.message}`, () => errorBox(e));
+      return;
+    }
+    renderIfChanged(groupsPanel, JSON.stringify(data), () => {
+      if (!data.groups.length) return [];
+      const of = data.failed !== null && data.failed > data.read ? ` (the latest ${fmtNumber(data.read)} of ${fmtNumber(data.failed)})` : '';
+      return h(
+        'details',
+        { class: 'groups', open: true },
+        h('summary', {}, `Failures by reason${of}`),
+        h(
+          'table',
+          { id: 'failure-groups-table' },
+          h('thead', {}, h('tr', {}, ['Reason', 'Jobs', 'Kinds', 'Last failed', ''].map((t) => h('th', {}, t)))),
+          h(
+            'tbody',
+            {},
+            data.groups.map((g) =>
+              h(
+                'tr',
+                { 'data-reason': g.reason },
+                h('td', { class: 'msg', title: g.example }, g.reason),
+                h('td', { class: 'num' }, fmtNumber(g.count)),
+                h('td', {}, g.kinds.join(', ')),
+                h('td', {}, time(g.last_failed_at)),
+                h(
+                  'td',
+                  { class: 'right' },
+                  h('button', { class: 'btn small', onclick: (e) => selectionAction(e.currentTarget, 'retry', g.job_ids, `with “${g.reason}”`) }, 'Retry these'),
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
+    });
+  }
+
+  /** The selection bar: how many are selected, and what can be done with them. */
+  function syncSelection() {
+    const n = selected.size;
+    selectionBar.hidden = n === 0;
+    renderIfChanged(selectionBar, String(n), () => [
+      h('span', { id: 'selection-count' }, `${n} selected`),
+      h('button', { class: 'btn', id: 'retry-selected', onclick: (e) => selectionAction(e.currentTarget, 'retry', [...selected]) }, 'Retry selected…'),
+      h('button', { class: 'btn danger', id: 'cancel-selected', onclick: (e) => selectionAction(e.currentTarget, 'cancel', [...selected]) }, 'Cancel selected…'),
+      h('button', { class: 'btn', id: 'clear-selection', onclick: () => { selected.clear(); table.querySelectorAll('input[data-select]').forEach((c) => (c.checked = false)); syncSelection(); } }, 'Clear'),
+    ]);
+  }
+
+  /**
+   * Retry or cancel jobs by id on the server (at most 100 a call), after a dry-run count and the
+   * same confirmation as everywhere.
+   */
+  async function selectionAction(button, action, ids, what = 'selected') {
+    await act(button, async () => {
+      const [path, counted, doneKey, verb] =
+        action === 'retry' ? ['jobs/retry', 'would_retry', 'retried', 'Retry'] : ['jobs/cancel', 'would_cancel', 'cancelled', 'Cancel'];
+      let n = 0;
+      for (let i = 0; i < ids.length; i += 100) {
+        const dry = await api(path, { method: 'POST', body: { ids: ids.slice(i, i + 100), dry_run: true }, what: 'Counting' });
+        n += dry[counted] ?? 0;
+      }
+      const able = action === 'retry' ? 'failed' : 'pending or queued';
+      if (!n) {
+        toast(`None of the ${ids.length} ${what} job${ids.length === 1 ? ' is' : 's are'} ${able}.`);
+        return;
+      }
+      const text =
+        action === 'retry'
+          ? `${n} failed job${n === 1 ? '' : 's'} ${what} will be queued again, each with a fresh set of attempts.`
+          : `${n} job${n === 1 ? '' : 's'} ${what} will never run. This cannot be undone.`;
+      const skipped = ids.length - n;
+      const ok = await confirmDialog(
+        `${verb} ${n} job${n === 1 ? '' : 's'}?`,
+        skipped > 0 ? `${text} ${skipped} of the ${ids.length} are not ${able} and are left alone.` : text,
+        `${verb} ${n}`,
+      );
+      if (!ok) return;
+      let done = 0;
+      for (let i = 0; i < ids.length; i += 100) {
+        const r = await api(path, { method: 'POST', body: { ids: ids.slice(i, i + 100) }, what: `${verb} of the selection` });
+        done += r[doneKey] ?? 0;
+      }
+      toast(done === n ? `${verb === 'Retry' ? 'Retried' : 'Cancelled'} ${done}.` : `${verb === 'Retry' ? 'Retried' : 'Cancelled'} ${done} of ${n} (the others changed meanwhile).`);
+      selected.clear();
+      await load();
+    });
   }
 
   function jobTable(jobs) {
@@ -167,8 +330,8 @@ export async function jobsList(el, params) {
       return h(
         'div',
         { class: 'empty' },
-        state.statuses.length || state.kind ? 'No jobs match these filters. ' : 'No jobs yet. ',
-        state.statuses.length || state.kind ? h('a', { href: '#/jobs' }, 'Clear the filters') : h('a', { href: '#/new' }, 'Create one'),
+        state.q ? `No job found for “${state.q}”. ` : state.statuses.length || state.kind ? 'No jobs match these filters. ' : 'No jobs yet. ',
+        state.q || state.statuses.length || state.kind ? h('a', { href: '#/jobs' }, 'Clear the filters') : h('a', { href: '#/new' }, 'Create one'),
       );
     }
     return h(
@@ -177,7 +340,25 @@ export async function jobsList(el, params) {
       h(
         'thead',
         {},
-        h('tr', {}, ['Job', 'Kind', 'Status', 'Priority', 'Progress', 'Attempts', 'Created', 'Updated', ''].map((t) => h('th', {}, t))),
+        h(
+          'tr',
+          {},
+          h(
+            'th',
+            {},
+            h('input', {
+              type: 'checkbox',
+              id: 'select-all',
+              'aria-label': 'Select every job on this page',
+              onchange: (e) => {
+                for (const j of jobs) (e.target.checked ? selected.add(j.id) : selected.delete(j.id));
+                table.querySelectorAll('input[data-select]').forEach((c) => (c.checked = e.target.checked));
+                syncSelection();
+              },
+            }),
+          ),
+          ['Job', 'Kind', 'Status', 'Priority', 'Progress', 'Error', 'Attempts', 'Created', 'Updated', ''].map((t) => h('th', {}, t)),
+        ),
       ),
       h('tbody', {}, jobs.map(row)),
     );
@@ -186,7 +367,8 @@ export async function jobsList(el, params) {
   function row(j) {
     const finished = ['completed', 'failed', 'cancelled'].includes(j.status);
     const canCancel = (meta.transitions[j.status] || []).includes('cancelled');
-    const showProgress = !finished && (j.progress?.percent > 0 || j.status === 'processing');
+    const showProgress = (!finished && (j.progress?.percent > 0 || j.status === 'processing')) || (j.status === 'failed' && j.progress?.percent > 0);
+    const scheduled = ['pending', 'queued'].includes(j.status) && j.scheduled_for && Date.parse(j.scheduled_for) > Date.now();
     return h(
       'tr',
       {
@@ -194,10 +376,25 @@ export async function jobsList(el, params) {
         'data-job': j.id,
         'data-status': j.status,
         onclick: (e) => {
-          if (!e.target.closest('a,button')) location.hash = `#/jobs/${j.id}`;
+          if (!e.target.closest('a,button,input')) location.hash = `#/jobs/${j.id}`;
         },
       },
-      h('td', {}, jobLink(j.id)),
+      h(
+        'td',
+        {},
+        h('input', {
+          type: 'checkbox',
+          'data-select': j.id,
+          checked: selected.has(j.id) || undefined,
+          'aria-label': `Select job ${shortId(j.id)}`,
+          onchange: (e) => {
+            if (e.target.checked) selected.add(j.id);
+            else selected.delete(j.id);
+            syncSelection();
+          },
+        }),
+      ),
+      h('td', {}, jobLink(j.id), j.key ? h('div', { class: 'small muted', title: 'asset, file or store' }, j.key) : null),
       h('td', {}, kind(j.kind)),
       h('td', {}, badge(j.status)),
       h('td', { class: 'num' }, String(j.priority)),
@@ -205,9 +402,12 @@ export async function jobsList(el, params) {
         'td',
         {},
         showProgress
-          ? h('div', { class: 'progress-line', title: j.progress?.stage || '' }, progressBar(j.progress?.percent), h('span', { class: 'small muted nowrap' }, `${j.progress?.percent ?? 0}%`))
-          : h('span', { class: 'muted small' }, ['pending', 'queued'].includes(j.status) && j.scheduled_for && Date.parse(j.scheduled_for) > Date.now() ? `scheduled` : '–'),
+          ? h('div', { class: 'progress-line', title: j.progress?.stage || '' }, progressBar(j.progress?.percent, { status: j.status }), h('span', { class: 'small muted nowrap' }, `${j.progress?.percent ?? 0}%`))
+          : scheduled
+            ? h('span', { class: 'muted small', title: new Date(j.scheduled_for).toLocaleString() }, 'scheduled ', time(j.scheduled_for))
+            : h('span', { class: 'muted small' }, '–'),
       ),
+      h('td', { class: 'msg small', title: j.error || '' }, j.error ? truncate(j.error, 90) : ''),
       h('td', { class: 'num' }, `${j.attempts}/${j.max_attempts}`),
       h('td', {}, time(j.created_at)),
       h('td', {}, time(j.updated_at)),
@@ -215,18 +415,29 @@ export async function jobsList(el, params) {
         'td',
         { class: 'right nowrap' },
         canCancel ? h('button', { class: 'btn small danger', onclick: (e) => rowAction(e, j, 'cancel') }, 'Cancel job') : null,
-        j.status === 'failed' ? h('button', { class: 'btn small', onclick: (e) => rowAction(e, j, 'retry') }, 'Retry') : null,
+        j.status === 'failed' ? h('button', { class: 'btn small', onclick: (e) => rowAction(e, j, 'retry') }, 'Retry…') : null,
+        scheduled ? h('button', { class: 'btn small', 'data-run-now': j.id, onclick: (e) => rowAction(e, j, 'run') }, 'Run now…') : null,
       ),
     );
   }
 
   async function rowAction(e, j, action) {
     const button = e.currentTarget; // gone from the event once we await
-    if (action === 'cancel' && !(await confirmDialog(`Cancel job ${shortId(j.id)}?`, 'A cancelled job is never run.', 'Cancel job', { dismiss: 'Keep job', danger: true }))) return;
+    // The same questions as the job's own page.
+    const ask =
+      action === 'cancel'
+        ? [`Cancel job ${shortId(j.id)}?`, 'A cancelled job is never run. This cannot be undone.', 'Cancel job', { dismiss: 'Keep job', danger: true }]
+        : action === 'run'
+          ? [`Run job ${shortId(j.id)} now?`, `It was scheduled for ${new Date(j.scheduled_for).toLocaleString()}; it runs as soon as a worker takes it.`, 'Run now', { dismiss: 'Keep the schedule' }]
+          : [`Retry job ${shortId(j.id)}?`, 'The job is queued again with a fresh set of attempts.', 'Retry job', { dismiss: "Don't retry" }];
+    if (!(await confirmDialog(...ask))) return;
     await act(button, async () => {
       if (action === 'cancel') {
         await api(`jobs/${j.id}`, { method: 'DELETE', what: 'Cancelling' });
         toast(`Job ${shortId(j.id)} cancelled`);
+      } else if (action === 'run') {
+        await api(`jobs/${j.id}/run`, { method: 'POST', what: 'Run now' });
+        toast(`Job ${shortId(j.id)} runs now`);
       } else {
         await api(`jobs/${j.id}/retry`, { method: 'POST', what: 'The retry' });
         toast(`Job ${shortId(j.id)} queued again`);

@@ -2,7 +2,7 @@
 
 import { api, meta } from './api.js';
 import { throttle } from './live.js';
-import { act, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
+import { act, confirmDialog, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
 
 const QUEUE_LABELS = {
   high: 'High priority (4-5)',
@@ -20,6 +20,7 @@ export async function overview(el) {
   const chart = h('div', { class: 'chart', id: 'chart' });
   const chartHead = h('span', { class: 'muted small', id: 'chart-head' });
   const failures = h('div', { id: 'failures' });
+  const deadLetters = h('div', { id: 'dead-letters' });
   el.append(
     h('h1', {}, 'Overview'),
     // First steps: what this system does, and the first thing to do with it.
@@ -34,6 +35,7 @@ export async function overview(el) {
       { class: 'panel' },
       h('div', { class: 'panel-head' }, h('h2', {}, 'Queue depth'), h('span', { class: 'muted small' }, 'approximate, as SQS reports it')),
       queueCards,
+      deadLetters,
     ),
     h(
       'div',
@@ -52,7 +54,8 @@ export async function overview(el) {
     const [stats, queues, failed] = await Promise.allSettled([
       api('stats'),
       api('queues'),
-      api('jobs?status=failed&limit=6'),
+      // Latest failures first (the failed index by last change), summary rows.
+      api('jobs?view=summary&status=failed&sort=updated&limit=6'),
     ]);
     if (stats.status === 'fulfilled') {
       const s = stats.value;
@@ -81,7 +84,7 @@ export async function overview(el) {
     if (queues.status === 'fulfilled') {
       const qs = queues.value.queues || [];
       renderIfChanged(queueCards, JSON.stringify(qs), () =>
-        qs.length ? qs.map(queueCard) : h('p', { class: 'muted' }, 'Queue depths are not available in this deployment.'),
+        qs.length ? qs.map((q) => queueCard(q, (name) => showDeadLetters(deadLetters, name, refresh))) : h('p', { class: 'muted' }, 'Queue depths are not available in this deployment.'),
       );
     } else {
       renderIfChanged(queueCards, `err:${queues.reason.message}`, () => errorBox(queues.reason));
@@ -101,18 +104,86 @@ export async function overview(el) {
 /** Changes every 30 s, so that relative times ("2 min ago") are redrawn now and then. */
 export const tick30 = () => Math.floor(Date.now() / 30000);
 
-function queueCard(q) {
+/** The jobs a queue card counts: a work queue's waiting jobs (of its priority band), your own. */
+const QUEUE_JOBS = {
+  high: '#/jobs?status=pending,queued,processing&sort=priority&order=desc',
+  normal: '#/jobs?status=pending,queued,processing&sort=priority&order=asc',
+  ingest_continue: '#/jobs?status=processing&kind=log_ingest',
+  'your jobs': '#/jobs?status=pending,queued,processing',
+};
+
+function queueCard(q, openDeadLetters) {
   const label = QUEUE_LABELS[q.name] || q.name;
   if (q.error) {
     return h('div', { class: 'card', 'data-queue': q.name }, h('div', { class: 'label' }, label), h('div', { class: 'value muted' }, '?'), h('div', { class: 'sub' }, q.error));
   }
   const dead = q.role === 'dead_letter';
-  return h(
-    'div',
-    { class: `card${dead && q.visible > 0 ? ' warn' : ''}`, 'data-queue': q.name, title: `${q.name}: waiting / in flight / delayed` },
+  const body = [
     h('div', { class: 'label' }, label),
     h('div', { class: 'value' }, fmtNumber(q.visible)),
     h('div', { class: 'sub' }, dead ? 'messages' : `waiting · ${fmtNumber(q.in_flight)} in flight · ${fmtNumber(q.delayed)} delayed`),
+  ];
+  const attrs = { class: `card${dead && q.visible > 0 ? ' warn' : ''}`, 'data-queue': q.name, title: `${q.name}: waiting / in flight / delayed` };
+  if (dead) {
+    // A dead-letter queue's card opens its messages, with their jobs and redrive.
+    return h('button', { ...attrs, type: 'button', 'aria-label': `${label}: show the messages`, onclick: () => openDeadLetters(q.name) }, body);
+  }
+  return QUEUE_JOBS[q.name] ? h('a', { ...attrs, href: QUEUE_JOBS[q.name] }, body) : h('div', attrs, body);
+}
+
+/** A dead-letter queue's messages (a peek), each with its job, redriven one by one or all. */
+async function showDeadLetters(el, name, refresh) {
+  let data;
+  try {
+    data = await api(`queues/${name}/messages?max=50`, { what: 'Reading the dead letters' });
+  } catch (e) {
+    el.replaceChildren(errorBox(e));
+    return;
+  }
+  const redrive = (button, body, title, text, ok) =>
+    act(button, async () => {
+      if (!(await confirmDialog(title, text, ok))) return;
+      const r = await api(`queues/${name}/redrive`, { method: 'POST', body, what: 'The redrive' });
+      toast(r.method === 'StartMessageMoveTask' ? `Moving ${fmtNumber(r.moved ?? 0)} message(s) back to ${data.redrives_to} (SQS message move task)` : `1 message back on ${data.redrives_to}`);
+      await showDeadLetters(el, name, refresh);
+      await refresh();
+    });
+  const label = QUEUE_LABELS[name] || name;
+  el.replaceChildren(
+    h(
+      'div',
+      { class: 'panel-head', id: 'dead-letter-head', 'data-queue': name },
+      h('h3', {}, `${label}: ${data.messages.length ? `${data.messages.length} message${data.messages.length === 1 ? '' : 's'} shown` : 'empty'}`),
+      h('span', { class: 'spacer' }),
+      data.messages.length
+        ? h('button', { class: 'btn', id: 'redrive-all', onclick: (e) => redrive(e.currentTarget, {}, `Redrive every message of ${label}?`, `Each goes back to ${data.redrives_to} and its job runs again (an SQS message move task).`, 'Redrive all') }, 'Redrive all…')
+        : null,
+      h('button', { class: 'btn', onclick: () => el.replaceChildren() }, 'Close'),
+    ),
+    data.messages.length
+      ? h(
+          'table',
+          { id: 'dead-letter-table' },
+          h('thead', {}, h('tr', {}, ['Message', 'Job', 'Status', 'Error', 'Receives', 'Sent', ''].map((t) => h('th', {}, t)))),
+          h(
+            'tbody',
+            {},
+            data.messages.map((m) =>
+              h(
+                'tr',
+                { 'data-message': m.message_id, 'data-job': m.job_id || '' },
+                h('td', { class: 'mono small' }, m.message_id.slice(0, 8)),
+                h('td', {}, m.job_id ? jobLink(m.job_id) : h('span', { class: 'muted' }, 'not a job message')),
+                h('td', {}, m.job ? m.job.status : '–'),
+                h('td', { class: 'msg small' }, m.job?.error ? truncate(m.job.error, 120) : ''),
+                h('td', { class: 'num' }, String(m.receives)),
+                h('td', {}, m.sent_at_ms ? time(new Date(m.sent_at_ms).toISOString()) : '–'),
+                h('td', { class: 'right' }, h('button', { class: 'btn small', 'data-redrive': m.message_id, onclick: (e) => redrive(e.currentTarget, { message_id: m.message_id }, 'Redrive this message?', `It goes back to ${data.redrives_to}${m.job_id ? ` and job ${shortId(m.job_id)} runs again` : ''}.`, 'Redrive') }, 'Redrive…')),
+              ),
+            ),
+          ),
+        )
+      : h('p', { class: 'muted' }, 'No messages in this dead-letter queue.'),
   );
 }
 
@@ -185,11 +256,13 @@ function failureTable(jobs, refresh) {
               class: 'btn small',
               onclick: (e) =>
                 act(e.currentTarget, async () => {
+                  // The same question as the list's and the job page's.
+                  if (!(await confirmDialog(`Retry job ${shortId(j.id)}?`, 'The job is queued again with a fresh set of attempts.', 'Retry job', { dismiss: "Don't retry" }))) return;
                   await api(`jobs/${j.id}/retry`, { method: 'POST', what: 'The retry' });
                   toast(`Job ${shortId(j.id)} queued again`);
                   await refresh();
                 }),
-            }, 'Retry'),
+            }, 'Retry…'),
           ),
         ),
       ),

@@ -42,11 +42,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/jobs"),
     ("GET", "/jobs"),
     ("POST", "/jobs/retry"),
+    ("POST", "/jobs/cancel"),
+    ("GET", "/jobs/failures"),
     ("POST", "/jobs/uploads"),
     ("GET", "/jobs/{id}"),
     ("DELETE", "/jobs/{id}"),
     ("PUT", "/jobs/{id}/status"),
     ("POST", "/jobs/{id}/retry"),
+    ("POST", "/jobs/{id}/run"),
+    ("GET", "/queues/{name}/messages"),
+    ("POST", "/queues/{name}/redrive"),
     ("GET", "/jobs/{id}/images"),
     ("GET", "/stats"),
     ("GET", "/queues"),
@@ -130,13 +135,18 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(me))
         .routes(submission_limit(routes!(jobs::create, jobs::list)))
         .routes(routes!(jobs::bulk_retry))
+        .routes(routes!(jobs::bulk_cancel))
+        .routes(routes!(jobs::failures))
         .routes(routes!(crate::submissions::create))
         .routes(routes!(jobs::get, jobs::cancel))
         .routes(routes!(jobs::set_status))
         .routes(routes!(jobs::retry))
+        .routes(routes!(jobs::run_now))
         .routes(routes!(retail::images))
         .routes(routes!(jobs::stats))
         .routes(routes!(dashboard::queues))
+        .routes(routes!(crate::dead_letters::messages))
+        .routes(routes!(crate::dead_letters::redrive))
         .routes(routes!(files::upload).layer(upload_limit))
         .routes(routes!(files::presign))
         .routes(routes!(files::uploads))

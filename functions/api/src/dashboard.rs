@@ -283,6 +283,15 @@ impl Queues {
             .collect();
         Queues { clients, queues }
     }
+
+    /// The URL of the queue named `name` (one of [`QUEUE_VARS`]), if configured.
+    pub fn url(&self, name: &str) -> Option<&str> {
+        self.queues.iter().find(|q| q.name == name).map(|q| q.url.as_str())
+    }
+
+    pub fn clients(&self) -> &shared::aws::Clients {
+        &self.clients
+    }
 }
 
 const ATTRIBUTES: [(&str, &str); 3] = [

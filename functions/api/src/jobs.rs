@@ -13,13 +13,14 @@ use sha2::{Digest, Sha256};
 use shared::clock;
 use shared::job::{JobId, JobKind, JobStatus};
 use shared::service::{MAX_OFFSET, NewJob, RetryFilter};
+use shared::store::shards::{Order, SortBy};
 use shared::store::{IdempotencyKey, ListFilter, Stats};
 
 use crate::app::AppState;
 use crate::auth::Signed;
 use crate::error::ApiError;
 use crate::openapi::ErrorBody;
-use crate::view::{JobView, LIST_MAX_BYTES};
+use crate::view::{JobSummary, JobView, LIST_MAX_BYTES};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -132,6 +133,19 @@ pub struct ListQuery {
     /// Jobs to skip (not with next); later pages follow next.
     #[param(minimum = 0, maximum = 1000)]
     pub offset: Option<usize>,
+    /// `summary`: each job's summary fields only (the console's list), with `total`; and `q`,
+    /// `sort` and `order` are honoured (without it they are ignored, as every unknown parameter).
+    #[param(value_type = Option<String>, pattern = "^summary$")]
+    pub view: Option<String>,
+    /// With `view=summary`: a full id, a short id (its last 8 characters), or the kind's main key
+    /// (asset id, file name, store id); answered from a lookup, never a scan.
+    pub q: Option<String>,
+    /// With `view=summary`: `created` (default), `updated` or `priority`.
+    #[param(value_type = Option<String>, pattern = "^(created|updated|priority)$")]
+    pub sort: Option<String>,
+    /// With `view=summary`: `desc` (default: newest, or highest priority, first) or `asc`.
+    #[param(value_type = Option<String>, pattern = "^(asc|desc)$")]
+    pub order: Option<String>,
 }
 
 impl ListQuery {
@@ -155,6 +169,15 @@ impl ListQuery {
                     )
                 }
                 "next" | "cursor" if !v.is_empty() => q.next = Some(v),
+                "view" if !v.is_empty() => {
+                    if v != "summary" {
+                        return Err(ApiError::invalid(format!("view: only summary is known, not {v:?}")));
+                    }
+                    q.view = Some(v)
+                }
+                "q" => q.q = Some(v),
+                "sort" => q.sort = Some(v),
+                "order" => q.order = Some(v),
                 "offset" => {
                     let n: usize = v.parse().map_err(|_| {
                         ApiError::invalid(format!("offset: must be a whole number from 0 to {MAX_OFFSET}"))
@@ -166,6 +189,23 @@ impl ListQuery {
         }
         q.status.dedup();
         Ok(q)
+    }
+
+    /// The order asked for (with `view=summary`; otherwise newest first, whatever was sent).
+    pub fn order(&self) -> ApiResult<Order> {
+        if self.view.is_none() {
+            return Ok(Order::default());
+        }
+        let by = match self.sort.as_deref() {
+            None | Some("") => SortBy::Created,
+            Some(s) => SortBy::parse(s)?,
+        };
+        let ascending = match self.order.as_deref() {
+            None | Some("") | Some("desc") => false,
+            Some("asc") => true,
+            Some(o) => return Err(ApiError::invalid(format!("order: must be asc or desc, not {o:?}"))),
+        };
+        Ok(Order { by, ascending })
     }
 }
 
@@ -197,6 +237,9 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let q = ListQuery::parse(query.as_deref().unwrap_or_default())?;
+    if q.view.is_some() {
+        return list_summaries(&app, &caller, q).await;
+    }
     let filter = ListFilter {
         statuses: q.status,
         kind: q.kind.or(q.kind_alias),
@@ -221,6 +264,96 @@ pub async fn list(
         offset,
     })
     .into_response())
+}
+
+/// The answer of `GET /jobs?view=summary`: the console's list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SummaryPage {
+    pub jobs: Vec<JobSummary>,
+    /// Where the next page starts (the same filter, sort and order); `null` on the last page.
+    pub next: Option<String>,
+    pub limit: usize,
+    /// Jobs the filter (or the search) matches in all.
+    pub total: i64,
+    /// `true` when `total` is an estimate (a kind and some statuses: the counters are by status
+    /// and by kind, not both); the console says "about".
+    pub total_estimated: bool,
+}
+
+/// `GET /jobs?view=summary&q=&sort=&order=`: summary fields, a total, search and sort.
+async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQuery) -> ApiResult<Response> {
+    let order = q.order()?;
+    let limit = q.limit.unwrap_or(50);
+    if q.offset.is_some() {
+        return Err(ApiError::invalid("offset: not with view=summary; follow next"));
+    }
+    let filter = ListFilter {
+        statuses: q.status.clone(),
+        kind: q.kind.or(q.kind_alias),
+        order,
+        ..ListFilter::default()
+    };
+    if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        let mut found = app.jobs.search(caller, text, &filter).await?;
+        found.sort_by(|a, b| {
+            let (ka, kb) = (order.key(a), order.key(b));
+            if order.ascending { ka.cmp(&kb) } else { kb.cmp(&ka) }
+        });
+        let total = found.len() as i64;
+        found.truncate(limit);
+        return Ok(Json(SummaryPage {
+            jobs: found.iter().map(JobSummary::of).collect(),
+            next: None,
+            limit,
+            total,
+            total_estimated: false,
+        })
+        .into_response());
+    }
+    // The page and the counters (for the total) at once: the answer waits for the slower only.
+    let (page, stats) = tokio::try_join!(
+        app.jobs.list(caller, filter.clone(), limit, q.next.as_deref()),
+        app.jobs.stats(caller, clock::now()),
+    )?;
+    let (total, total_estimated) = total_of(&stats, &filter);
+    Ok(Json(SummaryPage {
+        jobs: page.jobs.iter().map(JobSummary::of).collect(),
+        next: page.next,
+        limit,
+        total,
+        total_estimated,
+    })
+    .into_response())
+}
+
+/// How many jobs `filter` matches, from the counters: exact for statuses alone or a kind alone;
+/// for both, the statuses' count in the kind's share (an estimate).
+pub fn total_of(stats: &Stats, filter: &ListFilter) -> (i64, bool) {
+    let of_statuses: i64 = if filter.statuses.is_empty() {
+        stats.total
+    } else {
+        filter
+            .statuses
+            .iter()
+            .map(|s| stats.by_status.get(s.as_str()).copied().unwrap_or(0))
+            .sum()
+    };
+    match filter.kind {
+        None => (of_statuses.max(0), false),
+        Some(k) => {
+            let of_kind = stats.by_kind.get(k.as_str()).copied().unwrap_or(0).max(0);
+            if filter.statuses.is_empty() || of_statuses >= stats.total {
+                (of_kind, false)
+            } else if stats.total <= 0 {
+                (0, false)
+            } else {
+                (
+                    ((of_statuses as f64) * (of_kind as f64) / (stats.total as f64)).round() as i64,
+                    true,
+                )
+            }
+        }
+    }
 }
 
 /// The listed views of `page`'s jobs that fit in one answer (under [`LIST_MAX_BYTES`]), and
@@ -312,6 +445,22 @@ pub async fn retry(State(app): State<AppState>, Signed(caller): Signed, Path(id)
     Ok(Json(JobView::full(&job)).into_response())
 }
 
+/// `POST /jobs/{id}/run`: a job scheduled for later runs now.
+#[utoipa::path(post, path = "/jobs/{id}/run", summary = "Run a job scheduled for later now", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Due now, its message sent without delay (status unchanged: waiting for a worker)", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Not waiting, or not scheduled for later", body = ErrorBody),
+        (status = 503, description = "The message could not be sent; the job is due now and runs when its delayed message arrives", body = ErrorBody)))]
+pub async fn run_now(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let job = app.jobs.run_now(&caller, job_id(&id)?).await?;
+    Ok(Json(JobView::full(&job)).into_response())
+}
+
 /// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.
 #[utoipa::path(post, path = "/jobs/retry", summary = "Retry failed jobs in bulk", tag = "jobs", request_body = RetryFilter,
     responses(
@@ -339,6 +488,66 @@ pub struct RetryAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_retry: Option<usize>,
     pub job_ids: Vec<JobId>,
+}
+
+/// The body of `POST /jobs/cancel`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelSelection {
+    /// The selected jobs (at most 100); those no longer pending or queued are left alone.
+    pub ids: Vec<JobId>,
+    /// Count what would be cancelled without doing it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer of `POST /jobs/cancel`: `cancelled`, or with `dry_run` `would_cancel`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CancelAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_cancel: Option<usize>,
+    pub job_ids: Vec<JobId>,
+}
+
+/// `POST /jobs/cancel` `{"ids", "dry_run"?}`: cancels a selection (bounded), each job through
+/// the state machine.
+#[utoipa::path(post, path = "/jobs/cancel", summary = "Cancel a selection of jobs (at most 100; those pending or queued)", tag = "jobs", request_body = CancelSelection,
+    responses(
+        (status = 200, description = "How many were cancelled (or would be, with dry_run), and which", body = CancelAnswer),
+        (status = 400, description = "No ids, or more than 100", body = ErrorBody)))]
+pub async fn bulk_cancel(State(app): State<AppState>, Signed(caller): Signed, body: Bytes) -> ApiResult<Response> {
+    let sel: CancelSelection = parse_json(&body)?;
+    let ids = app.jobs.bulk_cancel(&caller, &sel.ids, sel.dry_run).await?;
+    let n = Some(ids.len());
+    let (cancelled, would_cancel) = if sel.dry_run { (None, n) } else { (n, None) };
+    Ok(Json(CancelAnswer {
+        cancelled,
+        would_cancel,
+        job_ids: ids,
+    })
+    .into_response())
+}
+
+/// `GET /jobs/failures?kind=`: the latest failures grouped by reason.
+#[utoipa::path(get, path = "/jobs/failures", summary = "The latest failed jobs (up to 1,000) grouped by their normalized error", tag = "jobs",
+    params(("kind" = Option<JobKind>, Query, description = "Only this kind")),
+    responses(
+        (status = 200, description = "Groups, largest first", body = shared::service::FailureGroups),
+        (status = 400, description = "Unknown kind", body = ErrorBody)))]
+pub async fn failures(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let mut kind = None;
+    for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
+        if (k == "kind" || k == "type") && !v.is_empty() {
+            kind = Some(v.parse::<JobKind>()?);
+        }
+    }
+    Ok(Json(app.jobs.failure_groups(&caller, kind).await?).into_response())
 }
 
 /// `GET /stats`: the caller's jobs (an admin's: everyone's).

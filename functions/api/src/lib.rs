@@ -3,7 +3,10 @@
 
 pub mod app;
 pub mod auth;
+#[cfg(test)]
+mod console_tests;
 pub mod dashboard;
+pub mod dead_letters;
 pub mod docs;
 pub mod error;
 #[cfg(test)]

@@ -90,6 +90,80 @@ impl Serialize for JobView<'_> {
     }
 }
 
+/// A job's summary fields: a row of the console's list (`GET /jobs?view=summary`); the whole job
+/// is `GET /jobs/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct JobSummary {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: shared::job::JobId,
+    pub kind: JobKind,
+    /// Same as kind (seed 001's name).
+    #[serde(rename = "type")]
+    pub kind_alias: JobKind,
+    pub status: JobStatus,
+    pub priority: u8,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub progress: shared::job::Progress,
+    #[serde(with = "shared::clock::serde_ts")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "shared::clock::serde_ts")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    #[serde(with = "shared::clock::serde_ts::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub scheduled_for: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<shared::auth::Owner>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The kind's main key: an archive's asset id, an ingest's file name, an image job's first
+    /// store id (`S1 +2` when it has more).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Bumped by every write (the console redraws a row when it changes).
+    pub version: u64,
+}
+
+impl JobSummary {
+    pub fn of(job: &Job) -> JobSummary {
+        use shared::job::JobSpec;
+        let key = match &job.spec {
+            JobSpec::Archive(p) => Some(p.asset_id.clone()),
+            JobSpec::LogIngest(p) if !p.file_name.is_empty() => Some(p.file_name.clone()),
+            JobSpec::LogIngest(p) => p.key.rsplit('/').next().map(str::to_string),
+            JobSpec::Image(p) => {
+                let mut stores: Vec<&str> = p.visits.iter().map(|v| v.store_id.as_str()).collect();
+                stores.dedup();
+                stores.first().map(|first| match stores.len() {
+                    1 => first.to_string(),
+                    n => format!("{first} +{}", n - 1),
+                })
+            }
+            _ => None,
+        };
+        JobSummary {
+            id: job.id,
+            kind: job.kind(),
+            kind_alias: job.kind(),
+            status: job.status,
+            priority: job.priority,
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            progress: job.progress.clone(),
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            scheduled_for: job.scheduled_for,
+            owner: job.owner.clone(),
+            error: job.error.clone(),
+            key,
+            version: job.version,
+        }
+    }
+}
+
 /// Seed 002's job (`GET /api/jobs/{id}`): `{id, type, status, createdAt, updatedAt}`, plus
 /// `error` and `result` when set. Its clients know four statuses: `queued` (waiting again) reads
 /// as `pending`, `cancelled` as `failed` with `error: "cancelled"`.

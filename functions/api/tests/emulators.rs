@@ -630,6 +630,142 @@ async fn an_image_submission_over_6_mb_goes_through_a_presigned_upload() {
     assert!(answer["error"].as_str().unwrap().starts_with("upload_id: "), "{answer}");
 }
 
+/// Dead letters the AWS way: a peek lists them with their jobs and hides nothing; one is
+/// redriven by receive, send, delete; the rest by SQS's `StartMessageMoveTask`.
+#[tokio::test]
+async fn dead_letters_are_peeked_with_their_jobs_and_redriven_one_or_all() {
+    let Api { _t: t, app } = api().await;
+    let clients = shared::aws::Clients::from_config(&shared::aws::sdk_config().await);
+    let queues = api::dashboard::Queues::new(clients.clone(), |v| t.env.get(v).cloned());
+    let api = Api {
+        app: app.layer(axum::Extension(queues)),
+        _t: t,
+    };
+    let t = &api._t;
+    // GIVEN three jobs whose messages are dead letters of the high queue
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let job = api.create(5).await;
+        ids.push(id(&job));
+    }
+    // (their real messages wait on the high queue: drain them, so only the redriven ones count)
+    loop {
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(t.var("HIGH_QUEUE_URL"))
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let batch = out.messages.unwrap_or_default();
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            clients
+                .sqs
+                .delete_message()
+                .queue_url(t.var("HIGH_QUEUE_URL"))
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    for id in &ids {
+        clients
+            .sqs
+            .send_message()
+            .queue_url(t.var("HIGH_DLQ_URL"))
+            .message_body(json!({ "job_id": id }).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    // WHEN the console peeks
+    let (status, peek) = api.call("GET", "/queues/high_dead_letter/messages?max=10", None).await;
+    assert_eq!(status, StatusCode::OK, "{peek}");
+    // THEN it sees each with its job, and nothing was hidden
+    let listed: Vec<String> = peek["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["job_id"].as_str().unwrap().to_string())
+        .collect();
+    let (mut a, mut b) = (listed.clone(), ids.clone());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "{peek}");
+    assert_eq!(peek["redrives_to"], "high");
+    assert_eq!(peek["messages"][0]["job"]["kind"], "archive", "{peek}");
+    assert_eq!(dlq_depths(&api).await, (0, 3));
+
+    // WHEN one is redriven
+    let one = peek["messages"][0]["message_id"].as_str().unwrap();
+    let (status, moved) = api
+        .call(
+            "POST",
+            "/queues/high_dead_letter/redrive",
+            Some(json!({"message_id": one})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(
+        (moved["method"].as_str(), moved["moved"].as_i64()),
+        (Some("receive-send-delete"), Some(1))
+    );
+    assert_eq!(dlq_depths(&api).await, (1, 2));
+    let (status, gone) = api
+        .call(
+            "POST",
+            "/queues/high_dead_letter/redrive",
+            Some(json!({"message_id": one})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
+    assert!(gone["error"].as_str().unwrap().starts_with("message_id:"), "{gone}");
+
+    // WHEN the rest are redriven at once
+    let (status, all) = api
+        .call("POST", "/queues/high_dead_letter/redrive", Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(all["method"], "StartMessageMoveTask");
+    assert!(all["task_handle"].is_string(), "{all}");
+    let mut last = (0, 0);
+    for _ in 0..50 {
+        last = dlq_depths(&api).await;
+        if last == (3, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(last, (3, 0), "every dead letter back on the high queue");
+    // Unknown queues and bad input are refused, naming them.
+    let (status, _) = api.call("GET", "/queues/high/messages", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, err) = api.call("GET", "/queues/high_dead_letter/messages?max=99", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(err["error"].as_str().unwrap().starts_with("max:"), "{err}");
+}
+
+/// (visible on high, visible on high_dead_letter), as `GET /queues` says.
+async fn dlq_depths(api: &Api) -> (i64, i64) {
+    let (_, body) = api.call("GET", "/queues", None).await;
+    let of = |n: &str| {
+        body["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == n)
+            .unwrap()["visible"]
+            .as_i64()
+            .unwrap()
+    };
+    (of("high"), of("high_dead_letter"))
+}
+
 #[tokio::test]
 async fn uploads_lists_the_callers_own_files_newest_first_and_bounded() {
     let api = api().await;

@@ -429,6 +429,28 @@ impl Job {
         self.transition(JobStatus::Queued, now, "retry requested")
     }
 
+    /// An operator's "run now" of a job scheduled for later: it becomes due now (`scheduled_for`
+    /// cleared); its status stays (`pending` or `queued`, waiting for a worker), the timeline
+    /// says who asked. Anything but a waiting job scheduled ahead of `now` is a conflict.
+    pub fn run_now(&mut self, who: &str, now: OffsetDateTime) -> Result<()> {
+        if !matches!(self.status, JobStatus::Pending | JobStatus::Queued) {
+            return Err(Error::Conflict(format!(
+                "job {} is {}; only a waiting (pending or queued) job can be run now",
+                self.id, self.status
+            )));
+        }
+        if !self.scheduled_for.is_some_and(|at| at > now) {
+            return Err(Error::Conflict(format!(
+                "job {} is not scheduled for later; it runs as soon as a worker takes it",
+                self.id
+            )));
+        }
+        self.scheduled_for = None;
+        self.updated_at = now;
+        self.record(now, format!("run now (was scheduled), asked by {who}"));
+        Ok(())
+    }
+
     /// Compensation for a retry whose message could not be sent: back to `failed` with the reason.
     /// Only valid right after [`Job::retry`] (queued, no attempt made).
     pub fn restore_failed(&mut self, reason: String, now: OffsetDateTime) -> Result<()> {
@@ -533,9 +555,22 @@ impl Job {
     ) -> Result<()> {
         self.ensure_run(run)?;
         self.result = Some(JobResult::Image(result.clone()).to_value());
-        self.progress = Progress {
-            percent: 100,
-            stage: "completed".into(),
+        // Honest about a failure: the share of images measured, and a stage that says failed
+        // (a failed job never reads "100 % completed").
+        let images = result.images_ok + result.images_failed;
+        self.progress = match error {
+            None => Progress {
+                percent: 100,
+                stage: "completed".into(),
+            },
+            Some(_) => Progress {
+                percent: if images == 0 {
+                    0
+                } else {
+                    (result.images_ok * 100 / images).min(99) as u8
+                },
+                stage: format!("failed: {} of {images} images measured", result.images_ok),
+            },
         };
         match error {
             None => {
@@ -605,6 +640,37 @@ mod tests {
                 assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from} -> {to}");
             }
         }
+    }
+
+    #[test]
+    fn a_failed_image_job_does_not_read_100_percent_completed() {
+        let spec = JobSpec::from_json(
+            "image",
+            json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg", "http://a/c.jpg", "http://a/d.jpg", "http://a/e.jpg"], "visit_time": "t"}]}),
+        )
+        .unwrap();
+        let mut ended = Vec::new();
+        for failed in [0u64, 3] {
+            let mut job = Job::new(spec.clone(), 3, None, t(0)).unwrap();
+            job.start_parts(1, t(1)).unwrap();
+            let run = job.run_key().unwrap();
+            let result = ImageJobResult {
+                images_ok: 4 - failed,
+                images_failed: failed,
+                stores: 1,
+                stores_failed: u64::from(failed > 0),
+                parts: 1,
+                ..ImageJobResult::default()
+            };
+            let error = (failed > 0).then(|| "S1: 3 images failed".to_string());
+            job.finish_parts(&run, &result, error, t(2)).unwrap();
+            ended.push((job.status, job.progress.percent, job.progress.stage.clone()));
+        }
+        assert_eq!(ended[0], (JobStatus::Completed, 100, "completed".to_string()));
+        assert_eq!(
+            ended[1],
+            (JobStatus::Failed, 25, "failed: 1 of 4 images measured".to_string())
+        );
     }
 
     #[test]

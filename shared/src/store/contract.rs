@@ -87,6 +87,7 @@ pub async fn owners_list_and_count_only_their_own(store: &dyn JobStore) {
         statuses: vec![JobStatus::Failed],
         kind: Some(JobKind::Archive),
         scope: Scope::Owner(alice.clone()),
+        ..ListFilter::default()
     };
     let failed: Vec<_> = store.list(&failed_images, 100, None).await.unwrap().jobs;
     assert_eq!(failed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![alices[1].id]);
@@ -280,4 +281,141 @@ pub async fn modify_known_writes_from_a_known_job_and_never_loses_a_newer_write(
     assert_eq!(after.progress.percent, 40);
     assert_eq!(after.version, claimed.version + 1);
     assert_eq!(store.get(created.id).await.unwrap(), Some(after));
+}
+
+/// Search and sort: [`JobStore::find`] answers a short id and each main key (an archive's asset
+/// id, an ingest's file name, an image job's store ids) with exactly the jobs that have it, newest
+/// first; a discarded job is no longer found; listings sorted by created, updated or priority, in
+/// either direction, serve every job once in that order across cursor pages, with kind and owner
+/// filters.
+pub async fn search_and_sort(store: &dyn JobStore) {
+    use super::find_terms;
+    use super::shards::{Order, SortBy};
+    let alice = owner("alice");
+    let t0 = clock::now() - Duration::hours(1);
+    let mut made = Vec::new();
+    for n in 0..14usize {
+        let spec = match n % 3 {
+            0 => archive_spec(n % 6), // asset ids repeat: a0 and a3 twice
+            1 => JobSpec::from_json(
+                "log_ingest",
+                json!({"bucket": "b", "key": format!("uploads/x/{n}/app.jsonl"), "file_name": format!("App-{}.jsonl", n % 2)}),
+            )
+            .unwrap(),
+            _ => JobSpec::from_json(
+                "image",
+                json!({"count": 2, "visits": [
+                    {"store_id": format!("S{}", n % 4), "image_url": ["https://img.example/1.jpg"], "visit_time": "t"},
+                    {"store_id": "S99", "image_url": ["https://img.example/2.jpg"], "visit_time": "t"}]}),
+            )
+            .unwrap(),
+        };
+        let mut job = Job::new(spec, (n % 5 + 1) as u8, None, t0 + Duration::seconds(n as i64)).unwrap();
+        if n % 2 == 0 {
+            job.owner = Some(alice.clone());
+        }
+        match store.create(&job, None, &[]).await.unwrap() {
+            Created::New(j) => made.push(j),
+            Created::Existing(_) => unreachable!(),
+        }
+    }
+    // Some change later (updated_at moves; statuses differ).
+    for (i, job) in made.iter_mut().enumerate().filter(|(i, _)| i % 4 == 1) {
+        *job = store
+            .modify(job.id, &mut |j| {
+                j.transition(
+                    JobStatus::Queued,
+                    clock::now() + Duration::milliseconds(i as i64),
+                    "enqueued",
+                )
+            })
+            .await
+            .unwrap();
+    }
+
+    // Every term finds exactly the jobs that have it, newest first.
+    let mut terms: Vec<String> = made.iter().flat_map(find_terms).collect();
+    terms.sort();
+    terms.dedup();
+    assert!(
+        terms.contains(&"s99".to_string()) && terms.contains(&"app-1.jsonl".to_string()),
+        "{terms:?}"
+    );
+    for term in &terms {
+        let mut want: Vec<&Job> = made.iter().filter(|j| find_terms(j).contains(term)).collect();
+        want.sort_by_key(|j| std::cmp::Reverse(super::shards::created_key(j)));
+        let got = store.find(term, 100).await.unwrap();
+        assert_eq!(got, want.iter().map(|j| j.id).collect::<Vec<_>>(), "term {term}");
+    }
+    let short = find_terms(&made[5])[0].clone();
+    assert_eq!(short.len(), super::SHORT_ID_LEN);
+    assert!(made[5].id.to_string().ends_with(&short));
+    assert_eq!(store.find("no-such-thing", 100).await.unwrap(), Vec::<JobId>::new());
+    assert_eq!(store.find("s99", 2).await.unwrap().len(), 2, "limit honoured");
+
+    // A discarded job's lookups go with it.
+    let gone = Job::new(archive_spec(77), 3, None, clock::now()).unwrap();
+    let gone = match store.create(&gone, None, &[]).await.unwrap() {
+        Created::New(j) => j,
+        Created::Existing(_) => unreachable!(),
+    };
+    assert_eq!(store.find("a77", 10).await.unwrap(), vec![gone.id]);
+    store.discard(&gone, None).await.unwrap();
+    assert_eq!(store.find("a77", 10).await.unwrap(), Vec::<JobId>::new());
+
+    // Sorted listings: every order, both directions, small pages, with filters.
+    let filters = [
+        ListFilter::default(),
+        ListFilter {
+            kind: Some(JobKind::Image),
+            ..ListFilter::default()
+        },
+        ListFilter {
+            scope: Scope::Owner(alice.clone()),
+            ..ListFilter::default()
+        },
+        ListFilter {
+            statuses: vec![JobStatus::Pending],
+            scope: Scope::Owner(alice.clone()),
+            kind: Some(JobKind::Archive),
+            ..ListFilter::default()
+        },
+    ];
+    for by in [SortBy::Created, SortBy::Updated, SortBy::Priority] {
+        for ascending in [false, true] {
+            let order = Order { by, ascending };
+            for base in &filters {
+                let filter = ListFilter { order, ..base.clone() };
+                let mut want: Vec<&Job> = made
+                    .iter()
+                    .filter(|j| filter.statuses.is_empty() || filter.statuses.contains(&j.status))
+                    .filter(|j| filter.kind.is_none_or(|k| j.kind() == k))
+                    .filter(|j| match &filter.scope {
+                        Scope::All => true,
+                        Scope::Owner(o) => j.owner.as_ref() == Some(o),
+                    })
+                    .collect();
+                want.sort_by(|a, b| {
+                    let (ka, kb) = (by.key(a), by.key(b));
+                    if ascending { ka.cmp(&kb) } else { kb.cmp(&ka) }
+                });
+                let mut got = Vec::new();
+                let mut cursor: Option<String> = None;
+                for _ in 0..50 {
+                    let page = store.list(&filter, 3, cursor.as_deref()).await.unwrap();
+                    assert!(page.jobs.len() <= 3);
+                    got.extend(page.jobs.into_iter().map(|j| j.id));
+                    match page.next {
+                        Some(n) => cursor = Some(n),
+                        None => break,
+                    }
+                }
+                assert_eq!(
+                    got,
+                    want.iter().map(|j| j.id).collect::<Vec<_>>(),
+                    "{by:?} ascending={ascending} {base:?}"
+                );
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::shards::{self, PartitionReader, created_key, shard_of};
+use super::shards::{self, Order, PartitionReader, SortBy, created_key, shard_of};
 use super::table::*;
 use super::{Change, Created, IdempotencyKey, JobStore, ListFilter, MinuteCount, Page, Stats};
 use crate::auth::{Owner, Scope};
@@ -495,6 +495,21 @@ impl DynamoJobStore {
             filter.statuses.clone()
         };
         let mut parts = Vec::new();
+        // Sorted by last change or priority: the sharded status indexes of that key, whoever's
+        // and whatever kind (the reader filters those).
+        let sorted_index = match filter.order.by {
+            SortBy::Created => None,
+            SortBy::Updated => Some(BY_STATUS_SHARD_UPDATED),
+            SortBy::Priority => Some(BY_STATUS_SHARD_PRIORITY),
+        };
+        if let Some(index) = sorted_index {
+            for status in statuses {
+                for shard in 0..self.shards {
+                    parts.push((format!("{status}#{shard}"), index, STATUS_SHARD));
+                }
+            }
+            return (parts, self.shards);
+        }
         let shards = match &filter.scope {
             Scope::All => self.shards,
             Scope::Owner(_) => 1,
@@ -519,6 +534,10 @@ impl DynamoJobStore {
 struct IndexReader<'a> {
     store: &'a DynamoJobStore,
     parts: Vec<(String, &'static str, &'static str)>,
+    order: Order,
+    /// Filters of a sorted-by-updated/priority listing (its index holds every kind and owner).
+    kind: Option<JobKind>,
+    owner: Option<Owner>,
 }
 
 #[async_trait]
@@ -533,24 +552,49 @@ impl PartitionReader for IndexReader<'_> {
         n: usize,
     ) -> Result<(Vec<Job>, Option<Item>)> {
         let (value, index, attr) = &self.parts[partition];
+        let sort_attr = match self.order.by {
+            SortBy::Created => CREATED_KEY,
+            SortBy::Updated => UPDATED_KEY,
+            SortBy::Priority => PRIORITY_KEY,
+        };
         let mut q = self
             .store
             .client
             .query()
             .table_name(&self.store.table)
             .index_name(*index)
-            .scan_index_forward(false)
+            .scan_index_forward(self.order.ascending)
             .limit(n as i32)
             .expression_attribute_names("#p", *attr)
             .expression_attribute_values(":p", s(value))
             .set_exclusive_start_key(start);
         q = match before {
             Some(c) => q
-                .key_condition_expression("#p = :p AND #c < :c")
-                .expression_attribute_names("#c", CREATED_KEY)
+                .key_condition_expression(if self.order.ascending {
+                    "#p = :p AND #c > :c"
+                } else {
+                    "#p = :p AND #c < :c"
+                })
+                .expression_attribute_names("#c", sort_attr)
                 .expression_attribute_values(":c", s(c)),
             None => q.key_condition_expression("#p = :p"),
         };
+        let mut filters = Vec::new();
+        if let Some(k) = self.kind {
+            filters.push("#k = :k");
+            q = q
+                .expression_attribute_names("#k", "kind")
+                .expression_attribute_values(":k", s(k.as_str()));
+        }
+        if let Some(o) = &self.owner {
+            filters.push("#o = :o");
+            q = q
+                .expression_attribute_names("#o", "owner")
+                .expression_attribute_values(":o", s(o.to_string()));
+        }
+        if !filters.is_empty() {
+            q = q.filter_expression(filters.join(" AND "));
+        }
         let out = q.send().await.map_err(|e| Error::aws("Query", e))?;
         let jobs = out
             .items
@@ -578,6 +622,17 @@ impl JobStore for DynamoJobStore {
                     AttributeValue::N((job.created_at + IDEMPOTENCY_TTL).unix_timestamp().to_string()),
                 )
                 .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        // The search's lookups (short id, main keys): one small item each, no condition.
+        for term in super::find_terms(job) {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .item(PK, s(find_pk(&term)))
+                .item(SK, s(created_key(job)))
+                .item("job_id", s(job.id.to_string()))
                 .build()
                 .map_err(build_error)?;
             items.push(TransactWriteItem::builder().put(put).build());
@@ -683,6 +738,15 @@ impl JobStore for DynamoJobStore {
                 .map_err(build_error)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
+        for term in super::find_terms(job) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key(PK, s(find_pk(&term)))
+                .key(SK, s(created_key(job)))
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
         items.extend(self.counters(job, Some(job.status), None, None)?);
         match self.transact(items, "TransactWriteItems(discard)").await? {
             None => Ok(()),
@@ -729,15 +793,42 @@ impl JobStore for DynamoJobStore {
                 Vec::new()
             }
         };
-        shards::merge(
-            &IndexReader { store: self, parts },
-            count,
-            shards,
-            &empty,
-            limit,
-            cursor,
-        )
-        .await
+        let sorted = filter.order.by != SortBy::Created;
+        let reader = IndexReader {
+            store: self,
+            parts,
+            order: filter.order,
+            kind: filter.kind.filter(|_| sorted),
+            owner: match &filter.scope {
+                Scope::Owner(o) if sorted => Some(o.clone()),
+                _ => None,
+            },
+        };
+        shards::merge_in(&reader, filter.order, count, shards, &empty, limit, cursor).await
+    }
+
+    async fn find(&self, term: &str, limit: usize) -> Result<Vec<JobId>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", PK)
+            .expression_attribute_values(":p", s(find_pk(term)))
+            .scan_index_forward(false)
+            .limit(limit.clamp(1, 100) as i32)
+            .send()
+            .await
+            .map_err(|e| Error::aws("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                string(item, "job_id")
+                    .ok_or_else(|| Error::Corrupt("lookup item without job_id".into()))?
+                    .parse()
+            })
+            .collect()
     }
 
     async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {
@@ -837,6 +928,8 @@ fn job_item(job: &Job, shards: u32) -> Result<Item> {
         s(format!("{}#{}#{shard}", job.status, job.kind())),
     );
     item.insert(CREATED_KEY.into(), s(created_key(job)));
+    item.insert(UPDATED_KEY.into(), s(SortBy::Updated.key(job)));
+    item.insert(PRIORITY_KEY.into(), s(SortBy::Priority.key(job)));
     if let Some(owner) = &job.owner {
         item.insert(OWNER_STATUS.into(), s(format!("{owner}#{}", job.status)));
         item.insert(
@@ -845,6 +938,11 @@ fn job_item(job: &Job, shards: u32) -> Result<Item> {
         );
     }
     Ok(item)
+}
+
+/// The partition of a search term's lookup items.
+fn find_pk(term: &str) -> String {
+    format!("FIND#{term}")
 }
 
 fn job_from_item(item: Item) -> Result<Job> {

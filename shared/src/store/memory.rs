@@ -76,6 +76,7 @@ pub struct MemoryJobStore {
 /// owner), each read as DynamoDB's query reads it: newest first, below a `created_key`, `n` at a time.
 struct MemoryReader {
     parts: Vec<Vec<Job>>,
+    order: super::shards::Order,
 }
 
 #[async_trait]
@@ -90,13 +91,14 @@ impl super::shards::PartitionReader for MemoryReader {
         start: Option<String>,
         n: usize,
     ) -> Result<(Vec<Job>, Option<String>)> {
+        let o = self.order;
         let below = |j: &Job| {
-            let key = sort_key(j);
-            before.is_none_or(|b| key.as_str() < b) && start.as_deref().is_none_or(|s| key.as_str() < s)
+            let key = o.key(j);
+            before.is_none_or(|b| o.before(b, &key)) && start.as_deref().is_none_or(|s| o.before(s, &key))
         };
         let rest: Vec<&Job> = self.parts[partition].iter().filter(|j| below(j)).collect();
         let page: Vec<Job> = rest.iter().take(n).map(|j| (*j).clone()).collect();
-        let next = (rest.len() > n).then(|| sort_key(page.last().unwrap()));
+        let next = (rest.len() > n).then(|| o.key(page.last().unwrap()));
         Ok((page, next))
     }
 }
@@ -251,9 +253,12 @@ impl JobStore for MemoryJobStore {
         } else {
             filter.statuses.clone()
         };
-        let shards = match filter.scope {
-            Scope::All => self.shards(),
-            Scope::Owner(_) => 1,
+        // As DynamoDB: the owner indexes are not sharded; the updated/priority indexes are the
+        // sharded status ones (kind and owner as filters).
+        let order = filter.order;
+        let shards = match (&filter.scope, order.by) {
+            (Scope::Owner(_), super::shards::SortBy::Created) => 1,
+            _ => self.shards(),
         };
         let mut jobs: Vec<Job> = self
             .all()
@@ -261,7 +266,10 @@ impl JobStore for MemoryJobStore {
             .filter(|j| filter.kind.is_none_or(|k| j.kind() == k))
             .filter(|j| in_scope(&filter.scope, j))
             .collect();
-        jobs.sort_by_key(|j| std::cmp::Reverse(sort_key(j)));
+        jobs.sort_by(|a, b| {
+            let (ka, kb) = (order.key(a), order.key(b));
+            if order.ascending { ka.cmp(&kb) } else { kb.cmp(&ka) }
+        });
         let mut parts = Vec::new();
         for status in &statuses {
             for shard in 0..shards {
@@ -274,7 +282,18 @@ impl JobStore for MemoryJobStore {
             }
         }
         let count = parts.len();
-        super::shards::merge(&MemoryReader { parts }, count, shards, &[], limit, cursor).await
+        super::shards::merge_in(&MemoryReader { parts, order }, order, count, shards, &[], limit, cursor).await
+    }
+
+    /// The lookups DynamoDB keeps, computed from the jobs: [`super::find_terms`], newest first.
+    async fn find(&self, term: &str, limit: usize) -> Result<Vec<JobId>> {
+        let mut found: Vec<Job> = self
+            .all()
+            .into_iter()
+            .filter(|j| super::find_terms(j).iter().any(|t| t == term))
+            .collect();
+        found.sort_by_key(|j| std::cmp::Reverse(sort_key(j)));
+        Ok(found.into_iter().take(limit).map(|j| j.id).collect())
     }
 
     async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {
@@ -790,6 +809,11 @@ mod tests {
             &MemoryJobStore::new(),
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn search_and_sort() {
+        super::super::contract::search_and_sort(&MemoryJobStore::new().with_status_shards(3)).await;
     }
 
     #[tokio::test]

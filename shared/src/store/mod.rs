@@ -58,6 +58,8 @@ pub struct ListFilter {
     pub kind: Option<JobKind>,
     /// Whose jobs: everyone's (admins) or one owner's.
     pub scope: Scope,
+    /// Newest first by creation unless told otherwise.
+    pub order: shards::Order,
 }
 
 /// One page of a listing, newest first. `next` is an opaque cursor for the following page.
@@ -83,6 +85,49 @@ pub struct Stats {
 pub struct MinuteCount {
     pub minute: String,
     pub completed: i64,
+}
+
+/// Characters of a job id the console shows (its short id: the id's last 8 characters).
+pub const SHORT_ID_LEN: usize = 8;
+/// Search terms one job writes at most: its short id and up to 4 main keys (an image job's
+/// distinct store ids beyond that are not searchable); each is one lookup item in the job's
+/// creating transaction.
+pub const MAX_FIND_TERMS: usize = 5;
+
+/// A search text as a term: trimmed, lowercase, a leading `…` (the console's short id) dropped.
+pub fn find_term(text: &str) -> String {
+    text.trim().trim_start_matches('…').trim().to_lowercase()
+}
+
+/// What a job can be found by, besides its full id: its short id and its kind's main key (an
+/// archive's asset id, an ingest's file name, an image job's store ids), as terms
+/// ([`find_term`]), without duplicates. Written once, when the job is created.
+pub fn find_terms(job: &Job) -> Vec<String> {
+    let id = job.id.to_string();
+    let mut terms = vec![id[id.len() - SHORT_ID_LEN..].to_string()];
+    let keys: Vec<&str> = match &job.spec {
+        crate::job::JobSpec::Archive(p) => vec![p.asset_id.as_str()],
+        crate::job::JobSpec::LogIngest(p) => {
+            let name = if p.file_name.is_empty() {
+                p.key.rsplit('/').next().unwrap_or_default()
+            } else {
+                p.file_name.as_str()
+            };
+            vec![name]
+        }
+        crate::job::JobSpec::Image(p) => p.visits.iter().map(|v| v.store_id.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    for key in keys {
+        let term = find_term(key);
+        if terms.len() >= MAX_FIND_TERMS {
+            break;
+        }
+        if !term.is_empty() && !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    terms
 }
 
 /// Where jobs live.
@@ -112,6 +157,10 @@ pub trait JobStore: Send + Sync {
 
     /// Lists jobs newest first, from GSI queries (never a table scan).
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page>;
+
+    /// Ids of the jobs one of whose [`find_terms`] is `term`, newest first, at most `limit`:
+    /// one query of the lookup items the creating transaction wrote (never a scan).
+    async fn find(&self, term: &str, limit: usize) -> Result<Vec<JobId>>;
 
     /// Counts by status and kind, and completions per minute for the hour before `now`, of
     /// everyone's jobs or one owner's; exact, from counters (never a scan).

@@ -57,6 +57,70 @@ pub fn created_key(job: &Job) -> String {
     format!("{}#{}", clock::format(job.created_at), job.id)
 }
 
+/// What a listing is sorted by. Every key ends in the job's id, so keys are unique and one sort
+/// space spans every partition of a listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortBy {
+    /// `created_key`: `<created_at>#<id>` (the `by_status_shard`/`by_status_kind_shard`/owner indexes).
+    #[default]
+    Created,
+    /// `updated_key`: `<updated_at>#<id>` (`by_status_shard_updated`).
+    Updated,
+    /// `priority_key`: `<priority>#<created_at>#<id>` (`by_status_shard_priority`): by priority, then age.
+    Priority,
+}
+
+impl SortBy {
+    /// The job's key in this order.
+    pub fn key(self, job: &Job) -> String {
+        match self {
+            SortBy::Created => created_key(job),
+            SortBy::Updated => format!("{}#{}", clock::format(job.updated_at), job.id),
+            SortBy::Priority => format!("{}#{}", job.priority, created_key(job)),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortBy::Created => "created",
+            SortBy::Updated => "updated",
+            SortBy::Priority => "priority",
+        }
+    }
+
+    /// `created`, `updated` or `priority`; anything else is a 400 naming `sort`.
+    pub fn parse(s: &str) -> Result<SortBy> {
+        match s {
+            "created" | "created_at" => Ok(SortBy::Created),
+            "updated" | "updated_at" => Ok(SortBy::Updated),
+            "priority" => Ok(SortBy::Priority),
+            _ => Err(Error::Invalid(format!(
+                "sort: must be created, updated or priority, not {s:?}"
+            ))),
+        }
+    }
+}
+
+/// The order of a listing: a key, and which end first. The default is newest first by creation;
+/// descending by `priority` is the highest priority first (newest first within one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Order {
+    pub by: SortBy,
+    /// Ascending: oldest (or lowest priority) first.
+    pub ascending: bool,
+}
+
+impl Order {
+    pub fn key(&self, job: &Job) -> String {
+        self.by.key(job)
+    }
+
+    /// Whether key `a` is served before key `b`.
+    pub fn before(&self, a: &str, b: &str) -> bool {
+        if self.ascending { a < b } else { a > b }
+    }
+}
+
 /// Where a listing goes on: below `boundary` in every partition but the `done` ones.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
@@ -70,10 +134,16 @@ pub struct Cursor {
 const VERSION: &str = "2";
 
 impl Cursor {
-    /// A cursor that goes on after `job`, with no partition known to be finished.
+    /// A cursor that goes on after `job` (newest first by creation), with no partition known to
+    /// be finished.
     pub fn after(job: &Job) -> Cursor {
+        Self::after_in(job, Order::default())
+    }
+
+    /// A cursor that goes on after `job` in `order`.
+    pub fn after_in(job: &Job, order: Order) -> Cursor {
         Cursor {
-            boundary: created_key(job),
+            boundary: order.key(job),
             done: Vec::new(),
         }
     }
@@ -135,8 +205,10 @@ pub trait PartitionReader: Sync {
     /// Where a read goes on (DynamoDB's `LastEvaluatedKey`).
     type Start: Send;
 
-    /// Up to `n` jobs of partition `partition`, newest first, with `created_key` below `before`
-    /// (when given), from `start` on; and where the next read goes on, `None` when there are no more.
+    /// Up to `n` jobs of partition `partition` in the listing's order (newest first by
+    /// `created_key` unless the reader was made for another [`Order`]), past `before` in that
+    /// order (when given), from `start` on; and where the next read goes on, `None` when there
+    /// are no more.
     async fn read(
         &self,
         partition: usize,
@@ -165,6 +237,20 @@ pub async fn merge<R: PartitionReader>(
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<Page> {
+    merge_in(reader, Order::default(), partitions, shards, empty, limit, cursor).await
+}
+
+/// [`merge`] in any [`Order`]: `reader` reads its partitions in that order (a GSI whose sort key
+/// is the order's key, queried forward or backward).
+pub async fn merge_in<R: PartitionReader>(
+    reader: &R,
+    order: Order,
+    partitions: usize,
+    shards: u32,
+    empty: &[bool],
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page> {
     let limit = limit.clamp(1, 500);
     let cursor = cursor.map(Cursor::decode).transpose()?;
     let before = cursor.as_ref().map(|c| c.boundary.clone());
@@ -178,6 +264,7 @@ pub async fn merge<R: PartitionReader>(
             batch: first,
         })
         .collect();
+    let serve_order = |a: &String, b: &String| if order.ascending { a.cmp(b) } else { b.cmp(a) };
     let mut want: Vec<usize> = (0..partitions).filter(|&i| parts[i].more).collect();
     while !want.is_empty() {
         let reads = want.iter().map(|&i| {
@@ -192,30 +279,35 @@ pub async fn merge<R: PartitionReader>(
             p.jobs.extend(jobs);
             p.batch = (p.batch * 2).min(limit + 1);
         }
-        // The (limit+1)-th newest job read so far: a partition whose last read job is older
-        // cannot hold one of the page's jobs (or the one that says there is a next page).
-        let mut keys: Vec<String> = parts.iter().flat_map(|p| p.jobs.iter().map(created_key)).collect();
-        keys.sort_unstable_by(|a, b| b.cmp(a));
+        // The (limit+1)-th job read so far in the page's order: a partition whose last read job
+        // comes after it cannot hold one of the page's jobs (or the one that says there is a
+        // next page).
+        let mut keys: Vec<String> = parts.iter().flat_map(|p| p.jobs.iter().map(|j| order.key(j))).collect();
+        keys.sort_unstable_by(serve_order);
         let cut = keys.get(limit).cloned();
         want = (0..partitions)
             .filter(|&i| {
                 let p = &parts[i];
                 p.more
                     && match (&cut, p.jobs.last()) {
-                        (Some(cut), Some(last)) => created_key(last) > *cut,
+                        (Some(cut), Some(last)) => order.before(&order.key(last), cut),
                         _ => true,
                     }
             })
             .collect();
     }
     let more_unread = parts.iter().any(|p| p.more);
-    let mut jobs: Vec<(String, Job)> = parts
-        .iter()
-        .flat_map(|p| p.jobs.iter().map(|j| (created_key(j), j.clone())))
-        .collect();
-    // A job that changed status between two reads is in two partitions: keep its newer version.
-    jobs.sort_by(|(ka, a), (kb, b)| kb.cmp(ka).then(b.version.cmp(&a.version)));
-    jobs.dedup_by(|(ka, _), (kb, _)| ka == kb);
+    // A job that changed between two reads is in two partitions (another status, or another
+    // `updated_key`): keep its newer version.
+    let mut newest: std::collections::HashMap<JobId, &Job> = std::collections::HashMap::new();
+    for j in parts.iter().flat_map(|p| p.jobs.iter()) {
+        let e = newest.entry(j.id).or_insert(j);
+        if j.version > e.version {
+            *e = j;
+        }
+    }
+    let mut jobs: Vec<(String, Job)> = newest.into_values().map(|j| (order.key(j), j.clone())).collect();
+    jobs.sort_by(|(ka, _), (kb, _)| serve_order(ka, kb));
     let more = more_unread || jobs.len() > limit;
     jobs.truncate(limit);
     let next = match (more, jobs.last()) {
@@ -224,7 +316,7 @@ pub async fn merge<R: PartitionReader>(
                 boundary: boundary.clone(),
                 done: parts
                     .iter()
-                    .map(|p| !p.more && p.jobs.iter().all(|j| created_key(j) >= *boundary))
+                    .map(|p| !p.more && p.jobs.iter().all(|j| !order.before(boundary, &order.key(j))))
                     .collect(),
             }
             .encode(),

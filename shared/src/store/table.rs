@@ -16,6 +16,12 @@
 //! hold only jobs, each status spread over `STATUS_SHARDS` partitions ([`super::shards`]);
 //! `created_key` = `<created_at>#<id>`, so newest first is a descending query, merged over the
 //! shards; the cursor of a page is [`super::shards::Cursor`].
+//! `by_status_shard_updated` (sk `updated_key` = `<updated_at>#<id>`) and `by_status_shard_priority`
+//! (sk `priority_key` = `<priority>#<created_at>#<id>`) share `status_shard` as their pk: the
+//! listings sorted by last change or by priority (a kind or owner filter is a filter expression
+//! on them).
+//! `FIND#<term>` / `<created_key>` items (`job_id`) are the search's lookups, written in the job's
+//! creating transaction ([`super::find_terms`]).
 //! `by_owner_status` (pk `<owner>#<status>`) and `by_owner_status_kind` (pk
 //! `<owner>#<status>#<kind>`) are the same per owner, for listings of one owner's jobs.
 //! The names must match `template.yaml`.
@@ -25,6 +31,12 @@ pub const SK: &str = "sk";
 pub const STATUS_SHARD: &str = "status_shard";
 pub const STATUS_KIND_SHARD: &str = "status_kind_shard";
 pub const CREATED_KEY: &str = "created_key";
+/// `<updated_at>#<id>`: the sort key of `by_status_shard_updated`.
+pub const UPDATED_KEY: &str = "updated_key";
+/// `<priority>#<created_at>#<id>`: the sort key of `by_status_shard_priority`.
+pub const PRIORITY_KEY: &str = "priority_key";
+pub const BY_STATUS_SHARD_UPDATED: &str = "by_status_shard_updated";
+pub const BY_STATUS_SHARD_PRIORITY: &str = "by_status_shard_priority";
 pub const TTL: &str = "expires_at";
 pub const BY_STATUS_SHARD: &str = "by_status_shard";
 pub const BY_STATUS_KIND_SHARD: &str = "by_status_kind_shard";
@@ -85,6 +97,11 @@ fn value_size(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
 /// (none known to be finished). The api uses it to end a page early.
 pub fn cursor_after(job: &crate::job::Job) -> String {
     super::shards::Cursor::after(job).encode()
+}
+
+/// The cursor of a listing in `order` that goes on after `job`.
+pub fn cursor_after_in(job: &crate::job::Job, order: super::shards::Order) -> String {
+    super::shards::Cursor::after_in(job, order).encode()
 }
 
 #[cfg(test)]
