@@ -421,7 +421,7 @@ impl Jobs {
             .await?;
         self.queue.enqueue(&job, clock::now()).await?;
         if job.status == JobStatus::Pending && job.enqueued_at.is_none() {
-            return self.mark_enqueued(job.id).await;
+            return self.mark_enqueued(&job).await;
         }
         Ok(job)
     }
