@@ -86,10 +86,13 @@ impl LambdaApi {
 impl Invoker for LambdaApi {
     async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.endpoint);
-        let resp = self
-            .http
-            .post(&url)
-            .json(payload)
+        let mut request = self.http.post(&url).json(payload);
+        // An HTTP API request's trace becomes the invocation's, as on AWS: `cargo lambda watch`
+        // hands the Invoke call's `X-Amzn-Trace-Id` to the function as `Lambda-Runtime-Trace-Id`.
+        if let Some(trace) = payload.pointer("/headers/x-amzn-trace-id").and_then(Value::as_str) {
+            request = request.header(crate::gateway::TRACE_HEADER, trace);
+        }
+        let resp = request
             .send()
             .await
             .map_err(|e| InvokeError::Transport(format!("{url}: {e}")))?;
