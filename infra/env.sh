@@ -2,7 +2,7 @@
 # Everything is overridable from the environment.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${JOBS_STATE_DIR:-$ROOT/.local}          # git-ignored: pids, logs, env files, emulator data
-LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}       # S3 + SQS + SNS + SES
+LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}       # S3 + SQS + SNS + SES + CloudWatch
 # DynamoDB: AWS's DynamoDB Local (Java, from infra/tools.sh), data kept in $STATE/dynamodb across
 # restarts (DYNAMODB_FRESH=1 infra/up starts it empty); DYNAMODB_EMULATOR=moto for moto server instead
 # (in memory, serialised by infra/moto_serial.py). MOTO_PORT is the older name of DYNAMODB_PORT.
@@ -33,9 +33,14 @@ export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$LOCALSTACK_PORT
 export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$LOCALSTACK_PORT
 export AWS_ENDPOINT_URL_SNS=http://127.0.0.1:$LOCALSTACK_PORT
 export AWS_ENDPOINT_URL_SES=http://127.0.0.1:$LOCALSTACK_PORT
+export AWS_ENDPOINT_URL_CLOUDWATCH=http://127.0.0.1:$LOCALSTACK_PORT
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$DYNAMODB_PORT
 export S3_FORCE_PATH_STYLE=true
 export SAM_CLI_TELEMETRY=0
+# LocalStack publishes the queues' AWS/SQS depth metrics (ApproximateNumberOfMessagesVisible, ...) every
+# this many seconds (AWS: every minute); the bridge's alarms evaluate every LOCAL_ALARM_PERIOD_SECONDS.
+export SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL=${SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL:-10}
+export LOCAL_ALARM_PERIOD_SECONDS=${LOCAL_ALARM_PERIOD_SECONDS:-10}
 export API_URL=http://127.0.0.1:$API_PORT
 export ISSUER_URL=http://127.0.0.1:$ISSUER_PORT  # OIDC discovery, JWKS, /oauth2/authorize, /oauth2/token, /logout
 export WS_URL=ws://127.0.0.1:$WS_PORT            # live job updates: $WS_URL/?token=...[&job_id=...], $WS_URL/ws/jobs/{job_id}?token=...
@@ -108,10 +113,10 @@ start_emulators() {
   fi
   if ! pid_alive localstack; then
     mkdir -p "$STATE/localstack"
-    say "starting LocalStack (S3, SQS, SNS, SES) on 127.0.0.1:$LOCALSTACK_PORT"
+    say "starting LocalStack (S3, SQS, SNS, SES, CloudWatch) on 127.0.0.1:$LOCALSTACK_PORT"
     start localstack env GATEWAY_LISTEN=127.0.0.1:$LOCALSTACK_PORT LOCALSTACK_HOST=127.0.0.1:$LOCALSTACK_PORT \
       SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
-      LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs,sns,ses localstack-python -m localstack.runtime.main
+      LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs,sns,ses,cloudwatch localstack-python -m localstack.runtime.main
   fi
   case "$DYNAMODB_EMULATOR" in
     local)

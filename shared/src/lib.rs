@@ -18,6 +18,7 @@
 //! - [`sqs_batch`]: the generic SQS batch loop that builds `batchItemFailures`.
 //! - [`sweep`]: the sweeper's rules: every accepted job ends, whatever crashed or was lost.
 //! - [`telemetry`]: tracing set-up shared by the three binaries.
+//! - [`trace`]: one trace id (X-Ray's header) from the API request through SQS to every function's logs.
 
 pub mod auth;
 pub mod aws;
@@ -43,5 +44,6 @@ pub mod sqs_batch;
 pub mod store;
 pub mod sweep;
 pub mod telemetry;
+pub mod trace;
 
 pub use error::{Error, Result};

@@ -4,7 +4,10 @@
 //! source mapping, so a high-priority job never waits behind a normal-priority backlog.
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+    SendMessageBatchRequestEntry,
+};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -169,6 +172,7 @@ impl SqsJobQueue {
             .message_body(body)
             .delay_seconds(delay.whole_seconds().clamp(0, MAX_DELAY.whole_seconds()) as i32)
             .message_attributes("priority", priority_attr)
+            .set_message_system_attributes(trace_attribute()?)
             .send()
             .await
             .map_err(|e| Error::aws("SendMessage", e))?;
@@ -200,6 +204,7 @@ impl JobQueue for SqsJobQueue {
             .queue_url(self.ingest_url()?)
             .message_body(body)
             .delay_seconds(delay.whole_seconds().clamp(0, MAX_DELAY.whole_seconds()) as i32)
+            .set_message_system_attributes(trace_attribute()?)
             .send()
             .await
             .map_err(|e| Error::aws("SendMessage", e))?;
@@ -220,6 +225,7 @@ impl JobQueue for SqsJobQueue {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::Internal(e.to_string()))?;
         let sizes: Vec<usize> = bodies.iter().map(String::len).collect();
+        let trace = trace_attribute()?;
         for range in batches(&sizes) {
             let count = range.len();
             let mut entries = Vec::with_capacity(count);
@@ -229,6 +235,7 @@ impl JobQueue for SqsJobQueue {
                         .id(i.to_string())
                         .message_body(body.clone())
                         .message_attributes("priority", priority_attr.clone())
+                        .set_message_system_attributes(trace.clone())
                         .build()
                         .map_err(|e| Error::Internal(e.to_string()))?,
                 );
@@ -253,6 +260,24 @@ impl JobQueue for SqsJobQueue {
         }
         Ok(())
     }
+}
+
+/// The `AWSTraceHeader` system attribute for a message sent now: the trace of the work at hand
+/// ([`crate::trace::current`]), so that the function that takes the message goes on in that trace.
+fn trace_attribute()
+-> Result<Option<std::collections::HashMap<MessageSystemAttributeNameForSends, MessageSystemAttributeValue>>> {
+    let Some(trace) = crate::trace::current() else {
+        return Ok(None);
+    };
+    let value = MessageSystemAttributeValue::builder()
+        .data_type("String")
+        .string_value(trace.as_str())
+        .build()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Some(std::collections::HashMap::from([(
+        MessageSystemAttributeNameForSends::AwsTraceHeader,
+        value,
+    )])))
 }
 
 #[cfg(test)]

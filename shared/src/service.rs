@@ -234,6 +234,8 @@ impl Jobs {
             return Err(e);
         }
         let sent = self.mark_enqueued(&job).await?;
+        // In the request's span: the line that ties the job id to the API request's trace id.
+        tracing::info!(job_id = %job.id, kind = %job.kind(), priority = job.priority, "job created and enqueued");
         Ok((sent, true))
     }
 

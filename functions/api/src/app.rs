@@ -169,6 +169,7 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
             error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
         .layer(Extension(rendered))
+        .layer(axum::middleware::from_fn(crate::request_trace::in_trace))
         .with_state(state);
     (router, doc)
 }

@@ -762,3 +762,53 @@ async fn the_document_describes_the_live_update_message() {
         assert!(documented.contains_key(key), "JobUpdate.{key} is not in the document");
     }
 }
+
+/// A job's message carries the trace of the request that created it (`AWSTraceHeader`): the
+/// invocation's (Lambda's `Lambda-Runtime-Trace-Id`), else the request's `X-Amzn-Trace-Id`,
+/// else a new one.
+#[tokio::test]
+async fn a_jobs_message_carries_the_trace_of_the_request_that_created_it() {
+    const INVOCATION: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    const HEADER: &str = "Root=1-6759e988-cd862e3fe1be46a994272794";
+    let api = api();
+    let create = |context: Option<&str>, header: Option<&str>| {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/jobs")
+            .header("content-type", "application/json")
+            .extension(authorizer_context(ALICE.unwrap().0, false));
+        if let Some(trace) = context {
+            let mut ctx = lambda_http::Context::default();
+            ctx.xray_trace_id = Some(trace.to_string());
+            req = req.extension(ctx);
+        }
+        if let Some(h) = header {
+            req = req.header("x-amzn-trace-id", h);
+        }
+        let app = api.app.clone();
+        async move {
+            let resp = app
+                .oneshot(req.body(Body::from(archive(3).to_string())).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+            body["id"].as_str().unwrap().parse::<shared::job::JobId>().unwrap()
+        }
+    };
+    let both = create(Some(INVOCATION), Some(HEADER)).await;
+    assert_eq!(
+        api.queue.traces_of(both),
+        vec![Some(INVOCATION.to_string())],
+        "the invocation's first"
+    );
+    let header = create(None, Some(HEADER)).await;
+    assert_eq!(api.queue.traces_of(header), vec![Some(HEADER.to_string())]);
+    let bad = create(None, Some("Root=not-a-trace")).await;
+    let none = create(None, None).await;
+    for id in [bad, none] {
+        let minted = api.queue.traces_of(id);
+        let trace = shared::trace::TraceHeader::parse(minted[0].as_deref().unwrap()).unwrap();
+        assert_ne!(trace.trace_id(), "1-6759e988-cd862e3fe1be46a994272794", "a new one");
+    }
+}

@@ -15,6 +15,7 @@ pub mod files;
 pub mod graphql;
 pub mod jobs;
 pub mod openapi;
+pub mod request_trace;
 pub mod retail;
 #[cfg(test)]
 mod seed_tests;

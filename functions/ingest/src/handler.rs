@@ -35,8 +35,10 @@ use shared::objects::{Body, ObjectError, Objects};
 use shared::queue::JobMessage;
 use shared::service::{Claim, Ended, Jobs, end_attempt};
 use shared::store::entries::{BATCH, EntryStore};
+use shared::trace::TraceHeader;
 use time::Duration;
 use tokio::io::AsyncBufRead;
+use tracing::{Instrument, Span};
 
 use crate::reader;
 
@@ -201,10 +203,13 @@ impl Ingest {
         }
     }
 
+    /// Each object of an S3 event, in the trace at hand (the invocation's, or the redriving
+    /// record's) and in a span naming its job once it is known.
     async fn on_s3_event(&self, event: S3Event, stop_at: Instant) -> shared::Result<Vec<String>> {
         let mut jobs = Vec::new();
         for record in event.records {
-            jobs.push(self.handle_record(record, stop_at).await?.to_string());
+            let span = shared::trace::job_span(shared::trace::current().as_ref());
+            jobs.push(self.handle_record(record, stop_at).instrument(span).await?.to_string());
         }
         Ok(jobs)
     }
@@ -223,7 +228,18 @@ impl Ingest {
         }
     }
 
+    /// One record of the ingest queue, in the trace it was sent in (its `AWSTraceHeader`, else
+    /// the invocation's) and in a span naming its job.
     async fn on_message(&self, record: SqsMessage, stop_at: Instant) -> shared::Result<()> {
+        let trace = TraceHeader::from_record(&record).or_else(shared::trace::current);
+        let span = shared::trace::job_span(trace.as_ref());
+        if let Some(id) = record.message_id.as_deref() {
+            span.record("message_id", id);
+        }
+        shared::trace::scope(trace, self.on_record(record, stop_at).instrument(span)).await
+    }
+
+    async fn on_record(&self, record: SqsMessage, stop_at: Instant) -> shared::Result<()> {
         let body = record.body.as_deref().unwrap_or_default();
         let message: IngestMessage = match serde_json::from_str(body) {
             Ok(m) => m,
@@ -233,6 +249,15 @@ impl Ingest {
                 return Ok(());
             }
         };
+        let job_id = match &message {
+            IngestMessage::Continue(cp) => Some(cp.job_id),
+            IngestMessage::Start { job_id } => Some(*job_id),
+            // A redriven S3 event: its object's job is found in on_s3_event.
+            IngestMessage::Redrive { .. } => None,
+        };
+        if let Some(id) = job_id {
+            Span::current().record("job_id", tracing::field::display(id));
+        }
         match message {
             IngestMessage::Continue(cp) => self.continue_from(cp, stop_at).await,
             IngestMessage::Start { job_id } => self.start(job_id, stop_at).await,
@@ -309,6 +334,7 @@ impl Ingest {
             .unwrap_or_default();
         let job = self.jobs.ingest_job_of_object(&bucket, &key, size, &version).await?;
         let id = job.id;
+        Span::current().record("job_id", tracing::field::display(id));
         let Some(job) = self.claim(id).await? else {
             return Ok(id);
         };

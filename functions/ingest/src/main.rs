@@ -53,7 +53,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .unwrap_or(0);
             let deadline = (event.context.deadline > now_ms)
                 .then(|| Instant::now() + Duration::from_millis(event.context.deadline - now_ms));
-            ingest.handle(event.payload, deadline).await
+            // The invocation's trace (X-Ray active tracing); a record's own AWSTraceHeader wins.
+            let trace = shared::trace::TraceHeader::from_context(&event.context);
+            shared::trace::scope(trace, ingest.handle(event.payload, deadline)).await
         }
     }))
     .await

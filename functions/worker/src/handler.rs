@@ -20,7 +20,9 @@ use shared::job::{ClaimRefused, Job, JobResult, JobSpec, JobStatus};
 use shared::queue::{JobMessage, JobQueue, delay_until};
 use shared::service::{Claim, Ended, end_attempt};
 use shared::store::JobStore;
+use shared::trace::TraceHeader;
 use time::{Duration, OffsetDateTime};
+use tracing::Instrument;
 
 use crate::archive::Archiver;
 use crate::email::Emailer;
@@ -137,12 +139,23 @@ impl Worker {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(message_id = record.message_id.as_deref().unwrap_or("")))]
+    /// One record, in the trace it was sent in (its `AWSTraceHeader`, else the invocation's): the
+    /// messages it sends carry that trace on, and its log lines `trace_id` and `job_id`.
     pub async fn handle_record(&self, record: SqsMessage) -> Result<(), RecordError> {
+        let trace = TraceHeader::from_record(&record).or_else(shared::trace::current);
+        let span = shared::trace::job_span(trace.as_ref());
+        if let Some(id) = record.message_id.as_deref() {
+            span.record("message_id", id);
+        }
+        shared::trace::scope(trace, self.handle_message(record).instrument(span)).await
+    }
+
+    async fn handle_message(&self, record: SqsMessage) -> Result<(), RecordError> {
         let body = record.body.as_deref().ok_or(RecordError::EmptyBody)?;
         let message: JobMessage = serde_json::from_str(body)?;
         let receives = receive_count(&record);
         let id = message.job_id;
+        tracing::Span::current().record("job_id", tracing::field::display(id));
 
         let Some(job) = self.store.get(id).await? else {
             tracing::warn!(job_id = %id, "message for a job that does not exist; acknowledged");

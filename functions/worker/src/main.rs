@@ -68,7 +68,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .deadline()
             .duration_since(std::time::SystemTime::now())
             .unwrap_or_default();
-        async move { worker.handle_within(event.payload, remaining).await }
+        // The invocation's trace (X-Ray active tracing), for records that carry none of their own.
+        let trace = shared::trace::TraceHeader::from_context(&event.context);
+        async move { shared::trace::scope(trace, worker.handle_within(event.payload, remaining)).await }
     }))
     .await
 }

@@ -100,7 +100,8 @@ impl Gateway {
     }
 
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        ensure_trace_header(&mut parts.headers, std::time::SystemTime::now());
         let origin = parts.headers.get("origin").cloned();
         if parts.method == http::Method::OPTIONS
             && parts.headers.contains_key("access-control-request-method")
@@ -345,6 +346,29 @@ fn is_text(content_type: &str) -> bool {
             .iter()
             .any(|t| ct.contains(t))
 }
+
+/// As API Gateway does, a request without an `X-Amzn-Trace-Id` gets one, a new trace
+/// (`Root=1-<epoch seconds, 8 hex>-<24 random hex>`); one it has is kept. The function sees it in
+/// its event's headers, and as its invocation's trace id ([`crate::invoke::LambdaApi`] passes it
+/// on as Lambda passes `Lambda-Runtime-Trace-Id`). Returns the header.
+pub fn ensure_trace_header(headers: &mut http::HeaderMap, now: std::time::SystemTime) -> String {
+    if let Some(v) = headers.get(TRACE_HEADER).and_then(|v| v.to_str().ok())
+        && !v.trim().is_empty()
+    {
+        return v.to_string();
+    }
+    let seconds = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default() as u32;
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let header = format!("Root=1-{seconds:08x}-{}", &random[..24]);
+    headers.insert(TRACE_HEADER, http::HeaderValue::from_str(&header).expect("ASCII"));
+    header
+}
+
+/// The trace header API Gateway adds to requests and Lambda's Invoke API reads.
+pub const TRACE_HEADER: &str = "x-amzn-trace-id";
 
 fn event(
     parts: &http::request::Parts,
@@ -592,5 +616,25 @@ mod tests {
         assert!(is_text("application/json; charset=utf-8"));
         assert!(!is_text("multipart/form-data; boundary=x"));
         assert!(!is_text("application/octet-stream"));
+    }
+
+    #[test]
+    fn requests_without_a_trace_header_get_a_new_trace_and_others_keep_theirs() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(0x5759e988);
+        let mut h = http::HeaderMap::new();
+        let minted = ensure_trace_header(&mut h, now);
+        let root = minted.strip_prefix("Root=1-5759e988-").expect(&minted);
+        assert!(
+            root.len() == 24 && root.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{minted}"
+        );
+        assert_eq!(h[TRACE_HEADER], minted.as_str());
+        let mut again = http::HeaderMap::new();
+        assert_ne!(ensure_trace_header(&mut again, now), minted, "a new trace each request");
+        let theirs = "Root=1-00000001-000000000000000000000001;Sampled=1";
+        let mut kept = http::HeaderMap::new();
+        kept.insert(TRACE_HEADER, http::HeaderValue::from_static(theirs));
+        assert_eq!(ensure_trace_header(&mut kept, now), theirs);
+        assert_eq!(kept[TRACE_HEADER], theirs);
     }
 }

@@ -258,6 +258,7 @@ pub fn offline(template: &Template, overrides: &HashMap<String, String>) -> anyh
         stack_name: "offline".into(),
         visibility_timeout: None,
         parameters: overrides.clone(),
+        alarms: Default::default(),
     };
     let (params, conditions) = crate::provision::parameters_and_conditions(template, &options)?;
     let r = Offline {

@@ -86,10 +86,13 @@ impl LambdaApi {
 impl Invoker for LambdaApi {
     async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
         let url = format!("{}/2015-03-31/functions/{function}/invocations", self.endpoint);
-        let resp = self
-            .http
-            .post(&url)
-            .json(payload)
+        let mut request = self.http.post(&url).json(payload);
+        // An HTTP API request's trace goes with the Invoke call, as API Gateway sends it.
+        // (`cargo lambda watch` 1.9.2 ignores it and starts a trace of its own per invocation.)
+        if let Some(trace) = payload.pointer("/headers/x-amzn-trace-id").and_then(Value::as_str) {
+            request = request.header(crate::gateway::TRACE_HEADER, trace);
+        }
+        let resp = request
             .send()
             .await
             .map_err(|e| InvokeError::Transport(format!("{url}: {e}")))?;

@@ -20,6 +20,7 @@
 //! - [`auth`]: the local issuer's key, tokens like Cognito's ([`auth::mint`]), and the JWT checks.
 //! - [`issuer`]: the local issuer's HTTP side, standing in for Cognito's hosted UI and token endpoint.
 
+pub mod alarms;
 pub mod auth;
 pub mod destination;
 pub mod gateway;

@@ -173,6 +173,9 @@ async fn main() -> anyhow::Result<()> {
             stack_name: cli.stack.clone(),
             visibility_timeout: None,
             parameters: cli.parameters.iter().cloned().collect::<HashMap<_, _>>(),
+            alarms: local_bridge::alarms::AlarmMode::Create {
+                period: local_alarm_period()?,
+            },
         },
     )
     .await
@@ -365,5 +368,21 @@ async fn warm_up_all(lambda_api: &LambdaApi, stack: &Stack, limit: Duration) {
                 "warm-up failed: cargo lambda watch did not start the function (see its log); serving anyway"
             ),
         }
+    }
+}
+
+/// `LOCAL_ALARM_PERIOD_SECONDS`: every alarm's period locally instead of the template's (unset or
+/// empty: the template's).
+fn local_alarm_period() -> anyhow::Result<Option<u32>> {
+    match std::env::var("LOCAL_ALARM_PERIOD_SECONDS") {
+        Ok(v) if !v.trim().is_empty() => {
+            let secs: u32 = v
+                .trim()
+                .parse()
+                .with_context(|| format!("LOCAL_ALARM_PERIOD_SECONDS={v:?}"))?;
+            anyhow::ensure!(secs > 0, "LOCAL_ALARM_PERIOD_SECONDS must be above 0");
+            Ok(Some(secs))
+        }
+        _ => Ok(None),
     }
 }

@@ -5,7 +5,9 @@
 //! `EventInvokeConfig` with SQS destinations), `AWS::Serverless::HttpApi` (see [`crate::http_api`]),
 //! the WebSocket API's `AWS::ApiGatewayV2::*` resources (see [`crate::websocket_api`]), and
 //! `DynamoDB` stream events (tables get the stream their `StreamSpecification` asks for; see
-//! [`crate::stream_source`]). `AWS::Lambda::Permission` is accepted: locally anything may invoke.
+//! [`crate::stream_source`]), `AWS::CloudWatch::Alarm` and `AWS::CloudWatch::Dashboard` (in
+//! LocalStack's CloudWatch, see [`crate::alarms`]). `AWS::Lambda::Permission` is accepted: locally
+//! anything may invoke.
 //! Anything else fails loudly: the local stack must not silently differ from the template.
 //! Parameters take their defaults or the overrides given ([`Options::parameters`]); a resource
 //! whose `Condition` is false is skipped, as CloudFormation skips it. Cognito resources are not
@@ -47,6 +49,8 @@ pub struct Clients {
     pub ses: aws_sdk_ses::Client,
     /// DynamoDB Streams, at the DynamoDB endpoint (`AWS_ENDPOINT_URL_DYNAMODB`).
     pub streams: aws_sdk_dynamodbstreams::Client,
+    /// Alarms and dashboards (`AWS_ENDPOINT_URL_CLOUDWATCH`).
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Clients {
@@ -73,6 +77,7 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(&config),
             ses: aws_sdk_ses::Client::new(&config),
             streams: streams_client(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         }
     }
 }
@@ -103,6 +108,8 @@ pub struct Options {
     pub visibility_timeout: Option<u32>,
     /// Template parameter values instead of their defaults (`sam deploy --parameter-overrides`).
     pub parameters: HashMap<String, String>,
+    /// Whether alarms and dashboards are created in CloudWatch, and with which period.
+    pub alarms: crate::alarms::AlarmMode,
 }
 
 /// A created resource: what `Ref` and `Fn::GetAtt` give.
@@ -652,6 +659,23 @@ async fn create(
         }
         // Locally any caller may invoke any function.
         "AWS::Lambda::Permission" => physical.reference = id.to_string(),
+        "AWS::CloudWatch::Alarm" => {
+            let name = str_prop(props, "AlarmName").unwrap_or_else(|| generated_name(options, id));
+            if let crate::alarms::AlarmMode::Create { period } = options.alarms {
+                crate::alarms::put_alarm(&clients.cloudwatch, &name, props, period).await?;
+            }
+            physical
+                .attributes
+                .insert("Arn".into(), crate::alarms::alarm_arn(&name));
+            physical.reference = name;
+        }
+        "AWS::CloudWatch::Dashboard" => {
+            let name = str_prop(props, "DashboardName").unwrap_or_else(|| generated_name(options, id));
+            if let crate::alarms::AlarmMode::Create { .. } = options.alarms {
+                crate::alarms::put_dashboard(&clients.cloudwatch, &name, props).await?;
+            }
+            physical.reference = name;
+        }
         cognito if cognito.starts_with("AWS::Cognito::") => bail!(
             "{cognito} is not emulated by the local stack: give the template an AuthIssuer (infra/up passes the \
              bridge's own issuer, which stands in for Cognito) so that the Cognito resources are left out"
@@ -1001,6 +1025,17 @@ fn function(
                 env.insert(k.clone(), scalar(v));
             }
         }
+    }
+    // Lambda tells the function its LoggingConfig (AWS_LAMBDA_LOG_FORMAT, and with JSON the
+    // application log level as AWS_LAMBDA_LOG_LEVEL).
+    if let Some(logging) = props.get("LoggingConfig").or_else(|| globals.get("LoggingConfig")) {
+        let format = logging.get("LogFormat").map(scalar).unwrap_or_else(|| "Text".into());
+        if format == "JSON"
+            && let Some(level) = logging.get("ApplicationLogLevel").map(scalar)
+        {
+            env.insert("AWS_LAMBDA_LOG_LEVEL".into(), level);
+        }
+        env.insert("AWS_LAMBDA_LOG_FORMAT".into(), format);
     }
     let timeout = props
         .get("Timeout")

@@ -15,7 +15,10 @@ use std::time::Duration;
 use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, MessageSystemAttributeNameForSends,
+    MessageSystemAttributeValue,
+};
 use serde_json::Value;
 
 use crate::invoke::{InvokeError, Invoker};
@@ -211,6 +214,8 @@ impl SqsPoller {
             .queue_url(dlq)
             .message_body(m.body().unwrap_or_default())
             .set_message_attributes(m.message_attributes().cloned())
+            // SQS's redrive moves the message whole: its trace goes with it.
+            .set_message_system_attributes(trace_attribute(m))
             .send()
             .await?;
         self.sqs
@@ -288,4 +293,20 @@ fn record(m: &Message, queue_arn: &str) -> SqsMessage {
     r.event_source_arn = Some(queue_arn.to_string());
     r.aws_region = Some(REGION.into());
     r
+}
+
+/// A received message's `AWSTraceHeader`, as the system attribute to send it on with.
+fn trace_attribute(
+    m: &Message,
+) -> Option<std::collections::HashMap<MessageSystemAttributeNameForSends, MessageSystemAttributeValue>> {
+    let header = m.attributes()?.get(&MessageSystemAttributeName::AwsTraceHeader)?;
+    let value = MessageSystemAttributeValue::builder()
+        .data_type("String")
+        .string_value(header)
+        .build()
+        .ok()?;
+    Some(std::collections::HashMap::from([(
+        MessageSystemAttributeNameForSends::AwsTraceHeader,
+        value,
+    )]))
 }

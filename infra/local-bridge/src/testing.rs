@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use crate::alarms::AlarmMode;
 use crate::provision::{Clients, Options, Stack, provision};
 use crate::template::Template;
 
@@ -75,12 +76,37 @@ impl TestStack {
         visibility_timeout: Option<u32>,
         parameters: HashMap<String, String>,
     ) -> TestStack {
+        TestStack::provisioned(template, visibility_timeout, parameters, AlarmMode::Skip).await
+    }
+
+    /// The project's template with its alarms and dashboard created in CloudWatch, every alarm
+    /// evaluated every `alarm_period` seconds (other test stacks leave them out).
+    pub async fn with_alarms(alarm_period: u32) -> TestStack {
+        let template = Template::load(&template_path()).expect("template.yaml");
+        TestStack::provisioned(
+            &template,
+            None,
+            test_parameters(),
+            AlarmMode::Create {
+                period: Some(alarm_period),
+            },
+        )
+        .await
+    }
+
+    async fn provisioned(
+        template: &Template,
+        visibility_timeout: Option<u32>,
+        parameters: HashMap<String, String>,
+        alarms: AlarmMode,
+    ) -> TestStack {
         for var in [
             "AWS_ENDPOINT_URL_DYNAMODB",
             "AWS_ENDPOINT_URL_SQS",
             "AWS_ENDPOINT_URL_S3",
             "AWS_ENDPOINT_URL_SNS",
             "AWS_ENDPOINT_URL_SES",
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
         ] {
             assert!(
                 std::env::var_os(var).is_some(),
@@ -97,6 +123,7 @@ impl TestStack {
                 stack_name: name,
                 visibility_timeout,
                 parameters,
+                alarms,
             },
         )
         .await

@@ -415,6 +415,11 @@ pub struct MemoryQueue {
     /// Every body sent to the ingest function's queue, in order, with its delay: job messages (as
     /// JSON, also in `sent`) and the ingest's checkpoints.
     pub ingest: Mutex<Vec<(String, Duration)>>,
+    /// Every body sent (job messages as JSON, checkpoints), with the `AWSTraceHeader` SQS would
+    /// carry with it: the trace of the work that sent it ([`crate::trace::current`]).
+    pub traces: Mutex<Vec<(String, Option<String>)>>,
+    /// The trace header of each of `sent`, in the same order.
+    pub sent_traces: Mutex<Vec<Option<String>>>,
     /// When set, every send fails with this error (an SQS outage).
     pub fail_with: Mutex<Option<String>>,
 }
@@ -434,6 +439,23 @@ impl MemoryQueue {
         std::mem::take(&mut *self.ingest.lock().unwrap())
     }
 
+    /// The trace header the message for `job` was sent with, for each one sent, in order.
+    pub fn traces_of(&self, job: JobId) -> Vec<Option<String>> {
+        let id = job.to_string();
+        self.traces
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(body, _)| body.contains(&id))
+            .map(|(_, trace)| trace.clone())
+            .collect()
+    }
+
+    fn record_trace(&self, body: String) {
+        let trace = crate::trace::current().map(|t| t.as_str().to_string());
+        self.traces.lock().unwrap().push((body, trace));
+    }
+
     fn check(&self) -> Result<()> {
         match self.fail_with.lock().unwrap().clone() {
             Some(why) => Err(Error::Internal(why)),
@@ -447,6 +469,11 @@ impl JobQueue for MemoryQueue {
     async fn send(&self, message: &JobMessage, priority: u8, delay: Duration) -> Result<()> {
         self.check()?;
         self.sent.lock().unwrap().push((message.clone(), priority, delay));
+        self.sent_traces
+            .lock()
+            .unwrap()
+            .push(crate::trace::current().map(|t| t.as_str().to_string()));
+        self.record_trace(serde_json::to_string(message).map_err(|e| Error::Internal(e.to_string()))?);
         Ok(())
     }
 
@@ -461,6 +488,7 @@ impl JobQueue for MemoryQueue {
     async fn send_ingest_checkpoint(&self, body: &str, delay: Duration) -> Result<()> {
         self.check()?;
         self.ingest.lock().unwrap().push((body.to_string(), delay));
+        self.record_trace(body.to_string());
         Ok(())
     }
 }

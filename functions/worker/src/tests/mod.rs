@@ -10,6 +10,7 @@ mod claim_check;
 mod images;
 mod kinds;
 mod lifecycle;
+mod traces;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
@@ -83,6 +84,8 @@ fn part_delivery(id: JobId, part: u32, receive_count: u32) -> SqsMessage {
 struct Queued {
     id: String,
     message: JobMessage,
+    /// Its `AWSTraceHeader`, the trace it was sent in.
+    trace: Option<String>,
     priority: u8,
     visible_at: Instant,
     receives: u32,
@@ -138,8 +141,9 @@ impl Sqs {
     /// Takes what was sent since the last look onto the queues.
     fn sync(&self, state: &mut SqsState) {
         let sent = self.sent.sent.lock().unwrap();
+        let traces = self.sent.sent_traces.lock().unwrap();
         let now = Instant::now();
-        for (message, priority, delay) in &sent[state.seen..] {
+        for (i, (message, priority, delay)) in sent.iter().enumerate().skip(state.seen) {
             if *priority == 0 {
                 state.ingest.push(message.clone());
                 continue;
@@ -148,6 +152,7 @@ impl Sqs {
             state.queues[index(Band::of(*priority))].push(Queued {
                 id: format!("m{n}-{}", message.job_id),
                 message: message.clone(),
+                trace: traces.get(i).cloned().flatten(),
                 priority: *priority,
                 visible_at: now + StdDuration::try_from(*delay).unwrap_or_default(),
                 receives: 0,
@@ -184,7 +189,11 @@ impl Sqs {
                     q.receives += 1;
                     // In flight until the invocation answers.
                     q.visible_at = now + StdDuration::from_secs(3600);
-                    event.records.push(record(&q.id, &q.message, q.priority, q.receives));
+                    let mut r = record(&q.id, &q.message, q.priority, q.receives);
+                    if let Some(trace) = &q.trace {
+                        r.attributes.insert(shared::trace::SQS_ATTRIBUTE.into(), trace.clone());
+                    }
+                    event.records.push(r);
                     taken.push(q.id.clone());
                 }
             }
