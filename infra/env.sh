@@ -2,7 +2,7 @@
 # Everything is overridable from the environment.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${JOBS_STATE_DIR:-$ROOT/.local}          # git-ignored: pids, logs, env files, emulator data
-LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}       # S3 + SQS + SNS + SES
+LOCALSTACK_PORT=${LOCALSTACK_PORT:-4566}       # S3 + SQS + SNS + SES + CloudWatch
 # DynamoDB: AWS's DynamoDB Local (Java, from infra/tools.sh), data kept in $STATE/dynamodb across
 # restarts (DYNAMODB_FRESH=1 infra/up starts it empty); DYNAMODB_EMULATOR=moto for moto server instead
 # (in memory, serialised by infra/moto_serial.py). MOTO_PORT is the older name of DYNAMODB_PORT.
@@ -108,10 +108,10 @@ start_emulators() {
   fi
   if ! pid_alive localstack; then
     mkdir -p "$STATE/localstack"
-    say "starting LocalStack (S3, SQS, SNS, SES) on 127.0.0.1:$LOCALSTACK_PORT"
+    say "starting LocalStack (S3, SQS, SNS, SES, CloudWatch) on 127.0.0.1:$LOCALSTACK_PORT"
     start localstack env GATEWAY_LISTEN=127.0.0.1:$LOCALSTACK_PORT LOCALSTACK_HOST=127.0.0.1:$LOCALSTACK_PORT \
       SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
-      LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs,sns,ses localstack-python -m localstack.runtime.main
+      LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs,sns,ses,cloudwatch localstack-python -m localstack.runtime.main
   fi
   case "$DYNAMODB_EMULATOR" in
     local)

@@ -18,6 +18,7 @@
 //! - [`sqs_batch`]: the generic SQS batch loop that builds `batchItemFailures`.
 //! - [`sweep`]: the sweeper's rules: every accepted job ends, whatever crashed or was lost.
 //! - [`telemetry`]: tracing set-up shared by the three binaries.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines; the lifecycle metered in one store wrapper.
 
 pub mod auth;
 pub mod aws;
@@ -29,6 +30,7 @@ pub mod limits;
 pub mod live;
 pub mod logs;
 pub mod mail;
+pub mod metrics;
 pub mod notify;
 pub mod objects;
 pub mod payloads;

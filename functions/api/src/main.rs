@@ -16,7 +16,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
-    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
+    // Every write of a job is metered (shared::metrics): the lifecycle's EMF figures.
+    let store = shared::metrics::Metered::wrap(Arc::new(DynamoJobStore::new(
+        clients.dynamodb.clone(),
+        &settings.jobs_table,
+    )));
     let parts = Arc::new(DynamoPartStore::new(clients.dynamodb.clone(), &settings.jobs_table));
     let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     let files = api::files::Files {
@@ -47,5 +51,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     if let Some(live) = api::dashboard::LiveUrl::from_env()? {
         router = router.layer(axum::Extension(live));
     }
+    // The EMF lines of each request are written when it ends.
+    let router = router.layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| shared::metrics::invocation(next.run(req)),
+    ));
     lambda_http::run(router).await
 }

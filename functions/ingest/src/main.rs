@@ -26,7 +26,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
     let lease = time::Duration::seconds(shared::settings::optional("INGEST_LEASE_SECONDS", 360)?);
-    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
+    // Every write of a job is metered (shared::metrics): the lifecycle's EMF figures.
+    let store = shared::metrics::Metered::wrap(Arc::new(DynamoJobStore::new(
+        clients.dynamodb.clone(),
+        &settings.jobs_table,
+    )));
     // The ingest's own queue (`INGEST_QUEUE_URL`) carries its checkpoints and restarts.
     let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     let ingest = Arc::new(Ingest {
@@ -53,7 +57,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .unwrap_or(0);
             let deadline = (event.context.deadline > now_ms)
                 .then(|| Instant::now() + Duration::from_millis(event.context.deadline - now_ms));
-            ingest.handle(event.payload, deadline).await
+            shared::metrics::invocation(ingest.handle(event.payload, deadline)).await
         }
     }))
     .await
