@@ -3,6 +3,7 @@
 import { api, meta } from './api.js';
 import { throttle } from './live.js';
 import { act, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
+import { alarmsPanel } from './metrics.js';
 
 const QUEUE_LABELS = {
   high: 'High priority (4-5)',
@@ -20,8 +21,10 @@ export async function overview(el) {
   const chart = h('div', { class: 'chart', id: 'chart' });
   const chartHead = h('span', { class: 'muted small', id: 'chart-head' });
   const failures = h('div', { id: 'failures' });
+  const alarms = alarmsPanel();
   el.append(
     h('h1', {}, 'Overview'),
+    alarms.panel,
     h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Jobs by status')), statusCards, kindLine),
     h(
       'section',
@@ -47,6 +50,7 @@ export async function overview(el) {
       api('stats'),
       api('queues'),
       api('jobs?status=failed&limit=6'),
+      alarms.refresh(),
     ]);
     if (stats.status === 'fulfilled') {
       const s = stats.value;

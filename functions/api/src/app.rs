@@ -50,6 +50,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/jobs/{id}/images"),
     ("GET", "/stats"),
     ("GET", "/queues"),
+    ("GET", "/metrics"),
+    ("GET", "/alarms"),
     ("POST", "/api/v1/files/upload"),
     ("POST", "/api/v1/files"),
     ("GET", "/api/v1/jobs/{job_id}"),
@@ -136,6 +138,8 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(retail::images))
         .routes(routes!(jobs::stats))
         .routes(routes!(dashboard::queues))
+        .routes(routes!(crate::metrics::metrics))
+        .routes(routes!(crate::metrics::alarms))
         .routes(routes!(files::upload).layer(upload_limit))
         .routes(routes!(files::presign))
         .routes(routes!(files::status))

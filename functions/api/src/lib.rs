@@ -11,6 +11,7 @@ mod fast_tests;
 pub mod files;
 pub mod graphql;
 pub mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod retail;
 #[cfg(test)]

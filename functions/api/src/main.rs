@@ -15,7 +15,8 @@ use api::app;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
-    let clients = Clients::from_env().await;
+    let sdk = shared::aws::sdk_config().await;
+    let clients = Clients::from_config(&sdk);
     // Every write of a job is metered (shared::metrics): the lifecycle's EMF figures.
     let store = shared::metrics::Metered::wrap(Arc::new(DynamoJobStore::new(
         clients.dynamodb.clone(),
@@ -47,7 +48,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         auth: api::auth::AuthConfig::from_env()?,
     };
     let queues = api::dashboard::Queues::from_env(clients.clone());
-    let mut router = app::router(state).layer(axum::Extension(queues));
+    let mut router = app::router(state)
+        .layer(axum::Extension(queues))
+        .layer(axum::Extension(api::metrics::MetricsSource::new(&sdk)));
     if let Some(live) = api::dashboard::LiveUrl::from_env()? {
         router = router.layer(axum::Extension(live));
     }

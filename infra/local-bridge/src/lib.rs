@@ -22,6 +22,7 @@
 
 pub mod auth;
 pub mod destination;
+pub mod emf;
 pub mod gateway;
 pub mod http_api;
 pub mod invoke;

@@ -47,6 +47,8 @@ pub struct Clients {
     pub ses: aws_sdk_ses::Client,
     /// DynamoDB Streams, at the DynamoDB endpoint (`AWS_ENDPOINT_URL_DYNAMODB`).
     pub streams: aws_sdk_dynamodbstreams::Client,
+    /// CloudWatch (`AWS_ENDPOINT_URL_CLOUDWATCH`): metric data from the functions' EMF lines.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 impl Clients {
@@ -73,6 +75,7 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(&config),
             ses: aws_sdk_ses::Client::new(&config),
             streams: streams_client(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         }
     }
 }
