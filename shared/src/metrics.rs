@@ -371,6 +371,11 @@ pub async fn invocation<F: Future>(f: F) -> F::Output {
     out
 }
 
+/// Runs `f` with `recorder` instead of the process's (benches: a recorder per invocation).
+pub async fn scoped<F: Future>(recorder: Arc<Recorder>, f: F) -> F::Output {
+    SCOPE.scope(recorder, f).await
+}
+
 /// Runs `f` with its own recorder (namespace [`DEFAULT_NAMESPACE`]) and returns what it wrote
 /// (flushed at the end) with its output: the tests' sink.
 pub async fn capture<F: Future>(f: F) -> (F::Output, Captured) {

@@ -389,6 +389,18 @@ describe('dashboard', { concurrency: 1 }, () => {
     await page.waitForSelector('#no-actions');
   });
 
+  it('counts the completed archive job in the metrics view (EMF -> bridge -> CloudWatch -> GET /metrics)', async () => {
+    // The previous step's job completed; its worker's EMF line reaches CloudWatch within seconds.
+    await until('the metrics view to count a completed archive job', async () => {
+      await open('#/metrics');
+      const done = await page.getAttribute('#metrics-kinds tr[data-kind=archive] td[data-completed]', 'data-completed').catch(() => null);
+      return Number(done) > 0;
+    }, 60000);
+    const total = await page.textContent('[data-metric=metric-completed] .value');
+    assert.ok(Number(total.replace(/,/g, '')) > 0, `completed in the last hour: ${total}`);
+    await shot('metrics.png');
+  });
+
   it("shows the server's refusal in words and marks the field it names", async () => {
     await open('#/new?kind=json');
     await page.selectOption('#json-kind', 'image');
