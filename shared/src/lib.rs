@@ -18,6 +18,7 @@
 //! - [`sqs_batch`]: the generic SQS batch loop that builds `batchItemFailures`.
 //! - [`sweep`]: the sweeper's rules: every accepted job ends, whatever crashed or was lost.
 //! - [`telemetry`]: tracing set-up shared by the three binaries.
+//! - [`metrics`]: CloudWatch Embedded Metric Format lines; the lifecycle metered in one store wrapper.
 //! - [`trace`]: one trace id (X-Ray's header) from the API request through SQS to every function's logs.
 
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod limits;
 pub mod live;
 pub mod logs;
 pub mod mail;
+pub mod metrics;
 pub mod notify;
 pub mod objects;
 pub mod payloads;

@@ -21,6 +21,7 @@ use time::{Duration, OffsetDateTime};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobStatus};
+use crate::metrics;
 use crate::queue::JobQueue;
 use crate::store::JobStore;
 
@@ -200,13 +201,28 @@ impl Sweeper {
                     continue;
                 }
                 match self.apply(&job, &verdict, now).await {
-                    Ok(true) => match verdict {
-                        Verdict::Enqueue => report.enqueued += 1,
-                        Verdict::Resend => report.resent += 1,
-                        Verdict::Requeue(_) => report.requeued += 1,
-                        Verdict::Fail(_) => report.failed += 1,
-                        Verdict::Fine => {}
-                    },
+                    Ok(true) => {
+                        let action = match verdict {
+                            Verdict::Enqueue => {
+                                report.enqueued += 1;
+                                "enqueued"
+                            }
+                            Verdict::Resend => {
+                                report.resent += 1;
+                                "resent"
+                            }
+                            Verdict::Requeue(_) => {
+                                report.requeued += 1;
+                                "requeued"
+                            }
+                            Verdict::Fail(_) => {
+                                report.failed += 1;
+                                "failed"
+                            }
+                            Verdict::Fine => continue,
+                        };
+                        metrics::put(metrics::Dims::Action(action), metrics::Metric::SweeperActions, 1.0);
+                    }
                     Ok(false) => report.skipped += 1,
                     Err(e) => {
                         tracing::error!(job_id = %job.id, error = %e, ?verdict, "sweep of a job failed; next sweep tries again");

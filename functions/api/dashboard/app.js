@@ -10,6 +10,7 @@
 //   #/new?kind=                create a job     create.js
 //   #/upload                   upload a JSONL   upload.js
 //   #/ingest/{id}              follow an ingest upload.js
+//   #/metrics                  last hour's metrics metrics.js
 
 import { api, onUnauthorized } from './api.js';
 import { completeSignIn, config, session, signIn, signOut, token } from './auth.js';
@@ -20,6 +21,7 @@ import { jobDetail } from './job.js';
 import { createJob } from './create.js';
 import { upload, ingest } from './upload.js';
 import { startLive } from './live.js';
+import { metricsPage } from './metrics.js';
 
 const REFRESH_MS = 3000;
 const view = document.getElementById('view');
@@ -49,6 +51,7 @@ function route({ path }) {
   if (a === 'jobs' && b) return { name: 'job', make: (el, p) => jobDetail(el, b, p), key: b };
   if (a === 'new') return { name: 'new', make: createJob };
   if (a === 'upload') return { name: 'upload', make: upload };
+  if (a === 'metrics') return { name: 'metrics', make: metricsPage };
   if (a === 'ingest' && b) return { name: 'ingest', make: (el, p) => ingest(el, b, p), key: b };
   return { name: 'missing', make: (el) => el.append(h('h1', {}, 'Not found'), errorBox(`There is no page ${location.hash}.`)) };
 }

@@ -3,6 +3,7 @@
 import { api, meta } from './api.js';
 import { throttle } from './live.js';
 import { act, confirmDialog, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
+import { alarmsPanel } from './metrics.js';
 
 const QUEUE_LABELS = {
   high: 'High priority (4-5)',
@@ -21,8 +22,10 @@ export async function overview(el) {
   const chartHead = h('span', { class: 'muted small', id: 'chart-head' });
   const failures = h('div', { id: 'failures' });
   const deadLetters = h('div', { id: 'dead-letters' });
+  const alarms = alarmsPanel();
   el.append(
     h('h1', {}, 'Overview'),
+    alarms.panel,
     // First steps: what this system does, and the first thing to do with it.
     h('p', { class: 'intro', id: 'intro' },
       h('span', {}, 'Runs background jobs on AWS Lambda: archives S3 files, measures Retail Pulse shelf images, sends emails and notifications, builds reports and ingests JSONL logs, each queued, retried and tracked to its end. '),
@@ -56,6 +59,7 @@ export async function overview(el) {
       api('queues'),
       // Latest failures first (the failed index by last change), summary rows.
       api('jobs?view=summary&status=failed&sort=updated&limit=6'),
+      alarms.refresh(),
     ]);
     if (stats.status === 'fulfilled') {
       const s = stats.value;

@@ -55,6 +55,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/jobs/{id}/images"),
     ("GET", "/stats"),
     ("GET", "/queues"),
+    ("GET", "/metrics"),
+    ("GET", "/alarms"),
     ("POST", "/api/v1/files/upload"),
     ("POST", "/api/v1/files"),
     ("GET", "/uploads"),
@@ -147,6 +149,8 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(dashboard::queues))
         .routes(routes!(crate::dead_letters::messages))
         .routes(routes!(crate::dead_letters::redrive))
+        .routes(routes!(crate::metrics::metrics))
+        .routes(routes!(crate::metrics::alarms))
         .routes(routes!(files::upload).layer(upload_limit))
         .routes(routes!(files::presign))
         .routes(routes!(files::uploads))

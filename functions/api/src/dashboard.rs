@@ -78,6 +78,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../dashboard/create.js"),
     ),
     (
+        "metrics.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dashboard/metrics.js"),
+    ),
+    (
         "upload.js",
         "text/javascript; charset=utf-8",
         include_str!("../dashboard/upload.js"),

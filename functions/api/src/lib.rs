@@ -14,6 +14,7 @@ mod fast_tests;
 pub mod files;
 pub mod graphql;
 pub mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod request_trace;
 pub mod retail;

@@ -15,8 +15,13 @@ use api::app;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
-    let clients = Clients::from_env().await;
-    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
+    let sdk = shared::aws::sdk_config().await;
+    let clients = Clients::from_config(&sdk);
+    // Every write of a job is metered (shared::metrics): the lifecycle's EMF figures.
+    let store = shared::metrics::Metered::wrap(Arc::new(DynamoJobStore::new(
+        clients.dynamodb.clone(),
+        &settings.jobs_table,
+    )));
     let parts = Arc::new(DynamoPartStore::new(clients.dynamodb.clone(), &settings.jobs_table));
     let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     let files = api::files::Files {
@@ -43,9 +48,15 @@ async fn main() -> Result<(), lambda_http::Error> {
         auth: api::auth::AuthConfig::from_env()?,
     };
     let queues = api::dashboard::Queues::from_env(clients.clone());
-    let mut router = app::router(state).layer(axum::Extension(queues));
+    let mut router = app::router(state)
+        .layer(axum::Extension(queues))
+        .layer(axum::Extension(api::metrics::MetricsSource::new(&sdk)));
     if let Some(live) = api::dashboard::LiveUrl::from_env()? {
         router = router.layer(axum::Extension(live));
     }
+    // The EMF lines of each request are written when it ends.
+    let router = router.layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| shared::metrics::invocation(next.run(req)),
+    ));
     lambda_http::run(router).await
 }

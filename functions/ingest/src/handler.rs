@@ -29,8 +29,9 @@ use futures::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::clock;
-use shared::job::{ClaimRefused, IngestResult, Job, JobId, JobSpec};
+use shared::job::{ClaimRefused, IngestResult, Job, JobId, JobKind, JobSpec};
 use shared::logs::{LogEntry, Rejection};
+use shared::metrics::{self, Dims, Metric};
 use shared::objects::{Body, ObjectError, Objects};
 use shared::queue::JobMessage;
 use shared::service::{Claim, Ended, Jobs, end_attempt};
@@ -458,6 +459,7 @@ impl Ingest {
     ) -> Result<Outcome, IngestError> {
         let resumed = from.is_some();
         let mut run = Run::new(self, job, bucket, key, from);
+        let began = (Instant::now(), run.tally.metered());
         let mut lines = run.open().await?;
         if !resumed {
             run.report(0, "started processing".into());
@@ -475,9 +477,11 @@ impl Ingest {
             }
             // The clock, on every line: a file of blank or bad lines stops in time too.
             if run.past(stop_at) {
+                run.tally.meter(began);
                 return Ok(Outcome::Paused(run.checkpoint().await?));
             }
         }
+        run.tally.meter(began);
         Ok(Outcome::Done(run.complete().await?))
     }
 }
@@ -847,6 +851,30 @@ impl Tally {
         self.rejected += 1;
         if self.first_rejections.len() < KEPT_REJECTIONS {
             self.first_rejections.push(rejection);
+        }
+    }
+
+    /// Lines read, stored and rejected so far.
+    fn metered(&self) -> [u64; 3] {
+        [self.read, self.stored, self.rejected]
+    }
+
+    /// This invocation's share of the file as metrics: lines read, stored and rejected since
+    /// `began` (a resumed run starts from its checkpoint's counts) and lines read per second.
+    fn meter(&self, (at, counts): (Instant, [u64; 3])) {
+        let dims = Dims::Kind(JobKind::LogIngest.as_str());
+        let [read, stored, rejected] = self.metered();
+        let read = read.saturating_sub(counts[0]);
+        metrics::put(dims, Metric::IngestLinesRead, read as f64);
+        metrics::put(dims, Metric::IngestLinesStored, stored.saturating_sub(counts[1]) as f64);
+        metrics::put(
+            dims,
+            Metric::IngestLinesRejected,
+            rejected.saturating_sub(counts[2]) as f64,
+        );
+        let secs = at.elapsed().as_secs_f64();
+        if read > 0 && secs > 0.0 {
+            metrics::put(dims, Metric::IngestLinesPerSecond, read as f64 / secs);
         }
     }
 

@@ -26,7 +26,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
     let lease = time::Duration::seconds(shared::settings::optional("INGEST_LEASE_SECONDS", 360)?);
-    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
+    // Every write of a job is metered (shared::metrics): the lifecycle's EMF figures.
+    let store = shared::metrics::Metered::wrap(Arc::new(DynamoJobStore::new(
+        clients.dynamodb.clone(),
+        &settings.jobs_table,
+    )));
     // The ingest's own queue (`INGEST_QUEUE_URL`) carries its checkpoints and restarts.
     let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     let ingest = Arc::new(Ingest {
@@ -55,7 +59,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .then(|| Instant::now() + Duration::from_millis(event.context.deadline - now_ms));
             // The invocation's trace (X-Ray active tracing); a record's own AWSTraceHeader wins.
             let trace = shared::trace::TraceHeader::from_context(&event.context);
-            shared::trace::scope(trace, ingest.handle(event.payload, deadline)).await
+            shared::metrics::invocation(shared::trace::scope(trace, ingest.handle(event.payload, deadline))).await
         }
     }))
     .await

@@ -18,7 +18,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = Clients::from_env().await;
     let handler = Arc::new(Handler {
         sweeper: Sweeper {
-            store: Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table)),
+            store: shared::metrics::Metered::wrap(Arc::new(DynamoJobStore::new(
+                clients.dynamodb.clone(),
+                &settings.jobs_table,
+            ))),
             queue: Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings)),
             bounds: Bounds::from_env()?,
         },
@@ -26,7 +29,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
-        async move { handler.handle(event.payload).await }
+        shared::metrics::invocation(async move { handler.handle(event.payload).await })
     }))
     .await
 }

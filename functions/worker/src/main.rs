@@ -22,7 +22,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let settings = Settings::from_env()?;
     let config = Config::from_env()?;
     let clients = Clients::from_env().await;
-    let store = Arc::new(DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table));
+    // Every write of a job is metered (shared::metrics): the lifecycle's EMF figures.
+    let store = shared::metrics::Metered::wrap(Arc::new(DynamoJobStore::new(
+        clients.dynamodb.clone(),
+        &settings.jobs_table,
+    )));
     let queue = Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings));
     // Loaded once per cold start, then kept in memory.
     let stores = StoreMaster::from_env(&clients.s3).await?;
@@ -70,7 +74,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .unwrap_or_default();
         // The invocation's trace (X-Ray active tracing), for records that carry none of their own.
         let trace = shared::trace::TraceHeader::from_context(&event.context);
-        async move { shared::trace::scope(trace, worker.handle_within(event.payload, remaining)).await }
+        shared::metrics::invocation(async move {
+            shared::trace::scope(trace, worker.handle_within(event.payload, remaining)).await
+        })
     }))
     .await
 }

@@ -108,6 +108,48 @@ fn report_with(name: &str, samples: &[Sample], wall: Duration, sequential_calls:
     );
 }
 
+/// Where the bench's EMF lines go: written, as a function's are, to a file that keeps nothing.
+struct DevNull(std::sync::Mutex<std::fs::File>);
+
+impl shared::metrics::Sink for DevNull {
+    fn write(&self, line: &str) {
+        use std::io::Write;
+        let mut f = self.0.lock().unwrap();
+        let _ = f.write_all(line.as_bytes());
+        let _ = f.write_all(b"\n");
+    }
+}
+
+/// A sink that counts the lines it passes on.
+struct Counting(Arc<dyn shared::metrics::Sink>, AtomicU64);
+
+impl shared::metrics::Sink for Counting {
+    fn write(&self, line: &str) {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        self.0.write(line);
+    }
+}
+
+/// The SQS event of one batch of job messages.
+fn sqs_event(i: usize, batch: &[shared::job::JobId]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for (k, id) in batch.iter().enumerate() {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("bench-m{i}-{k}-{id}"));
+        m.body = Some(
+            serde_json::to_string(&JobMessage {
+                job_id: *id,
+                part: None,
+                run: None,
+                images: None,
+            })
+            .unwrap(),
+        );
+        event.records.push(m);
+    }
+    event
+}
+
 async fn timed<F: Future<Output = ()>>(f: F) -> Sample {
     let acc = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -176,6 +218,7 @@ async fn main() {
         max_upload_bytes: api::files::MAX_UPLOAD_BYTES,
         max_presigned_bytes: api::files::MAX_PRESIGNED_BYTES,
     };
+    let files_again = files.clone();
     let app = api::app::router(api::app::AppState {
         jobs: jobs.clone(),
         files,
@@ -251,37 +294,43 @@ async fn main() {
     .await;
     report("GET /jobs?status=pending&limit=50", &samples, wall);
 
-    let w = Arc::new(worker::handler::Worker {
-        store: store.clone(),
-        queue: queue.clone(),
-        runner: Arc::new(worker::handler::Processors {
-            archive: worker::archive::Archiver::new(Arc::new(shared::objects::S3Objects::new(s3.clone()))),
-            // Only archive jobs run here; the mail and notification seams are wired as in main.rs.
-            email: worker::email::Emailer::new(Arc::new(shared::mail::SesMailer::new(
-                shared::aws::Clients::from_config(&sdk).ses,
-                "jobs@example.com",
-            ))),
-            notify: worker::notification::Notifier::new(Arc::new(shared::notify::SnsPublisher::new(
-                shared::aws::Clients::from_config(&sdk).sns,
-                "arn:aws:sns:us-east-1:000000000000:unused",
-            ))),
-            report: worker::report::Reporter {
-                store: store.clone(),
-                objects: Arc::new(shared::objects::S3Objects::new(s3.clone())),
-                bucket: "unused".into(),
-                link_ttl: std::time::Duration::from_secs(3600),
-                max_jobs: worker::report::REPORT_MAX_JOBS,
-            },
-        }),
-        images: Arc::new(worker::image::ImageJobs::new(
-            store.clone(),
-            Arc::new(shared::store::DynamoPartStore::new(dynamodb.clone(), store.table())),
-            queue.clone(),
-            worker::image::fetch::Fetcher::new(Default::default()).expect("HTTP client"),
-        )),
-        lease: time::Duration::seconds(90),
-        max_receives: 3,
-    });
+    let make_worker = |store: Arc<dyn shared::store::JobStore>| {
+        Arc::new(worker::handler::Worker {
+            store: store.clone(),
+            queue: queue.clone(),
+            runner: Arc::new(worker::handler::Processors {
+                archive: worker::archive::Archiver::new(Arc::new(shared::objects::S3Objects::new(s3.clone()))),
+                // Only archive jobs run here; the mail and notification seams are wired as in main.rs.
+                email: worker::email::Emailer::new(Arc::new(shared::mail::SesMailer::new(
+                    shared::aws::Clients::from_config(&sdk).ses,
+                    "jobs@example.com",
+                ))),
+                notify: worker::notification::Notifier::new(Arc::new(shared::notify::SnsPublisher::new(
+                    shared::aws::Clients::from_config(&sdk).sns,
+                    "arn:aws:sns:us-east-1:000000000000:unused",
+                ))),
+                report: worker::report::Reporter {
+                    store: store.clone(),
+                    objects: Arc::new(shared::objects::S3Objects::new(s3.clone())),
+                    bucket: "unused".into(),
+                    link_ttl: std::time::Duration::from_secs(3600),
+                    max_jobs: worker::report::REPORT_MAX_JOBS,
+                },
+            }),
+            images: Arc::new(worker::image::ImageJobs::new(
+                store.clone(),
+                Arc::new(shared::store::DynamoPartStore::new(
+                    dynamodb.clone(),
+                    t.var("JOBS_TABLE"),
+                )),
+                queue.clone(),
+                worker::image::fetch::Fetcher::new(Default::default()).expect("HTTP client"),
+            )),
+            lease: time::Duration::seconds(90),
+            max_receives: 3,
+        })
+    };
+    let w = make_worker(store.clone());
     let ids: Vec<_> = ids.lock().unwrap().clone();
     let batches: Vec<Vec<shared::job::JobId>> = ids.chunks(10).map(|c| c.to_vec()).collect();
     let jobs_done = ids.len();
@@ -315,6 +364,111 @@ async fn main() {
         "worker throughput",
         jobs_done as f64 / wall.as_secs_f64()
     );
+
+    // The cost of metrics: the same handlers over the metered store, each request or batch an
+    // invocation whose EMF lines are written (to /dev/null) at its end, with recording on and
+    // off (`shared::metrics::set_enabled`, what METRICS=off does) in alternating rounds.
+    {
+        let metered = shared::metrics::Metered::wrap(store.clone());
+        let mapp = api::app::router(api::app::AppState {
+            jobs: Jobs::new(metered.clone(), queue.clone(), time::Duration::seconds(90)),
+            files: files_again.clone(),
+            parts: Arc::new(shared::store::DynamoPartStore::new(dynamodb.clone(), store.table())),
+            auth: api::auth::AuthConfig::off(),
+        });
+        let mw = make_worker(metered);
+        let sink: Arc<dyn shared::metrics::Sink> = Arc::new(DevNull(std::sync::Mutex::new(
+            std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap(),
+        )));
+        const ROUNDS: usize = 4;
+        let per_round = (n / ROUNDS).max(10);
+        // [off, on] samples of POST /jobs and of worker batches
+        let mut post: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
+        let mut work: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
+        let mut lines = [0usize; 2];
+        for _ in 0..ROUNDS {
+            for on in [false, true] {
+                shared::metrics::set_enabled(on);
+                let counted = Arc::new(Counting(sink.clone(), AtomicU64::new(0)));
+                let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let (samples, _) = run(per_round, concurrency, |_| {
+                    let app = mapp.clone();
+                    let body = create_body.clone();
+                    let ids = ids.clone();
+                    let rec = Arc::new(shared::metrics::Recorder::new("Bench", counted.clone()));
+                    shared::metrics::scoped(
+                        rec,
+                        shared::metrics::invocation(async move {
+                            let req = Request::post("/jobs")
+                                .header("content-type", "application/json")
+                                .body(Body::from(body))
+                                .unwrap();
+                            let resp = app.oneshot(req).await.unwrap();
+                            assert_eq!(resp.status(), 201);
+                            let job: Value =
+                                serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+                            ids.lock()
+                                .unwrap()
+                                .push(job["id"].as_str().unwrap().parse::<shared::job::JobId>().unwrap());
+                        }),
+                    )
+                })
+                .await;
+                post[on as usize].extend(samples);
+                let ids: Vec<_> = ids.lock().unwrap().clone();
+                let batches: Vec<Vec<shared::job::JobId>> = ids.chunks(10).map(|c| c.to_vec()).collect();
+                let (samples, _) = run(batches.len(), concurrency, |i| {
+                    let w = mw.clone();
+                    let event = sqs_event(i, &batches[i]);
+                    let rec = Arc::new(shared::metrics::Recorder::new("Bench", counted.clone()));
+                    shared::metrics::scoped(
+                        rec,
+                        shared::metrics::invocation(async move {
+                            let out = w.handle(event).await.unwrap();
+                            assert!(out.batch_item_failures.is_empty());
+                        }),
+                    )
+                })
+                .await;
+                work[on as usize].extend(samples);
+                lines[on as usize] += counted.1.load(Ordering::Relaxed) as usize;
+            }
+        }
+        shared::metrics::set_enabled(true);
+        assert_eq!(lines[0], 0, "METRICS off wrote EMF lines");
+        assert!(lines[1] > 0, "METRICS on wrote no EMF line");
+        println!(
+            "\nmetrics overhead (same run, {ROUNDS} alternating rounds; on: {} EMF lines written):",
+            lines[1]
+        );
+        for (name, s) in [("POST /jobs", &post), ("worker: batch of 10 archive jobs", &work)] {
+            let p50 = |v: &[Sample], handler: bool| {
+                let mut d: Vec<Duration> = v
+                    .iter()
+                    .map(|s| {
+                        if handler {
+                            s.total.saturating_sub(s.emulator)
+                        } else {
+                            s.total
+                        }
+                    })
+                    .collect();
+                d.sort();
+                pct(&d, 0.5)
+            };
+            let mean = |v: &[Sample]| v.iter().map(|s| s.total.as_secs_f64()).sum::<f64>() / v.len() as f64 * 1000.0;
+            let (off, on) = (&s[0], &s[1]);
+            println!(
+                "{name:<34} p50 off {:>7.2} ms  on {:>7.2} ms  ({:+.1} %)   mean off {:>7.2} ms  on {:>7.2} ms  ({:+.1} %)",
+                p50(off, false),
+                p50(on, false),
+                (p50(on, false) / p50(off, false) - 1.0) * 100.0,
+                mean(off),
+                mean(on),
+                (mean(on) / mean(off) - 1.0) * 100.0,
+            );
+        }
+    }
 
     let api_url = std::env::var("API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
     let http = reqwest::Client::new();

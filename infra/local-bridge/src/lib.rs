@@ -23,6 +23,7 @@
 pub mod alarms;
 pub mod auth;
 pub mod destination;
+pub mod emf;
 pub mod gateway;
 pub mod http_api;
 pub mod invoke;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use local_bridge::auth::{self, Mint};
+use local_bridge::emf::EmfFollower;
 use local_bridge::gateway::Gateway;
 use local_bridge::invoke::{Bounded, Invoker, LambdaApi, warm_up};
 use local_bridge::issuer::Issuer;
@@ -86,6 +87,10 @@ enum Command {
         redirect_uris: Vec<String>,
         #[arg(long, env = "JOBS_STATE_DIR", default_value = ".local")]
         state_dir: PathBuf,
+        /// The functions' output (cargo lambda watch's log): its EMF lines become CloudWatch
+        /// metric data (`AWS_ENDPOINT_URL_CLOUDWATCH`), as CloudWatch Logs makes them on AWS.
+        #[arg(long)]
+        emf_log: Option<PathBuf>,
     },
     /// Print an access token of the local issuer (no emulators needed).
     Token {
@@ -134,6 +139,7 @@ struct ServeArgs {
     schedule_period: Option<Duration>,
     async_retry: Duration,
     issuer: Option<IssuerArgs>,
+    emf_log: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -205,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
             issuer_url,
             redirect_uris,
             state_dir,
+            emf_log,
         } => {
             let args = ServeArgs {
                 issuer: issuer_listen.map(|listen| IssuerArgs {
@@ -221,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
                 warm_up: Duration::from_secs(warm_up_secs),
                 schedule_period: schedule_seconds.filter(|s| *s > 0).map(Duration::from_secs),
                 async_retry: Duration::from_secs(async_retry_secs),
+                emf_log,
             };
             serve(&stack, &clients, args).await?;
         }
@@ -245,6 +253,14 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
     let invoker: Arc<dyn Invoker> = Arc::new(Bounded::new(Arc::new(lambda_api), stack.timeouts(), args.timeout_grace));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
+    if let Some(path) = &args.emf_log {
+        let follower = EmfFollower {
+            path: path.clone(),
+            cloudwatch: clients.cloudwatch.clone(),
+            every: Duration::from_millis(500),
+        };
+        tasks.push(tokio::spawn(follower.run(stopped.clone())));
+    }
     // The issuer first: the gateway fetches its keys on the first protected request.
     if let Some(i) = &args.issuer {
         let issuer = Arc::new(Issuer::new(&i.state_dir, &i.url, i.redirect_uris.clone())?);

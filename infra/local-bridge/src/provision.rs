@@ -49,7 +49,7 @@ pub struct Clients {
     pub ses: aws_sdk_ses::Client,
     /// DynamoDB Streams, at the DynamoDB endpoint (`AWS_ENDPOINT_URL_DYNAMODB`).
     pub streams: aws_sdk_dynamodbstreams::Client,
-    /// Alarms and dashboards (`AWS_ENDPOINT_URL_CLOUDWATCH`).
+    /// CloudWatch (`AWS_ENDPOINT_URL_CLOUDWATCH`): alarms and dashboards; metric data from the functions' EMF lines.
     pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 

@@ -32,7 +32,10 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use reqwest::{StatusCode, Url};
 use tokio::sync::Semaphore;
 
+use shared::metrics::{Dims, Metric, put};
 use shared::retry::Backoff;
+
+const IMAGE: &str = "image";
 
 use super::guard::{Guard, GuardedResolver, Ports, Refused, Unresolved};
 
@@ -235,7 +238,16 @@ impl Fetcher {
     async fn with_retries(&self, url: &Url) -> Result<Dimensions, FetchError> {
         let backoff = Backoff::new(self.config.attempts, self.config.retry_base, self.config.retry_base * 8);
         backoff
-            .retry("image fetch", |_| self.probe(url), FetchError::is_transient)
+            .retry(
+                "image fetch",
+                |attempt| {
+                    if attempt > 1 {
+                        put(Dims::Kind(IMAGE), Metric::FetchRetries, 1.0);
+                    }
+                    self.probe(url)
+                },
+                FetchError::is_transient,
+            )
             .await
             .map_err(|e| match e {
                 FetchError::Transient(e) if backoff.attempts > 1 => {

@@ -26,7 +26,8 @@ use crate::image::store_master::StoreMaster;
 use shared::clock;
 use shared::error::Error;
 use shared::images::{ImageResult, PartResult, StoreError, summarize};
-use shared::job::{ClaimRefused, ImagePayload, ImageRef, Job, PartImage, Visit, all_parts, visit_part};
+use shared::job::{ClaimRefused, ImagePayload, ImageRef, Job, JobKind, PartImage, Visit, all_parts, visit_part};
+use shared::metrics::{self, Dims, Metric};
 use shared::payloads::Payloads;
 use shared::queue::{JobMessage, JobQueue};
 use shared::store::{JobStore, PartStore};
@@ -313,10 +314,16 @@ impl ImageJobs {
             },
             out_of_time: 0,
         };
+        let dims = Dims::Kind(JobKind::Image.as_str());
         for (image, outcome) in images.iter().zip(outcomes) {
             match outcome {
-                Ok(result) => measured.result.images.push(result),
+                Ok(result) => {
+                    metrics::put(dims, Metric::ImageUrlsMeasured, 1.0);
+                    metrics::put(dims, Metric::ImageBytes, result.bytes_read as f64);
+                    measured.result.images.push(result)
+                }
                 Err(error) => {
+                    metrics::put(dims, Metric::ImageUrlsFailed, 1.0);
                     if error == ImageError::OutOfTime {
                         measured.out_of_time += 1;
                     }
