@@ -542,6 +542,19 @@ impl Before {
     }
 }
 
+/// `change`, noting the job as it was before the change that was finally written.
+fn observed<'a>(
+    change: &'a mut Change<'_>,
+    before: &'a mut Option<Before>,
+) -> impl FnMut(&mut Job) -> Result<()> + Send + 'a {
+    move |j| {
+        let b = Before::of(j);
+        change(j)?;
+        *before = Some(b);
+        Ok(())
+    }
+}
+
 /// A job store that meters the lifecycle: every function wraps its store in it.
 pub struct Metered(pub Arc<dyn JobStore>);
 
@@ -565,15 +578,15 @@ impl JobStore for Metered {
     }
     async fn modify(&self, id: JobId, change: &mut Change<'_>) -> Result<Job> {
         let mut before = None;
-        let after = self
-            .0
-            .modify(id, &mut |j| {
-                let b = Before::of(j);
-                change(j)?;
-                before = Some(b);
-                Ok(())
-            })
-            .await?;
+        let after = self.0.modify(id, &mut observed(change, &mut before)).await?;
+        if let Some(before) = before {
+            lifecycle(&before, &after);
+        }
+        Ok(after)
+    }
+    async fn modify_known(&self, known: &Job, change: &mut Change<'_>) -> Result<Job> {
+        let mut before = None;
+        let after = self.0.modify_known(known, &mut observed(change, &mut before)).await?;
         if let Some(before) = before {
             lifecycle(&before, &after);
         }
@@ -584,6 +597,9 @@ impl JobStore for Metered {
     }
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
         self.0.list(filter, limit, cursor).await
+    }
+    async fn find(&self, term: &str, limit: usize) -> Result<Vec<JobId>> {
+        self.0.find(term, limit).await
     }
     async fn stats(&self, scope: &Scope, now: OffsetDateTime) -> Result<Stats> {
         self.0.stats(scope, now).await

@@ -872,6 +872,9 @@ mod tests {
             self.0.modify(id, change).await?; // landed; the answer is lost
             self.0.modify(id, change).await
         }
+        async fn modify_known(&self, before: &Job, change: &mut Change<'_>) -> Result<Job> {
+            self.modify(before.id, change).await
+        }
         async fn discard(&self, job: &Job, key: Option<&IdempotencyKey>) -> Result<()> {
             self.0.discard(job, key).await
         }

@@ -35,7 +35,25 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("ApiFunction", "sqs:GetQueueAttributes", "HighDeadLetterQueue"),
     ("ApiFunction", "sqs:GetQueueAttributes", "NormalDeadLetterQueue"),
     ("ApiFunction", "sqs:GetQueueAttributes", "IngestContinueDeadLetterQueue"),
+    // Dead letters (GET /queues/{name}/messages peeks, POST .../redrive moves one or all).
+    ("ApiFunction", "sqs:ReceiveMessage", "HighDeadLetterQueue"),
+    ("ApiFunction", "sqs:DeleteMessage", "HighDeadLetterQueue"),
+    ("ApiFunction", "sqs:ChangeMessageVisibility", "HighDeadLetterQueue"),
+    ("ApiFunction", "sqs:StartMessageMoveTask", "HighDeadLetterQueue"),
+    ("ApiFunction", "sqs:ListMessageMoveTasks", "HighDeadLetterQueue"),
+    ("ApiFunction", "sqs:ReceiveMessage", "NormalDeadLetterQueue"),
+    ("ApiFunction", "sqs:DeleteMessage", "NormalDeadLetterQueue"),
+    ("ApiFunction", "sqs:ChangeMessageVisibility", "NormalDeadLetterQueue"),
+    ("ApiFunction", "sqs:StartMessageMoveTask", "NormalDeadLetterQueue"),
+    ("ApiFunction", "sqs:ListMessageMoveTasks", "NormalDeadLetterQueue"),
+    ("ApiFunction", "sqs:ReceiveMessage", "IngestContinueDeadLetterQueue"),
+    ("ApiFunction", "sqs:DeleteMessage", "IngestContinueDeadLetterQueue"),
+    ("ApiFunction", "sqs:ChangeMessageVisibility", "IngestContinueDeadLetterQueue"),
+    ("ApiFunction", "sqs:StartMessageMoveTask", "IngestContinueDeadLetterQueue"),
+    ("ApiFunction", "sqs:ListMessageMoveTasks", "IngestContinueDeadLetterQueue"),
     ("ApiFunction", "s3:PutObject", "UploadsBucket/uploads/*"),
+    // GET /uploads: one ListObjectsV2 page under the caller's uploads/<owner>/.
+    ("ApiFunction", "s3:ListBucket", "UploadsBucket?prefix=uploads/*"),
     ("ApiFunction", "s3:PutObject", "UploadsBucket/payloads/*"),
     ("ApiFunction", "s3:DeleteObject", "UploadsBucket/payloads/*"),
     ("ApiFunction", "s3:PutObject", "UploadsBucket/submissions/*"),
@@ -210,6 +228,34 @@ struct Statement {
     sid: String,
     actions: Vec<String>,
     resources: Vec<String>,
+    /// `s3:ListBucket`'s one condition: `StringLike` `s3:prefix` (listing under a named prefix).
+    list_prefix: Option<String>,
+}
+
+/// The only condition a statement may carry: `s3:ListBucket` alone, limited to keys under a named
+/// prefix (`{"StringLike": {"s3:prefix": "uploads/*"}}`); its prefix, checked.
+fn list_prefix(at: &str, st: &Value) -> Option<String> {
+    let condition = st.get("Condition")?;
+    assert_eq!(
+        strings(&st["Action"]),
+        ["s3:ListBucket"],
+        "{at}: a Condition on anything but s3:ListBucket"
+    );
+    let prefix = condition
+        .pointer("/StringLike/s3:prefix")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{at}: only StringLike s3:prefix: {condition}"));
+    assert_eq!(condition.as_object().unwrap().len(), 1, "{at}: {condition}");
+    assert_eq!(
+        condition["StringLike"].as_object().unwrap().len(),
+        1,
+        "{at}: {condition}"
+    );
+    assert!(
+        prefix.ends_with("/*") && prefix.len() > 2 && prefix.matches('*').count() == 1,
+        "{at}: {prefix} is more than one key prefix"
+    );
+    Some(prefix.to_string())
 }
 
 /// Every statement of every function's `Policies`; anything but plain `Statement` lists (SAM
@@ -235,17 +281,19 @@ fn statements(t: &Template, s: &Symbols) -> Vec<Statement> {
             for st in list {
                 let sid = st["Sid"].as_str().unwrap_or("(no Sid)").to_string();
                 let keys: BTreeSet<&str> = st.as_object().unwrap().keys().map(String::as_str).collect();
-                let allowed: BTreeSet<&str> = ["Sid", "Effect", "Action", "Resource"].into();
+                let allowed: BTreeSet<&str> = ["Sid", "Effect", "Action", "Resource", "Condition"].into();
                 assert!(
                     keys.is_subset(&allowed),
-                    "{function} {sid}: only Sid, Effect, Action and Resource (no NotAction, NotResource or Condition): {keys:?}"
+                    "{function} {sid}: only Sid, Effect, Action, Resource and ListBucket's prefix Condition (no NotAction or NotResource): {keys:?}"
                 );
+                let list_prefix = list_prefix(&format!("{function} {sid}"), st);
                 assert_eq!(st["Effect"], "Allow", "{function} {sid}");
                 out.push(Statement {
                     function: function.to_string(),
                     sid,
                     actions: strings(&st["Action"]),
                     resources: strings(&st["Resource"]),
+                    list_prefix,
                 });
             }
         }
@@ -261,7 +309,11 @@ fn every_function_is_allowed_exactly_the_calls_its_code_makes() {
     for st in statements(&t, &s) {
         for action in &st.actions {
             for resource in &st.resources {
-                granted.insert((st.function.clone(), action.clone(), s.symbol(resource)));
+                let symbol = match &st.list_prefix {
+                    Some(prefix) => format!("{}?prefix={prefix}", s.symbol(resource)),
+                    None => s.symbol(resource),
+                };
+                granted.insert((st.function.clone(), action.clone(), symbol));
             }
         }
     }
@@ -334,6 +386,9 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
                 let (api, route) = symbol.split_once('/').unwrap_or((&symbol, ""));
                 assert_eq!(t.resources[api].kind, "AWS::ApiGatewayV2::Api", "{at}: {resource}");
                 assert_eq!(route, "live/POST/@connections/*", "{at}: {resource}");
+            } else if symbol == "UploadsBucket" && st.list_prefix.is_some() {
+                // Listing the bucket, under a named prefix only (the Condition, checked above).
+                assert!(st.actions.iter().all(|a| a == "s3:ListBucket"), "{at}");
             } else {
                 assert_ne!(symbol, "UploadsBucket", "{at}: bucket-level grant {resource}");
                 // A table, a queue, or a table's indexes.
@@ -342,7 +397,10 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
                 assert!(rest.is_empty() || rest == "index/*", "{at}: {resource}");
             }
             if st.actions.iter().any(|a| a.starts_with("s3:")) {
-                assert!(symbol.starts_with("UploadsBucket/"), "{at}: S3 actions on {resource}");
+                assert!(
+                    symbol.starts_with("UploadsBucket/") || (symbol == "UploadsBucket" && st.list_prefix.is_some()),
+                    "{at}: S3 actions on {resource}"
+                );
             }
         }
     }

@@ -148,9 +148,8 @@ pub trait JobStore: Send + Sync {
 
     /// [`JobStore::modify`] starting from `before`, a job this caller has just read or written:
     /// no read first when nobody wrote since (then as `modify`). The submit's `enqueued_at` uses it.
-    async fn modify_known(&self, before: &Job, change: &mut Change<'_>) -> Result<Job> {
-        self.modify(before.id, change).await
-    }
+    /// (No default: a wrapping store must pass it on, or it would read again.)
+    async fn modify_known(&self, before: &Job, change: &mut Change<'_>) -> Result<Job>;
 
     /// Undoes a `create` whose message could not be enqueued (job, idempotency key and counts).
     async fn discard(&self, job: &Job, idempotency: Option<&IdempotencyKey>) -> Result<()>;
