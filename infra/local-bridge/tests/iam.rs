@@ -48,9 +48,21 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("ApiFunction", "sqs:ListMessageMoveTasks", "NormalDeadLetterQueue"),
     ("ApiFunction", "sqs:ReceiveMessage", "IngestContinueDeadLetterQueue"),
     ("ApiFunction", "sqs:DeleteMessage", "IngestContinueDeadLetterQueue"),
-    ("ApiFunction", "sqs:ChangeMessageVisibility", "IngestContinueDeadLetterQueue"),
-    ("ApiFunction", "sqs:StartMessageMoveTask", "IngestContinueDeadLetterQueue"),
-    ("ApiFunction", "sqs:ListMessageMoveTasks", "IngestContinueDeadLetterQueue"),
+    (
+        "ApiFunction",
+        "sqs:ChangeMessageVisibility",
+        "IngestContinueDeadLetterQueue",
+    ),
+    (
+        "ApiFunction",
+        "sqs:StartMessageMoveTask",
+        "IngestContinueDeadLetterQueue",
+    ),
+    (
+        "ApiFunction",
+        "sqs:ListMessageMoveTasks",
+        "IngestContinueDeadLetterQueue",
+    ),
     ("ApiFunction", "s3:PutObject", "UploadsBucket/uploads/*"),
     // GET /uploads: one ListObjectsV2 page under the caller's uploads/<owner>/.
     ("ApiFunction", "s3:ListBucket", "UploadsBucket?prefix=uploads/*"),
