@@ -159,3 +159,19 @@ pub async fn s3() -> aws_sdk_s3::Client {
             .build(),
     )
 }
+
+/// Puts `body` under a new key of the e2e admin's uploads prefix (`uploads/e2e-admin/<uuid>.bin`)
+/// and returns it as an archive job's `source` (`s3://<bucket>/<key>`).
+pub async fn upload(body: Vec<u8>) -> String {
+    let bucket = stack_var("UPLOADS_BUCKET");
+    let key = format!("uploads/e2e-admin/{}.bin", uuid::Uuid::new_v4());
+    s3().await
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+    format!("s3://{bucket}/{key}")
+}

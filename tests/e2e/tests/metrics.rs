@@ -8,7 +8,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat, StateValue, Statistic,
 };
-use e2e::{api_url, s3, stack_var, wait_finished};
+use e2e::{api_url, stack_var, wait_finished};
 use serde_json::{Value, json};
 
 async fn cloudwatch() -> aws_sdk_cloudwatch::Client {
@@ -74,19 +74,10 @@ async fn wait_figure(
 }
 
 async fn archive_job(priority: u8) -> String {
-    let bucket = stack_var("UPLOADS_BUCKET");
-    let key = format!("uploads/e2e-admin/{}.bin", uuid::Uuid::new_v4());
-    s3().await
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(vec![7u8; 2000].into())
-        .send()
-        .await
-        .unwrap();
+    let source = e2e::upload(vec![7u8; 2000]).await;
     let resp = e2e::http()
         .post(format!("{}/jobs", api_url()))
-        .json(&json!({"kind": "archive", "priority": priority, "payload": {"asset_id": "metrics", "source": format!("s3://{bucket}/{key}")}}))
+        .json(&json!({"kind": "archive", "priority": priority, "payload": {"asset_id": "metrics", "source": source}}))
         .send()
         .await
         .unwrap();

@@ -4,23 +4,13 @@
 
 use std::time::Duration;
 
-use e2e::{api_url, http, s3, stack_var, wait_finished};
+use e2e::{api_url, http, wait_finished};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn seed_002_api_jobs_runs_a_job_to_completed_in_its_camel_case_shape() {
-    let bucket = stack_var("UPLOADS_BUCKET");
-    let key = format!("uploads/e2e-admin/{}.bin", uuid::Uuid::new_v4());
-    s3().await
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(vec![2u8; 500].into())
-        .send()
-        .await
-        .unwrap();
-    let body =
-        json!({"type": "archive", "payload": {"asset_id": "seed-002", "source": format!("s3://{bucket}/{key}")}});
+    let source = e2e::upload(vec![2u8; 500]).await;
+    let body = json!({"type": "archive", "payload": {"asset_id": "seed-002", "source": source}});
     let resp = http()
         .post(format!("{}/api/jobs", api_url()))
         .json(&body)

@@ -8,20 +8,11 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn an_http_job_is_picked_up_by_the_worker_from_sqs() {
-    let bucket = stack_var("UPLOADS_BUCKET");
-    let key = format!("uploads/e2e-admin/{}.bin", uuid::Uuid::new_v4());
-    s3().await
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(vec![1u8; 1000].into())
-        .send()
-        .await
-        .unwrap();
+    let source = e2e::upload(vec![1u8; 1000]).await;
     let http = e2e::http();
     let resp = http
         .post(format!("{}/jobs", api_url()))
-        .json(&json!({"kind": "archive", "payload": {"asset_id": "smoke", "source": format!("s3://{bucket}/{key}")}}))
+        .json(&json!({"kind": "archive", "payload": {"asset_id": "smoke", "source": source}}))
         .send()
         .await
         .unwrap();

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{api_url, s3, stack_var, state_dir, wait_finished};
+use e2e::{api_url, state_dir, wait_finished};
 use serde_json::{Value, json};
 
 /// The JSON lines of the functions' log (other lines, cargo-lambda's own, skipped).
@@ -20,19 +20,10 @@ fn log_lines() -> Vec<Value> {
 }
 
 async fn archive_job() -> String {
-    let bucket = stack_var("UPLOADS_BUCKET");
-    let key = format!("uploads/e2e-admin/{}.bin", uuid::Uuid::new_v4());
-    s3().await
-        .put_object()
-        .bucket(&bucket)
-        .key(&key)
-        .body(vec![7u8; 100].into())
-        .send()
-        .await
-        .unwrap();
+    let source = e2e::upload(vec![7u8; 100]).await;
     let req = e2e::http()
         .post(format!("{}/jobs", api_url()))
-        .json(&json!({"kind": "archive", "payload": {"asset_id": "traced", "source": format!("s3://{bucket}/{key}")}}));
+        .json(&json!({"kind": "archive", "payload": {"asset_id": "traced", "source": source}}));
     let resp = req.send().await.unwrap();
     assert_eq!(resp.status(), 201);
     let job: Value = resp.json().await.unwrap();
