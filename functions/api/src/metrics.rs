@@ -280,7 +280,8 @@ pub async fn metrics(
             .map(|(_, points)| points.clone())
             .unwrap_or_default()
     };
-    let total = |metric, dims: &[(&str, String)]| find(&got, metric, dims, "Sum").iter().map(|(_, v)| v).sum::<f64>();
+    // A fold from 0.0, not `sum()`: an empty f64 sum is -0.0 (serialized as `-0.0`).
+    let total = |metric, dims: &[(&str, String)]| find(&got, metric, dims, "Sum").iter().fold(0.0, |a, (_, v)| a + v);
     let one = |set: &[(Ask, Vec<(i64, f64)>)], metric, dims: &[(&str, String)], stat| {
         find(set, metric, dims, stat).first().map(|(_, v)| *v)
     };
