@@ -637,6 +637,9 @@ describe('dashboard', { concurrency: 1 }, () => {
     await page.selectOption('#sort', 'priority:desc');
     await page.waitForFunction(() => location.hash === '#/jobs?status=failed&sort=priority&order=desc');
     await settled();
+    // The hash changes before the sorted page is asked for: wait for the page drawn from it (the
+    // summary line names its sort, written after the rows), not for the previous page's rows.
+    await page.waitForFunction(() => document.querySelector('#list-summary')?.textContent.endsWith('highest priority'));
     await page.waitForSelector('#jobs tbody tr');
     const priorities = await page.$$eval('#jobs tbody tr td:nth-child(5)', (tds) => tds.map((t) => Number(t.textContent)));
     assert.deepEqual(priorities, [...priorities].sort((a, b) => b - a), 'highest priority first');
