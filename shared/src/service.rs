@@ -905,6 +905,14 @@ mod tests {
         assert_eq!(normalize_reason("3 of 10 images failed"), "# of # images failed");
         assert_ne!(normalize_reason("timed out"), normalize_reason("access denied"));
         assert_eq!(normalize_reason("  spaced   out  "), "spaced out");
+        // Keys that differ only in their numbers group together whether or not they read as ids
+        // (the browser test's asset ids are `find-<base36 time>-<i>`).
+        for stamp in ["mx3aoxkm", "mx31a9k4", "mxaoxkmz"] {
+            let of =
+                |i: u32| normalize_reason(&format!("source object not found: s3://b/missing/find-{stamp}-{i}.mp4"));
+            assert_eq!(of(0), of(1), "{stamp}");
+            assert_eq!(of(1), of(2), "{stamp}");
+        }
     }
 
     #[tokio::test]
