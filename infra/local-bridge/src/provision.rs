@@ -729,12 +729,49 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+/// How long an index the template gained may take to build (DynamoDB Local backfills it from
+/// every item: seconds at 10,000 jobs).
+const INDEX_BUILD_BOUND: Duration = Duration::from_secs(600);
+
+/// Waits, at most [`INDEX_BUILD_BOUND`], until every index of table `name` is `ACTIVE`: DynamoDB
+/// (AWS's and DynamoDB Local alike) creates one index per table at a time and refuses the next
+/// with `LimitExceededException` while one builds.
+async fn wait_indexes_active(name: &str, clients: &Clients) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let table = clients.dynamodb.describe_table().table_name(name).send().await?;
+        let building: Vec<String> = table
+            .table()
+            .map(|t| {
+                t.global_secondary_indexes()
+                    .iter()
+                    .filter(|g| g.index_status() != Some(&aws_sdk_dynamodb::types::IndexStatus::Active))
+                    .filter_map(|g| g.index_name().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if building.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > INDEX_BUILD_BOUND {
+            bail!(
+                "table {name}: index {} not ACTIVE after {} s",
+                building.join(", "),
+                INDEX_BUILD_BOUND.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn add_missing_indexes(
     name: &str,
     attributes: Vec<AttributeDefinition>,
     indexes: Vec<GlobalSecondaryIndex>,
     clients: &Clients,
 ) -> anyhow::Result<()> {
+    // One left building by an earlier run first.
+    wait_indexes_active(name, clients).await?;
     let table = clients.dynamodb.describe_table().table_name(name).send().await?;
     let existing: Vec<String> = table
         .table()
@@ -772,6 +809,7 @@ async fn add_missing_indexes(
             .send()
             .await
             .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        wait_indexes_active(name, clients).await?;
     }
     Ok(())
 }
