@@ -308,10 +308,11 @@ async fn main() {
     let grew = end["total"].as_u64().unwrap_or(0) - start_total;
     let failed = count(&end, "failed") - start_failed;
     println!(
-        "burst: {added} jobs accepted in {post_secs:.0} s of POSTs ({:.0}/s, {:.0} % of raw {raw_rate:.0}/s at concurrency {}), {} retried after 429/503",
+        "burst: {added} jobs accepted in {post_secs:.0} s of POSTs ({:.0}/s, {:.0} % of raw {raw_rate:.0}/s at concurrency {}; api instances {}), {} retried after 429/503",
         added as f64 / post_secs.max(f64::EPSILON),
         100.0 * added as f64 / post_secs.max(f64::EPSILON) / raw_rate,
         args.concurrency,
+        std::env::var("LAMBDA_CONCURRENCY").unwrap_or_else(|_| "2 (infra/up's default)".into()),
         throttled.load(Ordering::Relaxed)
     );
     println!(
