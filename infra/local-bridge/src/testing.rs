@@ -19,6 +19,23 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The running local stack's state directory (`JOBS_STATE_DIR`, else `<workspace>/.local`).
+pub fn state_dir() -> PathBuf {
+    std::env::var("JOBS_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join(".local"))
+}
+
+/// A variable of the running stack's function environment (`functions.env`, written by
+/// `infra/up`), e.g. `JOBS_TABLE` or `STATUS_SHARDS`.
+pub fn stack_var(name: &str) -> String {
+    let text = std::fs::read_to_string(state_dir().join("functions.env"))
+        .expect("the local stack is not up: run infra/up (infra/test does it for you)");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("{name} missing from functions.env"))
+}
+
 /// The workspace's `template.yaml`.
 pub fn template_path() -> PathBuf {
     workspace_root().join("template.yaml")

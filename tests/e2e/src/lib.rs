@@ -16,12 +16,7 @@ pub fn api_url() -> String {
     std::env::var("API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
 }
 
-/// The running stack's state directory (`$JOBS_STATE_DIR`, else `.local`).
-pub fn state_dir() -> PathBuf {
-    std::env::var("JOBS_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join(".local"))
-}
+pub use local_bridge::testing::{stack_var, state_dir};
 
 /// An access token of the local stack's issuer for `user` (in the `admin` group when `admin`),
 /// as `infra/token` prints it; minted once per user and test binary.
@@ -54,16 +49,6 @@ pub fn http_as(user: &str, admin: bool) -> reqwest::Client {
 /// every job; ownership has its own tests (`tests/auth.rs`).
 pub fn http() -> reqwest::Client {
     http_as("e2e-admin", true)
-}
-
-/// A variable of the running stack's function environment (`.local/functions.env`).
-pub fn stack_var(name: &str) -> String {
-    let state = state_dir();
-    let text = std::fs::read_to_string(state.join("functions.env"))
-        .expect("the local stack is not up: run infra/up (infra/test does it for you)");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
-        .unwrap_or_else(|| panic!("{name} missing from functions.env"))
 }
 
 /// `cargo lambda invoke <function> --data-file <events/...>` against `cargo lambda watch`;

@@ -34,18 +34,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn state_dir() -> std::path::PathBuf {
-    std::env::var("JOBS_STATE_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local"))
-}
-
-fn stack_var(name: &str) -> String {
-    let env = std::fs::read_to_string(state_dir().join("functions.env")).expect(".local/functions.env (infra/up)");
-    env.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
-        .unwrap_or_else(|| panic!("{name} not in functions.env"))
-}
+use local_bridge::testing::{stack_var, state_dir};
 
 #[tokio::main]
 async fn main() {

@@ -64,18 +64,7 @@ fn owner_of(n: u64) -> String {
     format!("load{}", n / PER_OWNER)
 }
 
-fn state_dir() -> std::path::PathBuf {
-    std::env::var("JOBS_STATE_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| local_bridge::testing::workspace_root().join(".local"))
-}
-
-fn stack_var(name: &str) -> String {
-    let env = std::fs::read_to_string(state_dir().join("functions.env")).expect(".local/functions.env (infra/up)");
-    env.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
-        .unwrap_or_else(|| panic!("{name} not in functions.env"))
-}
+use local_bridge::testing::{stack_var, state_dir};
 
 fn token(user: &str, groups: &[&str]) -> String {
     local_bridge::auth::mint(&state_dir(), user, groups).expect("a token (infra/up)")
