@@ -343,3 +343,105 @@ fn not_found(uuid: &str) -> Response<Full<Bytes>> {
         &format!("The resource you requested does not exist. (Service: Lambda, UUID: {uuid})"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(function: &str, queue: &str) -> SqsSource {
+        SqsSource {
+            function: function.into(),
+            queue_url: format!("http://127.0.0.1:9/queue/{REGION}/{ACCOUNT}/{queue}"),
+            queue_arn: format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"),
+            batch_size: 10,
+            batching_window_secs: 0,
+            report_batch_item_failures: true,
+            max_receive_count: Some(3),
+            dead_letter_queue_url: None,
+        }
+    }
+
+    fn body(r: Response<Full<Bytes>>) -> (StatusCode, Option<String>, Value) {
+        let status = r.status();
+        let kind = r
+            .headers()
+            .get("x-amzn-errortype")
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = futures::executor::block_on(r.into_body().collect()).unwrap().to_bytes();
+        (status, kind, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn mappings_are_listed_by_queue_and_function_updated_by_uuid_and_kept_across_restarts() {
+        let dir = std::env::temp_dir().join(format!("esm-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("event-source-mappings.json");
+        let sources = [
+            source("worker", "high"),
+            source("worker", "normal"),
+            source("sweeper", "high-dlq"),
+        ];
+        let m = Mappings::new("s", &sources, Some(file.clone()));
+        let list = |pairs: &[(&str, &str)]| body(m.answer(&Method::GET, PREFIX, &q(pairs), b""));
+        let (status, _, all) = list(&[]);
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(all["EventSourceMappings"].as_array().unwrap().len(), 3);
+        // By queue ARN and function (by name or ARN), as the api asks.
+        let arn = &sources[1].queue_arn;
+        for function in ["worker", "arn:aws:lambda:us-east-1:000000000000:function:worker"] {
+            let (_, _, one) = list(&[("EventSourceArn", arn), ("FunctionName", function)]);
+            let one = one["EventSourceMappings"].as_array().unwrap();
+            assert_eq!(one.len(), 1, "{function}");
+            assert_eq!(one[0]["EventSourceArn"], arn.as_str());
+            assert_eq!(one[0]["State"], "Enabled");
+            assert_eq!(one[0]["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
+        }
+        let (_, _, none) = list(&[("EventSourceArn", arn), ("FunctionName", "sweeper")]);
+        assert_eq!(none["EventSourceMappings"], json!([]));
+        // Pages: MaxItems and NextMarker.
+        let (_, _, page) = list(&[("MaxItems", "2")]);
+        assert_eq!(page["EventSourceMappings"].as_array().unwrap().len(), 2);
+        let (_, _, rest) = list(&[("MaxItems", "2"), ("Marker", page["NextMarker"].as_str().unwrap())]);
+        assert_eq!(rest["EventSourceMappings"].as_array().unwrap().len(), 1);
+        assert_eq!(rest["NextMarker"], Value::Null);
+
+        let uuid = m.of(&sources[1]).unwrap().uuid.clone();
+        let path = format!("{PREFIX}/{uuid}");
+        let (status, _, updated) = body(m.answer(&Method::PUT, &path, &[], br#"{"Enabled": false}"#));
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(updated["State"], "Disabling");
+        assert!(!m.of(&sources[1]).unwrap().is_enabled());
+        assert!(m.of(&sources[0]).unwrap().is_enabled(), "only that mapping");
+        let (_, _, got) = body(m.answer(&Method::GET, &path, &[], b""));
+        assert_eq!(got["State"], "Disabled");
+        assert_eq!(got["UUID"], uuid.as_str());
+
+        // Errors as Lambda gives them.
+        let (status, kind, _) = body(m.answer(&Method::GET, &format!("{PREFIX}/nope"), &[], b""));
+        assert_eq!(
+            (status, kind.as_deref()),
+            (StatusCode::NOT_FOUND, Some("ResourceNotFoundException"))
+        );
+        let (status, kind, err) = body(m.answer(&Method::PUT, &path, &[], br#"{"BatchSize": 5}"#));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(kind.as_deref(), Some("InvalidParameterValueException"));
+        assert!(err["Message"].as_str().unwrap().starts_with("BatchSize"), "{err}");
+        let (status, _, _) = body(m.answer(&Method::PUT, &path, &[], br#"{"Enabled": "no"}"#));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // A restart (same stack, same file): same UUIDs, the flag kept.
+        let again = Mappings::new("s", &sources, Some(file.clone()));
+        assert_eq!(again.of(&sources[1]).unwrap().uuid, uuid);
+        assert!(!again.of(&sources[1]).unwrap().is_enabled());
+        assert!(again.of(&sources[0]).unwrap().is_enabled());
+        // Another stack's mappings have other UUIDs.
+        let other = Mappings::new("t", &sources, None);
+        assert_ne!(other.of(&sources[1]).unwrap().uuid, uuid);
+        assert!(other.of(&sources[1]).unwrap().is_enabled());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
