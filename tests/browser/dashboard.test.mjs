@@ -250,7 +250,9 @@ function stackVar(name) {
 /** The AWS CLI's JSON answer (tests/browser/run puts it on PATH, with the emulator endpoints). */
 function awsJson(args) {
   try {
-    const out = execFileSync('aws', [...args, '--output', 'json'], { encoding: 'utf8', stdio: 'pipe', timeout: 60000 });
+    // The endpoint named: this CLI does not read AWS_ENDPOINT_URL_SQS.
+    const endpoint = process.env[`AWS_ENDPOINT_URL_${args[0].toUpperCase()}`];
+    const out = execFileSync('aws', [...args, '--output', 'json', ...(endpoint ? ['--endpoint-url', endpoint] : [])], { encoding: 'utf8', stdio: 'pipe', timeout: 60000 });
     return out.trim() ? JSON.parse(out) : {};
   } catch (e) {
     throw new Error(`aws ${args.slice(0, 2).join(' ')} failed: ${e.stderr || e.message}`);
