@@ -13,6 +13,7 @@ API_PORT=${API_PORT:-3000}                     # HTTP API (API Gateway stand-in)
 IMAGES_PORT=${IMAGES_PORT:-8090}               # sample images for Retail Pulse jobs (python3 -m http.server)
 ISSUER_PORT=${ISSUER_PORT:-$((API_PORT + 1))}  # the local issuer (stands in for Cognito), served by the bridge: 3001
 WS_PORT=${WS_PORT:-$((API_PORT + 2))}          # the WebSocket API (live job updates) and its @connections, served by the bridge: 3002
+LAMBDA_API_PORT=${LAMBDA_API_PORT:-$((API_PORT + 3))}  # Lambda's event source mapping API (pause/resume a queue), served by the bridge: 3003
 # Sign-in (README "Sign-in"): AUTH=off infra/up starts the stack without authorization (AuthMode=off).
 AUTH=${AUTH:-on}
 STACK_NAME=${STACK_NAME:-jobs-local}
@@ -47,6 +48,7 @@ export WS_URL=ws://127.0.0.1:$WS_PORT            # live job updates: $WS_URL/?to
 export IMAGES_URL=http://127.0.0.1:$IMAGES_PORT  # serves events/samples/images/
 export FAULT_URL=http://127.0.0.1:$FAULT_PORT    # the fault proxy's control: GET/POST $FAULT_URL/__faults
 export LAMBDA_PORT JOBS_STATE_DIR="$STATE"
+export LAMBDA_API_URL=http://127.0.0.1:$LAMBDA_API_PORT  # the bridge's ListEventSourceMappings / UpdateEventSourceMapping
 
 # The template parameters of the local stack: the bridge's issuer instead of Cognito, the local
 # clients as the audience (infra/local-bridge/src/auth.rs), the dashboard signing in there

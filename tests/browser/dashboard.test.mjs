@@ -239,6 +239,47 @@ function jsonl(name, lines, bad) {
   return { path, counts };
 }
 
+/** A variable of the running stack's function environment ($JOBS_STATE_DIR/functions.env). */
+function stackVar(name) {
+  const file = join(process.env.JOBS_STATE_DIR || join(ROOT, '.local'), 'functions.env');
+  const line = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(`${name}=`));
+  if (!line) throw new Error(`${name} missing from ${file}`);
+  return line.slice(name.length + 1);
+}
+
+/** The AWS CLI's JSON answer (tests/browser/run puts it on PATH, with the emulator endpoints). */
+function awsJson(args) {
+  try {
+    // The endpoint named: this CLI does not read AWS_ENDPOINT_URL_SQS.
+    const endpoint = process.env[`AWS_ENDPOINT_URL_${args[0].toUpperCase()}`];
+    const out = execFileSync('aws', [...args, '--output', 'json', ...(endpoint ? ['--endpoint-url', endpoint] : [])], { encoding: 'utf8', stdio: 'pipe', timeout: 60000 });
+    return out.trim() ? JSON.parse(out) : {};
+  } catch (e) {
+    throw new Error(`aws ${args.slice(0, 2).join(' ')} failed: ${e.stderr || e.message}`);
+  }
+}
+
+/** Resumes queues a step paused, whatever happened in it (the bridge keeps the flag across restarts). */
+async function resumeQueues(names) {
+  for (const name of names) await apiJson(`queues/${name}/resume`, { method: 'POST' }).catch((e) => console.error(`resuming ${name}: ${e.message}`));
+}
+
+/** Pauses or resumes a queue from its card on the overview, through the confirmation. */
+async function toggleQueue(name, to) {
+  await page.waitForSelector(`[data-queue-state="${name}"]`);
+  await page.click(`[data-pause="${name}"]`);
+  const dialog = page.locator('dialog#confirm');
+  await dialog.waitFor({ state: 'visible' });
+  assert.equal(await page.textContent('#confirm-ok'), to === 'paused' ? 'Pause queue' : 'Resume queue');
+  assert.equal(await page.textContent('#confirm-dismiss'), to === 'paused' ? 'Keep running' : 'Keep paused');
+  await page.click('#confirm-ok');
+  await dialog.waitFor({ state: 'hidden' });
+  await page.waitForSelector(`[data-queue-state="${name}"]:text-is("${to}")`, { timeout: 15000 });
+}
+
+/** The visible count on a queue's card. */
+const cardCount = async (name) => Number((await page.textContent(`[data-queue="${name}"] .value`)).replace(/,/g, ''));
+
 // ---------------------------------------------------------------- setup
 before(async () => {
   try {
@@ -1068,6 +1109,89 @@ describe('dashboard', { concurrency: 1 }, () => {
       assert.equal(await tab.isVisible('#topmenu nav a[data-nav=jobs]'), false);
     } finally {
       await tab.context().close();
+    }
+  });
+
+  it('pauses a queue from its card: a job sent meanwhile waits with its message, and completes once resumed', async () => {
+    await open('#/');
+    await page.waitForSelector('[data-queue-state="normal"]:text-is("running")', { timeout: 15000 });
+    try {
+      // Dismissed: nothing changes.
+      await page.click('[data-pause="normal"]');
+      await page.locator('dialog#confirm').waitFor({ state: 'visible' });
+      assert.match(await page.textContent('#confirm-title'), /^Pause Normal priority/);
+      await page.click('#confirm-dismiss');
+      assert.equal((await apiJson('queues')).queues.find((q) => q.name === 'normal').paused, false, 'dismissed: still running');
+      await toggleQueue('normal', 'paused');
+      const queues = await apiJson('queues');
+      assert.equal(queues.queues.find((q) => q.name === 'normal').mapping_state, 'Disabled');
+      assert.equal(queues.queues.find((q) => q.name === 'high').paused, false, 'only that queue');
+      await shot('queues-paused.png', page, { full: false });
+      const job = await apiJson('jobs', { method: 'POST', body: { kind: 'notification', priority: 2, payload: { user_id: 'browser', channel: 'email', message: `paused ${stamp}` } } });
+      // Its message waits in the queue: the card counts it (a pushed change redraws it), the job stays pending.
+      await page.waitForFunction(() => Number(document.querySelector('[data-queue="normal"] .value')?.textContent.replace(/,/g, '')) >= 1, null, { timeout: 15000 });
+      const end = Date.now() + 5000;
+      while (Date.now() < end) {
+        const now = await apiJson(`jobs/${job.id}`);
+        assert.ok(['pending', 'queued'].includes(now.status), `job ${job.id} ran while its queue was paused: ${now.status}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.ok((await cardCount('normal')) >= 1, 'the normal queue card still counts its message');
+      await toggleQueue('normal', 'running');
+      await open(`#/jobs/${job.id}`);
+      await page.waitForSelector('#job-head .badge[data-status=completed]', { timeout: 60000 });
+    } finally {
+      await resumeQueues(['normal']);
+    }
+  });
+
+  it('redrives a dead letter from the page, with the sweeper paused on that dead-letter queue', async () => {
+    // The sweeper takes dead letters within seconds (it fails their jobs). Its event source mapping
+    // on the high dead-letter queue is paused first, from the page, as an operator would before
+    // inspecting it: the message then stays until redriven, however long the page takes.
+    const [high, highDlq] = [stackVar('HIGH_QUEUE_URL'), stackVar('HIGH_DLQ_URL')];
+    await open('#/');
+    try {
+      await toggleQueue('high_dead_letter', 'paused');
+      // A job whose message is dead-lettered: the high queue paused while it is sent, its message
+      // then moved to the dead-letter queue (received, sent there, deleted), as after 3 failed deliveries.
+      await apiJson('queues/high/pause', { method: 'POST' });
+      const job = await apiJson('jobs', { method: 'POST', body: { kind: 'notification', priority: 5, payload: { user_id: 'browser', channel: 'email', message: `dead letter ${stamp}` } } });
+      const moved = await until(`job ${job.id}'s message on the high queue`, async () => {
+        const out = awsJson(['sqs', 'receive-message', '--queue-url', high, '--max-number-of-messages', '10', '--visibility-timeout', '30', '--wait-time-seconds', '1']);
+        let found = null;
+        for (const m of out.Messages || []) {
+          if (JSON.parse(m.Body).job_id === job.id) found = m;
+          else awsJson(['sqs', 'change-message-visibility', '--queue-url', high, '--receipt-handle', m.ReceiptHandle, '--visibility-timeout', '0']);
+        }
+        return found;
+      });
+      const sent = awsJson(['sqs', 'send-message', '--queue-url', highDlq, '--message-body', moved.Body]);
+      awsJson(['sqs', 'delete-message', '--queue-url', high, '--receipt-handle', moved.ReceiptHandle]);
+      await apiJson('queues/high/resume', { method: 'POST' });
+
+      // The operator opens the dead-letter queue: the message with its job, still pending.
+      await open('#/');
+      await page.click('[data-queue="high_dead_letter"]');
+      const row = `#dead-letter-table tr[data-message="${sent.MessageId}"]`;
+      await page.waitForSelector(row, { timeout: 15000 });
+      assert.equal(await page.getAttribute(row, 'data-job'), job.id);
+      assert.equal(await page.textContent(`${row} td:nth-child(3)`), 'pending');
+      await shot('dead-letters.png', page, { full: false });
+      await page.click(`${row} [data-redrive]`);
+      await confirm(/^Redrive this message\?/);
+      await page.waitForSelector('.toast:has-text("1 message back on high")', { timeout: 15000 });
+      await page.waitForSelector(row, { state: 'detached', timeout: 15000 });
+      const peek = await apiJson('queues/high_dead_letter/messages?max=50');
+      assert.ok(!peek.messages.some((m) => m.message_id === sent.MessageId), 'the message left the dead-letter queue');
+      // Back on its queue, the worker runs the job.
+      const end = Date.now() + 60000;
+      let done;
+      while (Date.now() < end && !['completed', 'failed', 'cancelled'].includes((done = await apiJson(`jobs/${job.id}`)).status)) await new Promise((r) => setTimeout(r, 500));
+      assert.equal(done.status, 'completed', `job ${job.id} after the redrive: ${done.status} ${done.error || ''}`);
+      await toggleQueue('high_dead_letter', 'running');
+    } finally {
+      await resumeQueues(['high', 'high_dead_letter']);
     }
   });
 

@@ -88,7 +88,7 @@ export async function overview(el) {
     if (queues.status === 'fulfilled') {
       const qs = queues.value.queues || [];
       renderIfChanged(queueCards, JSON.stringify(qs), () =>
-        qs.length ? qs.map((q) => queueCard(q, (name) => showDeadLetters(deadLetters, name, refresh))) : h('p', { class: 'muted' }, 'Queue depths are not available in this deployment.'),
+        qs.length ? qs.map((q) => queueCard(q, (name) => showDeadLetters(deadLetters, name, refresh), refresh)) : h('p', { class: 'muted' }, 'Queue depths are not available in this deployment.'),
       );
     } else {
       renderIfChanged(queueCards, `err:${queues.reason.message}`, () => errorBox(queues.reason));
@@ -116,7 +116,41 @@ const QUEUE_JOBS = {
   'your jobs': '#/jobs?status=pending,queued,processing',
 };
 
-function queueCard(q, openDeadLetters) {
+function queueCard(q, openDeadLetters, refresh) {
+  const card = queueCardBody(q, openDeadLetters);
+  // Admins see whether its function receives from it (the event source mapping), and switch it.
+  if (q.paused == null) return card;
+  return h('div', { class: `queue-card${q.paused ? ' paused' : ''}`, 'data-queue-card': q.name }, card, pauseControl(q, refresh));
+}
+
+/** Running or paused, and the button that pauses (disables the event source mapping) or resumes. */
+function pauseControl(q, refresh) {
+  const label = QUEUE_LABELS[q.name] || q.name;
+  const reader = q.consumer ? `The ${q.consumer} function` : 'Its function';
+  const toggle = (button) =>
+    act(button, async () => {
+      const ok = q.paused
+        ? await confirmDialog(`Resume ${label}?`, `${reader} receives its messages again (its event source mapping is enabled).`, 'Resume queue', { dismiss: 'Keep paused' })
+        : await confirmDialog(
+            `Pause ${label}?`,
+            `${reader} stops receiving from it (its event source mapping is disabled). Messages wait in the queue, new ones too, until you resume it.`,
+            'Pause queue',
+            { dismiss: 'Keep running', danger: true },
+          );
+      if (!ok) return;
+      await api(`queues/${q.name}/${q.paused ? 'resume' : 'pause'}`, { method: 'POST', what: q.paused ? 'Resuming the queue' : 'Pausing the queue' });
+      toast(q.paused ? `${label}: running again` : `${label}: paused, messages wait in it`);
+      await refresh();
+    });
+  return h(
+    'div',
+    { class: 'queue-state' },
+    h('span', { class: `badge ${q.paused ? 'q-paused' : 'q-running'}`, 'data-queue-state': q.name, title: q.mapping_state ? `event source mapping: ${q.mapping_state}` : '' }, q.paused ? 'paused' : 'running'),
+    h('button', { class: 'btn small', type: 'button', 'data-pause': q.name, 'aria-label': `${q.paused ? 'Resume' : 'Pause'} ${label}`, onclick: (e) => toggle(e.currentTarget) }, q.paused ? 'Resume…' : 'Pause…'),
+  );
+}
+
+function queueCardBody(q, openDeadLetters) {
   const label = QUEUE_LABELS[q.name] || q.name;
   if (q.error) {
     return h('div', { class: 'card', 'data-queue': q.name }, h('div', { class: 'label' }, label), h('div', { class: 'value muted' }, '?'), h('div', { class: 'sub' }, q.error));

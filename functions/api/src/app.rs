@@ -52,6 +52,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/jobs/{id}/run"),
     ("GET", "/queues/{name}/messages"),
     ("POST", "/queues/{name}/redrive"),
+    ("POST", "/queues/{name}/pause"),
+    ("POST", "/queues/{name}/resume"),
     ("GET", "/jobs/{id}/images"),
     ("GET", "/stats"),
     ("GET", "/queues"),
@@ -149,6 +151,8 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(dashboard::queues))
         .routes(routes!(crate::dead_letters::messages))
         .routes(routes!(crate::dead_letters::redrive))
+        .routes(routes!(crate::queue_control::pause))
+        .routes(routes!(crate::queue_control::resume))
         .routes(routes!(crate::metrics::metrics))
         .routes(routes!(crate::metrics::alarms))
         .routes(routes!(files::upload).layer(upload_limit))

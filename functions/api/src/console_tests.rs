@@ -487,3 +487,20 @@ async fn dead_letters_are_for_admins_and_name_what_is_missing() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
 }
+
+#[tokio::test]
+async fn pausing_a_queue_is_for_admins_and_names_the_queue_it_cannot_find() {
+    let api = api();
+    for path in ["/queues/high/pause", "/queues/high/resume"] {
+        let (status, err, _) = api.call(ALICE, "POST", path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {err}");
+        assert!(err["error"].as_str().unwrap().contains("admin"), "{err}");
+        // No queues configured in this process: a 404 naming the path's field.
+        let (status, err, _) = api.call(ADMIN, "POST", path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {err}");
+        assert!(err["error"].as_str().unwrap().starts_with("name:"), "{err}");
+    }
+    // GET only answers 405 (JSON).
+    let (status, _, _) = api.call(ADMIN, "GET", "/queues/high/pause", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}

@@ -252,6 +252,10 @@ fn cached(request: &HeaderMap, content_type: &'static str, body: String) -> Resp
 pub struct Queues {
     clients: shared::aws::Clients,
     queues: Vec<QueueRef>,
+    /// Lambda, for the queues' event source mappings (pause/resume); `None`: not configured.
+    lambda: Option<aws_sdk_lambda::Client>,
+    /// `(queue name, function)`: the function whose event source mapping reads each queue.
+    consumers: Vec<(&'static str, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -271,6 +275,17 @@ pub const QUEUE_VARS: &[(&str, &str, &str)] = &[
     ("ingest_dead_letter", "dead_letter", "INGEST_DLQ_URL"),
 ];
 
+/// `(queue name, environment variable naming the function that consumes it)`: the worker takes
+/// the job queues, the ingest its continuations, the sweeper the dead letters (template.yaml).
+pub const CONSUMER_VARS: &[(&str, &str)] = &[
+    ("high", "WORKER_FUNCTION_NAME"),
+    ("normal", "WORKER_FUNCTION_NAME"),
+    ("ingest_continue", "INGEST_FUNCTION_NAME"),
+    ("high_dead_letter", "SWEEPER_FUNCTION_NAME"),
+    ("normal_dead_letter", "SWEEPER_FUNCTION_NAME"),
+    ("ingest_dead_letter", "SWEEPER_FUNCTION_NAME"),
+];
+
 impl Queues {
     /// The queues whose URL the environment (template.yaml) gives; the others are left out.
     pub fn from_env(clients: shared::aws::Clients) -> Self {
@@ -286,7 +301,23 @@ impl Queues {
                 Some(QueueRef { name, role, url })
             })
             .collect();
-        Queues { clients, queues }
+        Queues {
+            clients,
+            queues,
+            lambda: None,
+            consumers: Vec::new(),
+        }
+    }
+
+    /// With Lambda: each queue's consumer function from `lookup` ([`CONSUMER_VARS`]), so its
+    /// event source mapping can be found, shown and paused.
+    pub fn with_lambda(mut self, lambda: aws_sdk_lambda::Client, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        self.consumers = CONSUMER_VARS
+            .iter()
+            .filter_map(|(name, var)| Some((*name, lookup(var).filter(|f| !f.trim().is_empty())?)))
+            .collect();
+        self.lambda = Some(lambda);
+        self
     }
 
     /// The URL of the queue named `name` (one of [`QUEUE_VARS`]), if configured.
@@ -294,9 +325,70 @@ impl Queues {
         self.queues.iter().find(|q| q.name == name).map(|q| q.url.as_str())
     }
 
+    /// The names of the configured queues.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.queues.iter().map(|q| q.name).collect()
+    }
+
+    /// The function consuming `name`, and Lambda, when both are configured.
+    pub fn consumer(&self, name: &str) -> Option<(&aws_sdk_lambda::Client, &str)> {
+        let lambda = self.lambda.as_ref()?;
+        let f = self.consumers.iter().find(|(q, _)| *q == name)?;
+        Some((lambda, f.1.as_str()))
+    }
+
     pub fn clients(&self) -> &shared::aws::Clients {
         &self.clients
     }
+}
+
+/// What a queue is for.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueRole {
+    /// Jobs (or continuations) waiting for their function.
+    Work,
+    /// Messages delivered too often; the sweeper consumes them.
+    DeadLetter,
+    /// A non-admin's own jobs (from the counters, not SQS).
+    Own,
+}
+
+/// One queue of `GET /queues`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueDepth {
+    /// `high`, `normal`, `ingest_continue`, `high_dead_letter`, `normal_dead_letter`,
+    /// `ingest_dead_letter`; `your jobs` for a non-admin.
+    pub name: String,
+    pub role: QueueRole,
+    /// Messages waiting (SQS `ApproximateNumberOfMessages`); absent with `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visible: Option<i64>,
+    /// Received and not yet deleted (`ApproximateNumberOfMessagesNotVisible`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<i64>,
+    /// Sent with a delay not yet over (`ApproximateNumberOfMessagesDelayed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delayed: Option<i64>,
+    /// `unavailable` when SQS did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its event source mapping is disabled (`Disabled`/`Disabling`): the function receives
+    /// nothing from it, messages wait. `null`: not known (no mapping found, Lambda unavailable,
+    /// or not an admin).
+    pub paused: Option<bool>,
+    /// The mapping's `State` as Lambda reports it (`Enabled`, `Disabled`, `Enabling`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping_state: Option<String>,
+    /// The function whose event source mapping reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<String>,
+}
+
+/// The answer of `GET /queues`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct QueueDepths {
+    pub queues: Vec<QueueDepth>,
 }
 
 const ATTRIBUTES: [(&str, &str); 3] = [
@@ -305,75 +397,139 @@ const ATTRIBUTES: [(&str, &str); 3] = [
     ("ApproximateNumberOfMessagesDelayed", "delayed"),
 ];
 
-async fn depth(clients: shared::aws::Clients, q: QueueRef) -> Value {
+/// A queue's depth and its ARN (to match its event source mapping).
+async fn depth(clients: shared::aws::Clients, q: QueueRef) -> (QueueDepth, Option<String>) {
     let mut req = clients.sqs.get_queue_attributes().queue_url(&q.url);
     for (attribute, _) in ATTRIBUTES {
         req = req.attribute_names(attribute.into());
     }
+    req = req.attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn);
+    let role = if q.role == "work" {
+        QueueRole::Work
+    } else {
+        QueueRole::DeadLetter
+    };
+    let mut d = QueueDepth {
+        name: q.name.to_string(),
+        role,
+        visible: None,
+        in_flight: None,
+        delayed: None,
+        error: None,
+        paused: None,
+        mapping_state: None,
+        consumer: None,
+    };
     match req.send().await {
         Ok(out) => {
-            let mut depth = json!({"name": q.name, "role": q.role});
-            for (attribute, key) in ATTRIBUTES {
-                let n = out
-                    .attributes()
+            let get = |attribute: &str| {
+                out.attributes()
                     .and_then(|m| m.iter().find(|(k, _)| k.as_str() == attribute))
-                    .and_then(|(_, v)| v.parse::<i64>().ok())
-                    .unwrap_or(0);
-                depth[key] = json!(n);
-            }
-            depth
+                    .map(|(_, v)| v.clone())
+            };
+            let n = |attribute: &str| get(attribute).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            d.visible = Some(n(ATTRIBUTES[0].0));
+            d.in_flight = Some(n(ATTRIBUTES[1].0));
+            d.delayed = Some(n(ATTRIBUTES[2].0));
+            (d, get("QueueArn"))
         }
         Err(e) => {
             let e = shared::Error::aws("GetQueueAttributes", e);
             tracing::warn!(queue = q.name, error = %e, "queue depth unavailable");
-            json!({"name": q.name, "role": q.role, "error": "unavailable"})
+            d.error = Some("unavailable".into());
+            (d, None)
         }
     }
 }
 
 /// `GET /queues`: for admins, the approximate depth of each queue (waiting, in flight, delayed),
-/// as SQS reports it (`[]` when the function was started without [`Queues`]). The queues hold
-/// everyone's work, so other callers get their own jobs' place in them instead, from their
-/// exact counts: one entry, role `own`.
-#[utoipa::path(get, path = "/queues", summary = "Depth of each SQS queue (waiting, in flight, delayed), dead-letter queues included; for non-admins their own jobs' place", tag = "jobs",
-    responses((status = 200, description = "`{queues: [{name, role: work | dead_letter | own, visible, in_flight, delayed} or {name, role, error}]}`", body = Object)))]
+/// as SQS reports it, and whether its event source mapping is paused (`[]` when the function was
+/// started without [`Queues`]). The queues hold everyone's work, so other callers get their own
+/// jobs' place in them instead, from their exact counts: one entry, role `own`.
+#[utoipa::path(get, path = "/queues", summary = "Depth of each SQS queue (waiting, in flight, delayed) and whether it is paused, dead-letter queues included; for non-admins their own jobs' place", tag = "jobs",
+    responses((status = 200, description = "Each queue: its depth, or `error`; `paused` from its event source mapping", body = QueueDepths)))]
 pub async fn queues(
     State(app): State<AppState>,
     Signed(caller): Signed,
     queues: Option<Extension<Queues>>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<QueueDepths>, ApiError> {
     if !caller.admin {
         let stats = app.jobs.stats(&caller, shared::clock::now()).await?;
         let n = |s: &str| stats.by_status.get(s).copied().unwrap_or(0);
-        let own = json!({
-            "name": "your jobs",
-            "role": "own",
-            "visible": n("pending") + n("queued"),
-            "in_flight": n("processing"),
-            "delayed": 0,
-        });
-        return Ok(Json(json!({ "queues": [own] })).into_response());
+        let own = QueueDepth {
+            name: "your jobs".into(),
+            role: QueueRole::Own,
+            visible: Some(n("pending") + n("queued")),
+            in_flight: Some(n("processing")),
+            delayed: Some(0),
+            error: None,
+            paused: None,
+            mapping_state: None,
+            consumer: None,
+        };
+        return Ok(Json(QueueDepths { queues: vec![own] }));
     }
-    Ok(depths(queues).await)
+    Ok(Json(depths(queues).await))
 }
 
-async fn depths(queues: Option<Extension<Queues>>) -> Response {
+async fn depths(queues: Option<Extension<Queues>>) -> QueueDepths {
     let Some(Extension(queues)) = queues else {
-        return Json(json!({"queues": []})).into_response();
+        return QueueDepths { queues: vec![] };
     };
     let mut tasks = tokio::task::JoinSet::new();
     for (i, q) in queues.queues.iter().enumerate() {
         let (clients, q) = (queues.clients.clone(), q.clone());
         tasks.spawn(async move { (i, depth(clients, q).await) });
     }
-    let mut depths = vec![Value::Null; queues.queues.len()];
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok((i, d)) => depths[i] = d,
-            Err(e) => tracing::error!(error = %e, "queue depth task failed"),
-        }
-    }
-    Json(json!({ "queues": depths })).into_response()
+    // The mappings of each consumer function, at the same time as the depths.
+    let mapping_states = crate::queue_control::mapping_states(&queues);
+    let mut depths: Vec<Option<(QueueDepth, Option<String>)>> = vec![None; queues.queues.len()];
+    let (_, states) = tokio::join!(
+        async {
+            while let Some(done) = tasks.join_next().await {
+                match done {
+                    Ok((i, d)) => depths[i] = Some(d),
+                    Err(e) => tracing::error!(error = %e, "queue depth task failed"),
+                }
+            }
+        },
+        mapping_states
+    );
+    let queues_out = depths
+        .into_iter()
+        .zip(&queues.queues)
+        .map(|(d, q)| {
+            let (mut d, arn) = d.unwrap_or_else(|| {
+                (
+                    QueueDepth {
+                        name: q.name.to_string(),
+                        role: if q.role == "work" {
+                            QueueRole::Work
+                        } else {
+                            QueueRole::DeadLetter
+                        },
+                        visible: None,
+                        in_flight: None,
+                        delayed: None,
+                        error: Some("unavailable".into()),
+                        paused: None,
+                        mapping_state: None,
+                        consumer: None,
+                    },
+                    None,
+                )
+            });
+            if let Some((_, function)) = queues.consumer(q.name) {
+                d.consumer = Some(function.to_string());
+                if let Some(state) = arn.and_then(|arn| states.get(&(function.to_string(), arn)).cloned()) {
+                    d.paused = Some(crate::queue_control::is_paused(&state));
+                    d.mapping_state = Some(state);
+                }
+            }
+            d
+        })
+        .collect();
+    QueueDepths { queues: queues_out }
 }
 
 #[cfg(test)]

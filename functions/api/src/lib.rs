@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod queue_control;
 pub mod request_trace;
 pub mod retail;
 #[cfg(test)]

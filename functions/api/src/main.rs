@@ -47,7 +47,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         parts,
         auth: api::auth::AuthConfig::from_env()?,
     };
-    let queues = api::dashboard::Queues::from_env(clients.clone());
+    // Lambda (the queues' event source mappings) at AWS_ENDPOINT_URL_LAMBDA when set: locally the bridge.
+    let queues = api::dashboard::Queues::from_env(clients.clone())
+        .with_lambda(aws_sdk_lambda::Client::new(&sdk), |var| std::env::var(var).ok());
     let mut router = app::router(state)
         .layer(axum::Extension(queues))
         .layer(axum::Extension(api::metrics::MetricsSource::new(&sdk)));

@@ -7,6 +7,8 @@
 //!   each call bounded by the function's `Timeout`.
 //! - [`sqs_source`]: SQS event source mappings: batches, partial batch failures, visibility timeout,
 //!   redrive to the dead-letter queue after `maxReceiveCount`, long polling.
+//! - [`event_source_mappings`]: the SQS mappings' `Enabled` flag, and Lambda's List/Get/Update
+//!   event source mapping API over it (a disabled mapping stops receiving).
 //! - [`s3_source`]: S3 notifications delivered to functions, with AWS's async-invoke retries.
 //! - [`schedule`]: `Schedule` events (EventBridge rules with `rate(...)`).
 //! - [`stream_source`]: DynamoDB stream event sources: batches, bisect on error, partial batch
@@ -24,6 +26,7 @@ pub mod alarms;
 pub mod auth;
 pub mod destination;
 pub mod emf;
+pub mod event_source_mappings;
 pub mod gateway;
 pub mod http_api;
 pub mod invoke;

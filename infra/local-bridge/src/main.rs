@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use local_bridge::auth::{self, Mint};
 use local_bridge::emf::EmfFollower;
+use local_bridge::event_source_mappings::Mappings;
 use local_bridge::gateway::Gateway;
 use local_bridge::invoke::{Bounded, Invoker, LambdaApi, warm_up};
 use local_bridge::issuer::Issuer;
@@ -87,6 +88,11 @@ enum Command {
         redirect_uris: Vec<String>,
         #[arg(long, env = "JOBS_STATE_DIR", default_value = ".local")]
         state_dir: PathBuf,
+        /// Serve the Lambda API's event source mapping calls here (List, Get, Update `Enabled`:
+        /// pausing a queue), the functions' `AWS_ENDPOINT_URL_LAMBDA`; the flags are kept in
+        /// STATE_DIR/event-source-mappings.json.
+        #[arg(long)]
+        lambda_api_listen: Option<String>,
         /// The functions' output (cargo lambda watch's log): its EMF lines become CloudWatch
         /// metric data (`AWS_ENDPOINT_URL_CLOUDWATCH`), as CloudWatch Logs makes them on AWS.
         #[arg(long)]
@@ -140,6 +146,8 @@ struct ServeArgs {
     async_retry: Duration,
     issuer: Option<IssuerArgs>,
     emf_log: Option<PathBuf>,
+    /// Where the Lambda API (event source mappings) listens, and the file keeping their flags.
+    lambda_api: Option<(String, PathBuf)>,
 }
 
 #[tokio::main]
@@ -212,8 +220,11 @@ async fn main() -> anyhow::Result<()> {
             redirect_uris,
             state_dir,
             emf_log,
+            lambda_api_listen,
         } => {
+            let mappings_file = state_dir.join("event-source-mappings.json");
             let args = ServeArgs {
+                lambda_api: lambda_api_listen.map(|listen| (listen, mappings_file)),
                 issuer: issuer_listen.map(|listen| IssuerArgs {
                     listen,
                     url: issuer_url,
@@ -270,7 +281,21 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
         tracing::info!(listen = %i.listen, issuer = %i.url, "local issuer ready");
         tasks.push(tokio::spawn(issuer.serve(listener, stopped.clone())));
     }
+    // The SQS event source mappings, each with its Enabled flag (kept only with the Lambda API).
+    let mappings = Mappings::new(
+        &stack.name,
+        &stack.sqs_sources,
+        args.lambda_api.as_ref().map(|(_, file)| file.clone()),
+    );
+    if let Some((listen, _)) = &args.lambda_api {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the Lambda API to {listen}"))?;
+        tracing::info!(%listen, mappings = mappings.all().len(), "Lambda API (event source mappings) ready");
+        tasks.push(tokio::spawn(mappings.clone().serve(listener, stopped.clone())));
+    }
     for source in &stack.sqs_sources {
+        let flag = mappings.of(source).map(|m| m.enabled());
         for _ in 0..args.concurrency.max(1) {
             let poller = SqsPoller {
                 sqs: clients.sqs.clone(),
@@ -278,7 +303,7 @@ async fn serve(stack: &Stack, clients: &Clients, args: ServeArgs) -> anyhow::Res
                 invoker: invoker.clone(),
                 wait_secs: LONG_POLL_SECS,
             };
-            tasks.push(tokio::spawn(poller.run(stopped.clone())));
+            tasks.push(tokio::spawn(poller.run_while_enabled(stopped.clone(), flag.clone())));
         }
     }
     if let Some(url) = &stack.s3_events_queue_url {

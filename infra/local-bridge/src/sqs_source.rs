@@ -52,13 +52,41 @@ impl SqsPoller {
     /// cut off on our side stays open at the queue, which may still hand it messages that nobody
     /// will see until their visibility timeout (minutes). So shutdown waits for the receive (at
     /// most `wait_secs`) and makes what it got visible again at once.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
+        self.run_while_enabled(shutdown, None).await
+    }
+
+    /// [`Self::run`], following the mapping's `Enabled` flag ([`crate::event_source_mappings`];
+    /// `None`: always enabled): while it is off nothing is received, and what a long poll in
+    /// flight got when it turned off is made visible again at once.
+    pub async fn run_while_enabled(
+        self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        mut enabled: Option<tokio::sync::watch::Receiver<bool>>,
+    ) {
         tracing::info!(queue = %self.source.queue_url, function = %self.source.function, "SQS event source started");
         while !*shutdown.borrow() {
+            // A disabled mapping receives nothing: its messages wait in the queue.
+            if let Some(flag) = enabled.as_mut()
+                && !*flag.borrow()
+            {
+                tracing::info!(queue = %self.source.queue_url, function = %self.source.function, "event source mapping disabled: not polling");
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    r = flag.wait_for(|on| *on) => if r.is_err() { break },
+                }
+                tracing::info!(queue = %self.source.queue_url, function = %self.source.function, "event source mapping enabled: polling again");
+                continue;
+            }
             let received = self.receive().await;
-            if *shutdown.borrow() {
+            let disabled_since = enabled.as_ref().is_some_and(|f| !*f.borrow());
+            if *shutdown.borrow() || disabled_since {
+                // Disabled (or stopping) during the long poll: what it got goes back at once.
                 if let Ok(messages) = &received {
                     self.release(messages, 0).await;
+                }
+                if disabled_since {
+                    continue;
                 }
                 break;
             }

@@ -74,6 +74,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     // The metrics view: CloudWatch reads that take no resource ("*", see ANY_RESOURCE).
     ("ApiFunction", "cloudwatch:GetMetricData", "*"),
     ("ApiFunction", "cloudwatch:DescribeAlarms", "*"),
+    // Pausing a queue: its event source mapping listed (no resource level) and updated (Enabled).
+    ("ApiFunction", "lambda:ListEventSourceMappings", "*"),
+    ("ApiFunction", "lambda:UpdateEventSourceMapping", "EventSourceMapping/*"),
     // The ingest: its jobs, entries written in batches, continuations, the uploaded files.
     ("IngestFunction", "dynamodb:GetItem", "JobsTable"),
     ("IngestFunction", "dynamodb:PutItem", "JobsTable"),
@@ -140,7 +143,11 @@ const RECEIVES: &[(&str, &str)] = &[
 
 /// The only actions granted on `Resource: "*"`: read-only CloudWatch calls that AWS authorizes
 /// on no narrower resource (GetMetricData has no resource-level permissions).
-const ANY_RESOURCE: &[&str] = &["cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"];
+const ANY_RESOURCE: &[&str] = &[
+    "cloudwatch:GetMetricData",
+    "cloudwatch:DescribeAlarms",
+    "lambda:ListEventSourceMappings",
+];
 
 const STORE_MASTER_KEY: &str = "config/stores.csv";
 const STACK: &str = "stack";
@@ -206,6 +213,11 @@ impl Symbols<'_> {
         let execute_api = format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:");
         if let Some(route) = resource.strip_prefix(&execute_api) {
             return route.to_string();
+        }
+        // This account's and region's event source mappings: `EventSourceMapping/<uuid or *>`.
+        let mappings = format!("arn:aws:lambda:us-east-1:{ACCOUNT}:event-source-mapping:");
+        if let Some(uuid) = resource.strip_prefix(&mappings) {
+            return format!("EventSourceMapping/{uuid}");
         }
         if let Some(identity) = resource.strip_prefix(&identity_arn) {
             return format!("SesIdentity/{identity}");
@@ -359,7 +371,17 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
             );
             let (service, name) = action.split_once(':').unwrap_or_else(|| panic!("{at}: {action}"));
             assert!(
-                ["dynamodb", "sqs", "s3", "sns", "ses", "execute-api", "cloudwatch"].contains(&service),
+                [
+                    "dynamodb",
+                    "sqs",
+                    "s3",
+                    "sns",
+                    "ses",
+                    "execute-api",
+                    "cloudwatch",
+                    "lambda"
+                ]
+                .contains(&service),
                 "{at}: {action}"
             );
             assert_ne!(name, "Scan", "{at}: listings come from indexes, never a Scan");
@@ -391,6 +413,12 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
                 assert!(
                     !key.starts_with('*') && !key.contains('?'),
                     "{at}: bucket-wide {resource}"
+                );
+            } else if symbol.starts_with("EventSourceMapping/") {
+                // Event source mappings: Enabled flipped (pause/resume), nothing else.
+                assert!(
+                    st.actions.iter().all(|a| a == "lambda:UpdateEventSourceMapping"),
+                    "{at}"
                 );
             } else if st.actions.iter().any(|a| a.starts_with("execute-api:")) {
                 // Posting to the WebSocket API's connections, one stage, POST only.
