@@ -487,3 +487,113 @@ async fn dead_letters_are_for_admins_and_name_what_is_missing() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
 }
+
+/// `GET /stats` counts the scheduled jobs apart; `GET /jobs/stuck` lists the jobs past their
+/// bound with why, the list and the job's page flag them, and `POST /jobs/{id}/stop` (admins)
+/// fails a running one past its bound and refuses one within it.
+#[tokio::test]
+async fn scheduled_are_counted_apart_and_jobs_past_their_bound_are_flagged_and_stopped() {
+    let api = api();
+    let later = shared::clock::format(shared::clock::now() + time::Duration::days(30));
+    let mut body = archive("alice", "later", 3);
+    body["scheduled_for"] = json!(later);
+    let scheduled = api.create(ALICE, body).await;
+    api.create(ALICE, archive("alice", "now", 3)).await;
+    let (_, stats, _) = api.call(ALICE, "GET", "/stats", None).await;
+    assert_eq!(
+        (stats["by_status"]["pending"].as_i64(), stats["scheduled"].as_i64()),
+        (Some(2), Some(1)),
+        "{stats}"
+    );
+    assert_eq!(stats["completed_per_minute"][59]["failed"], 0, "{stats}");
+
+    // a run whose lease ended an hour ago: past its bound (attempts remain)
+    let now = shared::clock::now();
+    let mut stalled = Job::new(
+        shared::job::JobSpec::from_json(
+            "archive",
+            json!({"asset_id": "stalled", "source": "s3://uploads/uploads/alice/a.mp4"}),
+        )
+        .unwrap(),
+        3,
+        None,
+        now - time::Duration::hours(2),
+    )
+    .unwrap();
+    stalled.owner = Some(shared::auth::Owner::parse("alice").unwrap());
+    stalled
+        .claim(now - time::Duration::hours(1), time::Duration::seconds(90))
+        .unwrap();
+    api.store.put(stalled.clone());
+    let id = stalled.id.to_string();
+
+    let (status, stuck, _) = api.call(ADMIN, "GET", "/jobs/stuck", None).await;
+    assert_eq!(status, StatusCode::OK, "{stuck}");
+    let flagged: Vec<&str> = stuck["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(flagged, vec![id.as_str()], "{stuck}");
+    assert!(
+        stuck["jobs"][0]["past_bound"]
+            .as_str()
+            .unwrap()
+            .contains("stopped responding"),
+        "{stuck}"
+    );
+    assert_eq!(
+        (stuck["more"].as_bool(), stuck["bounds"]["queued_seconds"].as_i64()),
+        (Some(false), Some(1200))
+    );
+    let (status, err, _) = api.call(ADMIN, "GET", "/jobs/stuck?limit=0", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(err["error"].as_str().unwrap().starts_with("limit:"), "{err}");
+    let (_, page, _) = api
+        .call(ALICE, "GET", "/jobs?view=summary&status=processing", None)
+        .await;
+    assert!(page["jobs"][0]["past_bound"].is_string(), "{page}");
+    let (_, job, _) = api.call(ALICE, "GET", &format!("/jobs/{id}"), None).await;
+    assert!(job["past_bound"].is_string(), "{job}");
+    let (_, job, _) = api
+        .call(
+            ALICE,
+            "GET",
+            &format!("/jobs/{}", scheduled["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert!(job.get("past_bound").is_none(), "scheduled is not stuck: {job}");
+
+    let (status, _, _) = api.call(ALICE, "POST", &format!("/jobs/{id}/stop"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, stopped, _) = api.call(ADMIN, "POST", &format!("/jobs/{id}/stop"), None).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "failed");
+    assert!(
+        stopped["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped by ops: attempt 1 stopped responding"),
+        "{stopped}"
+    );
+    let (status, _, _) = api.call(ADMIN, "POST", &format!("/jobs/{id}/stop"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "it ends once");
+    let (_, stats, _) = api.call(ALICE, "GET", "/stats", None).await;
+    assert_eq!(stats["completed_per_minute"][59]["failed"], 1, "{stats}");
+
+    // a run within its bound is refused
+    let mut running = stalled.clone();
+    running.id = shared::job::JobId::new();
+    running.status = JobStatus::Pending;
+    running
+        .claim(shared::clock::now(), time::Duration::seconds(90))
+        .unwrap();
+    api.store.put(running.clone());
+    let (status, err, _) = api
+        .call(ADMIN, "POST", &format!("/jobs/{}/stop", running.id), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("within its bound"), "{err}");
+}

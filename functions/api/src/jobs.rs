@@ -301,8 +301,12 @@ async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQu
         });
         let total = found.len() as i64;
         found.truncate(limit);
+        let now = clock::now();
         return Ok(Json(SummaryPage {
-            jobs: found.iter().map(JobSummary::of).collect(),
+            jobs: found
+                .iter()
+                .map(|j| JobSummary::flagged(j, &app.jobs.bounds, now))
+                .collect(),
             next: None,
             limit,
             total,
@@ -316,8 +320,13 @@ async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQu
         app.jobs.stats(caller, clock::now()),
     )?;
     let (total, total_estimated) = total_of(&stats, &filter);
+    let now = clock::now();
     Ok(Json(SummaryPage {
-        jobs: page.jobs.iter().map(JobSummary::of).collect(),
+        jobs: page
+            .jobs
+            .iter()
+            .map(|j| JobSummary::flagged(j, &app.jobs.bounds, now))
+            .collect(),
         next: page.next,
         limit,
         total,
@@ -386,7 +395,7 @@ pub fn fit_page(page: &shared::store::Page) -> ApiResult<(Vec<Value>, Option<Str
         (status = 404, description = "No such job", body = ErrorBody)))]
 pub async fn get(State(app): State<AppState>, Signed(caller): Signed, Path(id): Path<String>) -> ApiResult<Response> {
     let job = app.jobs.get(&caller, job_id(&id)?).await?;
-    Ok(Json(JobView::full(&job)).into_response())
+    Ok(Json(JobView::flagged(&job, &app.jobs.bounds, clock::now())).into_response())
 }
 
 /// `DELETE /jobs/{id}`: cancels a pending or queued job.
@@ -459,6 +468,84 @@ pub async fn run_now(
 ) -> ApiResult<Response> {
     let job = app.jobs.run_now(&caller, job_id(&id)?).await?;
     Ok(Json(JobView::full(&job)).into_response())
+}
+
+/// `POST /jobs/{id}/stop`: an operator ends a job that will not finish in time (admins).
+#[utoipa::path(post, path = "/jobs/{id}/stop", summary = "Stop a job: cancel a waiting one, fail a running one past its bound (admins)", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Cancelled (it was waiting), or failed \"stopped by <admin>: <why>\" (it was running past its bound, the sweeper's rule)", body = JobView),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Finished, or running within its bound", body = ErrorBody)))]
+pub async fn stop(State(app): State<AppState>, Signed(caller): Signed, Path(id): Path<String>) -> ApiResult<Response> {
+    let job = app.jobs.stop(&caller, job_id(&id)?).await?;
+    Ok(Json(JobView::full(&job)).into_response())
+}
+
+/// The sweeper's bounds, in seconds (`SWEEP_*_SECONDS`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BoundsView {
+    /// A new job never sent to a queue.
+    pub pending_seconds: i64,
+    /// A job waiting for a worker with its message sent (not scheduled later).
+    pub queued_seconds: i64,
+    /// A running attempt after its lease ended.
+    pub lease_grace_seconds: i64,
+    /// A run in parts without a part finished.
+    pub parts_stalled_seconds: i64,
+}
+
+/// The answer of `GET /jobs/stuck`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StuckPage {
+    /// The jobs past their bound (each with `past_bound`: why), oldest first per status.
+    pub jobs: Vec<JobSummary>,
+    /// `true` when a status had more jobs than were looked at (`limit` of each, oldest first,
+    /// as a sweep looks): there may be more past their bound.
+    pub more: bool,
+    pub bounds: BoundsView,
+}
+
+/// `GET /jobs/stuck?limit=`: the jobs past their bound, as the sweeper sees them.
+#[utoipa::path(get, path = "/jobs/stuck", summary = "Jobs past their bound (the sweeper's rule): waiting or running longer than it allows", tag = "jobs",
+    params(("limit" = Option<usize>, Query, description = "Jobs looked at per status (pending, queued, processing), oldest first: 1-500, default 100")),
+    responses(
+        (status = 200, description = "The jobs past their bound with why, and the bounds", body = StuckPage),
+        (status = 400, description = "limit out of range", body = ErrorBody)))]
+pub async fn stuck(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let mut limit = 100;
+    for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
+        if k == "limit" {
+            limit = v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=shared::sweep::SWEEP_PAGE).contains(n))
+                .ok_or_else(|| ApiError::invalid("limit: must be a number from 1 to 500"))?;
+        }
+    }
+    let (found, more) = app.jobs.past_bound(&caller, limit).await?;
+    let b = app.jobs.bounds;
+    Ok(Json(StuckPage {
+        jobs: found
+            .into_iter()
+            .map(|(job, why)| JobSummary {
+                past_bound: Some(why),
+                ..JobSummary::of(&job)
+            })
+            .collect(),
+        more,
+        bounds: BoundsView {
+            pending_seconds: b.pending.whole_seconds(),
+            queued_seconds: b.queued.whole_seconds(),
+            lease_grace_seconds: b.lease_grace.whole_seconds(),
+            parts_stalled_seconds: b.parts_stalled.whole_seconds(),
+        },
+    })
+    .into_response())
 }
 
 /// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.
