@@ -597,3 +597,55 @@ async fn scheduled_are_counted_apart_and_jobs_past_their_bound_are_flagged_and_s
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert!(err["error"].as_str().unwrap().contains("within its bound"), "{err}");
 }
+
+/// A chart bar's link: `sort=updated&updated_until=<minute>` starts at the end of that minute,
+/// so the jobs changed in it come first, then earlier ones; later ones are not on the page.
+#[tokio::test]
+async fn a_listing_by_last_change_starts_at_the_end_of_a_given_minute() {
+    let api = api();
+    let base = shared::clock::now() - time::Duration::hours(1);
+    let mut ids = Vec::new();
+    for (n, mins) in [(0, 3), (1, 2), (2, 1)] {
+        let job = api.create(ALICE, archive("alice", &format!("m{n}"), 3)).await;
+        let mut stored: Job = api
+            .store
+            .get(job["id"].as_str().unwrap().parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        stored.status = JobStatus::Completed;
+        stored.updated_at = base - time::Duration::minutes(mins) + time::Duration::seconds(30);
+        api.store.put(stored.clone());
+        ids.push(stored.id.to_string());
+    }
+    let minute = shared::clock::minute_key(base - time::Duration::minutes(2) + time::Duration::seconds(30));
+    let (status, page, _) = api
+        .call(
+            ALICE,
+            "GET",
+            &format!("/jobs?view=summary&status=completed&sort=updated&updated_until={minute}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let listed: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![ids[1].as_str(), ids[0].as_str()], "{page}");
+    for bad in [
+        format!("sort=updated&updated_until={minute}:00"),
+        format!("sort=created&updated_until={minute}"),
+        format!("sort=updated&order=asc&updated_until={minute}"),
+        format!("sort=updated&q=m1&updated_until={minute}"),
+    ] {
+        let (status, err, _) = api.call(ALICE, "GET", &format!("/jobs?view=summary&{bad}"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {err}");
+        assert!(
+            err["error"].as_str().unwrap().starts_with("updated_until:"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -146,6 +146,11 @@ pub struct ListQuery {
     /// With `view=summary`: `desc` (default: newest, or highest priority, first) or `asc`.
     #[param(value_type = Option<String>, pattern = "^(asc|desc)$")]
     pub order: Option<String>,
+    /// With `view=summary&sort=updated` (newest first) and no `q`: start at the end of this UTC
+    /// minute (`YYYY-MM-DDTHH:MM`, a minute of `GET /stats`' series), so the first rows are the
+    /// jobs last changed in it, then earlier ones. The console's chart bars link here.
+    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$")]
+    pub updated_until: Option<String>,
 }
 
 impl ListQuery {
@@ -178,6 +183,7 @@ impl ListQuery {
                 "q" => q.q = Some(v),
                 "sort" => q.sort = Some(v),
                 "order" => q.order = Some(v),
+                "updated_until" if !v.is_empty() => q.updated_until = Some(v),
                 "offset" => {
                     let n: usize = v.parse().map_err(|_| {
                         ApiError::invalid(format!("offset: must be a whole number from 0 to {MAX_OFFSET}"))
@@ -293,6 +299,10 @@ async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQu
         order,
         ..ListFilter::default()
     };
+    let mut next = q.next.clone();
+    if let Some(minute) = q.updated_until.as_deref() {
+        next = Some(updated_until_cursor(minute, order, &q)?);
+    }
     if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
         let mut found = app.jobs.search(caller, text, &filter).await?;
         found.sort_by(|a, b| {
@@ -316,7 +326,7 @@ async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQu
     }
     // The page and the counters (for the total) at once: the answer waits for the slower only.
     let (page, stats) = tokio::try_join!(
-        app.jobs.list(caller, filter.clone(), limit, q.next.as_deref()),
+        app.jobs.list(caller, filter.clone(), limit, next.as_deref()),
         app.jobs.stats(caller, clock::now()),
     )?;
     let (total, total_estimated) = total_of(&stats, &filter);
@@ -333,6 +343,32 @@ async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQu
         total_estimated,
     })
     .into_response())
+}
+
+/// The cursor of a listing by last change, newest first, that starts after the UTC minute
+/// `minute` (`YYYY-MM-DDTHH:MM`): every job changed in it or before. Keys are fixed-width
+/// (`<updated_at>#<id>`), so the next minute's key is the boundary.
+fn updated_until_cursor(minute: &str, order: Order, q: &ListQuery) -> ApiResult<String> {
+    if order.by != SortBy::Updated || order.ascending {
+        return Err(ApiError::invalid("updated_until: only with sort=updated, newest first"));
+    }
+    if q.next.is_some() || q.q.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        return Err(ApiError::invalid(
+            "updated_until: not with next or q (it says where the first page starts)",
+        ));
+    }
+    let at = (minute.len() == 16)
+        .then(|| {
+            time::OffsetDateTime::parse(&format!("{minute}:00Z"), &time::format_description::well_known::Rfc3339).ok()
+        })
+        .flatten()
+        .ok_or_else(|| ApiError::invalid(format!("updated_until: a UTC minute YYYY-MM-DDTHH:MM, not {minute:?}")))?;
+    Ok(shared::store::shards::Cursor {
+        // `#` ends it as it ends every key's time (a cursor's boundary is a key).
+        boundary: format!("{}#", clock::minute_key(at + time::Duration::minutes(1))),
+        done: Vec::new(),
+    }
+    .encode())
 }
 
 /// How many jobs `filter` matches, from the counters: exact for statuses alone or a kind alone;
