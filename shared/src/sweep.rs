@@ -130,9 +130,9 @@ pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
                 )),
                 Some(_) => None,
                 None if now - job.updated_at > bounds.parts_stalled => Some(format!(
-                    "attempt {} made no progress for {} minutes ({})",
+                    "attempt {} made no progress for {} ({})",
                     job.attempts,
-                    bounds.parts_stalled.whole_minutes(),
+                    span(bounds.parts_stalled),
                     if job.progress.stage.is_empty() {
                         "no progress"
                     } else {
@@ -195,6 +195,14 @@ pub async fn candidates(
         jobs.extend(store.oldest(status, created_before, per_status).await?);
     }
     Ok(jobs)
+}
+
+/// A bound in words: "25 minutes", or "20 seconds" under 2 minutes (a test stack's bounds).
+fn span(d: Duration) -> String {
+    match d.whole_seconds() {
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", s / 60),
+    }
 }
 
 /// What a message in a dead-letter queue means for its job: nothing if the job is finished, a
