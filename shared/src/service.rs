@@ -116,6 +116,8 @@ pub struct Jobs {
     /// Where image payloads over [`crate::job::INLINE_PAYLOAD_BYTES`] go (the claim check).
     /// `None`: payloads stay inline up to [`crate::job::MAX_INLINE_WITHOUT_STORE`] (tests, tools).
     pub payloads: Option<Arc<dyn Payloads>>,
+    /// The sweeper's bounds ([`crate::sweep::Bounds::from_env`]): which jobs are past them.
+    pub bounds: crate::sweep::Bounds,
 }
 
 impl Jobs {
@@ -127,7 +129,13 @@ impl Jobs {
             quotas: Quotas::NONE,
             uploads_bucket: None,
             payloads: None,
+            bounds: crate::sweep::Bounds::default(),
         }
+    }
+
+    pub fn with_bounds(mut self, bounds: crate::sweep::Bounds) -> Self {
+        self.bounds = bounds;
+        self
     }
 
     pub fn with_payloads(mut self, payloads: Arc<dyn Payloads>) -> Self {
@@ -426,6 +434,58 @@ impl Jobs {
             return self.mark_enqueued(&job).await;
         }
         Ok(job)
+    }
+
+    /// The caller's jobs past their bound ([`crate::sweep::past_bound`]), each with why, among the
+    /// jobs a sweep looks at (at most `per_status` of each waiting or running status, oldest
+    /// first, from the status index); `true` when a status had more than that.
+    pub async fn past_bound(&self, caller: &Caller, per_status: usize) -> Result<(Vec<(Job, String)>, bool)> {
+        let now = clock::now();
+        let looked = crate::sweep::candidates(self.store.as_ref(), now, &self.bounds, per_status + 1).await?;
+        let mut per: std::collections::HashMap<JobStatus, usize> = Default::default();
+        let mut more = false;
+        let mut found = Vec::new();
+        for job in looked {
+            let n = per.entry(job.status).or_default();
+            *n += 1;
+            if *n > per_status {
+                more = true;
+                continue;
+            }
+            if !caller.sees(&job) {
+                continue;
+            }
+            if let Some(why) = crate::sweep::past_bound(&job, now, &self.bounds) {
+                found.push((job, why));
+            }
+        }
+        Ok((found, more))
+    }
+
+    /// An operator's stop of a job that will not finish by itself in time (admins). A waiting
+    /// job is cancelled (as Cancel does). A running one cannot be cancelled (the state machine:
+    /// its worker may be half way through), so one past its bound is failed now, the way the
+    /// sweeper fails it when no attempt is left ([`Job::fail_stuck`], reason "stopped by <who>:
+    /// <why>"); its retry is the usual Retry. A running job within its bound is a conflict (its
+    /// worker is alive as far as anyone can tell). Decided again inside the conditional write.
+    pub async fn stop(&self, caller: &Caller, id: JobId) -> Result<Job> {
+        caller.require_admin("stopping a job")?;
+        let who = caller.name.clone();
+        let bounds = self.bounds;
+        self.modify_visible(caller, id, &mut |j| {
+            let now = clock::now();
+            if matches!(j.status, JobStatus::Pending | JobStatus::Queued) {
+                return j.cancel(now);
+            }
+            match crate::sweep::past_bound(j, now, &bounds) {
+                Some(why) => j.fail_stuck(&format!("stopped by {who}: {why}"), now),
+                None => Err(Error::Conflict(format!(
+                    "job {} is {} and within its bound; only a job past its bound (the sweeper's rule) can be stopped while it runs",
+                    j.id, j.status
+                ))),
+            }
+        })
+        .await
     }
 
     /// Retries a failed job: back to `queued`, with a new message.
@@ -1072,5 +1132,77 @@ mod tests {
         // another delivery is still refused
         let other = claim(&store.0, job.id, Duration::seconds(60)).await.unwrap();
         assert!(matches!(other, Claim::Refused(ClaimRefused::Busy { .. })), "{other:?}");
+    }
+    /// The console's "past its bound" and Stop: the jobs listed are exactly those the sweeper
+    /// would act on; a waiting job is cancelled, a running one past its bound fails (the
+    /// sweeper's path, saying who stopped it), a running one within its bound is refused, and
+    /// only admins stop jobs.
+    #[tokio::test]
+    async fn jobs_past_their_bound_are_listed_and_an_admin_stops_them() {
+        let (jobs, store) = jobs();
+        let jobs = jobs.with_bounds(crate::sweep::Bounds {
+            parts_stalled: Duration::seconds(30),
+            ..Default::default()
+        });
+        let now = clock::now();
+        let spec = || {
+            JobSpec::from_json(
+                "image",
+                json!({"count": 1, "visits": [{"store_id": "S1", "image_url": ["http://a/b.jpg"], "visit_time": "t"}]}),
+            )
+            .unwrap()
+        };
+        // a run in parts with no part back for a minute: past its bound
+        let mut stalled = Job::new(spec(), 3, None, now - Duration::minutes(2)).unwrap();
+        stalled.start_parts(1, now - Duration::minutes(1)).unwrap();
+        store.put(stalled.clone());
+        // one that started 10 s ago: within it
+        let mut running = Job::new(spec(), 3, None, now - Duration::minutes(2)).unwrap();
+        running.start_parts(1, now - Duration::seconds(10)).unwrap();
+        store.put(running.clone());
+        // created 10 minutes ago and never sent: past the pending bound
+        let never_sent = Job::new(spec(), 3, None, now - Duration::minutes(10)).unwrap();
+        store.put(never_sent.clone());
+        // scheduled for tomorrow: waiting on purpose
+        let mut scheduled = Job::new(spec(), 3, Some(now + Duration::days(1)), now - Duration::minutes(30)).unwrap();
+        scheduled.mark_enqueued(now - Duration::minutes(30));
+        store.put(scheduled.clone());
+
+        let admin = Caller::admin("ops");
+        let (past, more) = jobs.past_bound(&admin, 50).await.unwrap();
+        let mut ids: Vec<JobId> = past.iter().map(|(j, _)| j.id).collect();
+        ids.sort();
+        let mut expected = vec![stalled.id, never_sent.id];
+        expected.sort();
+        assert_eq!((ids, more), (expected, false));
+        let why = &past.iter().find(|(j, _)| j.id == stalled.id).unwrap().1;
+        assert!(why.contains("made no progress"), "{why}");
+        assert!(jobs.past_bound(&Caller::user("nobody"), 50).await.unwrap().0.is_empty());
+        let (_, more) = jobs.past_bound(&admin, 1).await.unwrap();
+        assert!(more, "two pending jobs, one looked at");
+
+        assert!(matches!(
+            jobs.stop(&Caller::user("ops"), stalled.id).await,
+            Err(Error::Forbidden(_))
+        ));
+        match jobs.stop(&admin, running.id).await {
+            Err(Error::Conflict(m)) => assert!(m.contains("within its bound"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let failed = jobs.stop(&admin, stalled.id).await.unwrap();
+        assert_eq!(failed.status, JobStatus::Failed);
+        assert!(
+            failed
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("stopped by ops: attempt 1 made no progress"),
+            "{:?}",
+            failed.error
+        );
+        assert!(jobs.stop(&admin, stalled.id).await.is_err(), "it ends once");
+        let cancelled = jobs.stop(&admin, never_sent.id).await.unwrap();
+        assert_eq!(cancelled.status, JobStatus::Cancelled);
+        assert!(jobs.past_bound(&admin, 50).await.unwrap().0.is_empty());
     }
 }

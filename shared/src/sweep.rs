@@ -11,6 +11,10 @@
 //! | `processing`, with a lease | lease expired more than `lease_grace` ago (its worker died and SQS did not bring it back) | `queued` + a message while attempts remain, else `failed` |
 //! | `processing`, in parts (image) | no part finished for `parts_stalled` (a part was dead-lettered) | the same |
 //!
+//! A job "past its bound" (the console's flag, [`past_bound`]) is one whose verdict is not
+//! [`Verdict::Fine`]: the sweeper acts on it at its next run; the console lists the same jobs
+//! the sweeper looks at ([`candidates`]).
+//!
 //! [`verdict`] is pure; [`Sweeper`] applies it through the store's conditional writes, deciding
 //! again on the fresh job inside each write, so a job that moved meanwhile is left alone.
 
@@ -126,9 +130,9 @@ pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
                 )),
                 Some(_) => None,
                 None if now - job.updated_at > bounds.parts_stalled => Some(format!(
-                    "attempt {} made no progress for {} minutes ({})",
+                    "attempt {} made no progress for {} ({})",
                     job.attempts,
-                    bounds.parts_stalled.whole_minutes(),
+                    span(bounds.parts_stalled),
                     if job.progress.stage.is_empty() {
                         "no progress"
                     } else {
@@ -144,6 +148,60 @@ pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
             }
         }
         _ => Verdict::Fine,
+    }
+}
+
+/// Why `job` is past its bound at `now` (the sweeper acts on it at its next run), in words; `None`
+/// while it is within every bound ([`verdict`] is [`Verdict::Fine`]). The one rule: the console's
+/// flag and the sweeper's action come from the same [`verdict`].
+pub fn past_bound(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Option<String> {
+    let minutes = |d: Duration| match d.whole_seconds() {
+        s if s < 120 => format!("{s} s"),
+        s => format!("{} min", s / 60),
+    };
+    match verdict(job, now, bounds) {
+        Verdict::Fine => None,
+        Verdict::Enqueue => Some(format!(
+            "never sent to a queue: created {} ago (bound: {})",
+            minutes(now - job.created_at),
+            minutes(bounds.pending)
+        )),
+        Verdict::Resend => Some(format!(
+            "waiting for a worker for {} (bound: {})",
+            minutes(now - job.updated_at),
+            minutes(bounds.queued)
+        )),
+        Verdict::Requeue(why) | Verdict::Fail(why) => Some(why),
+    }
+}
+
+/// The jobs one sweep looks at: `pending`, `queued` and `processing`, each status's oldest
+/// first from the status index (never a scan), at most `per_status` of each, each with the
+/// statuses' cut-offs the sweeper uses. What [`Sweeper::sweep`] and the console's list of jobs
+/// past their bound read.
+pub async fn candidates(
+    store: &dyn JobStore,
+    now: OffsetDateTime,
+    bounds: &Bounds,
+    per_status: usize,
+) -> Result<Vec<Job>> {
+    let statuses = [
+        (JobStatus::Pending, now - bounds.pending),
+        (JobStatus::Queued, now - bounds.queued),
+        (JobStatus::Processing, now),
+    ];
+    let mut jobs = Vec::new();
+    for (status, created_before) in statuses {
+        jobs.extend(store.oldest(status, created_before, per_status).await?);
+    }
+    Ok(jobs)
+}
+
+/// A bound in words: "25 minutes", or "20 seconds" under 2 minutes (a test stack's bounds).
+fn span(d: Duration) -> String {
+    match d.whole_seconds() {
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", s / 60),
     }
 }
 
@@ -188,46 +246,39 @@ impl Sweeper {
     /// One sweep over `pending`, `queued` and `processing`, oldest first, from the status index.
     pub async fn sweep(&self, now: OffsetDateTime) -> Result<Report> {
         let mut report = Report::default();
-        let statuses = [
-            (JobStatus::Pending, now - self.bounds.pending),
-            (JobStatus::Queued, now - self.bounds.queued),
-            (JobStatus::Processing, now),
-        ];
-        for (status, created_before) in statuses {
-            for job in self.store.oldest(status, created_before, SWEEP_PAGE).await? {
-                report.looked_at += 1;
-                let verdict = verdict(&job, now, &self.bounds);
-                if verdict == Verdict::Fine {
-                    continue;
+        for job in candidates(self.store.as_ref(), now, &self.bounds, SWEEP_PAGE).await? {
+            report.looked_at += 1;
+            let verdict = verdict(&job, now, &self.bounds);
+            if verdict == Verdict::Fine {
+                continue;
+            }
+            match self.apply(&job, &verdict, now).await {
+                Ok(true) => {
+                    let action = match verdict {
+                        Verdict::Enqueue => {
+                            report.enqueued += 1;
+                            "enqueued"
+                        }
+                        Verdict::Resend => {
+                            report.resent += 1;
+                            "resent"
+                        }
+                        Verdict::Requeue(_) => {
+                            report.requeued += 1;
+                            "requeued"
+                        }
+                        Verdict::Fail(_) => {
+                            report.failed += 1;
+                            "failed"
+                        }
+                        Verdict::Fine => continue,
+                    };
+                    metrics::put(metrics::Dims::Action(action), metrics::Metric::SweeperActions, 1.0);
                 }
-                match self.apply(&job, &verdict, now).await {
-                    Ok(true) => {
-                        let action = match verdict {
-                            Verdict::Enqueue => {
-                                report.enqueued += 1;
-                                "enqueued"
-                            }
-                            Verdict::Resend => {
-                                report.resent += 1;
-                                "resent"
-                            }
-                            Verdict::Requeue(_) => {
-                                report.requeued += 1;
-                                "requeued"
-                            }
-                            Verdict::Fail(_) => {
-                                report.failed += 1;
-                                "failed"
-                            }
-                            Verdict::Fine => continue,
-                        };
-                        metrics::put(metrics::Dims::Action(action), metrics::Metric::SweeperActions, 1.0);
-                    }
-                    Ok(false) => report.skipped += 1,
-                    Err(e) => {
-                        tracing::error!(job_id = %job.id, error = %e, ?verdict, "sweep of a job failed; next sweep tries again");
-                        report.skipped += 1;
-                    }
+                Ok(false) => report.skipped += 1,
+                Err(e) => {
+                    tracing::error!(job_id = %job.id, error = %e, ?verdict, "sweep of a job failed; next sweep tries again");
+                    report.skipped += 1;
                 }
             }
         }
@@ -414,6 +465,40 @@ mod tests {
         for (what, job, at, expected) in rows {
             assert_eq!(verdict(job, t(at), &b), expected, "{what}");
         }
+    }
+
+    /// The console's flag is the verdict in words: set exactly when the sweeper would act.
+    #[test]
+    fn past_bound_is_the_sweepers_verdict_in_words() {
+        let b = Bounds::default();
+        let never_sent = archive();
+        let mut queued = archive();
+        queued.transition(JobStatus::Queued, t(1), "retry").unwrap();
+        let mut scheduled = queued.clone();
+        scheduled.scheduled_for = Some(t(86_400));
+        let mut leased = archive();
+        leased.claim(t(0), Duration::seconds(90)).unwrap();
+        for (job, at) in [(&never_sent, 60), (&never_sent, 121), (&queued, 600), (&queued, 1_202)]
+            .into_iter()
+            .chain([(&scheduled, 7_200), (&leased, 300), (&leased, 400)])
+        {
+            let flag = past_bound(job, t(at), &b);
+            assert_eq!(
+                flag.is_some(),
+                verdict(job, t(at), &b) != Verdict::Fine,
+                "{} at {at}: {flag:?}",
+                job.status
+            );
+        }
+        assert_eq!(
+            past_bound(&never_sent, t(600), &b).as_deref(),
+            Some("never sent to a queue: created 10 min ago (bound: 2 min)")
+        );
+        assert_eq!(
+            past_bound(&queued, t(1_801), &b).as_deref(),
+            Some("waiting for a worker for 30 min (bound: 20 min)")
+        );
+        assert!(past_bound(&leased, t(400), &b).unwrap().contains("stopped responding"));
     }
 
     #[test]

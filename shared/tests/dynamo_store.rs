@@ -394,6 +394,12 @@ async fn search_finds_by_lookup_items_and_sorted_listings_merge_the_updated_and_
 }
 
 #[tokio::test]
+async fn scheduled_jobs_and_failures_per_minute_are_counted_in_the_jobs_own_writes() {
+    let (_t, store) = store().await;
+    shared::store::contract::scheduled_and_failures_are_counted(store.as_ref()).await;
+}
+
+#[tokio::test]
 async fn limits_hold_per_owner_in_the_creating_transaction() {
     let (_t, store) = store().await;
     shared::store::contract::limits_hold_per_owner(store.as_ref()).await;

@@ -645,6 +645,119 @@ describe('dashboard', { concurrency: 1 }, () => {
     assert.equal(job.kind, 'archive');
   });
 
+  it('counts scheduled jobs apart from the due ones, shows their time in the list, and charts failures beside completions, each bar a link', async () => {
+    // Two jobs scheduled for next year (cancelled at the end, so that runs do not pile them up).
+    const year = new Date().getUTCFullYear() + 1;
+    const scheduled = [];
+    for (const i of [0, 1]) {
+      const body = { kind: 'archive', priority: 2, scheduled_for: `${year}-06-01T12:00:00Z`, payload: { asset_id: `sched-${stamp}-${i}`, source: shared.object } };
+      scheduled.push((await apiJson('jobs', { method: 'POST', body })).id);
+    }
+    // A job that fails now (its source does not exist): a failure in this minute's bar.
+    const failing = await apiJson('jobs', {
+      method: 'POST',
+      body: { kind: 'archive', priority: 5, payload: { asset_id: `chart-${stamp}`, source: `s3://${shared.bucket}/uploads/${USER}/missing/chart-${stamp}.mp4` } },
+    });
+    const failed = await waitJob(failing.id, ['failed']);
+    try {
+      // The overview's waiting line is GET /stats': due = pending + queued - scheduled (read
+      // again, page and API, until they agree: other jobs may move in between).
+      await until('the overview to count the scheduled jobs apart, as GET /stats does', async () => {
+        await open('#/');
+        const s = await apiJson('stats');
+        const shown = await page.$eval('#waiting-scheduled', (a) => Number(a.dataset.count));
+        const due = await page.$eval('#waiting-due', (a) => Number(a.dataset.count));
+        return shown >= 2 && shown === s.scheduled && due === s.by_status.pending + s.by_status.queued - s.scheduled;
+      });
+      assert.match(await page.textContent('#waiting-line'), /^Waiting: [\d,]+ due \(for a worker\) · [\d,]+ scheduled for later/);
+      // Its link: the waiting jobs, each scheduled one with its date and time, and Run now.
+      await page.click('#waiting-scheduled');
+      await settled('#/jobs?status=pending,queued');
+      const cell = `#jobs [data-scheduled="${scheduled[1]}"]`;
+      await page.waitForSelector(cell);
+      assert.match(await page.textContent(cell), new RegExp(`^scheduled .*${year}.* \\(in \\d+ d\\)$`));
+      await page.waitForSelector(`#jobs tr[data-job="${scheduled[1]}"] [data-run-now]`);
+
+      // The chart: failures in red beside completions; the failed job's minute has a bar that
+      // opens the failed jobs by last change from the end of that minute.
+      const minute = failed.updated_at.slice(0, 16);
+      const bar = `#chart a[data-series=failed][data-minute="${minute}"]`;
+      await until(`a failures bar for ${minute}`, async () => {
+        await open('#/');
+        return page.$(bar);
+      });
+      const label = await page.getAttribute(bar, 'aria-label');
+      assert.ok(Number(/: (\d+) failed$/.exec(label)?.[1]) >= 1, label);
+      const perMinute = (await apiJson('stats')).completed_per_minute.find((m) => m.minute === minute);
+      assert.ok(perMinute?.failed >= 1, `GET /stats counts the failure in ${minute}: ${JSON.stringify(perMinute)}`);
+      assert.match(await page.textContent('#chart-head'), /^last 60 min: [\d,]+ completed, [1-9][\d,]* failed, peak/);
+      await page.locator(bar).click();
+      const hash = `#/jobs?status=failed&sort=updated&order=desc&updated_until=${encodeURIComponent(minute)}`;
+      await settled(hash);
+      await page.waitForSelector(`#jobs tr[data-job="${failing.id}"]`);
+      // Every row last changed in that minute or before (the Updated column).
+      const updated = await page.$$eval('#jobs tbody tr td:nth-child(10) time', (ts) => ts.map((t) => t.getAttribute('datetime')));
+      assert.ok(updated.length >= 1 && updated.every((u) => u.slice(0, 16) <= minute), `${minute}: ${updated.join(', ')}`);
+      assert.match(await page.textContent('#view'), /the chart's minute/);
+    } finally {
+      for (const id of scheduled) await apiJson(`jobs/${id}`, { method: 'DELETE' });
+    }
+  });
+
+  it("flags a job past its bound (the sweeper's rule) on its page and the overview, and an admin stops it there", async (t) => {
+    const { bounds } = await apiJson('jobs/stuck?limit=1');
+    // A held image is given up by the worker after ~30 s (3 fetches of 10 s): the stack's bound
+    // for a run in parts must be shorter for the job to stand past it.
+    if (bounds.parts_stalled_seconds > 25) {
+      t.skip(`the stack's SWEEP_PARTS_STALLED_SECONDS is ${bounds.parts_stalled_seconds}: SWEEP_PARTS_STALLED_SECONDS=20 infra/up runs this step`);
+      return;
+    }
+    // An image job whose image the test's server holds: it stays processing, no part back. The
+    // sweeper may requeue it first (its next run): then the next job tries again.
+    let stopped = null;
+    for (let attempt = 1; attempt <= 4 && !stopped; attempt++) {
+      const name = `stuck-${stamp}-${attempt}.jpg`;
+      const held = gate(name);
+      const visits = [{ store_id: STORES[0], image_url: [`${imagesUrl}/${name}`], visit_time: '2026-11-23T10:00:00' }];
+      const { id } = await apiJson('jobs', { method: 'POST', body: { kind: 'image', payload: { count: 1, visits } } });
+      try {
+        await within('the worker to ask for the held image (the job processing)', held.arrived, 90000);
+        const listed = await until(`job ${id} past its bound (GET /jobs/stuck)`, async () => (await apiJson('jobs/stuck')).jobs.find((j) => j.id === id), (bounds.parts_stalled_seconds + 15) * 1000).catch(() => null);
+        if (!listed) continue;
+        assert.match(listed.past_bound, /^attempt \d made no progress for/);
+        await open(`#/jobs/${id}`);
+        if (!(await page.$('#job-past-bound'))) continue; // the sweeper took it meanwhile
+        assert.equal(await page.getAttribute('#job-past-bound', 'title'), (await apiJson(`jobs/${id}`)).past_bound ?? listed.past_bound);
+        assert.match(await page.textContent('#past-bound-why'), /^Past its bound: attempt \d made no progress/);
+        await page.waitForSelector(`#job-actions [data-stop="${id}"]`);
+        await open('#/');
+        const row = `#past-bound-table tr[data-job="${id}"]`;
+        if (!(await page.$(row))) continue;
+        assert.ok(Number(await page.getAttribute('#past-bound-head', 'data-count')) >= 1);
+        await page.click(`${row} [data-stop]`);
+        await confirm(/^Stop job …[0-9a-f]{8}\?$/);
+        const job = await until(`job ${id} to end`, async () => {
+          const j = await apiJson(`jobs/${id}`);
+          return ['completed', 'failed', 'cancelled'].includes(j.status) ? j : null;
+        });
+        if (job.status === 'failed' && job.error.startsWith(`stopped by ${USER}: `)) stopped = job;
+      } finally {
+        held.release();
+        gates.delete(name);
+      }
+    }
+    assert.ok(stopped, 'a job past its bound was stopped from the overview (4 tries, each raced by the sweeper)');
+    assert.match(stopped.error, /^stopped by admin: attempt \d made no progress for \d+ (seconds|minutes) \(/);
+    await page.waitForSelector(`#past-bound-table tr[data-job="${stopped.id}"]`, { state: 'detached', timeout: 30000 }).catch(async () => {
+      await open('#/');
+      assert.equal(await page.$(`#past-bound-table tr[data-job="${stopped.id}"]`), null, 'gone from the overview');
+    });
+    // It ended once: the worker's late answer (the image released) changes nothing.
+    await new Promise((r) => setTimeout(r, 3000));
+    const later = await apiJson(`jobs/${stopped.id}`);
+    assert.deepEqual([later.status, later.error], ['failed', stopped.error]);
+  });
+
   it('finds a job by id, short id or asset id, sorts, groups failures by reason, and retries or cancels a selection', async () => {
     const assets = [0, 1, 2].map((i) => `find-${stamp}-${i}`);
     const failed = [];

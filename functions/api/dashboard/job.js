@@ -2,6 +2,7 @@
 // per-kind results (images table, ingest counts), the timeline, payload and result as JSON.
 
 import { api, meta } from './api.js';
+import { stopButton } from './overview.js';
 import { session } from './auth.js';
 import { throttle } from './live.js';
 import {
@@ -88,16 +89,18 @@ export async function jobDetail(el, id) {
     // A pushed change carries part of the job (no result, no timeline): the fetch of the same
     // version that follows must still redraw.
     const v = `${job.version}${job.pushed ? ':pushed' : ''}`;
-    renderIfChanged(head, v, () => [
+    const flagged = `${v}:${job.past_bound || ''}`;
+    renderIfChanged(head, flagged, () => [
       h('h1', { class: 'mono' }, `Job ${job.id}`),
       kind(job.kind),
       badge(job.status),
+      job.past_bound ? h('span', { class: 'flag past-bound', id: 'job-past-bound', title: job.past_bound }, 'past its bound') : null,
       h('span', { class: 'spacer' }),
       h('button', { class: 'btn small', onclick: () => navigator.clipboard?.writeText(job.id).then(() => toast('Job id copied')) }, 'Copy id'),
     ]);
     renderIfChanged(facts, `${v}:${Math.floor(Date.now() / 1000)}`, factsPanel);
     renderIfChanged(problem, v, errorPanel);
-    renderIfChanged(actions, v, actionsPanel);
+    renderIfChanged(actions, flagged, actionsPanel);
     renderIfChanged(kindSection, JSON.stringify([v, images?.data, images?.error?.message]), kindPanel);
     renderIfChanged(timeline, v, timelinePanel);
     renderIfChanged(payload, v, () => [h('h2', {}, 'Payload'), jsonTree(job.payload, open.payload)]);
@@ -116,7 +119,9 @@ export async function jobDetail(el, id) {
       ['Priority', `${job.priority} (${queue})`],
       ['Attempts', `${job.attempts} of ${job.max_attempts}`],
       ['Created', time(job.created_at)],
-      job.scheduled_for ? ['Scheduled for', time(job.scheduled_for)] : null,
+      job.scheduled_for
+        ? ['Scheduled for', [new Date(job.scheduled_for).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' }), ' (', time(job.scheduled_for), ')']]
+        : null,
       ['Started', time(job.started_at)],
       ['Finished', time(job.completed_at)],
       ['Run time', started && !['pending', 'queued'].includes(job.status) ? fmtDuration(ended - started) : '–'],
@@ -161,6 +166,18 @@ export async function jobDetail(el, id) {
     if (['pending', 'queued'].includes(job.status) && job.scheduled_for && Date.parse(job.scheduled_for) > Date.now()) {
       buttons.push(h('button', { class: 'btn primary', id: 'action-run-now', onclick: (e) => run(e, 'run') }, 'Run now'));
     }
+    // Past its bound (the sweeper's rule): a running job cannot be cancelled, so an admin fails
+    // it now as the sweeper would (POST /jobs/{id}/stop); a waiting one has Cancel above.
+    let pastBound = null;
+    if (job.past_bound) {
+      pastBound = h('p', { class: 'small', id: 'past-bound-why' }, h('strong', {}, 'Past its bound: '), job.past_bound, '. The sweeper acts on it at its next run. ');
+      if (session.me?.admin && job.status === 'processing') {
+        buttons.push(stopButton(job, async (done) => {
+          job = done;
+          render();
+        }));
+      }
+    }
     // Status moves by hand are the admins' (the API refuses others), and only an operator's.
     // A pending job whose message is sent waits for a worker: sending it again is refused.
     const manual = (session.me?.admin ? meta.operator_moves[job.status] || [] : []).filter(
@@ -179,6 +196,7 @@ export async function jobDetail(el, id) {
     }
     return [
       h('h2', {}, 'Actions'),
+      pastBound,
       buttons.length || manualRow
         ? [h('div', { class: 'actions' }, buttons), manualRow]
         : h('p', { class: 'muted', id: 'no-actions' }, `A ${job.status} job is final: no action applies.`),

@@ -34,6 +34,8 @@ function read(params) {
     limit: LIMITS.includes(limit) ? limit : 20,
     page: Math.max(1, Number(params.get('page')) || 1),
     cursor: params.get('cursor') || '',
+    // A chart bar's link: by last change, from the end of this UTC minute (kept only with that sort).
+    until: sort === 'updated:desc' && /^\d{4}-\d\d-\d\dT\d\d:\d\d$/.test(params.get('updated_until') || '') ? params.get('updated_until') : '',
   };
 }
 
@@ -48,6 +50,7 @@ function hashOf(s) {
     q.set('order', order);
   }
   if (s.limit !== 20) q.set('limit', String(s.limit));
+  if (s.until) q.set('updated_until', s.until);
   if (s.page > 1 && s.cursor) {
     q.set('page', String(s.page));
     q.set('cursor', s.cursor);
@@ -66,12 +69,13 @@ function apiQuery(s) {
   q.set('order', order);
   q.set('limit', String(s.limit));
   if (s.cursor) q.set('next', s.cursor);
+  else if (s.until) q.set('updated_until', s.until);
   return `jobs?${q}`;
 }
 
 /** Cursors of the pages seen for one filter (page n -> its cursor), so Previous works. */
 function cursors(s) {
-  const key = `cursors:${JSON.stringify([s.statuses, s.kind, s.q, s.sort, s.limit])}`;
+  const key = `cursors:${JSON.stringify([s.statuses, s.kind, s.q, s.sort, s.limit, s.until])}`;
   return {
     get: () => JSON.parse(sessionStorage.getItem(key) || '[""]'),
     set: (list) => sessionStorage.setItem(key, JSON.stringify(list)),
@@ -146,7 +150,7 @@ export async function jobsList(el, params) {
   );
 
   function go(change) {
-    const s = { ...state, ...change, page: 1, cursor: '' };
+    const s = { ...state, until: '', ...change, page: 1, cursor: '' };
     selected.clear();
     location.hash = hashOf(s);
   }
@@ -213,7 +217,7 @@ export async function jobsList(el, params) {
       table.classList.remove('stale');
     }
     const jobs = page.jobs || [];
-    renderIfChanged(table, JSON.stringify([jobs.map((j) => [j.id, j.version]), tick30()]), () => jobTable(jobs));
+    renderIfChanged(table, JSON.stringify([jobs.map((j) => [j.id, j.version, j.past_bound]), tick30()]), () => jobTable(jobs));
     syncSelection();
     prev.disabled = state.page <= 1;
     next.disabled = !page.next;
@@ -221,7 +225,7 @@ export async function jobsList(el, params) {
     pageLabel.textContent = `page ${state.page}`;
     const filtered = [state.statuses.length ? state.statuses.join(' or ') : '', state.kind, state.q ? `“${state.q}”` : ''].filter(Boolean).join(', ');
     total.textContent = `${page.total_estimated ? 'about ' : ''}${fmtNumber(page.total)} job${page.total === 1 ? '' : 's'}${filtered ? ` · ${filtered}` : ''}`;
-    summary.textContent = `${jobs.length} on this page of ${page.total_estimated ? 'about ' : ''}${fmtNumber(pages)} · ${SORTS[state.sort]}`;
+    summary.textContent = `${jobs.length} on this page of ${page.total_estimated ? 'about ' : ''}${fmtNumber(pages)} · ${SORTS[state.sort]}${state.until ? `, changed by the end of ${new Date(`${state.until}:00Z`).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' })} (the chart's minute)` : ''}`;
     if (state.statuses.length === 1 && state.statuses[0] === 'failed' && !state.q) await loadGroups();
     else {
       groupsPanel.replaceChildren();
@@ -396,7 +400,7 @@ export async function jobsList(el, params) {
       ),
       h('td', {}, jobLink(j.id), j.key ? h('div', { class: 'small muted', title: 'asset, file or store' }, j.key) : null),
       h('td', {}, kind(j.kind)),
-      h('td', {}, badge(j.status)),
+      h('td', {}, badge(j.status), j.past_bound ? h('span', { class: 'flag past-bound', 'data-past-bound': j.id, title: j.past_bound }, 'past its bound') : null),
       h('td', { class: 'num' }, String(j.priority)),
       h(
         'td',
@@ -404,7 +408,7 @@ export async function jobsList(el, params) {
         showProgress
           ? h('div', { class: 'progress-line', title: j.progress?.stage || '' }, progressBar(j.progress?.percent, { status: j.status }), h('span', { class: 'small muted nowrap' }, `${j.progress?.percent ?? 0}%`))
           : scheduled
-            ? h('span', { class: 'muted small', title: new Date(j.scheduled_for).toLocaleString() }, 'scheduled ', time(j.scheduled_for))
+            ? h('span', { class: 'muted small', 'data-scheduled': j.id }, 'scheduled ', h('time', { datetime: j.scheduled_for, class: 'nowrap' }, new Date(j.scheduled_for).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })), ' (', time(j.scheduled_for), ')')
             : h('span', { class: 'muted small' }, '–'),
       ),
       h('td', { class: 'msg small', title: j.error || '' }, j.error ? truncate(j.error, 90) : ''),

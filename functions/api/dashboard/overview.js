@@ -1,8 +1,10 @@
-// Overview: counts by status, queue depths, completions per minute, recent failures.
+// Overview: counts by status (scheduled apart), jobs past their bound, queue depths, completions
+// and failures per minute (each bar a link to its jobs), recent failures.
 
 import { api, meta } from './api.js';
+import { session } from './auth.js';
 import { throttle } from './live.js';
-import { act, confirmDialog, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
+import { act, badge, confirmDialog, errorBox, fmtNumber, h, jobLink, kind, renderIfChanged, shortId, time, toast } from './ui.js';
 import { alarmsPanel } from './metrics.js';
 
 const QUEUE_LABELS = {
@@ -17,6 +19,10 @@ const QUEUE_LABELS = {
 export async function overview(el) {
   const statusCards = h('div', { class: 'grid cards', id: 'status-cards' });
   const kindLine = h('p', { class: 'muted small', id: 'kind-line' });
+  // Waiting jobs split into due and scheduled for later (GET /stats' `scheduled`).
+  const waitingLine = h('p', { class: 'small', id: 'waiting-line' });
+  // Jobs past their bound (GET /jobs/stuck: the sweeper's rule), each with Stop for admins.
+  const stuck = h('section', { class: 'panel', id: 'past-bound', hidden: true });
   const queueCards = h('div', { class: 'grid cards wide', id: 'queue-cards' });
   const chart = h('div', { class: 'chart', id: 'chart' });
   const chartHead = h('span', { class: 'muted small', id: 'chart-head' });
@@ -32,7 +38,8 @@ export async function overview(el) {
       h('span', { class: 'intro-actions' },
         h('a', { class: 'btn primary', href: '#/new', id: 'first-action' }, 'Create a job'),
         h('a', { class: 'btn', href: '#/upload' }, 'Upload a log file'))),
-    h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Jobs by status')), statusCards, kindLine),
+    h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Jobs by status')), statusCards, waitingLine, kindLine),
+    stuck,
     h(
       'section',
       { class: 'panel' },
@@ -43,7 +50,7 @@ export async function overview(el) {
     h(
       'div',
       { class: 'grid cols-2' },
-      h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Completed per minute'), chartHead), chart),
+      h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Completed and failed per minute'), chartHead), chart),
       h(
         'section',
         { class: 'panel' },
@@ -53,12 +60,29 @@ export async function overview(el) {
     ),
   );
 
+  // Jobs past their bound cost a sweep's reads (pending, queued, processing: the oldest 20 of
+  // each shard, merged), so they are read at most every 15 s, not at every pushed change.
+  let stuckAt = 0;
+  let stuckLast = null;
+  const stuckNow = () => {
+    if (stuckLast && Date.now() - stuckAt < 15000) return stuckLast;
+    stuckAt = Date.now();
+    stuckLast = api('jobs/stuck?limit=20');
+    stuckLast.catch(() => (stuckAt = 0));
+    return stuckLast;
+  };
+  const afterStop = () => {
+    stuckAt = 0;
+    return refresh();
+  };
+
   async function refresh() {
-    const [stats, queues, failed] = await Promise.allSettled([
+    const [stats, queues, failed, past] = await Promise.allSettled([
       api('stats'),
       api('queues'),
       // Latest failures first (the failed index by last change), summary rows.
       api('jobs?view=summary&status=failed&sort=updated&limit=6'),
+      stuckNow(),
       alarms.refresh(),
     ]);
     if (stats.status === 'fulfilled') {
@@ -77,11 +101,13 @@ export async function overview(el) {
       kindLine.textContent = `By kind: ${Object.entries(s.by_kind || {})
         .map(([k, n]) => `${k} ${fmtNumber(n)}`)
         .join(' · ')}`;
+      renderIfChanged(waitingLine, JSON.stringify([s.by_status, s.scheduled]), () => waitingParts(s));
       renderIfChanged(chart, JSON.stringify(s.completed_per_minute), () => barChart(s.completed_per_minute || []));
       const series = s.completed_per_minute || [];
       const total = series.reduce((a, m) => a + m.completed, 0);
+      const failedTotal = series.reduce((a, m) => a + (m.failed || 0), 0);
       const peak = series.reduce((a, m) => Math.max(a, m.completed), 0);
-      chartHead.textContent = `last 60 min: ${fmtNumber(total)} jobs, peak ${fmtNumber(peak)}/min`;
+      chartHead.textContent = `last 60 min: ${fmtNumber(total)} completed, ${fmtNumber(failedTotal)} failed, peak ${fmtNumber(peak)}/min`;
     } else {
       renderIfChanged(statusCards, `err:${stats.reason.message}`, () => errorBox(stats.reason));
     }
@@ -93,6 +119,14 @@ export async function overview(el) {
     } else {
       renderIfChanged(queueCards, `err:${queues.reason.message}`, () => errorBox(queues.reason));
     }
+    if (past.status === 'fulfilled') {
+      const p = past.value;
+      stuck.hidden = !p.jobs.length;
+      renderIfChanged(stuck, JSON.stringify([p.jobs.map((j) => [j.id, j.version, j.past_bound]), p.more, tick30()]), () => stuckPanel(p, afterStop));
+    } else {
+      stuck.hidden = false;
+      renderIfChanged(stuck, `err:${past.reason.message}`, () => errorBox(past.reason));
+    }
     if (failed.status === 'fulfilled') {
       const jobs = failed.value.jobs || [];
       renderIfChanged(failures, JSON.stringify([jobs.map((j) => [j.id, j.version]), tick30()]), () => failureTable(jobs, refresh));
@@ -103,6 +137,89 @@ export async function overview(el) {
   await refresh();
   // A pushed change moves the counts, queues and failures: all three again, at most every 2 s.
   return { refresh, onPush: throttle(refresh, 2000) };
+}
+
+/**
+ * "Waiting: N due · M scheduled for later": the waiting jobs (pending + queued) with those that
+ * wait for their time counted apart, so 1,100 jobs scheduled for next year do not read as a
+ * backlog beside queues with nothing waiting. Each number links to the waiting jobs (the list
+ * shows a scheduled job's time and Run now).
+ */
+function waitingParts(s) {
+  const waiting = (s.by_status?.pending ?? 0) + (s.by_status?.queued ?? 0);
+  const scheduled = Math.min(waiting, Math.max(0, s.scheduled ?? 0));
+  const href = '#/jobs?status=pending,queued';
+  return [
+    h('span', { class: 'muted' }, 'Waiting: '),
+    h('a', { href, id: 'waiting-due', 'data-count': waiting - scheduled }, `${fmtNumber(waiting - scheduled)} due`),
+    h('span', { class: 'muted' }, ' (for a worker) · '),
+    h('a', { href, id: 'waiting-scheduled', 'data-count': scheduled }, `${fmtNumber(scheduled)} scheduled`),
+    h('span', { class: 'muted' }, ' for later (each shows its time and Run now in the list)'),
+  ];
+}
+
+/** Jobs past their bound (the sweeper's rule, GET /jobs/stuck), each linked, with Stop for admins. */
+function stuckPanel(p, refresh) {
+  const n = p.jobs.length;
+  const admin = session.me?.admin;
+  return [
+    h(
+      'div',
+      { class: 'panel-head' },
+      h('h2', { id: 'past-bound-head', 'data-count': n }, `${fmtNumber(n)}${p.more ? '+' : ''} job${n === 1 ? '' : 's'} past their bound`),
+      h('span', { class: 'muted small' }, 'waiting or running longer than the sweeper allows; it acts on each at its next run (every minute)'),
+    ),
+    h(
+      'table',
+      { id: 'past-bound-table' },
+      h('thead', {}, h('tr', {}, ['Job', 'Kind', 'Status', 'Why', 'Updated', ''].map((t) => h('th', {}, t)))),
+      h(
+        'tbody',
+        {},
+        p.jobs.slice(0, 20).map((j) =>
+          h(
+            'tr',
+            { 'data-job': j.id },
+            h('td', {}, jobLink(j.id), j.key ? h('div', { class: 'small muted' }, j.key) : null),
+            h('td', {}, kind(j.kind)),
+            h('td', {}, badge(j.status)),
+            h('td', { class: 'msg small' }, j.past_bound),
+            h('td', {}, time(j.updated_at)),
+            h('td', { class: 'right' }, admin ? stopButton(j, refresh) : null),
+          ),
+        ),
+      ),
+    ),
+    n > 20 ? h('p', { class: 'muted small' }, `${fmtNumber(n - 20)} more not shown; the sweeper takes them in turn.`) : null,
+  ];
+}
+
+/**
+ * Stop a job past its bound (POST /jobs/{id}/stop, admins): a waiting one is cancelled; a running
+ * one fails now, as the sweeper fails it (a running job cannot be cancelled: its worker may be
+ * half way). Shared by the overview and the job's page.
+ */
+export function stopButton(j, after) {
+  const running = j.status === 'processing';
+  return h('button', {
+    class: 'btn small danger',
+    'data-stop': j.id,
+    onclick: (e) =>
+      act(e.currentTarget, async () => {
+        const ok = await confirmDialog(
+          `Stop job ${shortId(j.id)}?`,
+          running
+            ? `It is past its bound (${j.past_bound}). It fails now, as the sweeper would fail it; a late result of its worker is dropped. Retry runs it again.`
+            : 'It has not started: it is cancelled and never run. This cannot be undone.',
+          running ? 'Fail job now' : 'Cancel job',
+          { dismiss: 'Keep job', danger: true },
+        );
+        if (!ok) return;
+        const done = await api(`jobs/${j.id}/stop`, { method: 'POST', what: 'Stopping the job' });
+        toast(`Job ${shortId(j.id)} is now ${done.status}`);
+        await after(done);
+      }),
+  }, running ? 'Fail now…' : 'Cancel job…');
 }
 
 /** Changes every 30 s, so that relative times ("2 min ago") are redrawn now and then. */
@@ -225,39 +342,50 @@ async function showDeadLetters(el, name, refresh) {
   );
 }
 
-/** An SVG bar chart of {minute, completed}, oldest first; minutes are UTC "YYYY-MM-DDTHH:MM". */
+/**
+ * An SVG bar chart of {minute, completed, failed}, oldest first (minutes are UTC
+ * "YYYY-MM-DDTHH:MM"): completions in green, failures in red stacked on them. Each bar links to
+ * the jobs it counts: that status's list by last change, starting at the end of that minute
+ * (`updated_until`), so its first rows are the jobs that ended then.
+ */
 export function barChart(series) {
   const W = 600;
   const H = 180;
   const pad = { l: 30, r: 6, t: 8, b: 22 };
-  const max = Math.max(1, ...series.map((m) => m.completed));
+  const max = Math.max(1, ...series.map((m) => m.completed + (m.failed || 0)));
   const step = niceStep(max);
   const top = Math.ceil(max / step) * step;
   const iw = W - pad.l - pad.r;
   const ih = H - pad.t - pad.b;
   const bw = series.length ? iw / series.length : iw;
-  const svg = h('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Jobs completed per minute over the last hour', preserveAspectRatio: 'none' });
+  const svg = h('svg:svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Jobs completed and failed per minute over the last hour', preserveAspectRatio: 'none' });
   for (let v = 0; v <= top; v += step) {
     const y = pad.t + ih - (v / top) * ih;
     svg.append(h('svg:line', { class: 'grid-line', x1: pad.l, x2: W - pad.r, y1: y, y2: y }));
     svg.append(h('svg:text', { x: pad.l - 4, y: y + 3, 'text-anchor': 'end' }, String(v)));
   }
+  const bar = (status, n, x, base, m) => {
+    const bh = (n / top) * ih;
+    const href = `#/jobs?status=${status}&sort=updated&order=desc&updated_until=${encodeURIComponent(m.minute)}`;
+    return h('svg:a', { href, 'data-minute': m.minute, 'data-series': status, 'aria-label': `${localMinute(m.minute)}: ${n} ${status}` },
+      h('svg:rect', { class: `bar ${status}`, x: x + 1, y: pad.t + ih - base - bh, width: Math.max(1, bw - 2), height: bh, 'data-minute': m.minute },
+        h('svg:title', {}, `${localMinute(m.minute)}: ${n} ${status} (open them)`)));
+  };
   series.forEach((m, i) => {
-    const bh = (m.completed / top) * ih;
     const x = pad.l + i * bw;
-    if (m.completed > 0) {
-      svg.append(
-        h('svg:rect', { class: 'bar', x: x + 1, y: pad.t + ih - bh, width: Math.max(1, bw - 2), height: bh, 'data-minute': m.minute },
-          h('svg:title', {}, `${localMinute(m.minute)}: ${m.completed} completed`)),
-      );
-    }
+    const failed = m.failed || 0;
+    if (m.completed > 0) svg.append(bar('completed', m.completed, x, 0, m));
+    if (failed > 0) svg.append(bar('failed', failed, x, (m.completed / top) * ih, m));
     const ago = series.length - 1 - i;
     if (ago % 10 === 0) {
       svg.append(h('svg:text', { x: x + bw / 2, y: H - 6, 'text-anchor': 'middle' }, ago === 0 ? 'now' : `-${ago}m`));
     }
   });
   svg.append(h('svg:line', { class: 'axis', x1: pad.l, x2: W - pad.r, y1: pad.t + ih, y2: pad.t + ih }));
-  return svg;
+  return [
+    svg,
+    h('p', { class: 'legend small muted' }, h('span', { class: 'swatch completed' }), ' completed ', h('span', { class: 'swatch failed' }), ' failed · a bar opens the jobs it counts'),
+  ];
 }
 
 function niceStep(max) {

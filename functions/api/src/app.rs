@@ -44,12 +44,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/jobs/retry"),
     ("POST", "/jobs/cancel"),
     ("GET", "/jobs/failures"),
+    ("GET", "/jobs/stuck"),
     ("POST", "/jobs/uploads"),
     ("GET", "/jobs/{id}"),
     ("DELETE", "/jobs/{id}"),
     ("PUT", "/jobs/{id}/status"),
     ("POST", "/jobs/{id}/retry"),
     ("POST", "/jobs/{id}/run"),
+    ("POST", "/jobs/{id}/stop"),
     ("GET", "/queues/{name}/messages"),
     ("POST", "/queues/{name}/redrive"),
     ("POST", "/queues/{name}/pause"),
@@ -141,11 +143,13 @@ pub fn router_and_document(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(jobs::bulk_retry))
         .routes(routes!(jobs::bulk_cancel))
         .routes(routes!(jobs::failures))
+        .routes(routes!(jobs::stuck))
         .routes(routes!(crate::submissions::create))
         .routes(routes!(jobs::get, jobs::cancel))
         .routes(routes!(jobs::set_status))
         .routes(routes!(jobs::retry))
         .routes(routes!(jobs::run_now))
+        .routes(routes!(jobs::stop))
         .routes(routes!(retail::images))
         .routes(routes!(jobs::stats))
         .routes(routes!(dashboard::queues))

@@ -504,3 +504,165 @@ async fn pausing_a_queue_is_for_admins_and_names_the_queue_it_cannot_find() {
     let (status, _, _) = api.call(ADMIN, "GET", "/queues/high/pause", None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// `GET /stats` counts the scheduled jobs apart; `GET /jobs/stuck` lists the jobs past their
+/// bound with why, the list and the job's page flag them, and `POST /jobs/{id}/stop` (admins)
+/// fails a running one past its bound and refuses one within it.
+#[tokio::test]
+async fn scheduled_are_counted_apart_and_jobs_past_their_bound_are_flagged_and_stopped() {
+    let api = api();
+    let later = shared::clock::format(shared::clock::now() + time::Duration::days(30));
+    let mut body = archive("alice", "later", 3);
+    body["scheduled_for"] = json!(later);
+    let scheduled = api.create(ALICE, body).await;
+    api.create(ALICE, archive("alice", "now", 3)).await;
+    let (_, stats, _) = api.call(ALICE, "GET", "/stats", None).await;
+    assert_eq!(
+        (stats["by_status"]["pending"].as_i64(), stats["scheduled"].as_i64()),
+        (Some(2), Some(1)),
+        "{stats}"
+    );
+    assert_eq!(stats["completed_per_minute"][59]["failed"], 0, "{stats}");
+
+    // a run whose lease ended an hour ago: past its bound (attempts remain)
+    let now = shared::clock::now();
+    let mut stalled = Job::new(
+        shared::job::JobSpec::from_json(
+            "archive",
+            json!({"asset_id": "stalled", "source": "s3://uploads/uploads/alice/a.mp4"}),
+        )
+        .unwrap(),
+        3,
+        None,
+        now - time::Duration::hours(2),
+    )
+    .unwrap();
+    stalled.owner = Some(shared::auth::Owner::parse("alice").unwrap());
+    stalled
+        .claim(now - time::Duration::hours(1), time::Duration::seconds(90))
+        .unwrap();
+    api.store.put(stalled.clone());
+    let id = stalled.id.to_string();
+
+    let (status, stuck, _) = api.call(ADMIN, "GET", "/jobs/stuck", None).await;
+    assert_eq!(status, StatusCode::OK, "{stuck}");
+    let flagged: Vec<&str> = stuck["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(flagged, vec![id.as_str()], "{stuck}");
+    assert!(
+        stuck["jobs"][0]["past_bound"]
+            .as_str()
+            .unwrap()
+            .contains("stopped responding"),
+        "{stuck}"
+    );
+    assert_eq!(
+        (stuck["more"].as_bool(), stuck["bounds"]["queued_seconds"].as_i64()),
+        (Some(false), Some(1200))
+    );
+    let (status, err, _) = api.call(ADMIN, "GET", "/jobs/stuck?limit=0", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(err["error"].as_str().unwrap().starts_with("limit:"), "{err}");
+    let (_, page, _) = api
+        .call(ALICE, "GET", "/jobs?view=summary&status=processing", None)
+        .await;
+    assert!(page["jobs"][0]["past_bound"].is_string(), "{page}");
+    let (_, job, _) = api.call(ALICE, "GET", &format!("/jobs/{id}"), None).await;
+    assert!(job["past_bound"].is_string(), "{job}");
+    let (_, job, _) = api
+        .call(
+            ALICE,
+            "GET",
+            &format!("/jobs/{}", scheduled["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert!(job.get("past_bound").is_none(), "scheduled is not stuck: {job}");
+
+    let (status, _, _) = api.call(ALICE, "POST", &format!("/jobs/{id}/stop"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, stopped, _) = api.call(ADMIN, "POST", &format!("/jobs/{id}/stop"), None).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "failed");
+    assert!(
+        stopped["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped by ops: attempt 1 stopped responding"),
+        "{stopped}"
+    );
+    let (status, _, _) = api.call(ADMIN, "POST", &format!("/jobs/{id}/stop"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "it ends once");
+    let (_, stats, _) = api.call(ALICE, "GET", "/stats", None).await;
+    assert_eq!(stats["completed_per_minute"][59]["failed"], 1, "{stats}");
+
+    // a run within its bound is refused
+    let mut running = stalled.clone();
+    running.id = shared::job::JobId::new();
+    running.status = JobStatus::Pending;
+    running
+        .claim(shared::clock::now(), time::Duration::seconds(90))
+        .unwrap();
+    api.store.put(running.clone());
+    let (status, err, _) = api
+        .call(ADMIN, "POST", &format!("/jobs/{}/stop", running.id), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("within its bound"), "{err}");
+}
+
+/// A chart bar's link: `sort=updated&updated_until=<minute>` starts at the end of that minute,
+/// so the jobs changed in it come first, then earlier ones; later ones are not on the page.
+#[tokio::test]
+async fn a_listing_by_last_change_starts_at_the_end_of_a_given_minute() {
+    let api = api();
+    let base = shared::clock::now() - time::Duration::hours(1);
+    let mut ids = Vec::new();
+    for (n, mins) in [(0, 3), (1, 2), (2, 1)] {
+        let job = api.create(ALICE, archive("alice", &format!("m{n}"), 3)).await;
+        let mut stored: Job = api
+            .store
+            .get(job["id"].as_str().unwrap().parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        stored.status = JobStatus::Completed;
+        stored.updated_at = base - time::Duration::minutes(mins) + time::Duration::seconds(30);
+        api.store.put(stored.clone());
+        ids.push(stored.id.to_string());
+    }
+    let minute = shared::clock::minute_key(base - time::Duration::minutes(2) + time::Duration::seconds(30));
+    let (status, page, _) = api
+        .call(
+            ALICE,
+            "GET",
+            &format!("/jobs?view=summary&status=completed&sort=updated&updated_until={minute}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let listed: Vec<&str> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![ids[1].as_str(), ids[0].as_str()], "{page}");
+    for bad in [
+        format!("sort=updated&updated_until={minute}:00"),
+        format!("sort=created&updated_until={minute}"),
+        format!("sort=updated&order=asc&updated_until={minute}"),
+        format!("sort=updated&q=m1&updated_until={minute}"),
+    ] {
+        let (status, err, _) = api.call(ALICE, "GET", &format!("/jobs?view=summary&{bad}"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {err}");
+        assert!(
+            err["error"].as_str().unwrap().starts_with("updated_until:"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -146,6 +146,11 @@ pub struct ListQuery {
     /// With `view=summary`: `desc` (default: newest, or highest priority, first) or `asc`.
     #[param(value_type = Option<String>, pattern = "^(asc|desc)$")]
     pub order: Option<String>,
+    /// With `view=summary&sort=updated` (newest first) and no `q`: start at the end of this UTC
+    /// minute (`YYYY-MM-DDTHH:MM`, a minute of `GET /stats`' series), so the first rows are the
+    /// jobs last changed in it, then earlier ones. The console's chart bars link here.
+    #[param(value_type = Option<String>, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}$")]
+    pub updated_until: Option<String>,
 }
 
 impl ListQuery {
@@ -178,6 +183,7 @@ impl ListQuery {
                 "q" => q.q = Some(v),
                 "sort" => q.sort = Some(v),
                 "order" => q.order = Some(v),
+                "updated_until" if !v.is_empty() => q.updated_until = Some(v),
                 "offset" => {
                     let n: usize = v.parse().map_err(|_| {
                         ApiError::invalid(format!("offset: must be a whole number from 0 to {MAX_OFFSET}"))
@@ -293,6 +299,10 @@ async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQu
         order,
         ..ListFilter::default()
     };
+    let mut next = q.next.clone();
+    if let Some(minute) = q.updated_until.as_deref() {
+        next = Some(updated_until_cursor(minute, order, &q)?);
+    }
     if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
         let mut found = app.jobs.search(caller, text, &filter).await?;
         found.sort_by(|a, b| {
@@ -301,8 +311,12 @@ async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQu
         });
         let total = found.len() as i64;
         found.truncate(limit);
+        let now = clock::now();
         return Ok(Json(SummaryPage {
-            jobs: found.iter().map(JobSummary::of).collect(),
+            jobs: found
+                .iter()
+                .map(|j| JobSummary::flagged(j, &app.jobs.bounds, now))
+                .collect(),
             next: None,
             limit,
             total,
@@ -312,18 +326,49 @@ async fn list_summaries(app: &AppState, caller: &shared::auth::Caller, q: ListQu
     }
     // The page and the counters (for the total) at once: the answer waits for the slower only.
     let (page, stats) = tokio::try_join!(
-        app.jobs.list(caller, filter.clone(), limit, q.next.as_deref()),
+        app.jobs.list(caller, filter.clone(), limit, next.as_deref()),
         app.jobs.stats(caller, clock::now()),
     )?;
     let (total, total_estimated) = total_of(&stats, &filter);
+    let now = clock::now();
     Ok(Json(SummaryPage {
-        jobs: page.jobs.iter().map(JobSummary::of).collect(),
+        jobs: page
+            .jobs
+            .iter()
+            .map(|j| JobSummary::flagged(j, &app.jobs.bounds, now))
+            .collect(),
         next: page.next,
         limit,
         total,
         total_estimated,
     })
     .into_response())
+}
+
+/// The cursor of a listing by last change, newest first, that starts after the UTC minute
+/// `minute` (`YYYY-MM-DDTHH:MM`): every job changed in it or before. Keys are fixed-width
+/// (`<updated_at>#<id>`), so the next minute's key is the boundary.
+fn updated_until_cursor(minute: &str, order: Order, q: &ListQuery) -> ApiResult<String> {
+    if order.by != SortBy::Updated || order.ascending {
+        return Err(ApiError::invalid("updated_until: only with sort=updated, newest first"));
+    }
+    if q.next.is_some() || q.q.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        return Err(ApiError::invalid(
+            "updated_until: not with next or q (it says where the first page starts)",
+        ));
+    }
+    let at = (minute.len() == 16)
+        .then(|| {
+            time::OffsetDateTime::parse(&format!("{minute}:00Z"), &time::format_description::well_known::Rfc3339).ok()
+        })
+        .flatten()
+        .ok_or_else(|| ApiError::invalid(format!("updated_until: a UTC minute YYYY-MM-DDTHH:MM, not {minute:?}")))?;
+    Ok(shared::store::shards::Cursor {
+        // `#` ends it as it ends every key's time (a cursor's boundary is a key).
+        boundary: format!("{}#", clock::minute_key(at + time::Duration::minutes(1))),
+        done: Vec::new(),
+    }
+    .encode())
 }
 
 /// How many jobs `filter` matches, from the counters: exact for statuses alone or a kind alone;
@@ -386,7 +431,7 @@ pub fn fit_page(page: &shared::store::Page) -> ApiResult<(Vec<Value>, Option<Str
         (status = 404, description = "No such job", body = ErrorBody)))]
 pub async fn get(State(app): State<AppState>, Signed(caller): Signed, Path(id): Path<String>) -> ApiResult<Response> {
     let job = app.jobs.get(&caller, job_id(&id)?).await?;
-    Ok(Json(JobView::full(&job)).into_response())
+    Ok(Json(JobView::flagged(&job, &app.jobs.bounds, clock::now())).into_response())
 }
 
 /// `DELETE /jobs/{id}`: cancels a pending or queued job.
@@ -459,6 +504,84 @@ pub async fn run_now(
 ) -> ApiResult<Response> {
     let job = app.jobs.run_now(&caller, job_id(&id)?).await?;
     Ok(Json(JobView::full(&job)).into_response())
+}
+
+/// `POST /jobs/{id}/stop`: an operator ends a job that will not finish in time (admins).
+#[utoipa::path(post, path = "/jobs/{id}/stop", summary = "Stop a job: cancel a waiting one, fail a running one past its bound (admins)", tag = "jobs", params(("id" = Uuid, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Cancelled (it was waiting), or failed \"stopped by <admin>: <why>\" (it was running past its bound, the sweeper's rule)", body = JobView),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Finished, or running within its bound", body = ErrorBody)))]
+pub async fn stop(State(app): State<AppState>, Signed(caller): Signed, Path(id): Path<String>) -> ApiResult<Response> {
+    let job = app.jobs.stop(&caller, job_id(&id)?).await?;
+    Ok(Json(JobView::full(&job)).into_response())
+}
+
+/// The sweeper's bounds, in seconds (`SWEEP_*_SECONDS`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BoundsView {
+    /// A new job never sent to a queue.
+    pub pending_seconds: i64,
+    /// A job waiting for a worker with its message sent (not scheduled later).
+    pub queued_seconds: i64,
+    /// A running attempt after its lease ended.
+    pub lease_grace_seconds: i64,
+    /// A run in parts without a part finished.
+    pub parts_stalled_seconds: i64,
+}
+
+/// The answer of `GET /jobs/stuck`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StuckPage {
+    /// The jobs past their bound (each with `past_bound`: why), oldest first per status.
+    pub jobs: Vec<JobSummary>,
+    /// `true` when a status had more jobs than were looked at (`limit` of each, oldest first,
+    /// as a sweep looks): there may be more past their bound.
+    pub more: bool,
+    pub bounds: BoundsView,
+}
+
+/// `GET /jobs/stuck?limit=`: the jobs past their bound, as the sweeper sees them.
+#[utoipa::path(get, path = "/jobs/stuck", summary = "Jobs past their bound (the sweeper's rule): waiting or running longer than it allows", tag = "jobs",
+    params(("limit" = Option<usize>, Query, description = "Jobs looked at per status (pending, queued, processing), oldest first: 1-500, default 100")),
+    responses(
+        (status = 200, description = "The jobs past their bound with why, and the bounds", body = StuckPage),
+        (status = 400, description = "limit out of range", body = ErrorBody)))]
+pub async fn stuck(
+    State(app): State<AppState>,
+    Signed(caller): Signed,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let mut limit = 100;
+    for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
+        if k == "limit" {
+            limit = v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=shared::sweep::SWEEP_PAGE).contains(n))
+                .ok_or_else(|| ApiError::invalid("limit: must be a number from 1 to 500"))?;
+        }
+    }
+    let (found, more) = app.jobs.past_bound(&caller, limit).await?;
+    let b = app.jobs.bounds;
+    Ok(Json(StuckPage {
+        jobs: found
+            .into_iter()
+            .map(|(job, why)| JobSummary {
+                past_bound: Some(why),
+                ..JobSummary::of(&job)
+            })
+            .collect(),
+        more,
+        bounds: BoundsView {
+            pending_seconds: b.pending.whole_seconds(),
+            queued_seconds: b.queued.whole_seconds(),
+            lease_grace_seconds: b.lease_grace.whole_seconds(),
+            parts_stalled_seconds: b.parts_stalled.whole_seconds(),
+        },
+    })
+    .into_response())
 }
 
 /// `POST /jobs/retry` `{"kind"?, "ids"?, "all"?, "dry_run"?}`: retries failed jobs in bulk.

@@ -37,6 +37,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let jobs = Jobs::new(store, queue, settings.lease)
         .with_quotas(shared::quota::Quotas::from_env()?)
         .with_uploads_bucket(&settings.uploads_bucket)
+        .with_bounds(shared::sweep::Bounds::from_env()?)
         .with_payloads(Arc::new(shared::payloads::S3Payloads::new(
             clients.s3.clone(),
             &settings.uploads_bucket,

@@ -14,22 +14,40 @@ use time::OffsetDateTime;
 pub const LIST_MAX_BYTES: usize = 5 * 1024 * 1024;
 
 /// A job as the API answers it: every field of [`Job`], and `type` (the same value as `kind`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct JobView<'a> {
     pub job: &'a Job,
     /// `false` in lists: the timeline is left out.
     pub timeline: bool,
+    /// Why the job is past its bound (the sweeper's rule), on one job's answer: `past_bound`.
+    pub past_bound: Option<String>,
 }
 
 impl<'a> JobView<'a> {
     /// The whole job (one job's answer).
     pub fn full(job: &'a Job) -> Self {
-        JobView { job, timeline: true }
+        JobView {
+            job,
+            timeline: true,
+            past_bound: None,
+        }
+    }
+
+    /// The whole job, flagged when it is past its bound ([`shared::sweep::past_bound`]).
+    pub fn flagged(job: &'a Job, bounds: &shared::sweep::Bounds, now: OffsetDateTime) -> Self {
+        JobView {
+            past_bound: shared::sweep::past_bound(job, now, bounds),
+            ..JobView::full(job)
+        }
     }
 
     /// A list's entry: without the timeline.
     pub fn listed(job: &'a Job) -> Self {
-        JobView { job, timeline: false }
+        JobView {
+            job,
+            timeline: false,
+            past_bound: None,
+        }
     }
 
     /// The view as a JSON object.
@@ -41,6 +59,9 @@ impl<'a> JobView<'a> {
         map.insert("type".into(), Value::String(self.job.kind().as_str().into()));
         if !self.timeline {
             map.remove("timeline");
+        }
+        if let Some(why) = &self.past_bound {
+            map.insert("past_bound".into(), Value::String(why.clone()));
         }
         Ok(v)
     }
@@ -64,7 +85,15 @@ impl utoipa::PartialSchema for JobView<'_> {
                             .item(kind_ref)
                             .description(Some("Same as kind (seed 001's name)")),
                     )
-                    .required("type"),
+                    .required("type")
+                    .property(
+                        "past_bound",
+                        ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::String)
+                            .description(Some(
+                                "One job's answer: why it is past its bound (the sweeper acts on it at its next run); absent within its bounds",
+                            )),
+                    ),
             )
             .description(Some("A job as the API answers it; lists leave out `timeline`"))
             .into()
@@ -125,6 +154,10 @@ pub struct JobSummary {
     pub key: Option<String>,
     /// Bumped by every write (the console redraws a row when it changes).
     pub version: u64,
+    /// Why the job is past its bound (the sweeper's rule: it acts on it at its next run);
+    /// absent while it is within its bounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub past_bound: Option<String>,
 }
 
 impl JobSummary {
@@ -160,6 +193,15 @@ impl JobSummary {
             error: job.error.clone(),
             key,
             version: job.version,
+            past_bound: None,
+        }
+    }
+
+    /// [`JobSummary::of`], flagged when the job is past its bound.
+    pub fn flagged(job: &Job, bounds: &shared::sweep::Bounds, now: OffsetDateTime) -> JobSummary {
+        JobSummary {
+            past_bound: shared::sweep::past_bound(job, now, bounds),
+            ..JobSummary::of(job)
         }
     }
 }

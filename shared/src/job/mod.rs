@@ -451,6 +451,15 @@ impl Job {
         Ok(())
     }
 
+    /// Waiting (`pending` or `queued`) for a start time later than its last change: scheduled,
+    /// not yet due when it was written. It stays so until a worker takes it, it is cancelled or
+    /// run now. A function of the stored job alone, so the `scheduled` counter (moved in the same
+    /// write as the job) always equals the number of such jobs.
+    pub fn is_scheduled(&self) -> bool {
+        matches!(self.status, JobStatus::Pending | JobStatus::Queued)
+            && self.scheduled_for.is_some_and(|at| at > self.updated_at)
+    }
+
     /// Compensation for a retry whose message could not be sent: back to `failed` with the reason.
     /// Only valid right after [`Job::retry`] (queued, no attempt made).
     pub fn restore_failed(&mut self, reason: String, now: OffsetDateTime) -> Result<()> {

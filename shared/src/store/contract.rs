@@ -419,3 +419,71 @@ pub async fn search_and_sort(store: &dyn JobStore) {
         }
     }
 }
+
+/// The `scheduled` count and the failures per minute: scheduled jobs are counted apart from the
+/// due ones while they wait (created, run now, cancelled, failed and retried, sent), and every
+/// move to `failed` counts in its minute (a retried job's failure stays counted), for everyone
+/// and per owner; the count always equals the jobs that are [`Job::is_scheduled`].
+pub async fn scheduled_and_failures_are_counted(store: &dyn JobStore) {
+    let dana = owner("dana");
+    let now = clock::now();
+    let later = now + Duration::days(1);
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let mut job = Job::new(archive_spec(40 + n), 3, Some(later), now).unwrap();
+        job.owner = Some(dana.clone());
+        store.create(&job, None, &[]).await.unwrap();
+        ids.push(job.id);
+    }
+    let due = create(store, &Quotas::NONE, archive_spec(50), Some(&dana))
+        .await
+        .unwrap();
+    let counts = |scope: Scope| async move {
+        let stats = store.stats(&scope, clock::now()).await.unwrap();
+        let failed: i64 = stats.completed_per_minute.iter().map(|m| m.failed).sum();
+        (stats.by_status["pending"], stats.scheduled, failed)
+    };
+    assert_eq!(counts(Scope::All).await, (5, 4, 0));
+    assert_eq!(counts(Scope::Owner(dana.clone())).await, (5, 4, 0));
+
+    // sent: still scheduled (a write that keeps it waiting for its time)
+    store
+        .modify(ids[0], &mut |j| {
+            j.mark_enqueued(clock::now());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // run now: due, no longer scheduled, still pending
+    store
+        .modify(ids[1], &mut |j| j.run_now("op", clock::now()))
+        .await
+        .unwrap();
+    // cancelled
+    store.modify(ids[2], &mut |j| j.cancel(clock::now())).await.unwrap();
+    assert_eq!(counts(Scope::Owner(dana.clone())).await, (4, 2, 0));
+
+    // failed (one failure), then retried: waiting for its time again
+    store
+        .modify(ids[3], &mut |j| j.fail_stuck("gave up", clock::now()))
+        .await
+        .unwrap();
+    assert_eq!(counts(Scope::Owner(dana.clone())).await, (3, 1, 1));
+    store.modify(ids[3], &mut |j| j.retry(clock::now())).await.unwrap();
+    // the due job fails twice (failed, retried, failed again)
+    for _ in 0..2 {
+        store
+            .modify(due.id, &mut |j| j.fail_stuck("no source", clock::now()))
+            .await
+            .unwrap();
+        store.modify(due.id, &mut |j| j.retry(clock::now())).await.unwrap();
+    }
+    let (pending, scheduled, failed) = counts(Scope::All).await;
+    assert_eq!((pending, scheduled, failed), (2, 2, 3));
+    assert_eq!(counts(Scope::Owner(dana.clone())).await, (2, 2, 3));
+    let mut really = 0;
+    for id in &ids {
+        really += i64::from(store.get(*id).await.unwrap().unwrap().is_scheduled());
+    }
+    assert_eq!(scheduled, really, "the counter equals the jobs that are scheduled");
+}

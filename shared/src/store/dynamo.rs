@@ -242,17 +242,29 @@ impl DynamoJobStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The counter updates for `job` moving `from` -> `to` (`None` = created / removed): the
-    /// global shard, its owner's counters, and a completion in both per-minute series.
+    /// The counter updates for a job written as `after` over `before` (`None` = created /
+    /// removed): the global shard and its owner's counters (statuses, kinds, scheduled, in
+    /// flight), and a completion or a failure in both per-minute series. Empty when none moves.
     fn counters(
         &self,
-        job: &Job,
-        from: Option<JobStatus>,
-        to: Option<JobStatus>,
+        before: Option<&Job>,
+        after: Option<&Job>,
         max_in_flight: Option<u64>,
     ) -> Result<Vec<TransactWriteItem>> {
-        let deltas = counter_deltas(job.kind(), from, to);
-        let mut items = vec![self.count(&deltas)?];
+        let Some(job) = after.or(before) else {
+            return Ok(Vec::new());
+        };
+        let (from, to) = (before.map(|j| j.status), after.map(|j| j.status));
+        let mut deltas = counter_deltas(job.kind(), from, to);
+        let scheduled = |j: Option<&Job>| i64::from(j.is_some_and(Job::is_scheduled));
+        let moved = scheduled(after) - scheduled(before);
+        if moved != 0 {
+            deltas.push((SCHEDULED.to_string(), moved));
+        }
+        let mut items = Vec::new();
+        if !deltas.is_empty() {
+            items.push(self.count(&deltas)?);
+        }
         if let Some(owner) = &job.owner {
             let mut owned = deltas;
             let inflight = |s: Option<JobStatus>| i64::from(s.is_some_and(in_flight));
@@ -260,11 +272,18 @@ impl DynamoJobStore {
             if change != 0 {
                 owned.push((INFLIGHT.to_string(), change));
             }
-            items.push(self.count_owner(owner, &owned, max_in_flight)?);
+            if !owned.is_empty() {
+                items.push(self.count_owner(owner, &owned, max_in_flight)?);
+            }
         }
-        if to == Some(JobStatus::Completed) {
+        let series = match to {
+            Some(JobStatus::Completed) if from != to => Some(completions_key as fn(&str) -> (&str, String)),
+            Some(JobStatus::Failed) if from != to => Some(failures_key as fn(&str) -> (&str, String)),
+            _ => None,
+        };
+        if let Some(key_of) = series {
             let minute = clock::minute_key(job.updated_at);
-            let (hour, attr) = completions_key(&minute);
+            let (hour, attr) = key_of(&minute);
             let shard = rand::random_range(0..MINUTE_SHARDS);
             items.push(self.count_completion(format!("MINUTE#{hour}#{shard}"), attr.clone(), job.updated_at)?);
             if let Some(owner) = &job.owner {
@@ -374,9 +393,9 @@ impl DynamoJobStore {
     /// any other change is one conditional `PutItem` (half a transaction's write units).
     async fn write_modified(&self, before: &Job, after: &Job) -> Result<bool> {
         let version = HashMap::from([(":v".to_string(), AttributeValue::N(before.version.to_string()))]);
-        if after.status != before.status {
+        if after.status != before.status || after.is_scheduled() != before.is_scheduled() {
             let mut items = vec![self.put_job(after, "version = :v", Some(version))?];
-            items.extend(self.counters(after, Some(before.status), Some(after.status), None)?);
+            items.extend(self.counters(Some(before), Some(after), None)?);
             return Ok(self.transact(items, "TransactWriteItems(modify)").await?.is_none());
         }
         match self
@@ -640,7 +659,7 @@ impl JobStore for DynamoJobStore {
         // Which transaction item checks which limit, to name it when one refuses.
         let mut checks: Vec<(usize, &Charge)> = Vec::new();
         let in_flight = charges.iter().find(|c| c.limit == Limit::JobsInFlight);
-        let counters = self.counters(job, None, Some(job.status), in_flight.map(|c| c.max))?;
+        let counters = self.counters(None, Some(job), in_flight.map(|c| c.max))?;
         if let Some(c) = in_flight {
             checks.push((items.len() + 1, c)); // the owner's counters follow the global shard
         }
@@ -747,7 +766,7 @@ impl JobStore for DynamoJobStore {
                 .map_err(build_error)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        items.extend(self.counters(job, Some(job.status), None, None)?);
+        items.extend(self.counters(Some(job), None, None)?);
         match self.transact(items, "TransactWriteItems(discard)").await? {
             None => Ok(()),
             Some(_) => Err(Error::Conflict(format!(
@@ -858,15 +877,19 @@ impl JobStore for DynamoJobStore {
             JobStatus::ALL.iter().map(|s| (s.to_string(), 0)).collect();
         let mut by_kind: std::collections::BTreeMap<String, i64> =
             JobKind::ALL.iter().map(|k| (k.to_string(), 0)).collect();
-        let mut per_minute: HashMap<String, i64> = HashMap::new();
+        let mut per_minute: HashMap<String, (i64, i64)> = HashMap::new();
+        let mut scheduled = 0;
         for item in &found {
             let pk = string(item, PK).unwrap_or_default();
             if let Some(hour) = hour_of.get(pk) {
                 for m in minutes.iter().filter(|m| m.starts_with(hour)) {
-                    *per_minute.entry(m.clone()).or_default() += number(item, &completions_key(m).1);
+                    let counts = per_minute.entry(m.clone()).or_default();
+                    counts.0 += number(item, &completions_key(m).1);
+                    counts.1 += number(item, &failures_key(m).1);
                 }
                 continue;
             }
+            scheduled += number(item, SCHEDULED);
             for (attr, v) in item {
                 if let Some(st) = attr.strip_prefix("s_") {
                     *by_status.entry(st.to_string()).or_default() += as_i64(v);
@@ -878,15 +901,20 @@ impl JobStore for DynamoJobStore {
         let total = by_status.values().sum();
         let completed_per_minute = minutes
             .into_iter()
-            .map(|m| MinuteCount {
-                completed: per_minute.get(&m).copied().unwrap_or(0),
-                minute: m,
+            .map(|m| {
+                let (completed, failed) = per_minute.get(&m).copied().unwrap_or_default();
+                MinuteCount {
+                    completed,
+                    failed,
+                    minute: m,
+                }
             })
             .collect();
         Ok(Stats {
             total,
             by_status,
             by_kind,
+            scheduled,
             completed_per_minute,
         })
     }
@@ -895,6 +923,9 @@ impl JobStore for DynamoJobStore {
 /// Counter deltas for a job entering `to` from `from` (`None` = created / removed).
 fn counter_deltas(kind: JobKind, from: Option<JobStatus>, to: Option<JobStatus>) -> Vec<(String, i64)> {
     let mut d = Vec::new();
+    if from == to {
+        return d;
+    }
     if let Some(f) = from {
         d.push((format!("s_{f}"), -1));
     }

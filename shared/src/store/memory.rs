@@ -318,13 +318,30 @@ impl JobStore for MemoryJobStore {
                     .filter(|j| j.status == JobStatus::Completed)
                     .filter(|j| j.completed_at.map(clock::minute_key).as_deref() == Some(minute.as_str()))
                     .count() as i64;
-                MinuteCount { minute, completed }
+                // Every move to `failed` in the minute, from the timelines (a retried job's
+                // earlier failures too, as the counters keep them).
+                let failed = jobs
+                    .iter()
+                    .map(|j| {
+                        j.timeline
+                            .windows(2)
+                            .filter(|w| w[1].status == JobStatus::Failed && w[0].status != JobStatus::Failed)
+                            .filter(|w| clock::minute_key(w[1].at) == minute)
+                            .count() as i64
+                    })
+                    .sum();
+                MinuteCount {
+                    minute,
+                    completed,
+                    failed,
+                }
             })
             .collect();
         Ok(Stats {
             total: jobs.len() as i64,
             by_status,
             by_kind,
+            scheduled: jobs.iter().filter(|j| j.is_scheduled()).count() as i64,
             completed_per_minute,
         })
     }
@@ -842,6 +859,11 @@ mod tests {
             &MemoryJobStore::new(),
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn scheduled_and_failures_are_counted() {
+        super::super::contract::scheduled_and_failures_are_counted(&MemoryJobStore::new()).await;
     }
 
     #[tokio::test]

@@ -76,7 +76,11 @@ pub struct Stats {
     pub total: i64,
     pub by_status: BTreeMap<String, i64>,
     pub by_kind: BTreeMap<String, i64>,
-    /// Jobs completed in each of the last 60 minutes, oldest first.
+    /// Of the waiting jobs (`pending` + `queued` in `by_status`), those scheduled for a later
+    /// start ([`Job::is_scheduled`]): the rest are due and wait for a worker. Exact, from a
+    /// counter moved in each job's own write.
+    pub scheduled: i64,
+    /// Jobs completed (and failed) in each of the last 60 minutes, oldest first.
     pub completed_per_minute: Vec<MinuteCount>,
 }
 
@@ -85,6 +89,8 @@ pub struct Stats {
 pub struct MinuteCount {
     pub minute: String,
     pub completed: i64,
+    /// Moves to `failed` in that minute (a job failed, retried and failed again counts twice).
+    pub failed: i64,
 }
 
 /// Characters of a job id the console shows (its short id: the id's last 8 characters).

@@ -4,9 +4,9 @@
 //! |-----------------|------------------------|----------|-----------------------------------------|
 //! | job             | `JOB#<id>`             | `JOB`    | + `status_shard`, `status_kind_shard`, `created_key`; owned jobs + `owner_status`, `owner_status_kind` |
 //! | idempotency key | `IDEM#<key>`           | `IDEM`   | `job_id`, `fingerprint`, TTL            |
-//! | status counts   | `STATS#<shard>`        | `COUNT`  | `s_<status>`, `k_<kind>` (ADD only)     |
-//! | an owner's counts | `OWNER#<owner>`      | `COUNT`  | `s_<status>`, `k_<kind>`, `inflight`    |
-//! | completions     | `MINUTE#<yyyy-mm-ddThh>#<shard>` | `COUNT` | `m<mm>` per minute of the hour, TTL ([`completions_key`]) |
+//! | status counts   | `STATS#<shard>`        | `COUNT`  | `s_<status>`, `k_<kind>`, `scheduled` (ADD only) |
+//! | an owner's counts | `OWNER#<owner>`      | `COUNT`  | `s_<status>`, `k_<kind>`, `scheduled`, `inflight` |
+//! | completions, failures | `MINUTE#<yyyy-mm-ddThh>#<shard>` | `COUNT` | `m<mm>` completions, `f<mm>` failures per minute of the hour, TTL ([`completions_key`], [`failures_key`]) |
 //! | an owner's completions | `OMINUTE#<owner>#<yyyy-mm-ddThh>` | `COUNT` | the same, one item an hour |
 //! | an owner's use of a limit | `QUOTA#<owner>#<limit>#<window>` | `USE` | `used`, TTL         |
 //! | image job parts | `JOB#<id>`             | `PART#..`, `PARTS#..` | see [`super::parts`]          |
@@ -46,6 +46,9 @@ pub const BY_OWNER_STATUS: &str = "by_owner_status";
 pub const BY_OWNER_STATUS_KIND: &str = "by_owner_status_kind";
 /// An owner's jobs pending, queued or processing, on its `OWNER#<owner>` counter item.
 pub const INFLIGHT: &str = "inflight";
+/// Jobs waiting for a later start ([`crate::job::Job::is_scheduled`]), on the `STATS#<shard>`
+/// and `OWNER#<owner>` counter items, moved in the job's own transaction.
+pub const SCHEDULED: &str = "scheduled";
 
 /// Counter items are spread over this many partitions so hot counters do not throttle.
 pub const STATS_SHARDS: u32 = 8;
@@ -62,6 +65,13 @@ pub const MINUTE_SHARDS: u32 = 4;
 pub fn completions_key(minute: &str) -> (&str, String) {
     let (hour, mm) = minute.split_at(minute.len().min(13));
     (hour, format!("m{}", mm.trim_start_matches(':')))
+}
+
+/// The item key and the attribute (`f<mm>`) that count the failures (moves to `failed`) of the
+/// minute `minute`: the same items as the completions, beside them.
+pub fn failures_key(minute: &str) -> (&str, String) {
+    let (hour, mm) = minute.split_at(minute.len().min(13));
+    (hour, format!("f{}", mm.trim_start_matches(':')))
 }
 
 /// `BatchGetItem` reads at most this many keys per call.
@@ -118,5 +128,6 @@ mod tests {
             completions_key("2026-12-31T23:00"),
             ("2026-12-31T23", "m00".to_string())
         );
+        assert_eq!(failures_key("2026-12-01T02:26"), ("2026-12-01T02", "f26".to_string()));
     }
 }

@@ -283,7 +283,9 @@ pub struct Stats {
     pub by_status: Json<Value>,
     /// `{kind: count}`.
     pub by_kind: Json<Value>,
-    /// Jobs completed in each of the last 60 minutes, oldest first.
+    /// Of the waiting jobs, those scheduled for a later start.
+    pub scheduled: i64,
+    /// Jobs completed (and failed) in each of the last 60 minutes, oldest first.
     pub completed_per_minute: Vec<MinuteCount>,
 }
 
@@ -291,6 +293,8 @@ pub struct Stats {
 pub struct MinuteCount {
     pub minute: String,
     pub completed: i64,
+    /// Moves to failed in that minute.
+    pub failed: i64,
 }
 
 /// A stored log line (see its `impl`).
@@ -486,12 +490,14 @@ impl Query {
             total: stats.total,
             by_status: json(stats.by_status),
             by_kind: json(stats.by_kind),
+            scheduled: stats.scheduled,
             completed_per_minute: stats
                 .completed_per_minute
                 .into_iter()
                 .map(|m| MinuteCount {
                     minute: m.minute,
                     completed: m.completed,
+                    failed: m.failed,
                 })
                 .collect(),
         }))

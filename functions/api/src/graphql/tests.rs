@@ -171,13 +171,14 @@ async fn job_and_stats_answer_what_rest_answers() {
         let stats = &api
             .data(
                 who,
-                "{ stats { total byStatus byKind completedPerMinute { minute completed } } }",
+                "{ stats { total byStatus byKind scheduled completedPerMinute { minute completed failed } } }",
                 json!({}),
             )
             .await["stats"];
         assert_eq!(stats["total"], rest["total"]);
         assert_eq!(stats["byStatus"], rest["by_status"]);
         assert_eq!(stats["byKind"], rest["by_kind"]);
+        assert_eq!(stats["scheduled"], rest["scheduled"]);
         assert_eq!(stats["completedPerMinute"], rest["completed_per_minute"]);
     }
     let (_, admin) = api.rest(As::Admin, "GET", "/stats", None).await;
