@@ -114,10 +114,14 @@ start_emulators() {
     return 0
   fi
   if ! pid_alive localstack; then
-    mkdir -p "$STATE/localstack"
+    # TMPDIR of its own: in host mode LocalStack keeps its CloudWatch data (metrics.db) in
+    # $TMPDIR/localstack/state and deletes $TMPDIR/localstack when it starts and stops, so with
+    # the default /tmp every stack on the machine shared one metrics database, and another stack's
+    # start or stop deleted it under this one ("unable to open database file").
+    mkdir -p "$STATE/localstack/tmp"
     say "starting LocalStack (S3, SQS, SNS, SES, CloudWatch) on 127.0.0.1:$LOCALSTACK_PORT"
     start localstack env GATEWAY_LISTEN=127.0.0.1:$LOCALSTACK_PORT LOCALSTACK_HOST=127.0.0.1:$LOCALSTACK_PORT \
-      SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 \
+      SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 TMPDIR="$STATE/localstack/tmp" \
       LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs,sns,ses,cloudwatch localstack-python -m localstack.runtime.main
   fi
   case "$DYNAMODB_EMULATOR" in

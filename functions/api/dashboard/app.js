@@ -1,6 +1,7 @@
 // The console's shell: hash routes (bookmarkable, no server routes needed), the navigation, the
 // live updates (live.js: each pushed job change goes to the current view's onPush) and, only while
-// they are not live, one polling loop that asks the current view to refresh its data in place.
+// they are not live, one polling loop that asks the current view to refresh its data in place
+// (a view's `unpushed` part, data no job change pushes such as CloudWatch's, is polled live or not).
 // `?polling=off` in the page's address turns the polling off altogether (the browser test proves
 // with it that the pushes alone keep a page current).
 //
@@ -34,6 +35,7 @@ const polling = new URLSearchParams(location.search).get('polling') !== 'off';
 
 let current = null; // {name, key, instance}
 let lastRefresh = 0;
+let lastUnpushed = 0; // when a view's `unpushed` part was last asked for
 let refreshing = false;
 let live = null; // startLive's handle once signed in
 
@@ -81,6 +83,7 @@ async function navigate() {
     current.instance = instance || null;
     if (current.missed && instance?.refresh) await guard(() => instance.refresh());
     lastRefresh = Date.now();
+    lastUnpushed = Date.now();
     showRefreshed();
     if (!firstView) focusHeading();
     firstView = false;
@@ -197,7 +200,23 @@ async function guard(fn) {
 }
 
 async function tick() {
-  if (!polling || live?.state() === 'live') return; // pushed changes keep the view current
+  if (!polling) return;
+  // What no job change pushes (CloudWatch's figures and alarms): a view's `unpushed` part is asked
+  // for on its own interval, live or not.
+  const unpushed = current?.instance?.unpushed;
+  if (unpushed && autoBox.checked && !document.hidden && !refreshing && Date.now() - lastUnpushed >= unpushed.interval) {
+    refreshing = true;
+    try {
+      await keepFocus(() => unpushed.refresh());
+    } catch (e) {
+      banner.textContent = `Auto-refresh failed; showing the last data. ${e.message || e}`;
+      banner.hidden = false;
+    } finally {
+      refreshing = false;
+      lastUnpushed = Date.now();
+    }
+  }
+  if (live?.state() === 'live') return; // pushed changes keep the view current
   if (!autoBox.checked || document.hidden || refreshing || !current?.instance?.refresh) return;
   const interval = current.instance.interval || REFRESH_MS;
   if (Date.now() - lastRefresh < interval) return;

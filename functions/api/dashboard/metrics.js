@@ -63,8 +63,9 @@ export async function metricsPage(el) {
     ]);
   }
   await refresh();
-  // CloudWatch's figures move by the minute: no need to ask every few seconds.
-  return { refresh, interval: 30000 };
+  // CloudWatch's figures move by the minute: no need to ask every few seconds. No job change
+  // pushes them, so they are asked for on this interval also while the page is live.
+  return { unpushed: { refresh, interval: 30000 } };
 }
 
 function card(label, value, id, cls = '') {

@@ -136,7 +136,8 @@ export async function overview(el) {
   }
   await refresh();
   // A pushed change moves the counts, queues and failures: all three again, at most every 2 s.
-  return { refresh, onPush: throttle(refresh, 2000) };
+  // The alarms are no job change: asked for every 10 s also while pushes keep the rest current.
+  return { refresh, onPush: throttle(refresh, 2000), unpushed: { refresh: alarms.refresh, interval: 10000 } };
 }
 
 /**

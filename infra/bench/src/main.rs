@@ -1,9 +1,14 @@
 //! `bench-handlers`: requests/s and latency of `POST /jobs` and `GET /jobs`, and jobs/s of the
 //! worker, (1) in-process against the emulators with the time spent inside the emulator measured
 //! by an SDK interceptor and subtracted ("handler time"), and (2) through the running local stack
-//! over HTTP (API Gateway stand-in + cargo lambda watch), when it is up.
+//! over HTTP (API Gateway stand-in + cargo lambda watch), when it is up, signed in as the local
+//! issuer's machine client (client credentials, as a service calling the API would).
+//!
+//! Also the cost of metrics and tracing on the handler path: the same handlers with EMF metrics
+//! and the functions' JSON log subscriber each on and off, in alternating rounds of one run.
 //!
 //! Usage: bench-handlers [REQUESTS] [CONCURRENCY]   (defaults 300 and 4)
+//! Run it optimized: `infra/bench/handlers` builds it with the `bench` profile.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,6 +135,57 @@ impl shared::metrics::Sink for Counting {
     }
 }
 
+/// CPU time (user + system) of this process so far: the handlers' own work, whatever the
+/// emulators (other processes) spend.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+type TracingSwitch = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// The functions' log subscriber (`shared::telemetry::json_subscriber`'s settings: JSON lines
+/// with the current span's fields, the job id and trace id among them), writing to /dev/null,
+/// behind a filter the bench switches between `info` (as in Lambda) and `off`.
+fn install_tracing() -> (TracingSwitch, Arc<AtomicU64>) {
+    use tracing_subscriber::prelude::*;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(tracing_subscriber::EnvFilter::new("off"));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let dev_null = CountingWriter(
+        std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap(),
+        bytes.clone(),
+    );
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .without_time()
+                .with_writer(std::sync::Mutex::new(dev_null)),
+        )
+        .init();
+    (handle, bytes)
+}
+
+/// /dev/null, counting the bytes written to it.
+struct CountingWriter(std::fs::File, Arc<AtomicU64>);
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.1.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// The SQS event of one batch of job messages.
 fn sqs_event(i: usize, batch: &[shared::job::JobId]) -> SqsEvent {
     let mut event = SqsEvent::default();
@@ -179,10 +235,9 @@ async fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let n = args.first().copied().unwrap_or(300);
     let concurrency = args.get(1).copied().unwrap_or(4);
-    println!(
-        "{n} requests, concurrency {concurrency}; emulators: LocalStack (SQS, S3) + moto (DynamoDB), one request at a time\n"
-    );
+    println!("{n} requests, concurrency {concurrency}; emulators: LocalStack (SQS, S3) + DynamoDB Local\n");
 
+    let (tracing_switch, log_bytes) = install_tracing();
     let t = local_bridge::testing::TestStack::new(None).await;
     let sdk = shared::aws::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
@@ -365,9 +420,12 @@ async fn main() {
         jobs_done as f64 / wall.as_secs_f64()
     );
 
-    // The cost of metrics: the same handlers over the metered store, each request or batch an
-    // invocation whose EMF lines are written (to /dev/null) at its end, with recording on and
-    // off (`shared::metrics::set_enabled`, what METRICS=off does) in alternating rounds.
+    // The cost of metrics and tracing: the same handlers over the metered store, each request or
+    // batch an invocation whose EMF lines are written (to /dev/null) at its end, with recording
+    // on and off (`shared::metrics::set_enabled`, what METRICS=off does), and the functions' JSON
+    // log subscriber at `info` or `off`, in alternating rounds (4 configurations per round). The
+    // trace header itself (read from the request or record, sent with each SQS message, a span
+    // per job) is always carried: it is not switchable, so it is in every configuration.
     {
         let metered = shared::metrics::Metered::wrap(store.clone());
         let mapp = api::app::router(api::app::AppState {
@@ -381,16 +439,34 @@ async fn main() {
             std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap(),
         )));
         const ROUNDS: usize = 4;
+        // (metrics, tracing)
+        const CONFIGS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
         let per_round = (n / ROUNDS).max(10);
-        // [off, on] samples of POST /jobs and of worker batches
-        let mut post: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
-        let mut work: [Vec<Sample>; 2] = [Vec::new(), Vec::new()];
-        let mut lines = [0usize; 2];
+        #[derive(Default)]
+        struct Figures {
+            post: Vec<Sample>,
+            work: Vec<Sample>,
+            post_cpu: Duration,
+            work_cpu: Duration,
+            jobs: usize,
+            emf_lines: u64,
+            log_bytes: u64,
+        }
+        let mut figures: Vec<Figures> = CONFIGS.iter().map(|_| Figures::default()).collect();
         for _ in 0..ROUNDS {
-            for on in [false, true] {
-                shared::metrics::set_enabled(on);
+            for (c, &(metrics_on, tracing_on)) in CONFIGS.iter().enumerate() {
+                shared::metrics::set_enabled(metrics_on);
+                tracing_switch
+                    .reload(tracing_subscriber::EnvFilter::new(if tracing_on {
+                        "info"
+                    } else {
+                        "off"
+                    }))
+                    .unwrap();
+                let logged = log_bytes.load(Ordering::Relaxed);
                 let counted = Arc::new(Counting(sink.clone(), AtomicU64::new(0)));
                 let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let cpu = cpu_time();
                 let (samples, _) = run(per_round, concurrency, |_| {
                     let app = mapp.clone();
                     let body = create_body.clone();
@@ -414,9 +490,13 @@ async fn main() {
                     )
                 })
                 .await;
-                post[on as usize].extend(samples);
+                let f = &mut figures[c];
+                f.post_cpu += cpu_time() - cpu;
+                f.post.extend(samples);
                 let ids: Vec<_> = ids.lock().unwrap().clone();
+                f.jobs += ids.len();
                 let batches: Vec<Vec<shared::job::JobId>> = ids.chunks(10).map(|c| c.to_vec()).collect();
+                let cpu = cpu_time();
                 let (samples, _) = run(batches.len(), concurrency, |i| {
                     let w = mw.clone();
                     let event = sqs_event(i, &batches[i]);
@@ -430,55 +510,94 @@ async fn main() {
                     )
                 })
                 .await;
-                work[on as usize].extend(samples);
-                lines[on as usize] += counted.1.load(Ordering::Relaxed) as usize;
+                f.work_cpu += cpu_time() - cpu;
+                f.work.extend(samples);
+                f.emf_lines += counted.1.load(Ordering::Relaxed);
+                f.log_bytes += log_bytes.load(Ordering::Relaxed) - logged;
             }
         }
         shared::metrics::set_enabled(true);
-        assert_eq!(lines[0], 0, "METRICS off wrote EMF lines");
-        assert!(lines[1] > 0, "METRICS on wrote no EMF line");
+        tracing_switch
+            .reload(tracing_subscriber::EnvFilter::new("off"))
+            .unwrap();
+        for (f, &(metrics_on, tracing_on)) in figures.iter().zip(CONFIGS.iter()) {
+            assert_eq!(
+                f.emf_lines > 0,
+                metrics_on,
+                "metrics {metrics_on}: {} EMF lines",
+                f.emf_lines
+            );
+            assert_eq!(
+                f.log_bytes > 0,
+                tracing_on,
+                "tracing {tracing_on}: {} log bytes",
+                f.log_bytes
+            );
+        }
+        let p50 = |v: &[Sample]| {
+            let mut d: Vec<Duration> = v.iter().map(|s| s.total).collect();
+            d.sort();
+            pct(&d, 0.5)
+        };
+        let mean = |v: &[Sample]| v.iter().map(|s| s.total.as_secs_f64()).sum::<f64>() / v.len() as f64 * 1000.0;
+        let base = &figures[0];
         println!(
-            "\nmetrics overhead (same run, {ROUNDS} alternating rounds; on: {} EMF lines written):",
-            lines[1]
+            "\nmetrics and tracing overhead (same run, {ROUNDS} alternating rounds of 4 configurations, {} jobs each; \
+             ratios against both off; CPU = this process's user+system time per request or batch, \
+             the emulators excluded):",
+            base.jobs
         );
-        for (name, s) in [("POST /jobs", &post), ("worker: batch of 10 archive jobs", &work)] {
-            let p50 = |v: &[Sample], handler: bool| {
-                let mut d: Vec<Duration> = v
-                    .iter()
-                    .map(|s| {
-                        if handler {
-                            s.total.saturating_sub(s.emulator)
-                        } else {
-                            s.total
-                        }
-                    })
-                    .collect();
-                d.sort();
-                pct(&d, 0.5)
+        for (f, &(metrics_on, tracing_on)) in figures.iter().zip(CONFIGS.iter()) {
+            let name = match (metrics_on, tracing_on) {
+                (false, false) => "both off",
+                (true, false) => "metrics on",
+                (false, true) => "tracing on",
+                (true, true) => "metrics + tracing on",
             };
-            let mean = |v: &[Sample]| v.iter().map(|s| s.total.as_secs_f64()).sum::<f64>() / v.len() as f64 * 1000.0;
-            let (off, on) = (&s[0], &s[1]);
+            let cpu_ms = |cpu: Duration, n: usize| cpu.as_secs_f64() * 1000.0 / n as f64;
+            let ratio = |a: f64, b: f64| a / b;
             println!(
-                "{name:<34} p50 off {:>7.2} ms  on {:>7.2} ms  ({:+.1} %)   mean off {:>7.2} ms  on {:>7.2} ms  ({:+.1} %)",
-                p50(off, false),
-                p50(on, false),
-                (p50(on, false) / p50(off, false) - 1.0) * 100.0,
-                mean(off),
-                mean(on),
-                (mean(on) / mean(off) - 1.0) * 100.0,
+                "{name:<22} POST /jobs: p50 {:>7.2} ms ({:.3}x) mean {:>7.2} ms ({:.3}x) CPU {:>6.3} ms ({:.3}x) | \
+                 worker batch of 10: p50 {:>8.2} ms ({:.3}x) mean {:>8.2} ms ({:.3}x) CPU {:>6.3} ms ({:.3}x) | \
+                 {} EMF lines, {} KB of logs",
+                p50(&f.post),
+                ratio(p50(&f.post), p50(&base.post)),
+                mean(&f.post),
+                ratio(mean(&f.post), mean(&base.post)),
+                cpu_ms(f.post_cpu, f.post.len()),
+                ratio(cpu_ms(f.post_cpu, f.post.len()), cpu_ms(base.post_cpu, base.post.len())),
+                p50(&f.work),
+                ratio(p50(&f.work), p50(&base.work)),
+                mean(&f.work),
+                ratio(mean(&f.work), mean(&base.work)),
+                cpu_ms(f.work_cpu, f.work.len()),
+                ratio(cpu_ms(f.work_cpu, f.work.len()), cpu_ms(base.work_cpu, base.work.len())),
+                f.emf_lines,
+                f.log_bytes / 1024,
             );
         }
     }
 
     let api_url = std::env::var("API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
-    let http = reqwest::Client::new();
-    if http.get(format!("{api_url}/health")).send().await.is_err() {
+    if reqwest::Client::new()
+        .get(format!("{api_url}/health"))
+        .send()
+        .await
+        .is_err()
+    {
         println!("\n(local stack not running: skipped the HTTP figures; start it with infra/up)");
         return;
     }
-    println!("\nthrough the local stack ({api_url}: bridge -> cargo lambda watch -> api):");
-    // A real object in the running stack's bucket, so the jobs the worker picks up complete.
-    let env_file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/functions.env");
+    let state_dir = std::env::var("JOBS_STATE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local"));
+    // The stack signs in (since #13): a token of the local issuer's machine client, by the client
+    // credentials flow, as a service calling the API would get one.
+    let (http, owner) = machine_client(&state_dir).await;
+    println!("\nthrough the local stack ({api_url}: bridge -> cargo lambda watch -> api), as {owner}:");
+    // A real object in the running stack's bucket, under the caller's own prefix (archive sources
+    // must be the owner's files), so the jobs the worker picks up complete.
+    let env_file = state_dir.join("functions.env");
     let stack_bucket = std::fs::read_to_string(env_file)
         .ok()
         .and_then(|t| {
@@ -486,14 +605,15 @@ async fn main() {
                 .find_map(|l| l.strip_prefix("UPLOADS_BUCKET=").map(str::to_owned))
         })
         .unwrap_or_else(|| "jobs-local-uploads-000000000000".into());
+    let key = format!("uploads/{owner}/media/bench.bin");
     s3.put_object()
         .bucket(&stack_bucket)
-        .key("media/bench.bin")
+        .key(&key)
         .body(vec![0u8; 64 * 1024].into())
         .send()
         .await
         .unwrap();
-    let body = json!({"kind": "archive", "priority": 1, "payload": {"asset_id": "bench", "source": format!("s3://{stack_bucket}/media/bench.bin")}})
+    let body = json!({"kind": "archive", "priority": 1, "payload": {"asset_id": "bench", "source": format!("s3://{stack_bucket}/{key}")}})
         .to_string();
     let (samples, wall) = run(n, concurrency, |_| {
         let http = http.clone();
@@ -507,7 +627,7 @@ async fn main() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), 201);
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
         }
     })
     .await;
@@ -517,10 +637,47 @@ async fn main() {
         let url = format!("{api_url}/jobs?limit=50");
         async move {
             let r = http.get(url).send().await.unwrap();
-            assert_eq!(r.status(), 200);
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
         }
     })
     .await;
     report("HTTP GET /jobs?limit=50", &samples, wall);
     println!("(\"handler only\" is not separable over HTTP: it is measured in-process above)");
+}
+
+/// An HTTP client signed in as the local issuer's machine client (`client_credentials` at
+/// `$ISSUER_URL/oauth2/token`, its secret from the stack's state directory), and the owner id
+/// the API knows it by (`GET /me`).
+async fn machine_client(state_dir: &std::path::Path) -> (reqwest::Client, String) {
+    let issuer = std::env::var("ISSUER_URL").unwrap_or_else(|_| "http://127.0.0.1:3001".into());
+    let api_url = std::env::var("API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
+    let secret = local_bridge::auth::machine_client_secret(state_dir).expect("the machine client's secret");
+    let resp = reqwest::Client::new()
+        .post(format!("{issuer}/oauth2/token"))
+        .basic_auth(local_bridge::auth::MACHINE_CLIENT_ID, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .expect("the local issuer answers");
+    let status = resp.status();
+    let token: Value = resp.json().await.unwrap();
+    assert!(status.is_success(), "client credentials at {issuer}: {status} {token}");
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    headers.insert(reqwest::header::AUTHORIZATION, bearer.parse().unwrap());
+    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    let me: Value = http
+        .get(format!("{api_url}/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let owner = me["owner"]
+        .as_str()
+        .unwrap_or_else(|| panic!("GET /me: {me}"))
+        .to_string();
+    (http, owner)
 }
