@@ -11,7 +11,6 @@
 //! (a disabled mapping stays disabled after a bridge restart, as it does on AWS).
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,8 +18,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -171,25 +168,12 @@ impl Mappings {
     }
 
     /// Serves the Lambda API subset until `shutdown` flips.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = shutdown.changed() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => { tracing::warn!(error = %e, "lambda api: accept failed"); continue; }
-                },
-            };
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+        crate::gateway::serve_http("lambda api", listener, shutdown, move |req, _peer| {
             let me = self.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let me = me.clone();
-                    async move { Ok::<_, Infallible>(me.handle(req).await) }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
-            });
-        }
+            async move { me.handle(req).await }
+        })
+        .await
     }
 
     /// One request of the Lambda API (event source mappings only).

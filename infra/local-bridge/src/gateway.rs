@@ -76,27 +76,12 @@ impl Gateway {
     }
 
     /// Serves until `shutdown` flips.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        loop {
-            let (stream, peer) = tokio::select! {
-                _ = shutdown.changed() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-                },
-            };
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: tokio::sync::watch::Receiver<bool>) {
+        serve_http("http api", listener, shutdown, move |req, peer| {
             let gw = self.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let gw = gw.clone();
-                    async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
-                    tracing::debug!(error = %e, "connection closed");
-                }
-            });
-        }
+            async move { gw.handle(req, peer).await }
+        })
+        .await
     }
 
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
@@ -538,6 +523,40 @@ fn message(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     r.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
     r
+}
+
+/// Serves HTTP/1 and HTTP/2 connections of `listener` with `handle` (given each request and its
+/// peer) until `shutdown` flips: the loop of every HTTP endpoint of the bridge (the HTTP API, the
+/// issuer, the Lambda API) but the WebSocket one, which needs HTTP/1 upgrades.
+pub(crate) async fn serve_http<F, Fut>(
+    name: &'static str,
+    listener: TcpListener,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    handle: F,
+) where
+    F: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => { tracing::warn!(error = %e, "{name}: accept failed"); continue; }
+            },
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let response = handle(req, peer);
+                async move { Ok::<_, Infallible>(response.await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
+                tracing::debug!(error = %e, "{name}: connection closed");
+            }
+        });
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@
 //! own origin, as it calls Cognito's.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,8 +22,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64URL};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -70,25 +67,12 @@ impl Issuer {
     }
 
     /// Serves until `shutdown` flips.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = shutdown.changed() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => { tracing::warn!(error = %e, "issuer: accept failed"); continue; }
-                },
-            };
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: tokio::sync::watch::Receiver<bool>) {
+        crate::gateway::serve_http("issuer", listener, shutdown, move |req, _peer| {
             let me = self.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let me = me.clone();
-                    async move { Ok::<_, Infallible>(me.handle(req).await) }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
-            });
-        }
+            async move { me.handle(req).await }
+        })
+        .await
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Resp {
