@@ -588,23 +588,14 @@ async fn main() {
         println!("\n(local stack not running: skipped the HTTP figures; start it with infra/up)");
         return;
     }
-    let state_dir = std::env::var("JOBS_STATE_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local"));
+    let state_dir = local_bridge::testing::state_dir();
     // The stack signs in (since #13): a token of the local issuer's machine client, by the client
     // credentials flow, as a service calling the API would get one.
     let (http, owner) = machine_client(&state_dir).await;
     println!("\nthrough the local stack ({api_url}: bridge -> cargo lambda watch -> api), as {owner}:");
     // A real object in the running stack's bucket, under the caller's own prefix (archive sources
     // must be the owner's files), so the jobs the worker picks up complete.
-    let env_file = state_dir.join("functions.env");
-    let stack_bucket = std::fs::read_to_string(env_file)
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("UPLOADS_BUCKET=").map(str::to_owned))
-        })
-        .unwrap_or_else(|| "jobs-local-uploads-000000000000".into());
+    let stack_bucket = local_bridge::testing::stack_var("UPLOADS_BUCKET");
     let key = format!("uploads/{owner}/media/bench.bin");
     s3.put_object()
         .bucket(&stack_bucket)
