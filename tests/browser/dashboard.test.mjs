@@ -969,7 +969,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     }, first);
     const second = await rowIds();
     const all = [...first, ...second];
-    assert.deepEqual(all, [...all].sort().reverse(), 'newest first (ids are UUIDv7, ordered by creation)');
+    assert.deepEqual(all, [...all].sort().reverse(), 'newest first (a job id is a UUIDv7 made from its created_at, so ids sort as the list does)');
     assert.ok(second.every((id) => id < first.at(-1)));
 
     // Auto-refresh: same page, same rows, and the table is not rebuilt when nothing changed.

@@ -152,7 +152,7 @@ impl Job {
         }
         spec.validate()?;
         let mut job = Job {
-            id: JobId::new(),
+            id: JobId::at(now),
             owner: None,
             spec,
             status: JobStatus::Pending,
@@ -706,6 +706,20 @@ mod tests {
                 .to_string()
                 .contains("unknown kind")
         );
+    }
+
+    #[test]
+    fn a_new_jobs_id_sorts_as_its_created_at_does() {
+        let jobs: Vec<Job> = [5, 0, 3, 3, 1]
+            .iter()
+            .map(|&s| Job::new(archive(), 3, None, t(s)).unwrap())
+            .collect();
+        let mut by_id = jobs.clone();
+        by_id.sort_by_key(|j| j.id);
+        let mut by_key = jobs.clone();
+        by_key.sort_by_key(|j| (j.created_at, j.id));
+        assert_eq!(by_id, by_key);
+        assert_eq!(by_id[0].created_at, t(0));
     }
 
     #[test]
