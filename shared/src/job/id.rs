@@ -28,7 +28,11 @@ impl JobId {
         let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
         let (seconds, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
         let seconds = u64::try_from(seconds).unwrap_or(0);
-        JobId(Uuid::new_v7(Timestamp::from_unix(NoContext, seconds, millis as u32 * 1_000_000)))
+        JobId(Uuid::new_v7(Timestamp::from_unix(
+            NoContext,
+            seconds,
+            millis as u32 * 1_000_000,
+        )))
     }
 }
 
