@@ -1016,6 +1016,45 @@ describe('dashboard', { concurrency: 1 }, () => {
     await shot('jobs.png');
   });
 
+  it('draws only the newest list answer: a refresh of page 1 answered late does not bring its rows back over page 2', async () => {
+    // (CI saw it: a pushed change's refresh of page 1 still on its way while Older drew page 2.)
+    await open('#/jobs?status=completed&kind=archive&limit=10');
+    await page.waitForFunction(() => document.querySelectorAll('#jobs tbody tr').length === 10);
+    const first = await rowIds();
+    // Hold the next list request of page 1 (no cursor) until page 2 is drawn.
+    let caught;
+    let release;
+    const intercepted = new Promise((r) => (caught = r));
+    const held = new Promise((r) => (release = r));
+    const pageOne = (url) => url.pathname.endsWith('/jobs') && url.searchParams.get('view') === 'summary' && !url.searchParams.has('next');
+    await page.route(pageOne, async (route) => {
+      caught(route.request().url());
+      await held;
+      await route.continue();
+    }, { times: 1 });
+    try {
+      // A new job's changes are pushed to the page (or, offline, the 3 s polling asks): a refresh.
+      await apiJson('jobs', { method: 'POST', body: { kind: 'archive', priority: 4, payload: { asset_id: `late-${stamp}`, source: shared.object } } });
+      const url = await within('a refresh of page 1', intercepted, 20000);
+      await page.click('#next-page');
+      await page.waitForFunction((ids) => {
+        const rows = [...document.querySelectorAll('#jobs tbody tr')];
+        return rows.length > 0 && !rows.some((r) => ids.includes(r.dataset.job));
+      }, first);
+      const second = await rowIds();
+      const answered = page.waitForEvent('requestfinished', { predicate: (r) => r.url() === url, timeout: 20000 });
+      release();
+      await answered;
+      // Its handler runs within a few frames of the answer; the old code redrew page 1 at once.
+      await page.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+      assert.deepEqual(await rowIds(), second, 'still page 2');
+      assert.equal(await page.textContent('#page-label'), 'page 2');
+    } finally {
+      release();
+      await page.unroute(pageOne);
+    }
+  });
+
   it("shows a user only her own jobs, another owner's job as not found, and signs her out", async () => {
     const archive = (as, source, tag, extra = {}) =>
       apiJson('jobs', { method: 'POST', as, body: { kind: 'archive', priority: 4, payload: { asset_id: `${tag}-${stamp}`, source }, ...extra } });

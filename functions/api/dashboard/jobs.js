@@ -199,11 +199,18 @@ export async function jobsList(el, params) {
     }
   }
 
+  // Loads overlap (a pushed change's refresh still on its way when the filter or page changes):
+  // only the latest one started may draw, else an older answer would put back the old rows.
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
     table.setAttribute('aria-busy', 'true');
     try {
-      page = await api(apiQuery(state), { what: 'Listing jobs' });
+      const answer = await api(apiQuery(state), { what: 'Listing jobs' });
+      if (mine !== loads) return;
+      page = answer;
     } catch (e) {
+      if (mine !== loads) return;
       page = null;
       renderIfChanged(table, `err:${e.message}`, () => [
         errorBox(e),
@@ -213,8 +220,10 @@ export async function jobsList(el, params) {
       next.disabled = true;
       throw e;
     } finally {
-      table.removeAttribute('aria-busy');
-      table.classList.remove('stale');
+      if (mine === loads) {
+        table.removeAttribute('aria-busy');
+        table.classList.remove('stale');
+      }
     }
     const jobs = page.jobs || [];
     renderIfChanged(table, JSON.stringify([jobs.map((j) => [j.id, j.version, j.past_bound]), tick30()]), () => jobTable(jobs));
