@@ -9,7 +9,9 @@
 //!
 //! Also here: `GET /queues`, the SQS queue depths the overview shows.
 
-use axum::extract::{Path, State};
+use std::sync::LazyLock;
+
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -93,6 +95,59 @@ const ASSETS: &[(&str, &str, &str)] = &[
 const INDEX: &str = include_str!("../dashboard/index.html");
 /// Where `index.html` receives the page's settings.
 const META_PLACEHOLDER: &str = "<!--META-->";
+
+/// The files as served. Every reference to an asset (in `index.html`, and a module's imports of
+/// its siblings) carries this build's version, `?v=<hash of every file>`, and such a versioned
+/// address is cached for good (`immutable`): a returning visit asks only for `index.html` (no
+/// cache) and its data, not for 14 files, each a Lambda invocation. A new deployment has a new
+/// version, so new addresses. `index.html` also names every module for preloading, so a first
+/// visit fetches them in one round instead of following the imports.
+struct Served {
+    version: String,
+    index: String,
+    /// `(file name, content type, text)`, as [`ASSETS`], with versioned imports.
+    assets: Vec<(&'static str, &'static str, String)>,
+}
+
+static SERVED: LazyLock<Served> = LazyLock::new(|| {
+    let mut hash = Sha256::new();
+    for (name, _, text) in ASSETS {
+        hash.update(name.as_bytes());
+        hash.update(text.as_bytes());
+    }
+    hash.update(INDEX.as_bytes());
+    let version = hex::encode(hash.finalize())[..16].to_string();
+    let versioned = |text: &str, prefix: &str, quote: char| {
+        ASSETS.iter().fold(text.to_string(), |text, (name, _, _)| {
+            text.replace(
+                &format!("{prefix}{name}{quote}"),
+                &format!("{prefix}{name}?v={version}{quote}"),
+            )
+        })
+    };
+    let preloads: String = ASSETS
+        .iter()
+        .filter(|(name, _, _)| name.ends_with(".js"))
+        .map(|(name, _, _)| format!("<link rel=\"modulepreload\" href=\"dashboard/{name}?v={version}\">\n"))
+        .collect();
+    let index = versioned(INDEX, "\"dashboard/", '"').replacen(
+        "<script type=\"module\"",
+        &format!("{preloads}<script type=\"module\""),
+        1,
+    );
+    let assets = ASSETS
+        .iter()
+        .map(|&(name, content_type, text)| {
+            let text = if name.ends_with(".js") {
+                versioned(text, "from './", '\'')
+            } else {
+                text.to_string()
+            };
+            (name, content_type, text)
+        })
+        .collect();
+    Served { version, index, assets }
+});
 
 /// Scripts, styles and images only from this origin (an image job's URLs are shown as links, never
 /// loaded: they are anyone's); uploads (a presigned S3 URL) may go elsewhere. [`csp`] adds the
@@ -204,8 +259,8 @@ async fn index(State(app): State<AppState>, live: Option<Extension<LiveUrl>>, he
     // `</` must not appear inside a <script> element.
     let meta = meta(&app, live.as_ref()).to_string().replace("</", "<\\/");
     let script = format!(r#"<script type="application/json" id="meta">{meta}</script>"#);
-    let html = INDEX.replacen(META_PLACEHOLDER, &script, 1);
-    let mut resp = cached(&headers, "text/html; charset=utf-8", html);
+    let html = SERVED.index.replacen(META_PLACEHOLDER, &script, 1);
+    let mut resp = cached(&headers, "text/html; charset=utf-8", html, false);
     resp.headers_mut()
         .insert(header::CONTENT_SECURITY_POLICY, csp_header(live.as_ref()));
     resp.headers_mut()
@@ -218,24 +273,31 @@ fn csp_header(live: Option<&LiveUrl>) -> HeaderValue {
     HeaderValue::from_str(&csp(live)).unwrap_or(HeaderValue::from_static(CSP))
 }
 
-/// `GET /dashboard/{file}`
-async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, content_type, text)) => cached(&headers, content_type, text.to_string()),
+/// `GET /dashboard/{file}[?v=<version>]`: cached for good when asked for by this build's version.
+async fn asset(Path(file): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let this_build = query.is_some_and(|q| q.split('&').any(|kv| kv == format!("v={}", SERVED.version)));
+    match SERVED.assets.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, text)) => cached(&headers, content_type, text.clone(), this_build),
         None => error_response(StatusCode::NOT_FOUND, format!("no dashboard file {file:?}")),
     }
 }
 
-/// A text response that browsers revalidate on every load (`no-cache`) and that costs a 304
-/// when unchanged: a new deployment is seen at once, an unchanged one is cheap.
-fn cached(request: &HeaderMap, content_type: &'static str, body: String) -> Response {
+/// A text response with an ETag (a 304 when unchanged). `immutable`: cached for a year without
+/// asking again (a versioned asset); else revalidated on every load (`no-cache`), so a new
+/// deployment is seen at once.
+fn cached(request: &HeaderMap, content_type: &'static str, body: String, immutable: bool) -> Response {
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(body.as_bytes()))[..32]);
     let matches = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let cache = if immutable {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     let common = [
-        (header::CACHE_CONTROL, "no-cache".to_string()),
+        (header::CACHE_CONTROL, cache.to_string()),
         (header::ETAG, etag),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
     ];
@@ -707,6 +769,53 @@ mod tests {
             assert!(body.is_empty());
             let (status, _, _) = get(&app, uri, Some("\"stale\"")).await;
             assert_eq!(status, StatusCode::OK, "{uri}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_page_names_this_builds_assets_which_are_cached_for_good_and_import_each_other_by_version() {
+        let app = offline_router();
+        let (_, _, html) = get(&app, "/", None).await;
+        let v = format!("?v={}", SERVED.version);
+        // Every reference in the page is versioned, and every module is preloaded.
+        let refs: Vec<&str> = html
+            .split("\"dashboard/")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap())
+            .collect();
+        assert!(refs.len() >= ASSETS.len(), "{refs:?}");
+        assert!(refs.iter().all(|r| r.ends_with(&v)), "{refs:?}");
+        for (name, _, _) in ASSETS.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            assert!(
+                html.contains(&format!("<link rel=\"modulepreload\" href=\"dashboard/{name}{v}\">")),
+                "{name} preloaded"
+            );
+        }
+        for (name, _, raw) in ASSETS {
+            let (status, headers, body) = get(&app, &format!("/dashboard/{name}{v}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{name}");
+            assert_eq!(
+                headers[header::CACHE_CONTROL],
+                "public, max-age=31536000, immutable",
+                "{name}"
+            );
+            // A module imports its siblings at this version only, and is otherwise unchanged.
+            let imports: Vec<&str> = body
+                .split("from './")
+                .skip(1)
+                .map(|s| s.split('\'').next().unwrap())
+                .collect();
+            assert!(imports.iter().all(|i| i.ends_with(&v)), "{name}: {imports:?}");
+            assert_eq!(body.replace(&v, ""), *raw, "{name}");
+            // Unversioned or another build's version: served, but asked again on every load.
+            for other in ["", "?v=0123456789abcdef"] {
+                let (status, headers, _) = get(&app, &format!("/dashboard/{name}{other}"), None).await;
+                assert_eq!(
+                    (status, &headers[header::CACHE_CONTROL]),
+                    (StatusCode::OK, &"no-cache".parse::<HeaderValue>().unwrap()),
+                    "{name}{other}"
+                );
+            }
         }
     }
 
