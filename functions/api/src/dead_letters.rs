@@ -87,7 +87,8 @@ fn dead_letter_queue<'a>(queues: &'a Queues, name: &str) -> Result<(&'a str, &'a
         "ingest_dead_letter" => "ingest_continue",
         _ => {
             return Err(ApiError(shared::Error::NotFound(format!(
-                "queue {name:?} is not a dead-letter queue of this stack (high_dead_letter, normal_dead_letter, ingest_dead_letter)"
+                "queue {} is not a dead-letter queue of this stack (high_dead_letter, normal_dead_letter, ingest_dead_letter)",
+                shared::limits::quote(name)
             ))));
         }
     };

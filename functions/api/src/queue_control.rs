@@ -102,7 +102,8 @@ async fn set_paused(
     };
     let Some(url) = queues.url(name) else {
         return Err(ApiError(shared::Error::NotFound(format!(
-            "name: {name:?} is not a queue of this stack ({})",
+            "name: {} is not a queue of this stack ({})",
+            shared::limits::quote(name),
             queues.names().join(", ")
         ))));
     };

@@ -44,6 +44,26 @@ async fn a_paused_queue_keeps_its_messages_and_its_jobs_run_once_it_is_resumed()
     let (status, err) = post_json("/queues/nope/pause", &json!({})).await;
     assert_eq!(status, 404, "{err}");
     assert!(err["error"].as_str().unwrap().starts_with("name:"), "{err}");
+    // A long name is quoted shortened, not echoed whole.
+    for path in ["pause", "messages"] {
+        let long = "q".repeat(3000);
+        let resp = http_as("e2e-admin", true)
+            .request(
+                if path == "pause" {
+                    reqwest::Method::POST
+                } else {
+                    reqwest::Method::GET
+                },
+                format!("{}/queues/{long}/{path}", api_url()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+        let err: serde_json::Value = resp.json().await.unwrap();
+        let text = err["error"].as_str().unwrap();
+        assert!(text.contains("(3000 characters)") && text.len() < 400, "{path}: {text}");
+    }
 
     let _resume = ResumeOnDrop;
     let (status, paused) = post_json("/queues/normal/pause", &json!({})).await;
