@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deletes the DynamoDB tables of the integration tests' stacks (`t<10 hex>-...`, made by
 local_bridge::testing::TestStack) from the local DynamoDB emulator. DynamoDB Local keeps its data
-across restarts (.local/dynamodb), so without this every `infra/test` would leave ~100 tables behind;
+across restarts ($DYNAMODB_DATA), so without this every `infra/test` would leave ~100 tables behind;
 infra/test runs it before and after the emulator tests. The stack's own tables (jobs-local-...) stay.
 
 Usage: drop-test-tables.py ENDPOINT     (e.g. $AWS_ENDPOINT_URL_DYNAMODB)
