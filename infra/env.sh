@@ -12,7 +12,10 @@ DYNAMODB_EMULATOR=${DYNAMODB_EMULATOR:-local}
 # ignored or not; SQLite creates and deletes its journal in every transaction, and with the data in
 # .local that cost a full core at ~30 transactions/s (measured: 13,000 stat calls a second). One
 # folder per state dir; a stack's data from before this move is moved there on its next start.
-DYNAMODB_DATA=${DYNAMODB_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless-jobs/dynamodb/$(printf %s "$STATE" | sha256sum | cut -c1-16)}
+STACK_KEY=$(printf %s "$STATE" | sha256sum | cut -c1-16)
+DYNAMODB_DATA=${DYNAMODB_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless-jobs/dynamodb/$STACK_KEY}
+# LocalStack's files (its CloudWatch SQLite database, written at every PutMetricData) likewise.
+LOCALSTACK_DATA=${LOCALSTACK_DATA:-${XDG_CACHE_HOME:-$HOME/.cache}/serverless-jobs/localstack/$STACK_KEY}
 DYNAMODB_PORT=${DYNAMODB_PORT:-${MOTO_PORT:-4568}}
 LAMBDA_PORT=${LAMBDA_PORT:-9000}               # cargo lambda watch (Lambda Invoke API)
 API_PORT=${API_PORT:-3000}                     # HTTP API (API Gateway stand-in)
@@ -124,11 +127,12 @@ start_emulators() {
     # $TMPDIR/localstack/state and deletes $TMPDIR/localstack when it starts and stops, so with
     # the default /tmp every stack on the machine shared one metrics database, and another stack's
     # start or stop deleted it under this one ("unable to open database file").
-    mkdir -p "$STATE/localstack/tmp"
+    # Outside the source tree, as DynamoDB Local's data (above).
+    mkdir -p "$LOCALSTACK_DATA/tmp"
     say "starting LocalStack (S3, SQS, SNS, SES, CloudWatch) on 127.0.0.1:$LOCALSTACK_PORT"
     start localstack env GATEWAY_LISTEN=127.0.0.1:$LOCALSTACK_PORT LOCALSTACK_HOST=127.0.0.1:$LOCALSTACK_PORT \
-      SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 TMPDIR="$STATE/localstack/tmp" \
-      LOCALSTACK_VOLUME_DIR="$STATE/localstack" SERVICES=s3,sqs,sns,ses,cloudwatch localstack-python -m localstack.runtime.main
+      SQS_ENDPOINT_STRATEGY=path DNS_ADDRESS=0 DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 TMPDIR="$LOCALSTACK_DATA/tmp" \
+      LOCALSTACK_VOLUME_DIR="$LOCALSTACK_DATA" SERVICES=s3,sqs,sns,ses,cloudwatch localstack-python -m localstack.runtime.main
   fi
   case "$DYNAMODB_EMULATOR" in
     local)
