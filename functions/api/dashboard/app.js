@@ -17,7 +17,7 @@ import { api, onUnauthorized } from './api.js';
 import { completeSignIn, config, session, signIn, signOut, token } from './auth.js';
 import { clear, closeDialogs, errorBox, h } from './ui.js';
 import { overview } from './overview.js';
-import { jobsList } from './jobs.js';
+import { jobsList, prefetch as prefetchJobs } from './jobs.js';
 import { jobDetail } from './job.js';
 import { createJob } from './create.js';
 import { upload, ingest } from './upload.js';
@@ -327,6 +327,9 @@ function showUser() {
 async function start() {
   const problem = await completeSignIn();
   if (config.mode === 'jwt' && !token()) return showSignIn(problem);
+  // A list of jobs needs no /me: its first page is asked for at the same time.
+  const first = parseHash();
+  if (route(first).name === 'jobs') prefetchJobs(first.params);
   try {
     session.me = await api('me', { what: 'Reading who is signed in' });
   } catch (e) {
@@ -337,9 +340,11 @@ async function start() {
   showUser();
   onUnauthorized.handler = () => showSignIn('Your sign-in has ended; sign in again.');
   window.addEventListener('hashchange', navigate);
-  live = startLive({ onUpdate: pushed, onLive: caughtUp, onState: showLive });
   setInterval(tick, 500);
-  navigate();
+  // The first view is drawn before the push channel opens (its connect and subscribe would share
+  // those first moments with the view's requests); once live, it catches the view up.
+  await navigate();
+  live = startLive({ onUpdate: pushed, onLive: caughtUp, onState: showLive });
 }
 
 start();

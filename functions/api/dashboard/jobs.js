@@ -73,6 +73,23 @@ function apiQuery(s) {
   return `jobs?${q}`;
 }
 
+/** The first page, asked for by app.js before the view exists (while it reads who is signed in). */
+let early = null;
+
+/** Starts the list's first request for these parameters now; the view's first load takes it. */
+export function prefetch(params) {
+  const path = apiQuery(read(params));
+  const answer = api(path, { what: 'Listing jobs' });
+  answer.catch(() => {}); // the view's load shows the error
+  early = { path, answer };
+}
+
+function takeEarly(path) {
+  const e = early;
+  early = null;
+  return e?.path === path ? e.answer : null;
+}
+
 /** Cursors of the pages seen for one filter (page n -> its cursor), so Previous works. */
 function cursors(s) {
   const key = `cursors:${JSON.stringify([s.statuses, s.kind, s.q, s.sort, s.limit, s.until])}`;
@@ -206,7 +223,8 @@ export async function jobsList(el, params) {
     const mine = ++loads;
     table.setAttribute('aria-busy', 'true');
     try {
-      const answer = await api(apiQuery(state), { what: 'Listing jobs' });
+      const path = apiQuery(state);
+      const answer = await (takeEarly(path) || api(path, { what: 'Listing jobs' }));
       if (mine !== loads) return;
       page = answer;
     } catch (e) {
