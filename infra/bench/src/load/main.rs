@@ -426,6 +426,16 @@ async fn measure(api: &Api, dynamodb: &aws_sdk_dynamodb::Client, table: &str, sa
     }
 }
 
+/// The `i`th job as the API would make it from [`body`] (kind, payload, priority, owner), scheduled
+/// for `at`: what the raw baseline and the prefill write straight through the store.
+fn scheduled_job(i: u64, bucket: &str, at: time::OffsetDateTime) -> Job {
+    let (b, _) = body(i, 0.0, "", bucket);
+    let spec = JobSpec::from_json(b["kind"].as_str().unwrap(), b["payload"].clone()).expect("a valid spec");
+    Job::new(spec, (1 + i % 5) as u8, Some(at), shared::clock::now())
+        .unwrap()
+        .owned_by(shared::auth::Owner::parse(&owner_of(i)).unwrap())
+}
+
 /// The jobs `range` (their numbers: owners and kinds as [`body`] gives them), each created by the
 /// store's own transaction in `table`, scheduled a year ahead, no queue message.
 async fn prefill(
@@ -444,12 +454,10 @@ async fn prefill(
         .map(|i| {
             let (store, done) = (&store, done.clone());
             async move {
-                let (b, _) = body(i, 0.0, "", bucket);
-                let spec = JobSpec::from_json(b["kind"].as_str().unwrap(), b["payload"].clone()).expect("a valid spec");
-                let job = Job::new(spec, (1 + i % 5) as u8, Some(later), shared::clock::now())
-                    .unwrap()
-                    .owned_by(shared::auth::Owner::parse(&owner_of(i)).unwrap());
-                store.create(&job, None, &[]).await.expect("prefill create");
+                store
+                    .create(&scheduled_job(i, bucket, later), None, &[])
+                    .await
+                    .expect("prefill create");
                 done.fetch_add(1, Ordering::Relaxed)
             }
         })
@@ -533,12 +541,10 @@ async fn raw_writes(
         .for_each_concurrent(concurrency, |i| {
             let (store, done) = (&store, done.clone());
             async move {
-                let (b, _) = body(i, 0.0, "", bucket);
-                let spec = JobSpec::from_json(b["kind"].as_str().unwrap(), b["payload"].clone()).expect("a valid spec");
-                let job = Job::new(spec, (1 + i % 5) as u8, Some(later), shared::clock::now())
-                    .unwrap()
-                    .owned_by(shared::auth::Owner::parse(&owner_of(i)).unwrap());
-                store.create(&job, None, &[]).await.expect("raw create");
+                store
+                    .create(&scheduled_job(i, bucket, later), None, &[])
+                    .await
+                    .expect("raw create");
                 done.fetch_add(1, Ordering::Relaxed);
             }
         })
