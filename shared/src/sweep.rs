@@ -132,7 +132,7 @@ pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
                 None if now - job.updated_at > bounds.parts_stalled => Some(format!(
                     "attempt {} made no progress for {} ({})",
                     job.attempts,
-                    span(bounds.parts_stalled),
+                    span(bounds.parts_stalled, ("seconds", "minutes")),
                     if job.progress.stage.is_empty() {
                         "no progress"
                     } else {
@@ -155,10 +155,7 @@ pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
 /// while it is within every bound ([`verdict`] is [`Verdict::Fine`]). The one rule: the console's
 /// flag and the sweeper's action come from the same [`verdict`].
 pub fn past_bound(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Option<String> {
-    let minutes = |d: Duration| match d.whole_seconds() {
-        s if s < 120 => format!("{s} s"),
-        s => format!("{} min", s / 60),
-    };
+    let minutes = |d: Duration| span(d, ("s", "min"));
     match verdict(job, now, bounds) {
         Verdict::Fine => None,
         Verdict::Enqueue => Some(format!(
@@ -197,11 +194,12 @@ pub async fn candidates(
     Ok(jobs)
 }
 
-/// A bound in words: "25 minutes", or "20 seconds" under 2 minutes (a test stack's bounds).
-fn span(d: Duration) -> String {
+/// A duration in words, whole minutes, or seconds under 2 minutes (a test stack's bounds), in
+/// the `(seconds, minutes)` units given: "25 minutes", "20 seconds"; "10 min", "45 s".
+fn span(d: Duration, (seconds, minutes): (&str, &str)) -> String {
     match d.whole_seconds() {
-        s if s < 120 => format!("{s} seconds"),
-        s => format!("{} minutes", s / 60),
+        s if s < 120 => format!("{s} {seconds}"),
+        s => format!("{} {minutes}", s / 60),
     }
 }
 
