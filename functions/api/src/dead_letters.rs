@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::auth::Signed;
 use crate::dashboard::Queues;
 use crate::error::ApiError;
-use crate::jobs::{parse_json, query_pairs};
+use crate::jobs::{number_param, parse_json};
 use crate::openapi::ErrorBody;
 use crate::view::JobSummary;
 
@@ -127,16 +127,7 @@ pub async fn messages(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     caller.require_admin("reading dead letters")?;
-    let mut max = 20usize;
-    for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
-        if k == "max" {
-            max = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=PEEK_MAX).contains(n))
-                .ok_or_else(|| ApiError::invalid(format!("max: must be a number from 1 to {PEEK_MAX}")))?;
-        }
-    }
+    let max = number_param(query.as_deref(), "max", 20, PEEK_MAX)?;
     let Some(Extension(queues)) = queues else {
         return Err(ApiError(shared::Error::NotFound(
             "no queues are configured here".into(),

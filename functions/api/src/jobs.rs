@@ -553,16 +553,7 @@ pub async fn stuck(
     Signed(caller): Signed,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
-    let mut limit = 100;
-    for (k, v) in query_pairs(query.as_deref().unwrap_or_default()) {
-        if k == "limit" {
-            limit = v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=shared::sweep::SWEEP_PAGE).contains(n))
-                .ok_or_else(|| ApiError::invalid("limit: must be a number from 1 to 500"))?;
-        }
-    }
+    let limit = number_param(query.as_deref(), "limit", 100, shared::sweep::SWEEP_PAGE)?;
     let (found, more) = app.jobs.past_bound(&caller, limit).await?;
     let b = app.jobs.bounds;
     Ok(Json(StuckPage {
@@ -684,4 +675,20 @@ pub async fn stats(State(app): State<AppState>, Signed(caller): Signed) -> ApiRe
 /// client sends.
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+/// The query parameter `name` as a number from 1 to `max`, `default` when absent; any other value
+/// is a 400 naming it (repeated: each must be valid, the last one counts).
+pub fn number_param(query: Option<&str>, name: &str, default: usize, max: usize) -> ApiResult<usize> {
+    let mut n = default;
+    for (k, v) in query_pairs(query.unwrap_or_default()) {
+        if k == name {
+            n = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| ApiError::invalid(format!("{name}: must be a number from 1 to {max}")))?;
+        }
+    }
+    Ok(n)
 }
