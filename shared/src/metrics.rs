@@ -607,6 +607,10 @@ impl JobStore for Metered {
     async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
         self.0.oldest(status, before, limit).await
     }
+
+    async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
+        self.0.due_to_wake(until, limit).await
+    }
 }
 
 #[cfg(all(test, feature = "testing"))]

@@ -234,6 +234,12 @@ impl Jobs {
             Created::Existing(existing) => return Ok((existing, false)),
             Created::New(job) => job,
         };
+        if job.is_parked() {
+            // Due more than 15 minutes from now: no message yet (it would only come back every
+            // 15 minutes); the sweeper sends it from the wake index when it is due within 15.
+            tracing::info!(job_id = %job.id, kind = %job.kind(), priority = job.priority, scheduled_for = ?job.scheduled_for, "job created; parked until due within 15 minutes");
+            return Ok((job, true));
+        }
         if let Err(e) = self.queue.enqueue(&job, now).await {
             tracing::error!(job_id = %job.id, error = %e, "enqueue failed; removing the job");
             if let Err(undo) = self.store.discard(&job, idempotency.as_ref()).await {
@@ -949,6 +955,10 @@ mod tests {
         }
         async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
             self.0.oldest(status, before, limit).await
+        }
+
+        async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
+            self.0.due_to_wake(until, limit).await
         }
     }
 

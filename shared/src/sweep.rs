@@ -5,6 +5,7 @@
 //!
 //! | job | stale when | then |
 //! |---|---|---|
+//! | `pending`, parked (due more than 15 min after creation, no message yet) | due within 15 min (SQS's longest delay; from the wake index) | send its delayed message, stays `pending` |
 //! | `pending`, never sent (no `enqueued_at`) | created more than `pending` ago (the submit died before enqueueing) | enqueue, `queued` |
 //! | `pending` sent, or `queued`; due | not updated for `queued` (its message was lost, its upload never made) | send its message again; after 3 times, `failed` |
 //! | `pending` sent, or `queued`; scheduled later | never (visibly scheduled) | — |
@@ -26,7 +27,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::job::{Job, JobStatus};
 use crate::metrics;
-use crate::queue::JobQueue;
+use crate::queue::{JobQueue, MAX_DELAY};
 use crate::store::JobStore;
 
 /// Times a stale queued job's message is sent again before the job is failed.
@@ -82,6 +83,8 @@ impl Bounds {
 pub enum Verdict {
     /// Moving, finished, or visibly scheduled: nothing.
     Fine,
+    /// Parked and now due within SQS's longest delay: send its (delayed) message; it stays `pending`.
+    Wake,
     /// Created but never enqueued: enqueue it and mark it `queued`.
     Enqueue,
     /// Queued but not picked up: send its message again.
@@ -102,6 +105,13 @@ pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
         _ => false,
     };
     match job.status {
+        JobStatus::Pending if job.is_parked() => {
+            if job.scheduled_for.is_some_and(|at| at - now <= MAX_DELAY) {
+                Verdict::Wake
+            } else {
+                Verdict::Fine
+            }
+        }
         JobStatus::Pending if !sent_and_waiting => {
             if now - job.created_at > bounds.pending {
                 Verdict::Enqueue
@@ -157,7 +167,8 @@ pub fn verdict(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Verdict {
 pub fn past_bound(job: &Job, now: OffsetDateTime, bounds: &Bounds) -> Option<String> {
     let minutes = |d: Duration| span(d, ("s", "min"));
     match verdict(job, now, bounds) {
-        Verdict::Fine => None,
+        // Waking a parked job is its normal path, not a job left behind.
+        Verdict::Fine | Verdict::Wake => None,
         Verdict::Enqueue => Some(format!(
             "never sent to a queue: created {} ago (bound: {})",
             minutes(now - job.created_at),
@@ -224,6 +235,8 @@ pub fn dead_lettered(job: &Job, what: &str, run: Option<&str>, receives: u32, no
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
     pub looked_at: usize,
+    /// Parked jobs whose message was sent (due within 15 minutes).
+    pub woken: usize,
     pub enqueued: usize,
     pub resent: usize,
     pub requeued: usize,
@@ -244,7 +257,16 @@ impl Sweeper {
     /// One sweep over `pending`, `queued` and `processing`, oldest first, from the status index.
     pub async fn sweep(&self, now: OffsetDateTime) -> Result<Report> {
         let mut report = Report::default();
+        // The parked jobs due soon first (their own index: however many jobs are parked, the
+        // soonest are found), then the oldest of each waiting or running status.
+        let mut jobs = self.store.due_to_wake(now + MAX_DELAY, SWEEP_PAGE).await?;
+        let mut seen: std::collections::HashSet<_> = jobs.iter().map(|j| j.id).collect();
         for job in candidates(self.store.as_ref(), now, &self.bounds, SWEEP_PAGE).await? {
+            if seen.insert(job.id) {
+                jobs.push(job);
+            }
+        }
+        for job in jobs {
             report.looked_at += 1;
             let verdict = verdict(&job, now, &self.bounds);
             if verdict == Verdict::Fine {
@@ -253,6 +275,10 @@ impl Sweeper {
             match self.apply(&job, &verdict, now).await {
                 Ok(true) => {
                     let action = match verdict {
+                        Verdict::Wake => {
+                            report.woken += 1;
+                            "woken"
+                        }
                         Verdict::Enqueue => {
                             report.enqueued += 1;
                             "enqueued"
@@ -291,7 +317,7 @@ impl Sweeper {
         }
         // A job that needs its message gets it before the write that says so: if the write then
         // fails, the message finds the job as it was, which is harmless.
-        if matches!(verdict, Verdict::Enqueue | Verdict::Resend) {
+        if matches!(verdict, Verdict::Wake | Verdict::Enqueue | Verdict::Resend) {
             self.queue.enqueue(job, clock::now()).await?;
         }
         let bounds = self.bounds;
@@ -303,6 +329,10 @@ impl Sweeper {
                 }
                 match verdict {
                     Verdict::Fine => Ok(()),
+                    Verdict::Wake => {
+                        j.mark_enqueued(now);
+                        Ok(())
+                    }
                     Verdict::Enqueue => j.transition(
                         JobStatus::Queued,
                         now,
@@ -630,6 +660,64 @@ mod tests {
             (again.enqueued, again.resent, again.requeued, again.failed),
             (0, 0, 0, 0)
         );
+    }
+
+    /// Parked jobs (due more than 15 minutes after creation, no message) are sent by the sweeper
+    /// once due within 15 minutes, each with the delay that brings it at its time, however many
+    /// older parked jobs there are; then they are ordinary waiting jobs.
+    #[tokio::test]
+    async fn parked_jobs_are_sent_once_due_within_15_minutes_and_stay_pending() {
+        let (s, store, queue) = sweeper();
+        let now = clock::now();
+        let parked = |created_mins_ago: i64, due_in_mins: i64| {
+            let mut j = Job::new(
+                JobSpec::from_json("archive", json!({"asset_id": "a1", "source": "s3://b/k.mp4"})).unwrap(),
+                3,
+                Some(now + Duration::minutes(due_in_mins)),
+                now - Duration::minutes(created_mins_ago),
+            )
+            .unwrap();
+            assert!(j.is_parked());
+            j.updated_at = j.created_at;
+            store.put(j.clone());
+            j
+        };
+        // 600 parked jobs older than the due one and due next year: more than a sweep's page of
+        // the oldest pending jobs, all fine.
+        let far: Vec<Job> = (0..600).map(|_| parked(24 * 60, 365 * 24 * 60)).collect();
+        let due = parked(60, 10);
+        let late = parked(60, -5); // the sweeper was down past its start: sent without delay
+        let not_yet = parked(60, 16);
+        assert_eq!(verdict(&due, now, &s.bounds), Verdict::Wake);
+        assert_eq!(verdict(&not_yet, now, &s.bounds), Verdict::Fine);
+        assert_eq!(past_bound(&due, now, &s.bounds), None, "waking is no one's fault");
+
+        let report = s.sweep(now).await.unwrap();
+        assert_eq!((report.woken, report.enqueued, report.resent), (2, 0, 0), "{report:?}");
+        let sent = queue.sent.lock().unwrap().clone();
+        let delay_of = |id| {
+            sent.iter()
+                .find(|(m, _, _)| m.job_id == id)
+                .map(|(_, _, d)| d.whole_seconds())
+        };
+        assert!(
+            delay_of(due.id).is_some_and(|d| (590..=600).contains(&d)),
+            "{:?}",
+            delay_of(due.id)
+        );
+        assert_eq!(delay_of(late.id), Some(0));
+        assert_eq!(sent.len(), 2, "nothing else sent");
+        let get = |id| store.all().into_iter().find(|j: &Job| j.id == id).unwrap();
+        for j in [&due, &late] {
+            let j = get(j.id);
+            assert_eq!(j.status, JobStatus::Pending);
+            assert!(j.enqueued_at.is_some() && !j.is_parked());
+        }
+        assert!(get(not_yet.id).is_parked() && get(far[0].id).is_parked());
+        // Sent, they are waiting jobs like any other: the next sweep leaves them alone.
+        let again = s.sweep(now + Duration::minutes(1)).await.unwrap();
+        assert_eq!((again.woken, again.enqueued, again.resent), (0, 0, 0), "{again:?}");
+        assert_eq!(queue.sent.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]

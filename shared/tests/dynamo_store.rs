@@ -535,7 +535,8 @@ async fn the_backfill_gives_old_items_their_shard_keys_and_listings_see_them_aga
     for n in 0..12 {
         jobs.push(new_job(&store, JobKind::Email, n).await);
     }
-    // Make 5 of them look like items written before: no status_shard, no status_kind_shard.
+    // Make 5 of them look like items written before: no status_shard, status_kind_shard or
+    // created_shard.
     for job in &jobs[..5] {
         client
             .update_item()
@@ -545,16 +546,71 @@ async fn the_backfill_gives_old_items_their_shard_keys_and_listings_see_them_aga
                 aws_sdk_dynamodb::types::AttributeValue::S(format!("JOB#{}", job.id)),
             )
             .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("JOB".into()))
-            .update_expression("REMOVE status_shard, status_kind_shard")
+            .update_expression("REMOVE status_shard, status_kind_shard, created_shard")
             .send()
             .await
             .unwrap();
     }
+    let pending = ListFilter {
+        statuses: vec![JobStatus::Pending],
+        ..Default::default()
+    };
     assert_eq!(walk(&store, &ListFilter::default(), 5).await.0.len(), 7);
+    assert_eq!(walk(&store, &pending, 5).await.0.len(), 7);
     let done = store.backfill_shard_keys().await.unwrap();
     assert_eq!((done.scanned, done.updated, done.raced), (12, 5, 0));
     let (all, _) = walk(&store, &ListFilter::default(), 5).await;
     assert_eq!(all.len(), 12);
+    assert_eq!(walk(&store, &pending, 5).await.0.len(), 12);
     let again = store.backfill_shard_keys().await.unwrap();
     assert_eq!((again.scanned, again.updated), (12, 0));
+}
+
+/// Parked jobs (due more than 15 minutes after creation, no message) are in `by_wake`: the
+/// sweeper's `due_to_wake` reads the soonest across its shards, only those due before its bound,
+/// and a job leaves the index when its message is sent, it runs now or it is cancelled.
+#[tokio::test]
+async fn parked_jobs_are_found_soonest_first_by_the_wake_index_and_leave_it_when_sent() {
+    let (_t, store) = store().await;
+    let now = clock::now();
+    let mut parked = Vec::new();
+    for (n, mins) in [50, 20, 40, 30, 600, 25].into_iter().enumerate() {
+        let job = Job::new(spec(JobKind::Archive, n), 3, Some(now + Duration::minutes(mins)), now).unwrap();
+        assert!(job.is_parked());
+        store.create(&job, None, &[]).await.unwrap();
+        parked.push(job);
+    }
+    // Due within 15 minutes of its creation: never parked, never in the index.
+    let soon = Job::new(spec(JobKind::Archive, 9), 3, Some(now + Duration::minutes(10)), now).unwrap();
+    store.create(&soon, None, &[]).await.unwrap();
+    let ids = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let due = store.due_to_wake(now + Duration::minutes(45), 100).await.unwrap();
+    assert_eq!(
+        ids(due),
+        [1, 5, 3, 2].map(|i| parked[i].id),
+        "due before the bound, soonest first"
+    );
+    assert_eq!(
+        ids(store.due_to_wake(now + Duration::minutes(45), 2).await.unwrap()),
+        [1, 5].map(|i| parked[i].id)
+    );
+
+    // Sent (the sweeper's wake), run now, cancelled: each leaves the index.
+    store
+        .modify(parked[1].id, &mut |j| {
+            j.mark_enqueued(clock::now());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    store
+        .modify(parked[5].id, &mut |j| j.run_now("alice", clock::now()))
+        .await
+        .unwrap();
+    store
+        .modify(parked[3].id, &mut |j| j.cancel(clock::now()))
+        .await
+        .unwrap();
+    let due = store.due_to_wake(now + Duration::days(1), 100).await.unwrap();
+    assert_eq!(ids(due), [2, 0, 4].map(|i| parked[i].id));
 }

@@ -442,15 +442,32 @@ async fn a_scheduled_job_runs_now_with_a_message_without_delay_and_only_once_sch
     );
     let stored = api.store.get(id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(stored.scheduled_for, None);
-    // Its second message has no delay (the first was delayed by up to 15 min).
+    // Due in 30 days it was parked (no message); run now sends one without delay.
+    let sent = api.queue.sent.lock().unwrap().clone();
+    let delays = |id: &str| -> Vec<i64> {
+        sent.iter()
+            .filter(|(m, _, _)| m.job_id.to_string() == id)
+            .map(|(_, _, d)| d.whole_seconds())
+            .collect()
+    };
+    assert_eq!(delays(id), [0]);
+    assert!(stored.enqueued_at.is_some() && !stored.is_parked());
+    // Due within SQS's 15-minute delay: a delayed message at once, then none delayed on run now.
+    let mut body = archive("alice", "soon", 3);
+    body["scheduled_for"] = json!(shared::clock::format(
+        shared::clock::now() + time::Duration::minutes(10)
+    ));
+    let soon = api.create(ALICE, body).await;
+    let soon = soon["id"].as_str().unwrap();
+    let (status, _, _) = api.call(ALICE, "POST", &format!("/jobs/{soon}/run"), None).await;
+    assert_eq!(status, StatusCode::OK);
     let sent = api.queue.sent.lock().unwrap().clone();
     let delays: Vec<i64> = sent
         .iter()
-        .filter(|(m, _, _)| m.job_id.to_string() == id)
+        .filter(|(m, _, _)| m.job_id.to_string() == soon)
         .map(|(_, _, d)| d.whole_seconds())
         .collect();
-    assert_eq!(delays.len(), 2, "{delays:?}");
-    assert!(delays[0] > 0 && delays[1] == 0, "{delays:?}");
+    assert!(delays.len() == 2 && delays[0] > 500 && delays[1] == 0, "{delays:?}");
     // Not scheduled any more, or not waiting: 409.
     let (status, err, _) = api.call(ALICE, "POST", &format!("/jobs/{id}/run"), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");

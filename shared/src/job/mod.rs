@@ -451,6 +451,20 @@ impl Job {
         Ok(())
     }
 
+    /// Parked: created `pending` for a start more than 15 minutes ahead ([`crate::queue::MAX_DELAY`],
+    /// the longest an SQS message can be delayed) and not sent to a queue yet. Such a job gets no
+    /// message at creation (it would only be received and re-delayed every 15 minutes until due);
+    /// it sits in the store's wake index and the sweeper sends its message once it is due within
+    /// 15 minutes ([`crate::sweep::Verdict::Wake`]). Sending it, running it now or cancelling it
+    /// ends the parking. A function of the stored job alone, so its index keys follow it.
+    pub fn is_parked(&self) -> bool {
+        self.status == JobStatus::Pending
+            && self.enqueued_at.is_none()
+            && self
+                .scheduled_for
+                .is_some_and(|at| at - self.created_at > crate::queue::MAX_DELAY)
+    }
+
     /// Waiting (`pending` or `queued`) for a start time later than its last change: scheduled,
     /// not yet due when it was written. It stays so until a worker takes it, it is cancelled or
     /// run now. A function of the stored job alone, so the `scheduled` counter (moved in the same
@@ -649,6 +663,26 @@ mod tests {
                 assert_eq!(from.can_become(to), legal.contains(&(from, to)), "{from} -> {to}");
             }
         }
+    }
+
+    #[test]
+    fn a_job_is_parked_while_unsent_and_due_more_than_15_minutes_after_its_creation() {
+        let at = |mins: i64| Job::new(archive(), 3, Some(t(mins * 60)), t(0)).unwrap();
+        assert!(
+            !Job::new(archive(), 3, None, t(0)).unwrap().is_parked(),
+            "not scheduled"
+        );
+        assert!(!at(15).is_parked(), "one delayed message reaches it");
+        assert!(at(16).is_parked());
+        let mut sent = at(60);
+        sent.mark_enqueued(t(2700));
+        assert!(!sent.is_parked(), "its message is sent");
+        let mut ran = at(60);
+        ran.run_now("alice", t(5)).unwrap();
+        assert!(!ran.is_parked(), "run now");
+        let mut cancelled = at(60);
+        cancelled.cancel(t(5)).unwrap();
+        assert!(!cancelled.is_parked(), "cancelled");
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl DynamoJobStore {
                 done.scanned += 1;
                 let job = job_from_item(item.clone())?;
                 let want = job_item(&job, self.shards)?;
-                if [STATUS_SHARD, STATUS_KIND_SHARD]
+                if [STATUS_SHARD, STATUS_KIND_SHARD, CREATED_SHARD]
                     .iter()
                     .all(|a| item.get(*a) == want.get(*a))
                 {
@@ -114,12 +114,14 @@ impl DynamoJobStore {
                     .table_name(&self.table)
                     .key(PK, s(job_pk(job.id)))
                     .key(SK, s("JOB"))
-                    .update_expression("SET #a = :a, #b = :b")
+                    .update_expression("SET #a = :a, #b = :b, #c = :c")
                     .condition_expression("version = :v")
                     .expression_attribute_names("#a", STATUS_SHARD)
                     .expression_attribute_names("#b", STATUS_KIND_SHARD)
+                    .expression_attribute_names("#c", CREATED_SHARD)
                     .expression_attribute_values(":a", want[STATUS_SHARD].clone())
                     .expression_attribute_values(":b", want[STATUS_KIND_SHARD].clone())
+                    .expression_attribute_values(":c", want[CREATED_SHARD].clone())
                     .expression_attribute_values(":v", AttributeValue::N(job.version.to_string()))
                     .send()
                     .await;
@@ -448,7 +450,7 @@ impl DynamoJobStore {
                     .filter(|k| !k.keys().is_empty());
                 if pending.is_some() && !tries.again().await {
                     return Err(Error::Contention(format!(
-                        "counters still unprocessed after {} BatchGetItem rounds",
+                        "keys still unprocessed after {} BatchGetItem rounds",
                         BATCH_GET.attempts
                     )));
                 }
@@ -549,6 +551,108 @@ impl DynamoJobStore {
     }
 }
 
+impl DynamoJobStore {
+    /// Everyone's jobs of every status in creation order: the page's keys merged from the
+    /// `STATUS_SHARDS` partitions of `by_created_shard`, then its jobs in one consistent
+    /// `BatchGetItem` (so they are as of now; a job deleted in between is left out).
+    async fn list_every_job(&self, order: Order, limit: usize, cursor: Option<&str>) -> Result<Page> {
+        let reader = KeyReader { store: self, order };
+        let parts = self.shards as usize;
+        let (keys, next) = shards::merge_items(&reader, order, parts, self.shards, &[], limit, cursor).await?;
+        let items = self
+            .batch_get_consistent(keys.iter().map(|k| key(job_pk(k.id), "JOB")).collect())
+            .await?;
+        let mut found: HashMap<JobId, Job> = items
+            .into_iter()
+            .map(|i| job_from_item(i).map(|j| (j.id, j)))
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            jobs: keys.iter().filter_map(|k| found.remove(&k.id)).collect(),
+            next,
+        })
+    }
+}
+
+/// A job as `by_created_shard` holds it: its id and `created_key`.
+#[derive(Clone, Debug)]
+struct CreatedKey {
+    id: JobId,
+    created_key: String,
+}
+
+impl shards::Listed for CreatedKey {
+    fn id(&self) -> JobId {
+        self.id
+    }
+    fn version(&self) -> u64 {
+        0
+    }
+    fn key(&self, _: Order) -> String {
+        self.created_key.clone()
+    }
+}
+
+/// Reads one shard of `by_created_shard`: keys only, in creation order.
+struct KeyReader<'a> {
+    store: &'a DynamoJobStore,
+    order: Order,
+}
+
+#[async_trait]
+impl PartitionReader for KeyReader<'_> {
+    type Start = Item;
+    type Item = CreatedKey;
+
+    async fn read(
+        &self,
+        partition: usize,
+        before: Option<&str>,
+        start: Option<Item>,
+        n: usize,
+    ) -> Result<(Vec<CreatedKey>, Option<Item>)> {
+        let mut q = self
+            .store
+            .client
+            .query()
+            .table_name(&self.store.table)
+            .index_name(BY_CREATED_SHARD)
+            .scan_index_forward(self.order.ascending)
+            .limit(n as i32)
+            .expression_attribute_names("#p", CREATED_SHARD)
+            .expression_attribute_values(":p", s(partition.to_string()))
+            .set_exclusive_start_key(start);
+        q = match before {
+            Some(c) => q
+                .key_condition_expression(if self.order.ascending {
+                    "#p = :p AND #c > :c"
+                } else {
+                    "#p = :p AND #c < :c"
+                })
+                .expression_attribute_names("#c", CREATED_KEY)
+                .expression_attribute_values(":c", s(c)),
+            None => q.key_condition_expression("#p = :p"),
+        };
+        let out = q.send().await.map_err(|e| Error::aws("Query", e))?;
+        let keys = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let created_key = string(item, CREATED_KEY).unwrap_or_default();
+                let id = created_key
+                    .rsplit_once('#')
+                    .and_then(|(_, id)| id.parse().ok())
+                    .ok_or_else(|| Error::Corrupt(format!("{BY_CREATED_SHARD}: created_key {created_key:?}")))?;
+                Ok(CreatedKey {
+                    id,
+                    created_key: created_key.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((keys, out.last_evaluated_key))
+    }
+}
+
 /// Reads one partition (one shard of one status) of a listing: a GSI query, newest first.
 struct IndexReader<'a> {
     store: &'a DynamoJobStore,
@@ -562,6 +666,7 @@ struct IndexReader<'a> {
 #[async_trait]
 impl PartitionReader for IndexReader<'_> {
     type Start = Item;
+    type Item = Job;
 
     async fn read(
         &self,
@@ -789,7 +894,51 @@ impl JobStore for DynamoJobStore {
         Ok(jobs)
     }
 
+    async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
+        // The soonest `limit` of each shard, merged: the soonest `limit` of all.
+        let bound = clock::format(until);
+        let reads = (0..self.shards).map(|shard| {
+            let bound = bound.clone();
+            async move {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(BY_WAKE)
+                    .key_condition_expression("#p = :p AND #w < :w")
+                    .expression_attribute_names("#p", WAKE_SHARD)
+                    .expression_attribute_names("#w", WAKE_KEY)
+                    .expression_attribute_values(":p", s(shard.to_string()))
+                    .expression_attribute_values(":w", s(bound))
+                    .limit(limit.clamp(1, 1000) as i32)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("Query", e))?;
+                out.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(job_from_item)
+                    .collect::<Result<Vec<_>>>()
+            }
+        });
+        let mut jobs: Vec<Job> = futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        jobs.sort_by_key(|j| (j.scheduled_for, j.id));
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+
     async fn list(&self, filter: &ListFilter, limit: usize, cursor: Option<&str>) -> Result<Page> {
+        if filter.statuses.is_empty()
+            && filter.kind.is_none()
+            && filter.scope == Scope::All
+            && filter.order.by == SortBy::Created
+        {
+            return self.list_every_job(filter.order, limit, cursor).await;
+        }
         let (parts, shards) = self.partitions(filter);
         let count = parts.len();
         // A status whose counter says 0 has nothing in any shard: its shards are not queried (a
@@ -958,6 +1107,13 @@ fn job_item(job: &Job, shards: u32) -> Result<Item> {
         STATUS_KIND_SHARD.into(),
         s(format!("{}#{}#{shard}", job.status, job.kind())),
     );
+    item.insert(CREATED_SHARD.into(), s(shard.to_string()));
+    if job.is_parked()
+        && let Some(at) = job.scheduled_for
+    {
+        item.insert(WAKE_SHARD.into(), s(shard.to_string()));
+        item.insert(WAKE_KEY.into(), s(wake_key(at, job.id)));
+    }
     item.insert(CREATED_KEY.into(), s(created_key(job)));
     item.insert(UPDATED_KEY.into(), s(SortBy::Updated.key(job)));
     item.insert(PRIORITY_KEY.into(), s(SortBy::Priority.key(job)));
@@ -969,6 +1125,11 @@ fn job_item(job: &Job, shards: u32) -> Result<Item> {
         );
     }
     Ok(item)
+}
+
+/// The sort key of a parked job in `by_wake`: `<scheduled_for>#<id>`.
+fn wake_key(at: OffsetDateTime, id: JobId) -> String {
+    format!("{}#{id}", clock::format(at))
 }
 
 /// The partition of a search term's lookup items.

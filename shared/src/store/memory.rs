@@ -83,6 +83,7 @@ struct MemoryReader {
 impl super::shards::PartitionReader for MemoryReader {
     /// The `created_key` of the last job read (DynamoDB: `LastEvaluatedKey`).
     type Start = String;
+    type Item = Job;
 
     async fn read(
         &self,
@@ -353,6 +354,17 @@ impl JobStore for MemoryJobStore {
             .filter(|j| j.status == status && j.created_at < before)
             .collect();
         jobs.sort_by_key(sort_key);
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+
+    async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
+        let mut jobs: Vec<Job> = self
+            .all()
+            .into_iter()
+            .filter(|j| j.is_parked() && j.scheduled_for.is_some_and(|at| at < until))
+            .collect();
+        jobs.sort_by_key(|j| (j.scheduled_for, j.id));
         jobs.truncate(limit);
         Ok(jobs)
     }

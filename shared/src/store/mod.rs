@@ -174,6 +174,10 @@ pub trait JobStore: Send + Sync {
     /// Jobs in `status` created before `before`, oldest first, at most `limit`, from the status
     /// index (never a scan): what the sweeper looks at.
     async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>>;
+
+    /// Parked jobs ([`Job::is_parked`]) due before `until`, soonest first, at most `limit`, from
+    /// the wake index (never a scan): what the sweeper sends.
+    async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>>;
 }
 
 /// A client's `Idempotency-Key` with a fingerprint of the request it came with.

@@ -199,11 +199,35 @@ impl Cursor {
     }
 }
 
+/// What a partition of a listing yields: whole jobs, or only their keys (an index that projects
+/// keys only, whose page is then read by key).
+pub trait Listed: Clone + Send {
+    fn id(&self) -> JobId;
+    /// Of two copies of one job (read before and after a change), the higher is newer.
+    fn version(&self) -> u64;
+    /// Its key in `order`.
+    fn key(&self, order: Order) -> String;
+}
+
+impl Listed for Job {
+    fn id(&self) -> JobId {
+        self.id
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn key(&self, order: Order) -> String {
+        order.key(self)
+    }
+}
+
 /// Reads one partition of a listing: the jobs of one status (and kind) in one shard.
 #[async_trait]
 pub trait PartitionReader: Sync {
     /// Where a read goes on (DynamoDB's `LastEvaluatedKey`).
     type Start: Send;
+    /// What a read yields: [`Job`]s, or keys.
+    type Item: Listed;
 
     /// Up to `n` jobs of partition `partition` in the listing's order (newest first by
     /// `created_key` unless the reader was made for another [`Order`]), past `before` in that
@@ -215,11 +239,11 @@ pub trait PartitionReader: Sync {
         before: Option<&str>,
         start: Option<Self::Start>,
         n: usize,
-    ) -> Result<(Vec<Job>, Option<Self::Start>)>;
+    ) -> Result<(Vec<Self::Item>, Option<Self::Start>)>;
 }
 
-struct Partition<S> {
-    jobs: Vec<Job>,
+struct Partition<S, T> {
+    jobs: Vec<T>,
     start: Option<S>,
     more: bool,
     batch: usize,
@@ -229,7 +253,7 @@ struct Partition<S> {
 /// each status (partition `i` is status `i / shards`, shard `i % shards`; 1 for an unsharded index).
 /// Partitions flagged in `empty` (known to hold nothing, e.g. a status whose counter is 0) are
 /// not read.
-pub async fn merge<R: PartitionReader>(
+pub async fn merge<R: PartitionReader<Item = Job>>(
     reader: &R,
     partitions: usize,
     shards: u32,
@@ -242,7 +266,7 @@ pub async fn merge<R: PartitionReader>(
 
 /// [`merge`] in any [`Order`]: `reader` reads its partitions in that order (a GSI whose sort key
 /// is the order's key, queried forward or backward).
-pub async fn merge_in<R: PartitionReader>(
+pub async fn merge_in<R: PartitionReader<Item = Job>>(
     reader: &R,
     order: Order,
     partitions: usize,
@@ -251,12 +275,26 @@ pub async fn merge_in<R: PartitionReader>(
     limit: usize,
     cursor: Option<&str>,
 ) -> Result<Page> {
+    let (jobs, next) = merge_items(reader, order, partitions, shards, empty, limit, cursor).await?;
+    Ok(Page { jobs, next })
+}
+
+/// [`merge_in`] of a reader of any [`Listed`] items: the page's items in order, and its cursor.
+pub async fn merge_items<R: PartitionReader>(
+    reader: &R,
+    order: Order,
+    partitions: usize,
+    shards: u32,
+    empty: &[bool],
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<(Vec<R::Item>, Option<String>)> {
     let limit = limit.clamp(1, 500);
     let cursor = cursor.map(Cursor::decode).transpose()?;
     let before = cursor.as_ref().map(|c| c.boundary.clone());
     // About twice a shard's share of a page first: most pages need one round.
     let first = ((limit + 1).div_ceil(shards.max(1) as usize) * 2).max(4).min(limit + 1);
-    let mut parts: Vec<Partition<R::Start>> = (0..partitions)
+    let mut parts: Vec<Partition<R::Start, R::Item>> = (0..partitions)
         .map(|i| Partition {
             jobs: Vec::new(),
             start: None,
@@ -282,7 +320,7 @@ pub async fn merge_in<R: PartitionReader>(
         // The (limit+1)-th job read so far in the page's order: a partition whose last read job
         // comes after it cannot hold one of the page's jobs (or the one that says there is a
         // next page).
-        let mut keys: Vec<String> = parts.iter().flat_map(|p| p.jobs.iter().map(|j| order.key(j))).collect();
+        let mut keys: Vec<String> = parts.iter().flat_map(|p| p.jobs.iter().map(|j| j.key(order))).collect();
         keys.sort_unstable_by(serve_order);
         let cut = keys.get(limit).cloned();
         want = (0..partitions)
@@ -290,7 +328,7 @@ pub async fn merge_in<R: PartitionReader>(
                 let p = &parts[i];
                 p.more
                     && match (&cut, p.jobs.last()) {
-                        (Some(cut), Some(last)) => order.before(&order.key(last), cut),
+                        (Some(cut), Some(last)) => order.before(&last.key(order), cut),
                         _ => true,
                     }
             })
@@ -299,14 +337,14 @@ pub async fn merge_in<R: PartitionReader>(
     let more_unread = parts.iter().any(|p| p.more);
     // A job that changed between two reads is in two partitions (another status, or another
     // `updated_key`): keep its newer version.
-    let mut newest: std::collections::HashMap<JobId, &Job> = std::collections::HashMap::new();
+    let mut newest: std::collections::HashMap<JobId, &R::Item> = std::collections::HashMap::new();
     for j in parts.iter().flat_map(|p| p.jobs.iter()) {
-        let e = newest.entry(j.id).or_insert(j);
-        if j.version > e.version {
+        let e = newest.entry(j.id()).or_insert(j);
+        if j.version() > e.version() {
             *e = j;
         }
     }
-    let mut jobs: Vec<(String, Job)> = newest.into_values().map(|j| (order.key(j), j.clone())).collect();
+    let mut jobs: Vec<(String, R::Item)> = newest.into_values().map(|j| (j.key(order), j.clone())).collect();
     jobs.sort_by(|(ka, _), (kb, _)| serve_order(ka, kb));
     let more = more_unread || jobs.len() > limit;
     jobs.truncate(limit);
@@ -316,17 +354,14 @@ pub async fn merge_in<R: PartitionReader>(
                 boundary: boundary.clone(),
                 done: parts
                     .iter()
-                    .map(|p| !p.more && p.jobs.iter().all(|j| !order.before(boundary, &order.key(j))))
+                    .map(|p| !p.more && p.jobs.iter().all(|j| !order.before(boundary, &j.key(order))))
                     .collect(),
             }
             .encode(),
         ),
         _ => None,
     };
-    Ok(Page {
-        jobs: jobs.into_iter().map(|(_, j)| j).collect(),
-        next,
-    })
+    Ok((jobs.into_iter().map(|(_, j)| j).collect(), next))
 }
 
 #[cfg(test)]
@@ -488,6 +523,7 @@ mod tests {
     #[async_trait]
     impl PartitionReader for Counting {
         type Start = usize;
+        type Item = Job;
         async fn read(
             &self,
             partition: usize,

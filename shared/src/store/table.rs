@@ -1,4 +1,4 @@
-//! The layout of the jobs table: one table, several item types, four sparse GSIs.
+//! The layout of the jobs table: one table, several item types, eight sparse GSIs.
 //!
 //! | item            | pk                     | sk       | notes                                   |
 //! |-----------------|------------------------|----------|-----------------------------------------|
@@ -20,6 +20,12 @@
 //! (sk `priority_key` = `<priority>#<created_at>#<id>`) share `status_shard` as their pk: the
 //! listings sorted by last change or by priority (a kind or owner filter is a filter expression
 //! on them).
+//! `by_created_shard` (pk `created_shard` = `<shard>`, sk `created_key`, keys only) holds every job
+//! once, whatever its status: the listing of every status reads its `STATUS_SHARDS` partitions and
+//! then the page's jobs by key. A job's keys there never change, so status changes do not write it.
+//! `by_wake` (pk `wake_shard` = `<shard>`, sk `wake_key` = `<scheduled_for>#<id>`) holds only the
+//! parked jobs (due more than 15 minutes after creation, no message yet): the sweeper's
+//! [`super::JobStore::due_to_wake`] reads it soonest first.
 //! `FIND#<term>` / `<created_key>` items (`job_id`) are the search's lookups, written in the job's
 //! creating transaction ([`super::find_terms`]).
 //! `by_owner_status` (pk `<owner>#<status>`) and `by_owner_status_kind` (pk
@@ -35,6 +41,14 @@ pub const CREATED_KEY: &str = "created_key";
 pub const UPDATED_KEY: &str = "updated_key";
 /// `<priority>#<created_at>#<id>`: the sort key of `by_status_shard_priority`.
 pub const PRIORITY_KEY: &str = "priority_key";
+/// `<shard>`: the job's shard, for `by_created_shard` (every job, keys only, sk `created_key`).
+pub const CREATED_SHARD: &str = "created_shard";
+pub const BY_CREATED_SHARD: &str = "by_created_shard";
+/// `<shard>` and `<scheduled_for>#<id>` of a parked job ([`crate::job::Job::is_parked`]), for
+/// `by_wake`: what the sweeper sends once it is due within 15 minutes.
+pub const WAKE_SHARD: &str = "wake_shard";
+pub const WAKE_KEY: &str = "wake_key";
+pub const BY_WAKE: &str = "by_wake";
 pub const BY_STATUS_SHARD_UPDATED: &str = "by_status_shard_updated";
 pub const BY_STATUS_SHARD_PRIORITY: &str = "by_status_shard_priority";
 pub const TTL: &str = "expires_at";

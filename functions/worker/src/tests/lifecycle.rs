@@ -210,7 +210,7 @@ async fn a_priority_5_job_starts_before_a_priority_1_backlog_drains() {
 }
 
 #[tokio::test]
-async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
+async fn scheduled_jobs_wait_in_sqs_within_15_minutes_and_are_parked_beyond() {
     let h = harness();
     let runner = Scripted::new(0, ok);
     let worker = h.worker(runner.clone(), Duration::seconds(60));
@@ -225,9 +225,15 @@ async fn scheduled_jobs_wait_in_sqs_and_are_re_delayed_beyond_15_minutes() {
     let soon_job = h.jobs.submit(&OPS, submit(soon), None).await.unwrap().0;
     let later_job = h.jobs.submit(&OPS, submit(later), None).await.unwrap().0;
     let sent = h.queue.sent.lock().unwrap().clone();
-    assert_eq!(sent[1].2, MAX_DELAY, "SQS delays at most 15 minutes");
+    assert_eq!(
+        sent.iter().map(|(m, _, _)| m.job_id).collect::<Vec<_>>(),
+        [soon_job.id],
+        "due in 2 h: parked, no message (SQS delays at most 15 minutes; the sweeper sends it)"
+    );
+    assert!(h.job(later_job.id).await.is_parked());
 
-    // A delivery that arrives early (SQS's 15-minute cap) re-delays the message and does no work.
+    // A delivery that arrives early (a message sent before the job was due within SQS's
+    // 15-minute cap) re-delays the message and does no work.
     worker.handle_record(delivery(later_job.id, 1)).await.unwrap();
     assert_eq!(runner.calls(), 0);
     assert_eq!(h.job(later_job.id).await.status, JobStatus::Pending);

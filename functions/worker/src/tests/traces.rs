@@ -102,8 +102,9 @@ async fn a_jobs_log_lines_carry_the_trace_of_the_request_that_submitted_it() {
 async fn what_the_worker_sends_on_carries_the_records_trace() {
     let h = harness();
     let worker = h.worker(Scripted::new(0, ok), Duration::seconds(60));
-    // A job scheduled beyond SQS's 15 minutes is re-delayed by the worker: the new message
-    // goes on in the trace of the record that brought the job.
+    // A job scheduled beyond SQS's 15 minutes is parked (no message at creation); a delivery
+    // of it that comes early is re-delayed by the worker: the new message goes on in the trace
+    // of the record that brought the job.
     let later = NewJob {
         kind: "archive".into(),
         payload: json!({"asset_id": "a", "source": "s3://bucket/key"}),
@@ -118,8 +119,8 @@ async fn what_the_worker_sends_on_carries_the_records_trace() {
     worker.handle_record(record).await.unwrap();
     assert_eq!(
         h.queue.traces_of(job.id),
-        vec![None, Some(TRACE.to_string())],
-        "the submission (no trace), then the re-delay in the record's trace"
+        vec![Some(TRACE.to_string())],
+        "the re-delay, in the record's trace"
     );
 
     // An image job's parts are sent in the trace of its first delivery.
