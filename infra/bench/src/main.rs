@@ -435,147 +435,25 @@ async fn main() {
             auth: api::auth::AuthConfig::off(),
         });
         let mw = make_worker(metered);
-        let sink: Arc<dyn shared::metrics::Sink> = Arc::new(DevNull(std::sync::Mutex::new(
-            std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap(),
-        )));
         const ROUNDS: usize = 4;
-        // (metrics, tracing)
-        const CONFIGS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
         let per_round = (n / ROUNDS).max(10);
-        #[derive(Default)]
-        struct Figures {
-            post: Vec<Sample>,
-            work: Vec<Sample>,
-            post_cpu: Duration,
-            work_cpu: Duration,
-            jobs: usize,
-            emf_lines: u64,
-            log_bytes: u64,
-        }
-        let mut figures: Vec<Figures> = CONFIGS.iter().map(|_| Figures::default()).collect();
-        for _ in 0..ROUNDS {
-            for (c, &(metrics_on, tracing_on)) in CONFIGS.iter().enumerate() {
-                shared::metrics::set_enabled(metrics_on);
-                tracing_switch
-                    .reload(tracing_subscriber::EnvFilter::new(if tracing_on {
-                        "info"
-                    } else {
-                        "off"
-                    }))
-                    .unwrap();
-                let logged = log_bytes.load(Ordering::Relaxed);
-                let counted = Arc::new(Counting(sink.clone(), AtomicU64::new(0)));
-                let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
-                let cpu = cpu_time();
-                let (samples, _) = run(per_round, concurrency, |_| {
-                    let app = mapp.clone();
-                    let body = create_body.clone();
-                    let ids = ids.clone();
-                    let rec = Arc::new(shared::metrics::Recorder::new("Bench", counted.clone()));
-                    shared::metrics::scoped(
-                        rec,
-                        shared::metrics::invocation(async move {
-                            let req = Request::post("/jobs")
-                                .header("content-type", "application/json")
-                                .body(Body::from(body))
-                                .unwrap();
-                            let resp = app.oneshot(req).await.unwrap();
-                            assert_eq!(resp.status(), 201);
-                            let job: Value =
-                                serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-                            ids.lock()
-                                .unwrap()
-                                .push(job["id"].as_str().unwrap().parse::<shared::job::JobId>().unwrap());
-                        }),
-                    )
-                })
-                .await;
-                let f = &mut figures[c];
-                f.post_cpu += cpu_time() - cpu;
-                f.post.extend(samples);
-                let ids: Vec<_> = ids.lock().unwrap().clone();
-                f.jobs += ids.len();
-                let batches: Vec<Vec<shared::job::JobId>> = ids.chunks(10).map(|c| c.to_vec()).collect();
-                let cpu = cpu_time();
-                let (samples, _) = run(batches.len(), concurrency, |i| {
-                    let w = mw.clone();
-                    let event = sqs_event(i, &batches[i]);
-                    let rec = Arc::new(shared::metrics::Recorder::new("Bench", counted.clone()));
-                    shared::metrics::scoped(
-                        rec,
-                        shared::metrics::invocation(async move {
-                            let out = w.handle(event).await.unwrap();
-                            assert!(out.batch_item_failures.is_empty());
-                        }),
-                    )
-                })
-                .await;
-                f.work_cpu += cpu_time() - cpu;
-                f.work.extend(samples);
-                f.emf_lines += counted.1.load(Ordering::Relaxed);
-                f.log_bytes += log_bytes.load(Ordering::Relaxed) - logged;
-            }
-        }
-        shared::metrics::set_enabled(true);
-        tracing_switch
-            .reload(tracing_subscriber::EnvFilter::new("off"))
-            .unwrap();
-        for (f, &(metrics_on, tracing_on)) in figures.iter().zip(CONFIGS.iter()) {
-            assert_eq!(
-                f.emf_lines > 0,
-                metrics_on,
-                "metrics {metrics_on}: {} EMF lines",
-                f.emf_lines
-            );
-            assert_eq!(
-                f.log_bytes > 0,
-                tracing_on,
-                "tracing {tracing_on}: {} log bytes",
-                f.log_bytes
-            );
-        }
-        let p50 = |v: &[Sample]| {
-            let mut d: Vec<Duration> = v.iter().map(|s| s.total).collect();
-            d.sort();
-            pct(&d, 0.5)
-        };
-        let mean = |v: &[Sample]| v.iter().map(|s| s.total.as_secs_f64()).sum::<f64>() / v.len() as f64 * 1000.0;
-        let base = &figures[0];
-        println!(
-            "\nmetrics and tracing overhead (same run, {ROUNDS} alternating rounds of 4 configurations, {} jobs each; \
-             ratios against both off; CPU = this process's user+system time per request or batch, \
-             the emulators excluded):",
-            base.jobs
+        let switch = (&tracing_switch, &log_bytes);
+        let figures = overhead_rounds(&mapp, &mw, &create_body, (ROUNDS, per_round, concurrency), switch).await;
+        print_overhead(
+            &format!(
+                "\nmetrics and tracing overhead (same run, {ROUNDS} alternating rounds of 4 configurations, {} jobs each; \
+                 ratios against both off; CPU = this process's user+system time per request or batch, \
+                 the emulators excluded):",
+                figures[0].jobs
+            ),
+            &figures,
         );
-        for (f, &(metrics_on, tracing_on)) in figures.iter().zip(CONFIGS.iter()) {
-            let name = match (metrics_on, tracing_on) {
-                (false, false) => "both off",
-                (true, false) => "metrics on",
-                (false, true) => "tracing on",
-                (true, true) => "metrics + tracing on",
-            };
-            let cpu_ms = |cpu: Duration, n: usize| cpu.as_secs_f64() * 1000.0 / n as f64;
-            let ratio = |a: f64, b: f64| a / b;
-            println!(
-                "{name:<22} POST /jobs: p50 {:>7.2} ms ({:.3}x) mean {:>7.2} ms ({:.3}x) CPU {:>6.3} ms ({:.3}x) | \
-                 worker batch of 10: p50 {:>8.2} ms ({:.3}x) mean {:>8.2} ms ({:.3}x) CPU {:>6.3} ms ({:.3}x) | \
-                 {} EMF lines, {} KB of logs",
-                p50(&f.post),
-                ratio(p50(&f.post), p50(&base.post)),
-                mean(&f.post),
-                ratio(mean(&f.post), mean(&base.post)),
-                cpu_ms(f.post_cpu, f.post.len()),
-                ratio(cpu_ms(f.post_cpu, f.post.len()), cpu_ms(base.post_cpu, base.post.len())),
-                p50(&f.work),
-                ratio(p50(&f.work), p50(&base.work)),
-                mean(&f.work),
-                ratio(mean(&f.work), mean(&base.work)),
-                cpu_ms(f.work_cpu, f.work.len()),
-                ratio(cpu_ms(f.work_cpu, f.work.len()), cpu_ms(base.work_cpu, base.work.len())),
-                f.emf_lines,
-                f.log_bytes / 1024,
-            );
-        }
+        #[cfg(feature = "memory-twins")]
+        instrumentation_alone(&figures, &files_again, &bucket, concurrency, switch).await;
+        #[cfg(not(feature = "memory-twins"))]
+        println!(
+            "(the instrumentation alone is measured when built with --features memory-twins, as infra/bench/handlers does)"
+        );
     }
 
     let api_url = std::env::var("API_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into());
@@ -671,4 +549,250 @@ async fn machine_client(state_dir: &std::path::Path) -> (reqwest::Client, String
         .unwrap_or_else(|| panic!("GET /me: {me}"))
         .to_string();
     (http, owner)
+}
+
+/// What one configuration of the overhead rounds measured.
+#[derive(Default)]
+struct Figures {
+    post: Vec<Sample>,
+    work: Vec<Sample>,
+    post_cpu: Duration,
+    work_cpu: Duration,
+    jobs: usize,
+    emf_lines: u64,
+    log_bytes: u64,
+}
+
+/// (metrics, tracing): the configurations of the overhead rounds, both off first.
+const CONFIGS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
+
+/// `rounds` alternating rounds of the 4 [`CONFIGS`], each `per_round` POSTs through `mapp`, then
+/// the jobs they made in batches of 10 through `mw`; each request or batch an invocation whose EMF
+/// lines are written (to /dev/null) at its end. Metrics and logs are left on and `off` after.
+async fn overhead_rounds(
+    mapp: &axum::Router,
+    mw: &Arc<worker::handler::Worker>,
+    create_body: &str,
+    (rounds, per_round, concurrency): (usize, usize, usize),
+    (tracing_switch, log_bytes): (&TracingSwitch, &Arc<AtomicU64>),
+) -> Vec<Figures> {
+    let sink: Arc<dyn shared::metrics::Sink> = Arc::new(DevNull(std::sync::Mutex::new(
+        std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap(),
+    )));
+    let mut figures: Vec<Figures> = CONFIGS.iter().map(|_| Figures::default()).collect();
+    for _ in 0..rounds {
+        for (c, &(metrics_on, tracing_on)) in CONFIGS.iter().enumerate() {
+            shared::metrics::set_enabled(metrics_on);
+            tracing_switch
+                .reload(tracing_subscriber::EnvFilter::new(if tracing_on {
+                    "info"
+                } else {
+                    "off"
+                }))
+                .unwrap();
+            let logged = log_bytes.load(Ordering::Relaxed);
+            let counted = Arc::new(Counting(sink.clone(), AtomicU64::new(0)));
+            let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let cpu = cpu_time();
+            let (samples, _) = run(per_round, concurrency, |_| {
+                let app = mapp.clone();
+                let body = create_body.to_string();
+                let ids = ids.clone();
+                let rec = Arc::new(shared::metrics::Recorder::new("Bench", counted.clone()));
+                shared::metrics::scoped(
+                    rec,
+                    shared::metrics::invocation(async move {
+                        let req = Request::post("/jobs")
+                            .header("content-type", "application/json")
+                            .body(Body::from(body))
+                            .unwrap();
+                        let resp = app.oneshot(req).await.unwrap();
+                        assert_eq!(resp.status(), 201);
+                        let job: Value =
+                            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+                        ids.lock()
+                            .unwrap()
+                            .push(job["id"].as_str().unwrap().parse::<shared::job::JobId>().unwrap());
+                    }),
+                )
+            })
+            .await;
+            let f = &mut figures[c];
+            f.post_cpu += cpu_time() - cpu;
+            f.post.extend(samples);
+            let ids: Vec<_> = ids.lock().unwrap().clone();
+            f.jobs += ids.len();
+            let batches: Vec<Vec<shared::job::JobId>> = ids.chunks(10).map(|c| c.to_vec()).collect();
+            let cpu = cpu_time();
+            let (samples, _) = run(batches.len(), concurrency, |i| {
+                let w = mw.clone();
+                let event = sqs_event(i, &batches[i]);
+                let rec = Arc::new(shared::metrics::Recorder::new("Bench", counted.clone()));
+                shared::metrics::scoped(
+                    rec,
+                    shared::metrics::invocation(async move {
+                        let out = w.handle(event).await.unwrap();
+                        assert!(out.batch_item_failures.is_empty());
+                    }),
+                )
+            })
+            .await;
+            f.work_cpu += cpu_time() - cpu;
+            f.work.extend(samples);
+            f.emf_lines += counted.1.load(Ordering::Relaxed);
+            f.log_bytes += log_bytes.load(Ordering::Relaxed) - logged;
+        }
+    }
+    shared::metrics::set_enabled(true);
+    tracing_switch
+        .reload(tracing_subscriber::EnvFilter::new("off"))
+        .unwrap();
+    for (f, &(metrics_on, tracing_on)) in figures.iter().zip(CONFIGS.iter()) {
+        assert_eq!(
+            f.emf_lines > 0,
+            metrics_on,
+            "metrics {metrics_on}: {} EMF lines",
+            f.emf_lines
+        );
+        assert_eq!(
+            f.log_bytes > 0,
+            tracing_on,
+            "tracing {tracing_on}: {} log bytes",
+            f.log_bytes
+        );
+    }
+    figures
+}
+
+/// The overhead rounds' table: each configuration's p50, mean and CPU per POST and per worker
+/// batch, and its ratio against both off.
+fn print_overhead(title: &str, figures: &[Figures]) {
+    let p50 = |v: &[Sample]| {
+        let mut d: Vec<Duration> = v.iter().map(|s| s.total).collect();
+        d.sort();
+        pct(&d, 0.5)
+    };
+    let mean = |v: &[Sample]| v.iter().map(|s| s.total.as_secs_f64()).sum::<f64>() / v.len() as f64 * 1000.0;
+    let base = &figures[0];
+    println!("{title}");
+    for (f, &(metrics_on, tracing_on)) in figures.iter().zip(CONFIGS.iter()) {
+        let name = match (metrics_on, tracing_on) {
+            (false, false) => "both off",
+            (true, false) => "metrics on",
+            (false, true) => "tracing on",
+            (true, true) => "metrics + tracing on",
+        };
+        let cpu_ms = |cpu: Duration, n: usize| cpu.as_secs_f64() * 1000.0 / n as f64;
+        let ratio = |a: f64, b: f64| a / b;
+        println!(
+            "{name:<22} POST /jobs: p50 {:>7.2} ms ({:.3}x) mean {:>7.2} ms ({:.3}x) CPU {:>6.3} ms ({:.3}x) | \
+                 worker batch of 10: p50 {:>8.2} ms ({:.3}x) mean {:>8.2} ms ({:.3}x) CPU {:>6.3} ms ({:.3}x) | \
+                 {} EMF lines, {} KB of logs",
+            p50(&f.post),
+            ratio(p50(&f.post), p50(&base.post)),
+            mean(&f.post),
+            ratio(mean(&f.post), mean(&base.post)),
+            cpu_ms(f.post_cpu, f.post.len()),
+            ratio(cpu_ms(f.post_cpu, f.post.len()), cpu_ms(base.post_cpu, base.post.len())),
+            p50(&f.work),
+            ratio(p50(&f.work), p50(&base.work)),
+            mean(&f.work),
+            ratio(mean(&f.work), mean(&base.work)),
+            cpu_ms(f.work_cpu, f.work.len()),
+            ratio(cpu_ms(f.work_cpu, f.work.len()), cpu_ms(base.work_cpu, base.work.len())),
+            f.emf_lines,
+            f.log_bytes / 1024,
+        );
+    }
+}
+
+/// The instrumentation alone: the same rounds over the in-memory twins of the store, the queue
+/// and S3 (no emulator, no network), so this process's CPU is all there is and the difference
+/// between a configuration and both off is the cost of recording and writing the EMF lines and
+/// the log lines themselves, measured over many more requests than the emulators allow. That
+/// cost is then put against the CPU of one request or batch of the real path above (both off),
+/// measured in the same run.
+#[cfg(feature = "memory-twins")]
+async fn instrumentation_alone(
+    real: &[Figures],
+    files: &api::files::Files,
+    bucket: &str,
+    concurrency: usize,
+    switch: (&TracingSwitch, &Arc<AtomicU64>),
+) {
+    use shared::store::memory::{
+        MemoryJobStore, MemoryMailer, MemoryObjects, MemoryPartStore, MemoryPublisher, MemoryQueue,
+    };
+    let store = shared::metrics::Metered::wrap(Arc::new(MemoryJobStore::new()));
+    let queue = Arc::new(MemoryQueue::new());
+    let objects = Arc::new(MemoryObjects::new());
+    objects.put(bucket, "media/bench.bin", vec![0u8; 64 * 1024]);
+    let app = api::app::router(api::app::AppState {
+        jobs: Jobs::new(store.clone(), queue.clone(), time::Duration::seconds(90)),
+        files: files.clone(),
+        parts: Arc::new(MemoryPartStore::new()),
+        auth: api::auth::AuthConfig::off(),
+    });
+    let worker = Arc::new(worker::handler::Worker {
+        store: store.clone(),
+        queue: queue.clone(),
+        runner: Arc::new(worker::handler::Processors {
+            archive: worker::archive::Archiver::new(objects.clone()),
+            email: worker::email::Emailer::new(Arc::new(MemoryMailer::new("jobs@example.com"))),
+            notify: worker::notification::Notifier::new(Arc::new(MemoryPublisher::new(
+                "arn:aws:sns:us-east-1:000000000000:unused",
+            ))),
+            report: worker::report::Reporter {
+                store: store.clone(),
+                objects,
+                bucket: "unused".into(),
+                link_ttl: std::time::Duration::from_secs(3600),
+                max_jobs: worker::report::REPORT_MAX_JOBS,
+            },
+        }),
+        images: Arc::new(worker::image::ImageJobs::new(
+            store,
+            Arc::new(MemoryPartStore::new()),
+            queue,
+            worker::image::fetch::Fetcher::new(Default::default()).expect("HTTP client"),
+        )),
+        lease: time::Duration::seconds(90),
+        max_receives: 3,
+    });
+    let body = json!({"kind": "archive", "priority": 3, "payload": {"asset_id": "bench", "source": format!("s3://{bucket}/media/bench.bin")}}).to_string();
+    const ROUNDS: usize = 8;
+    const PER_ROUND: usize = 1_000;
+    let twins = overhead_rounds(&app, &worker, &body, (ROUNDS, PER_ROUND, concurrency), switch).await;
+    print_overhead(
+        &format!(
+            "\nthe same over the in-memory twins (store, queue, S3: this process's work only), {ROUNDS} alternating rounds, {} jobs each:",
+            twins[0].jobs
+        ),
+        &twins,
+    );
+    let per = |cpu: Duration, n: usize| cpu.as_secs_f64() * 1000.0 / n as f64;
+    let (real_post, real_work) = (
+        per(real[0].post_cpu, real[0].post.len()),
+        per(real[0].work_cpu, real[0].work.len()),
+    );
+    println!(
+        "\nthe instrumentation's own CPU (in-memory configuration minus in-memory both off), against the real path's CPU with both off \
+         ({real_post:.3} ms a POST, {real_work:.3} ms a batch of 10, same run):"
+    );
+    for (f, &(metrics_on, tracing_on)) in twins.iter().zip(CONFIGS.iter()).skip(1) {
+        let name = match (metrics_on, tracing_on) {
+            (true, false) => "metrics on",
+            (false, true) => "tracing on",
+            _ => "metrics + tracing on",
+        };
+        let post = per(f.post_cpu, f.post.len()) - per(twins[0].post_cpu, twins[0].post.len());
+        let work = per(f.work_cpu, f.work.len()) - per(twins[0].work_cpu, twins[0].work.len());
+        println!(
+            "{name:<22} POST /jobs: +{:.1} us = **{:+.2} %** of a real POST | worker batch of 10: +{:.1} us = **{:+.2} %** of a real batch",
+            post * 1000.0,
+            100.0 * post / real_post,
+            work * 1000.0,
+            100.0 * work / real_work,
+        );
+    }
 }
