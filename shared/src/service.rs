@@ -1,9 +1,12 @@
 //! Job operations that touch both storage and the queue, shared by the api and worker.
 //!
 //! Ordering rules that keep "no job left pending forever" true:
-//! - submit: write `pending`, enqueue, then note `enqueued_at` (the job stays `pending` until a
-//!   worker takes it); if enqueueing fails the job is removed again and the caller gets the error
-//!   (a 5xx), so nothing waits for a message that never comes.
+//! - submit: write `pending` with `enqueued_at` already noted, then enqueue (the job stays
+//!   `pending` until a worker takes it); if enqueueing fails the job is removed again and the
+//!   caller gets the error (a 5xx), so nothing waits for a message that never comes. If the
+//!   function dies between the write and the send, the job waits as a sent one and the sweeper
+//!   sends it again after the `queued` bound. A job due more than 15 minutes ahead is parked
+//!   instead: no message until the sweeper sends it.
 //! - retry: mark `queued`, enqueue; if enqueueing fails the job is put back to `failed` with the
 //!   reason (a compensating write, the only `queued -> failed` move).
 
@@ -227,9 +230,16 @@ impl Jobs {
         Ok(Some(key))
     }
 
-    async fn store_and_enqueue(&self, job: Job, idempotency: Option<IdempotencyKey>) -> Result<(Job, bool)> {
+    async fn store_and_enqueue(&self, mut job: Job, idempotency: Option<IdempotencyKey>) -> Result<(Job, bool)> {
         let now = job.created_at;
         let charges = self.quotas.charges(&job, now)?;
+        if !job.is_parked() {
+            // Noted in the creating write, before the send: one job write fewer per job (it was a
+            // second write after the send, with every index of the job). A failed send removes
+            // the job below; a crash in between leaves a job that looks sent, which the sweeper
+            // sends again after the `queued` bound.
+            job.mark_enqueued(now);
+        }
         let job = match self.store.create(&job, idempotency.as_ref(), &charges).await? {
             Created::Existing(existing) => return Ok((existing, false)),
             Created::New(job) => job,
@@ -247,10 +257,9 @@ impl Jobs {
             }
             return Err(e);
         }
-        let sent = self.mark_enqueued(&job).await?;
         // In the request's span: the line that ties the job id to the API request's trace id.
         tracing::info!(job_id = %job.id, kind = %job.kind(), priority = job.priority, "job created and enqueued");
-        Ok((sent, true))
+        Ok((job, true))
     }
 
     /// Notes that a `pending` job's message is sent: it stays `pending` (no transition) until a

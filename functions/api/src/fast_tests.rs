@@ -183,6 +183,22 @@ async fn bad_input_is_a_400_naming_the_field_and_creates_nothing() {
     assert!(api.store.all().is_empty());
 }
 
+/// A job is written once when created: `pending` with its message already noted (`enqueued_at`),
+/// then sent; no second write after the send (it cost a job write with every index).
+#[tokio::test]
+async fn a_created_job_is_written_once_with_its_message_noted_and_then_sent() {
+    let api = api();
+    let (status, job) = api.call("POST", "/jobs", Some(archive(3))).await;
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let id: shared::job::JobId = job["id"].as_str().unwrap().parse().unwrap();
+    let stored = api.store.get(id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 0, "one write: the creation");
+    assert_eq!(stored.enqueued_at, Some(stored.created_at));
+    assert_eq!(stored.status, JobStatus::Pending);
+    let sent = api.queue.sent.lock().unwrap().clone();
+    assert_eq!(sent.iter().filter(|(m, _, _)| m.job_id == id).count(), 1);
+}
+
 #[tokio::test]
 async fn a_queue_outage_is_a_5xx_and_leaves_no_job_behind() {
     let api = api();
