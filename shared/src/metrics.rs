@@ -608,8 +608,13 @@ impl JobStore for Metered {
         self.0.oldest(status, before, limit).await
     }
 
-    async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
-        self.0.due_to_wake(until, limit).await
+    async fn due_to_wake(
+        &self,
+        after: Option<(OffsetDateTime, JobId)>,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        self.0.due_to_wake(after, until, limit).await
     }
 }
 

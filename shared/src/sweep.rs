@@ -25,7 +25,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::job::{Job, JobStatus};
+use crate::job::{Job, JobId, JobStatus};
 use crate::metrics;
 use crate::queue::{JobQueue, MAX_DELAY};
 use crate::store::JobStore;
@@ -34,6 +34,11 @@ use crate::store::JobStore;
 pub const MAX_RESENDS: u32 = 3;
 /// Jobs looked at per status in one sweep (oldest first).
 pub const SWEEP_PAGE: usize = 500;
+/// Parked jobs sent at once (each a send and a write).
+pub const WAKE_AT_ONCE: usize = 16;
+/// Pages of parked jobs ([`SWEEP_PAGE`] each) one sweep sends at most: 10,000 a run, so a crowd
+/// due at the same time (more than the page) is sent within its 15 minutes.
+pub const WAKE_PAGES: usize = 20;
 
 /// How long each state may stand still before the sweeper acts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -259,14 +264,11 @@ impl Sweeper {
         let mut report = Report::default();
         // The parked jobs due soon first (their own index: however many jobs are parked, the
         // soonest are found), then the oldest of each waiting or running status.
-        let mut jobs = self.store.due_to_wake(now + MAX_DELAY, SWEEP_PAGE).await?;
-        let mut seen: std::collections::HashSet<_> = jobs.iter().map(|j| j.id).collect();
+        let woken = self.wake(now, &mut report).await?;
         for job in candidates(self.store.as_ref(), now, &self.bounds, SWEEP_PAGE).await? {
-            if seen.insert(job.id) {
-                jobs.push(job);
+            if woken.contains(&job.id) {
+                continue;
             }
-        }
-        for job in jobs {
             report.looked_at += 1;
             let verdict = verdict(&job, now, &self.bounds);
             if verdict == Verdict::Fine {
@@ -307,6 +309,51 @@ impl Sweeper {
             }
         }
         Ok(report)
+    }
+
+    /// Sends the parked jobs due within 15 minutes ([`Verdict::Wake`]), page after page of the
+    /// wake index (each page after the last job of the one before, so an index not yet caught up
+    /// with the last page's writes does not send a job twice), [`WAKE_AT_ONCE`] at a time, at
+    /// most [`WAKE_PAGES`] pages a sweep; the jobs it looked at.
+    async fn wake(&self, now: OffsetDateTime, report: &mut Report) -> Result<std::collections::HashSet<JobId>> {
+        use futures::StreamExt;
+        let mut seen = std::collections::HashSet::new();
+        let mut after = None;
+        for _ in 0..WAKE_PAGES {
+            let due = self.store.due_to_wake(after, now + MAX_DELAY, SWEEP_PAGE).await?;
+            let Some(last) = due.last() else { break };
+            after = Some((last.scheduled_for.unwrap_or(now), last.id));
+            let full = due.len() == SWEEP_PAGE;
+            let outcomes: Vec<(JobId, Result<bool>)> =
+                futures::stream::iter(due.iter().filter(|j| verdict(j, now, &self.bounds) == Verdict::Wake))
+                    .map(|job| async move { (job.id, self.apply(job, &Verdict::Wake, now).await) })
+                    .buffer_unordered(WAKE_AT_ONCE)
+                    .collect()
+                    .await;
+            report.looked_at += due.len();
+            seen.extend(due.iter().map(|j| j.id));
+            for (id, outcome) in outcomes {
+                match outcome {
+                    Ok(true) => report.woken += 1,
+                    Ok(false) => report.skipped += 1,
+                    Err(e) => {
+                        tracing::error!(job_id = %id, error = %e, "sending a parked job failed; next sweep tries again");
+                        report.skipped += 1;
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        if report.woken > 0 {
+            metrics::put(
+                metrics::Dims::Action("woken"),
+                metrics::Metric::SweeperActions,
+                report.woken as f64,
+            );
+        }
+        Ok(seen)
     }
 
     /// Carries out `verdict` if the job still deserves it (decided again on the job as it is
@@ -688,12 +735,18 @@ mod tests {
         let due = parked(60, 10);
         let late = parked(60, -5); // the sweeper was down past its start: sent without delay
         let not_yet = parked(60, 16);
+        // A crowd due at the same time, more than two pages of the wake index: all sent in one sweep.
+        let crowd: Vec<Job> = (0..1_100).map(|_| parked(60, 12)).collect();
         assert_eq!(verdict(&due, now, &s.bounds), Verdict::Wake);
         assert_eq!(verdict(&not_yet, now, &s.bounds), Verdict::Fine);
         assert_eq!(past_bound(&due, now, &s.bounds), None, "waking is no one's fault");
 
         let report = s.sweep(now).await.unwrap();
-        assert_eq!((report.woken, report.enqueued, report.resent), (2, 0, 0), "{report:?}");
+        assert_eq!(
+            (report.woken, report.enqueued, report.resent),
+            (1_102, 0, 0),
+            "{report:?}"
+        );
         let sent = queue.sent.lock().unwrap().clone();
         let delay_of = |id| {
             sent.iter()
@@ -706,7 +759,8 @@ mod tests {
             delay_of(due.id)
         );
         assert_eq!(delay_of(late.id), Some(0));
-        assert_eq!(sent.len(), 2, "nothing else sent");
+        assert_eq!(sent.len(), 1_102, "each due one once, nothing else");
+        assert!(crowd.iter().all(|j| delay_of(j.id).is_some()));
         let get = |id| store.all().into_iter().find(|j: &Job| j.id == id).unwrap();
         for j in [&due, &late] {
             let j = get(j.id);
@@ -717,7 +771,7 @@ mod tests {
         // Sent, they are waiting jobs like any other: the next sweep leaves them alone.
         let again = s.sweep(now + Duration::minutes(1)).await.unwrap();
         assert_eq!((again.woken, again.enqueued, again.resent), (0, 0, 0), "{again:?}");
-        assert_eq!(queue.sent.lock().unwrap().len(), 2);
+        assert_eq!(queue.sent.lock().unwrap().len(), 1_102);
     }
 
     #[tokio::test]

@@ -584,15 +584,31 @@ async fn parked_jobs_are_found_soonest_first_by_the_wake_index_and_leave_it_when
     let soon = Job::new(spec(JobKind::Archive, 9), 3, Some(now + Duration::minutes(10)), now).unwrap();
     store.create(&soon, None, &[]).await.unwrap();
     let ids = |jobs: Vec<Job>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
-    let due = store.due_to_wake(now + Duration::minutes(45), 100).await.unwrap();
+    let due = store.due_to_wake(None, now + Duration::minutes(45), 100).await.unwrap();
     assert_eq!(
         ids(due),
         [1, 5, 3, 2].map(|i| parked[i].id),
         "due before the bound, soonest first"
     );
     assert_eq!(
-        ids(store.due_to_wake(now + Duration::minutes(45), 2).await.unwrap()),
+        ids(store.due_to_wake(None, now + Duration::minutes(45), 2).await.unwrap()),
         [1, 5].map(|i| parked[i].id)
+    );
+    // The next page goes on after the last job of the one before.
+    let fifth = &parked[5];
+    let after = Some((fifth.scheduled_for.unwrap(), fifth.id));
+    assert_eq!(
+        ids(store.due_to_wake(after, now + Duration::minutes(45), 2).await.unwrap()),
+        [3, 2].map(|i| parked[i].id)
+    );
+    let last = &parked[2];
+    let after = Some((last.scheduled_for.unwrap(), last.id));
+    assert!(
+        store
+            .due_to_wake(after, now + Duration::minutes(45), 2)
+            .await
+            .unwrap()
+            .is_empty()
     );
 
     // Sent (the sweeper's wake), run now, cancelled: each leaves the index.
@@ -611,6 +627,6 @@ async fn parked_jobs_are_found_soonest_first_by_the_wake_index_and_leave_it_when
         .modify(parked[3].id, &mut |j| j.cancel(clock::now()))
         .await
         .unwrap();
-    let due = store.due_to_wake(now + Duration::days(1), 100).await.unwrap();
+    let due = store.due_to_wake(None, now + Duration::days(1), 100).await.unwrap();
     assert_eq!(ids(due), [2, 0, 4].map(|i| parked[i].id));
 }

@@ -894,26 +894,40 @@ impl JobStore for DynamoJobStore {
         Ok(jobs)
     }
 
-    async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
-        // The soonest `limit` of each shard, merged: the soonest `limit` of all.
+    async fn due_to_wake(
+        &self,
+        after: Option<(OffsetDateTime, JobId)>,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        // The soonest `limit` of each shard, merged: the soonest `limit` of all. Keys are
+        // `<scheduled_for>#<id>`, all of one length, so the key just above `after`'s is its key
+        // and one more character, and every key before `until` is below its bare time.
         let bound = clock::format(until);
+        let from = after.map(|(at, id)| format!("{}\u{1}", wake_key(at, id)));
+        if from.as_ref().is_some_and(|f| *f > bound) {
+            return Ok(Vec::new());
+        }
         let reads = (0..self.shards).map(|shard| {
-            let bound = bound.clone();
+            let (bound, from) = (bound.clone(), from.clone());
             async move {
-                let out = self
+                let q = self
                     .client
                     .query()
                     .table_name(&self.table)
                     .index_name(BY_WAKE)
-                    .key_condition_expression("#p = :p AND #w < :w")
                     .expression_attribute_names("#p", WAKE_SHARD)
                     .expression_attribute_names("#w", WAKE_KEY)
                     .expression_attribute_values(":p", s(shard.to_string()))
                     .expression_attribute_values(":w", s(bound))
-                    .limit(limit.clamp(1, 1000) as i32)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws("Query", e))?;
+                    .limit(limit.clamp(1, 1000) as i32);
+                let q = match from {
+                    Some(from) => q
+                        .key_condition_expression("#p = :p AND #w BETWEEN :a AND :w")
+                        .expression_attribute_values(":a", s(from)),
+                    None => q.key_condition_expression("#p = :p AND #w < :w"),
+                };
+                let out = q.send().await.map_err(|e| Error::aws("Query", e))?;
                 out.items
                     .unwrap_or_default()
                     .into_iter()

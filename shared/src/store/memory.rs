@@ -358,11 +358,17 @@ impl JobStore for MemoryJobStore {
         Ok(jobs)
     }
 
-    async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>> {
+    async fn due_to_wake(
+        &self,
+        after: Option<(OffsetDateTime, JobId)>,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
         let mut jobs: Vec<Job> = self
             .all()
             .into_iter()
             .filter(|j| j.is_parked() && j.scheduled_for.is_some_and(|at| at < until))
+            .filter(|j| after.is_none_or(|a| (j.scheduled_for, j.id) > (Some(a.0), a.1)))
             .collect();
         jobs.sort_by_key(|j| (j.scheduled_for, j.id));
         jobs.truncate(limit);

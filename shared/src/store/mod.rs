@@ -175,9 +175,15 @@ pub trait JobStore: Send + Sync {
     /// index (never a scan): what the sweeper looks at.
     async fn oldest(&self, status: JobStatus, before: OffsetDateTime, limit: usize) -> Result<Vec<Job>>;
 
-    /// Parked jobs ([`Job::is_parked`]) due before `until`, soonest first, at most `limit`, from
-    /// the wake index (never a scan): what the sweeper sends.
-    async fn due_to_wake(&self, until: OffsetDateTime, limit: usize) -> Result<Vec<Job>>;
+    /// Parked jobs ([`Job::is_parked`]) due before `until`, soonest first (by start time, then
+    /// id), after `after` in that order when given (the last job of the previous page), at most
+    /// `limit`, from the wake index (never a scan): what the sweeper sends.
+    async fn due_to_wake(
+        &self,
+        after: Option<(OffsetDateTime, JobId)>,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<Job>>;
 }
 
 /// A client's `Idempotency-Key` with a fingerprint of the request it came with.
