@@ -482,10 +482,22 @@ async fn prefill(
         .map(|i| {
             let (store, done) = (&store, done.clone());
             async move {
-                store
-                    .create(&scheduled_job(i, bucket, later), None, &[])
-                    .await
-                    .expect("prefill create");
+                let job = scheduled_job(i, bucket, later);
+                // DynamoDB Local gives up on a lock it waited too long for ("will succeed in actual
+                // DynamoDB", a 500) when a table is being made beside it; the same create again
+                // is safe (a job already written under its id is found as ours).
+                let mut wait = Duration::from_millis(500);
+                for attempt in 1.. {
+                    match store.create(&job, None, &[]).await {
+                        Ok(_) => break,
+                        Err(e) if attempt < 6 => {
+                            eprintln!("  prefill: job {i}: {e}; again in {wait:?}");
+                            tokio::time::sleep(wait).await;
+                            wait *= 2;
+                        }
+                        Err(e) => panic!("prefill create of job {i}, {attempt} attempts: {e}"),
+                    }
+                }
                 done.fetch_add(1, Ordering::Relaxed)
             }
         })
