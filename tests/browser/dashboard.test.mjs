@@ -680,14 +680,16 @@ describe('dashboard', { concurrency: 1 }, () => {
     const inAnHour = new Date(Date.now() + 3600e3 - new Date().getTimezoneOffset() * 60e3).toISOString().slice(0, 19);
     await page.fill('input[name=scheduled_for]', inAnHour);
     await page.click('#create-submit');
-    // A new job stays pending until a worker takes it; its message is sent.
+    // A new job stays pending until a worker takes it; due in an hour, it is parked: its message
+    // goes 15 minutes before its time (SQS's longest delay).
     await page.waitForSelector('#job-head .badge[data-status=pending]');
-    assert.equal(await page.textContent('#job-stage'), 'waiting for a worker');
+    assert.equal(await page.textContent('#job-stage'), 'scheduled: queued 15 min before its time');
     const meta = await page.evaluate(() => JSON.parse(document.getElementById('meta').textContent));
-    // Set by hand (admins only): an operator's moves from pending, but not sending it again.
+    // Set by hand (admins only): an operator's moves from pending; a parked job has no message
+    // yet, so `queued` (send it now) is one of them (a job whose message is sent does not get it).
     const options = await page.$$eval('#manual-status option', (os) => os.map((o) => o.value));
-    assert.deepEqual(options, meta.operator_moves.pending.filter((s) => s !== 'queued'));
-    assert.deepEqual([...options].sort(), ['cancelled', 'failed']);
+    assert.deepEqual(options, meta.operator_moves.pending);
+    assert.deepEqual([...options].sort(), ['cancelled', 'failed', 'queued']);
     assert.equal(await page.$('#action-retry'), null, 'no retry for a waiting job');
     await page.click('#action-cancel');
     await confirm(/^Cancel job …[0-9a-f]{8}\?$/);

@@ -12,10 +12,18 @@ import {
 
 const FINISHED = ['completed', 'failed', 'cancelled'];
 
+// SQS delays a message 15 minutes at most: a job due later than that after it was made is
+// parked, and the sweeper sends its message 15 minutes before its time.
+const PARKED_MS = 15 * 60e3;
+
 // What a job that no worker holds is waiting for: a new job stays `pending` until a worker
 // takes it (`enqueued_at`: its message is sent); `queued` is waiting again (a retry).
 function waitingText(job) {
-  if (job.status === 'pending') return job.enqueued_at ? 'waiting for a worker' : 'being submitted';
+  if (job.status === 'pending') {
+    if (job.enqueued_at) return 'waiting for a worker';
+    const parked = job.scheduled_for && Date.parse(job.scheduled_for) - Date.parse(job.created_at) > PARKED_MS;
+    return parked ? 'scheduled: queued 15 min before its time' : 'being submitted';
+  }
   if (job.status === 'queued') return 'waiting in the queue';
   return '';
 }
