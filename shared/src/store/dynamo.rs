@@ -549,9 +549,7 @@ impl DynamoJobStore {
         }
         (parts, shards)
     }
-}
 
-impl DynamoJobStore {
     /// Everyone's jobs of every status in creation order: the page's keys merged from the
     /// `STATUS_SHARDS` partitions of `by_created_shard`, then its jobs in one consistent
     /// `BatchGetItem` (so they are as of now; a job deleted in between is left out).
@@ -570,6 +568,38 @@ impl DynamoJobStore {
             jobs: keys.iter().filter_map(|k| found.remove(&k.id)).collect(),
             next,
         })
+    }
+
+    /// The query of one partition of a listing: `index`'s partition `attr` = `value`, in `order`
+    /// by `sort_attr`, past `before` in that order (when given), from `start` on, `n` items.
+    fn partition_query(
+        &self,
+        (index, attr, value): (&str, &str, &str),
+        sort_attr: &str,
+        order: Order,
+        (before, start, n): (Option<&str>, Option<Item>, usize),
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .scan_index_forward(order.ascending)
+            .limit(n as i32)
+            .expression_attribute_names("#p", attr)
+            .expression_attribute_values(":p", s(value))
+            .set_exclusive_start_key(start);
+        match before {
+            Some(c) => q
+                .key_condition_expression(if order.ascending {
+                    "#p = :p AND #c > :c"
+                } else {
+                    "#p = :p AND #c < :c"
+                })
+                .expression_attribute_names("#c", sort_attr)
+                .expression_attribute_values(":c", s(c)),
+            None => q.key_condition_expression("#p = :p"),
+        }
     }
 }
 
@@ -610,29 +640,17 @@ impl PartitionReader for KeyReader<'_> {
         start: Option<Item>,
         n: usize,
     ) -> Result<(Vec<CreatedKey>, Option<Item>)> {
-        let mut q = self
+        let out = self
             .store
-            .client
-            .query()
-            .table_name(&self.store.table)
-            .index_name(BY_CREATED_SHARD)
-            .scan_index_forward(self.order.ascending)
-            .limit(n as i32)
-            .expression_attribute_names("#p", CREATED_SHARD)
-            .expression_attribute_values(":p", s(partition.to_string()))
-            .set_exclusive_start_key(start);
-        q = match before {
-            Some(c) => q
-                .key_condition_expression(if self.order.ascending {
-                    "#p = :p AND #c > :c"
-                } else {
-                    "#p = :p AND #c < :c"
-                })
-                .expression_attribute_names("#c", CREATED_KEY)
-                .expression_attribute_values(":c", s(c)),
-            None => q.key_condition_expression("#p = :p"),
-        };
-        let out = q.send().await.map_err(|e| Error::aws("Query", e))?;
+            .partition_query(
+                (BY_CREATED_SHARD, CREATED_SHARD, &partition.to_string()),
+                CREATED_KEY,
+                self.order,
+                (before, start, n),
+            )
+            .send()
+            .await
+            .map_err(|e| Error::aws("Query", e))?;
         let keys = out
             .items
             .unwrap_or_default()
@@ -683,26 +701,7 @@ impl PartitionReader for IndexReader<'_> {
         };
         let mut q = self
             .store
-            .client
-            .query()
-            .table_name(&self.store.table)
-            .index_name(*index)
-            .scan_index_forward(self.order.ascending)
-            .limit(n as i32)
-            .expression_attribute_names("#p", *attr)
-            .expression_attribute_values(":p", s(value))
-            .set_exclusive_start_key(start);
-        q = match before {
-            Some(c) => q
-                .key_condition_expression(if self.order.ascending {
-                    "#p = :p AND #c > :c"
-                } else {
-                    "#p = :p AND #c < :c"
-                })
-                .expression_attribute_names("#c", sort_attr)
-                .expression_attribute_values(":c", s(c)),
-            None => q.key_condition_expression("#p = :p"),
-        };
+            .partition_query((index, attr, value), sort_attr, self.order, (before, start, n));
         let mut filters = Vec::new();
         if let Some(k) = self.kind {
             filters.push("#k = :k");
