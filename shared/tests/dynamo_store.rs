@@ -566,6 +566,71 @@ async fn the_backfill_gives_old_items_their_shard_keys_and_listings_see_them_aga
     assert_eq!((again.scanned, again.updated), (12, 0));
 }
 
+/// A table keyed with other shard counts (here `ListShards` 8, then 2) is re-keyed by
+/// `keep_keys_current` a page at a time, each call going on from where the last one stopped (every
+/// job scanned once over the calls); the every-status listing misses jobs until the pass ends and
+/// sees them all after, a larger count still sees them all, and a current table costs one read.
+#[tokio::test]
+async fn a_changed_shard_count_is_re_keyed_a_piece_at_a_time_and_then_costs_one_read() {
+    use futures::StreamExt;
+    use shared::store::Rekeyed;
+    use shared::store::shards::shard_of;
+    let (t, _) = store().await;
+    let table = t.var("JOBS_TABLE").to_string();
+    let eight = DynamoJobStore::new(store_client().await, table.clone()).with_list_shards(8);
+    let two = eight.clone().with_list_shards(2);
+    // 260 jobs and their lookups and counters: more than one page (500 items) of the scan.
+    let jobs: Vec<Job> = futures::stream::iter(0..260)
+        .map(|n| new_job(&eight, JobKind::Email, n))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let status = shared::store::shards::status_shards_from_env();
+    let pass = |store: DynamoJobStore| async move {
+        let (mut calls, mut scanned, mut updated) = (0, 0, 0);
+        loop {
+            let r = store.keep_keys_current(std::time::Duration::ZERO).await.unwrap();
+            calls += 1;
+            scanned += r.pass.scanned;
+            updated += r.pass.updated;
+            if r.done {
+                return (r.keyed, calls, scanned, updated);
+            }
+        }
+    };
+    // A table that notes no keying yet: one pass, nothing to change.
+    let (keyed, calls, scanned, updated) = pass(eight.clone()).await;
+    assert_eq!(keyed, format!("status {status}, list 8"));
+    assert!(calls >= 2, "a zero budget stops after each page: {calls} calls");
+    assert_eq!((scanned, updated), (260, 0));
+    let current = Rekeyed {
+        keyed: keyed.clone(),
+        done: true,
+        pass: Default::default(),
+    };
+    assert_eq!(
+        eight.keep_keys_current(std::time::Duration::ZERO).await.unwrap(),
+        current
+    );
+
+    // Two list shards: the jobs of shards 2..7 are not in the two partitions read...
+    let moved = jobs.iter().filter(|j| shard_of(j.id, 8) >= 2).count();
+    assert!(moved > 0);
+    assert_eq!(walk(&two, &ListFilter::default(), 50).await.0.len(), 260 - moved);
+    // ... until the pass ends: each of them re-keyed once, every job scanned once.
+    let (keyed, calls, scanned, updated) = pass(two.clone()).await;
+    assert_eq!(keyed, format!("status {status}, list 2"));
+    assert!(calls >= 2);
+    assert_eq!((scanned, updated), (260, moved));
+    assert_eq!(walk(&two, &ListFilter::default(), 50).await.0.len(), 260);
+    // Going up loses nothing (shards 0..1 are among 0..7); going back is another pass.
+    assert_eq!(walk(&eight, &ListFilter::default(), 50).await.0.len(), 260);
+    assert_eq!(
+        two.keep_keys_current(std::time::Duration::ZERO).await.unwrap(),
+        Rekeyed { keyed, ..current }
+    );
+}
+
 /// Parked jobs (due more than 15 minutes after creation, no message) are in `by_wake`: the
 /// sweeper's `due_to_wake` reads the soonest across its shards, only those due before its bound,
 /// and a job leaves the index when its message is sent, it runs now or it is cancelled.

@@ -1,6 +1,7 @@
 //! Two kinds of events, one purpose (every accepted job ends):
 //! - the EventBridge schedule (`rate(1 minute)` in template.yaml): one sweep of the jobs that stand
-//!   still (`shared::sweep`);
+//!   still (`shared::sweep`), then, with what is left of 30 s, the jobs table's index keys kept those of the stack's shard
+//!   counts (`DynamoJobStore::keep_keys_current`: one read when they are);
 //! - messages on the dead-letter queues: the job whose message it was fails, with the reason
 //!   ("part 3 was dead-lettered after 3 deliveries; last error: ..."). Its retry (the dashboard's
 //!   Retry, `POST /jobs/{id}/retry`) is the redrive: a fresh message, a fresh set of attempts.
@@ -13,10 +14,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::clock;
 use shared::job::{JobId, LogIngestPayload};
+use shared::store::DynamoJobStore;
 use shared::sweep::Sweeper;
+
+/// How long a run may spend on the sweep and re-keying together before it stops re-keying (to go
+/// on next minute): well inside the function's 60 s timeout.
+const REKEY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct Handler {
     pub sweeper: Sweeper,
+    /// The jobs table, kept keyed with the stack's shard counts after each sweep
+    /// ([`DynamoJobStore::keep_keys_current`]); `None` with the in-memory store (no index keys).
+    pub keys: Option<DynamoJobStore>,
     /// The source queues' `maxReceiveCount`: how often a dead-lettered message was delivered.
     pub max_receives: u32,
 }
@@ -41,9 +50,28 @@ impl Handler {
             return Ok(serde_json::to_value(response)?);
         }
         // The schedule (an EventBridge "Scheduled Event"), or a hand-made invocation.
+        let started = std::time::Instant::now();
         let report = self.sweeper.sweep(clock::now()).await?;
         tracing::info!(?report, "sweep done");
-        Ok(json!({ "sweep": report }))
+        let Some(keys) = &self.keys else {
+            return Ok(json!({ "sweep": report }));
+        };
+        // What is left of the minute (the schedule's period) re-keys job items, if any need it.
+        // A failure here is logged and tried again next minute: the sweep's work is done.
+        let budget = REKEY_BUDGET.saturating_sub(started.elapsed());
+        let keys = match keys.keep_keys_current(budget).await {
+            Ok(rekeyed) => {
+                if rekeyed.pass.scanned > 0 {
+                    tracing::info!(?rekeyed, "re-keyed job items");
+                }
+                json!(rekeyed)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "re-keying job items failed; next sweep tries again");
+                json!({ "error": e.to_string() })
+            }
+        };
+        Ok(json!({ "sweep": report, "keys": keys }))
     }
 
     async fn dead_letter(&self, record: SqsMessage) -> shared::Result<()> {

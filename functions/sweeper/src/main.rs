@@ -16,12 +16,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
     let settings = Settings::from_env()?;
     let clients = Clients::from_env().await;
+    let jobs = DynamoJobStore::new(clients.dynamodb.clone(), &settings.jobs_table);
     let handler = Arc::new(Handler {
+        keys: Some(jobs.clone()),
         sweeper: Sweeper {
-            store: shared::metrics::Metered::wrap(Arc::new(DynamoJobStore::new(
-                clients.dynamodb.clone(),
-                &settings.jobs_table,
-            ))),
+            store: shared::metrics::Metered::wrap(Arc::new(jobs)),
             queue: Arc::new(SqsJobQueue::from_settings(clients.sqs.clone(), &settings)),
             bounds: Bounds::from_env()?,
         },

@@ -107,6 +107,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("SweeperFunction", "dynamodb:GetItem", "JobsTable"),
     ("SweeperFunction", "dynamodb:PutItem", "JobsTable"),
     ("SweeperFunction", "dynamodb:UpdateItem", "JobsTable"),
+    ("SweeperFunction", "dynamodb:Scan", "JobsTable"),
     ("SweeperFunction", "dynamodb:Query", "JobsTable/index/*"),
     ("SweeperFunction", "sqs:SendMessage", "HighQueue"),
     ("SweeperFunction", "sqs:SendMessage", "NormalQueue"),
@@ -384,7 +385,11 @@ fn no_statement_grants_wildcard_actions_whole_buckets_or_every_resource() {
                 .contains(&service),
                 "{at}: {action}"
             );
-            assert_ne!(name, "Scan", "{at}: listings come from indexes, never a Scan");
+            // The one Scan: the sweeper's re-keying pass after a shard count changed (a piece a
+            // minute, `DynamoJobStore::keep_keys_current`), never a listing.
+            if at != "SweeperFunction RekeyJobs" {
+                assert_ne!(name, "Scan", "{at}: listings come from indexes, never a Scan");
+            }
         }
         for resource in &st.resources {
             let symbol = s.symbol(resource);

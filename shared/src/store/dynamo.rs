@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use futures::StreamExt;
 use time::{Duration, OffsetDateTime};
 
 use super::shards::{self, Order, PartitionReader, SortBy, created_key, shard_of};
@@ -41,8 +42,8 @@ const BATCH_GET: Backoff = Backoff::new(
     std::time::Duration::from_secs(1),
 );
 
-/// What [`DynamoJobStore::backfill_shard_keys`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+/// What a re-keying pass did ([`DynamoJobStore::keep_keys_current`], [`DynamoJobStore::backfill_shard_keys`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Backfilled {
     /// Job items read.
     pub scanned: usize,
@@ -52,6 +53,17 @@ pub struct Backfilled {
     pub raced: usize,
 }
 
+/// Where the table's index keys stand after [`DynamoJobStore::keep_keys_current`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rekeyed {
+    /// The shard counts the items are (being) keyed with: `status 8, list 2`.
+    pub keyed: String,
+    /// Every job item has them (`false`: a pass is under way, to go on at the next call).
+    pub done: bool,
+    /// What this call's part of the pass did (nothing when the keys were already current).
+    pub pass: Backfilled,
+}
+
 /// The DynamoDB job store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DynamoJobStore {
@@ -59,6 +71,8 @@ pub struct DynamoJobStore {
     table: String,
     /// Shards per status of the status indexes (`STATUS_SHARDS`).
     shards: u32,
+    /// Shards of `by_created_shard`, the listing of every status (`LIST_SHARDS`).
+    list_shards: u32,
 }
 
 impl DynamoJobStore {
@@ -68,6 +82,7 @@ impl DynamoJobStore {
             client,
             table: table.into(),
             shards: shards::status_shards_from_env(),
+            list_shards: shards::list_shards_from_env(),
         }
     }
 
@@ -77,70 +92,183 @@ impl DynamoJobStore {
         self
     }
 
-    /// One-off migration: gives every job item the status index keys of this store's shard count
-    /// (items written before the indexes were sharded, or under another `STATUS_SHARDS`), so that
-    /// listings and the sweeper see them. A Scan of the table (it runs once, by hand, never on a
-    /// request path); each update is conditional on the job's version, so a job written meanwhile
-    /// (which then has its keys) is left alone. Idempotent: a second run updates nothing.
+    /// The same store with `n` shards of the listing of every status (tests).
+    pub fn with_list_shards(mut self, n: u32) -> Self {
+        self.list_shards = n.clamp(1, shards::MAX_STATUS_SHARDS);
+        self
+    }
+
+    /// Makes every job item's index keys those of this store's shard counts, a bounded piece at a
+    /// time (the sweeper calls it every run with what is left of its minute). The table notes the
+    /// counts its items are keyed with (item `KEYS`/`SHARDS`): when they are this store's, this is
+    /// one read. Otherwise it scans the job items from where the last call stopped, re-keys each
+    /// stale one ([`Self::rekey_page`]), and notes where it stopped, or, once the scan ends, the new
+    /// counts. So a stack whose `StatusShards` or `ListShards` changed (or whose items predate an
+    /// index key) is re-keyed by itself, on AWS as locally, and a current one costs one `GetItem`
+    /// a minute. Until a pass ends, listings miss the jobs it has not reached yet when a count
+    /// went down (a count that goes up loses nothing: the old shards are among the new ones).
+    pub async fn keep_keys_current(&self, budget: std::time::Duration) -> Result<Rekeyed> {
+        let deadline = std::time::Instant::now() + budget;
+        let want = self.keying();
+        let meta = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(KEYS_PK))
+            .key(SK, s(KEYS_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::aws("GetItem(keys)", e))?
+            .item
+            .unwrap_or_default();
+        let keyed = string(&meta, "keyed").map(str::to_string);
+        if keyed.as_deref() == Some(want.as_str()) {
+            return Ok(Rekeyed {
+                keyed: want,
+                done: true,
+                pass: Backfilled::default(),
+            });
+        }
+        // A pass towards these counts that stopped goes on from where it stopped.
+        let mut start = match (
+            string(&meta, "pass"),
+            string(&meta, "from_pk"),
+            string(&meta, "from_sk"),
+        ) {
+            (Some(pass), Some(pk), Some(sk)) if pass == want => Some(key(pk.to_string(), sk)),
+            _ => None,
+        };
+        let mut pass = Backfilled::default();
+        loop {
+            start = self.rekey_page(start, &mut pass).await?;
+            let mut note = Item::from([(PK.to_string(), s(KEYS_PK)), (SK.to_string(), s(KEYS_SK))]);
+            let done = match &start {
+                None => {
+                    note.insert("keyed".into(), s(&want));
+                    true
+                }
+                Some(_) if std::time::Instant::now() < deadline => continue,
+                Some(from) => {
+                    if let Some(k) = &keyed {
+                        note.insert("keyed".into(), s(k));
+                    }
+                    note.insert("pass".into(), s(&want));
+                    for (attr, at) in [("from_pk", PK), ("from_sk", SK)] {
+                        if let Some(v) = from.get(at) {
+                            note.insert(attr.into(), v.clone());
+                        }
+                    }
+                    false
+                }
+            };
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(note))
+                .send()
+                .await
+                .map_err(|e| Error::aws("PutItem(keys)", e))?;
+            return Ok(Rekeyed {
+                keyed: want,
+                done,
+                pass,
+            });
+        }
+    }
+
+    /// One whole re-keying pass at once (tests; [`Self::keep_keys_current`] is the bounded one):
+    /// every job item given the index keys of this store's shard counts. Idempotent: a second run
+    /// updates nothing.
     pub async fn backfill_shard_keys(&self) -> Result<Backfilled> {
         let mut done = Backfilled::default();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#sk = :job")
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":job", s("JOB"))
-                .limit(500)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| Error::aws("Scan", e))?;
-            for item in out.items.unwrap_or_default() {
-                done.scanned += 1;
-                let job = job_from_item(item.clone())?;
-                let want = job_item(&job, self.shards)?;
-                if [STATUS_SHARD, STATUS_KIND_SHARD, CREATED_SHARD]
-                    .iter()
-                    .all(|a| item.get(*a) == want.get(*a))
-                {
-                    continue;
-                }
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .key(PK, s(job_pk(job.id)))
-                    .key(SK, s("JOB"))
-                    .update_expression("SET #a = :a, #b = :b, #c = :c")
-                    .condition_expression("version = :v")
-                    .expression_attribute_names("#a", STATUS_SHARD)
-                    .expression_attribute_names("#b", STATUS_KIND_SHARD)
-                    .expression_attribute_names("#c", CREATED_SHARD)
-                    .expression_attribute_values(":a", want[STATUS_SHARD].clone())
-                    .expression_attribute_values(":b", want[STATUS_KIND_SHARD].clone())
-                    .expression_attribute_values(":c", want[CREATED_SHARD].clone())
-                    .expression_attribute_values(":v", AttributeValue::N(job.version.to_string()))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => done.updated += 1,
-                    Err(e)
-                        if e.as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                    {
-                        done.raced += 1
-                    }
-                    Err(e) => return Err(Error::aws("UpdateItem", e)),
-                }
-            }
-            start = out.last_evaluated_key;
+            start = self.rekey_page(start, &mut done).await?;
             if start.is_none() {
                 return Ok(done);
             }
         }
+    }
+
+    /// The job as this store writes it ([`job_item`] with its shard counts).
+    fn job_item(&self, job: &Job) -> Result<Item> {
+        job_item(job, self.shards, self.list_shards)
+    }
+
+    /// `status <n>, list <n>`: the shard counts this store keys job items with.
+    fn keying(&self) -> String {
+        format!("status {}, list {}", self.shards, self.list_shards)
+    }
+
+    /// One page (500 items) of the Scan of the job items from `start`: each item whose index keys
+    /// are not those this store would write (missing, or of other shard counts) gets them, with an
+    /// update of just those attributes conditional on the job's version (a job written meanwhile
+    /// already has them), 8 at a time. Returns where the next page starts (`None`: the scan ended).
+    async fn rekey_page(&self, start: Option<Item>, done: &mut Backfilled) -> Result<Option<Item>> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("#sk = :job")
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":job", s("JOB"))
+            .limit(500)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| Error::aws("Scan", e))?;
+        let mut updates = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            done.scanned += 1;
+            let job = job_from_item(item.clone())?;
+            let want = self.job_item(&job)?;
+            let (mut set, mut remove) = (Vec::new(), Vec::new());
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(job_pk(job.id)))
+                .key(SK, s("JOB"))
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(job.version.to_string()));
+            for (i, attr) in INDEX_KEYS.iter().enumerate() {
+                match (item.get(*attr), want.get(*attr)) {
+                    (had, Some(v)) if had != Some(v) => {
+                        set.push(format!("#k{i} = :k{i}"));
+                        update = update.expression_attribute_values(format!(":k{i}"), v.clone());
+                    }
+                    (Some(_), None) => remove.push(format!("#k{i}")),
+                    _ => continue,
+                }
+                update = update.expression_attribute_names(format!("#k{i}"), *attr);
+            }
+            if set.is_empty() && remove.is_empty() {
+                continue;
+            }
+            let mut expression = String::new();
+            if !set.is_empty() {
+                expression = format!("SET {}", set.join(", "));
+            }
+            if !remove.is_empty() {
+                expression = format!("{expression} REMOVE {}", remove.join(", "));
+            }
+            updates.push(update.update_expression(expression.trim()).send());
+        }
+        let mut results = futures::stream::iter(updates).buffer_unordered(8);
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(_) => done.updated += 1,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    done.raced += 1
+                }
+                Err(e) => return Err(Error::aws("UpdateItem", e)),
+            }
+        }
+        Ok(out.last_evaluated_key)
     }
 
     pub fn table(&self) -> &str {
@@ -150,7 +278,7 @@ impl DynamoJobStore {
     fn put_job(&self, job: &Job, condition: &str, values: Option<Item>) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(job_item(job, self.shards)?))
+            .set_item(Some(self.job_item(job)?))
             .condition_expression(condition)
             .set_expression_attribute_values(values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -404,7 +532,7 @@ impl DynamoJobStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(job_item(after, self.shards)?))
+            .set_item(Some(self.job_item(after)?))
             .condition_expression("version = :v")
             .set_expression_attribute_values(Some(version))
             .send()
@@ -551,12 +679,12 @@ impl DynamoJobStore {
     }
 
     /// Everyone's jobs of every status in creation order: the page's keys merged from the
-    /// `STATUS_SHARDS` partitions of `by_created_shard`, then its jobs in one consistent
+    /// `LIST_SHARDS` partitions of `by_created_shard`, then its jobs in one consistent
     /// `BatchGetItem` (so they are as of now; a job deleted in between is left out).
     async fn list_every_job(&self, order: Order, limit: usize, cursor: Option<&str>) -> Result<Page> {
         let reader = KeyReader { store: self, order };
-        let parts = self.shards as usize;
-        let (keys, next) = shards::merge_items(&reader, order, parts, self.shards, &[], limit, cursor).await?;
+        let parts = self.list_shards as usize;
+        let (keys, next) = shards::merge_items(&reader, order, parts, self.list_shards, &[], limit, cursor).await?;
         let items = self
             .batch_get_consistent(keys.iter().map(|k| key(job_pk(k.id), "JOB")).collect())
             .await?;
@@ -1110,7 +1238,7 @@ fn in_flight(status: JobStatus) -> bool {
 /// The job as its item: its fields, and the keys of every index it is in. The status index keys
 /// carry the job's shard (the same for its whole life), so each status change moves it to the same
 /// shard of the new status.
-fn job_item(job: &Job, shards: u32) -> Result<Item> {
+fn job_item(job: &Job, shards: u32, list_shards: u32) -> Result<Item> {
     let mut item: Item = serde_dynamo::to_item(job).map_err(|e| Error::Internal(format!("cannot encode job: {e}")))?;
     item.insert(PK.into(), s(job_pk(job.id)));
     item.insert(SK.into(), s("JOB"));
@@ -1120,7 +1248,7 @@ fn job_item(job: &Job, shards: u32) -> Result<Item> {
         STATUS_KIND_SHARD.into(),
         s(format!("{}#{}#{shard}", job.status, job.kind())),
     );
-    item.insert(CREATED_SHARD.into(), s(shard.to_string()));
+    item.insert(CREATED_SHARD.into(), s(shard_of(job.id, list_shards).to_string()));
     if job.is_parked()
         && let Some(at) = job.scheduled_for
     {
@@ -1196,7 +1324,7 @@ mod tests {
         let now = clock::now();
         let mut job = Job::new(spec, 3, None, now).unwrap();
         let shard = shard_of(job.id, 8);
-        let key = |job: &Job, attr: &str| match &job_item(job, 8).unwrap()[attr] {
+        let key = |job: &Job, attr: &str| match &job_item(job, 8, 2).unwrap()[attr] {
             AttributeValue::S(v) => v.clone(),
             other => panic!("{other:?}"),
         };
@@ -1298,7 +1426,7 @@ mod tests {
         fill_timeline(&mut archive);
 
         for job in [&image, &ingest, &archive] {
-            let size = item_size(&job_item(job, shards::MAX_STATUS_SHARDS).unwrap());
+            let size = item_size(&job_item(job, shards::MAX_STATUS_SHARDS, shards::MAX_STATUS_SHARDS).unwrap());
             eprintln!("worst-case {} job item: {size} bytes", job.kind());
             assert!(size < LIMIT, "{} job item is {size} bytes", job.kind());
             assert!(

@@ -24,7 +24,7 @@ use crate::error::Result;
 use crate::job::{Job, JobId, JobKind, JobStatus};
 use crate::quota::Charge;
 
-pub use dynamo::{Backfilled, DynamoJobStore};
+pub use dynamo::{Backfilled, DynamoJobStore, Rekeyed};
 pub use parts::{DynamoPartStore, PartStore, Recorded};
 
 /// What [`JobStore::create`] did.

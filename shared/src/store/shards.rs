@@ -29,15 +29,32 @@ pub const DEFAULT_STATUS_SHARDS: u32 = 8;
 /// The most shards a status may have (a listing of every status reads 6 x this many partitions).
 pub const MAX_STATUS_SHARDS: u32 = 64;
 
+/// Shards of `by_created_shard` (the listing of every status) when `LIST_SHARDS` is not set (the
+/// template's `ListShards` default). That index takes one write per job, at its creation, where a
+/// status partition takes about four a job: 2 list shards take the creations that the 8 status
+/// shards' writes allow (docs/scale.md), and a page of every status reads 2 partitions, not 8.
+pub const DEFAULT_LIST_SHARDS: u32 = 2;
+
 /// `STATUS_SHARDS` from the environment (the template sets it from `StatusShards`), else 8.
 /// Every function of a stack must see the same number: a job's keys are written with it, and a
-/// listing reads exactly its shards.
+/// listing reads exactly its shards (the sweeper re-keys the items written under another number:
+/// [`super::DynamoJobStore::keep_keys_current`]).
 pub fn status_shards_from_env() -> u32 {
-    match std::env::var("STATUS_SHARDS") {
-        Err(_) => DEFAULT_STATUS_SHARDS,
+    shards_from_env("STATUS_SHARDS", DEFAULT_STATUS_SHARDS)
+}
+
+/// `LIST_SHARDS` from the environment (the template sets it from `ListShards`), else 2. The same
+/// rule as [`status_shards_from_env`].
+pub fn list_shards_from_env() -> u32 {
+    shards_from_env("LIST_SHARDS", DEFAULT_LIST_SHARDS)
+}
+
+fn shards_from_env(name: &str, default: u32) -> u32 {
+    match std::env::var(name) {
+        Err(_) => default,
         Ok(v) => match v.trim().parse::<u32>() {
             Ok(n) if (1..=MAX_STATUS_SHARDS).contains(&n) => n,
-            _ => panic!("STATUS_SHARDS must be a number from 1 to {MAX_STATUS_SHARDS}, not {v:?}"),
+            _ => panic!("{name} must be a number from 1 to {MAX_STATUS_SHARDS}, not {v:?}"),
         },
     }
 }

@@ -10,6 +10,7 @@
 //! | an owner's completions | `OMINUTE#<owner>#<yyyy-mm-ddThh>` | `COUNT` | the same, one item an hour |
 //! | an owner's use of a limit | `QUOTA#<owner>#<limit>#<window>` | `USE` | `used`, TTL         |
 //! | image job parts | `JOB#<id>`             | `PART#..`, `PARTS#..` | see [`super::parts`]          |
+//! | index keying    | `KEYS`                 | `SHARDS` | `keyed` (`status 8, list 2`), a pass's `pass`, `from_pk`, `from_sk` |
 //!
 //! GSI `by_status_shard` (pk `status_shard` = `<status>#<shard>`, sk `created_key`) and
 //! `by_status_kind_shard` (pk `status_kind_shard` = `<status>#<kind>#<shard>`, sk `created_key`)
@@ -20,8 +21,8 @@
 //! (sk `priority_key` = `<priority>#<created_at>#<id>`) share `status_shard` as their pk: the
 //! listings sorted by last change or by priority (a kind or owner filter is a filter expression
 //! on them).
-//! `by_created_shard` (pk `created_shard` = `<shard>`, sk `created_key`, keys only) holds every job
-//! once, whatever its status: the listing of every status reads its `STATUS_SHARDS` partitions and
+//! `by_created_shard` (pk `created_shard` = `<shard>` of `LIST_SHARDS`, sk `created_key`, keys only) holds every job
+//! once, whatever its status: the listing of every status reads its `LIST_SHARDS` partitions and
 //! then the page's jobs by key. A job's keys there never change, so status changes do not write it.
 //! `by_wake` (pk `wake_shard` = `<shard>`, sk `wake_key` = `<scheduled_for>#<id>`) holds only the
 //! parked jobs (due more than 15 minutes after creation, no message yet): the sweeper's
@@ -41,7 +42,7 @@ pub const CREATED_KEY: &str = "created_key";
 pub const UPDATED_KEY: &str = "updated_key";
 /// `<priority>#<created_at>#<id>`: the sort key of `by_status_shard_priority`.
 pub const PRIORITY_KEY: &str = "priority_key";
-/// `<shard>`: the job's shard, for `by_created_shard` (every job, keys only, sk `created_key`).
+/// `<shard>`: the job's shard of `LIST_SHARDS`, for `by_created_shard` (every job, keys only, sk `created_key`).
 pub const CREATED_SHARD: &str = "created_shard";
 pub const BY_CREATED_SHARD: &str = "by_created_shard";
 /// `<shard>` and `<scheduled_for>#<id>` of a parked job ([`crate::job::Job::is_parked`]), for
@@ -58,6 +59,24 @@ pub const OWNER_STATUS: &str = "owner_status";
 pub const OWNER_STATUS_KIND: &str = "owner_status_kind";
 pub const BY_OWNER_STATUS: &str = "by_owner_status";
 pub const BY_OWNER_STATUS_KIND: &str = "by_owner_status_kind";
+
+/// Every attribute of a job item that keys one of its indexes: what re-keying compares and sets.
+pub const INDEX_KEYS: &[&str] = &[
+    STATUS_SHARD,
+    STATUS_KIND_SHARD,
+    CREATED_SHARD,
+    CREATED_KEY,
+    UPDATED_KEY,
+    PRIORITY_KEY,
+    WAKE_SHARD,
+    WAKE_KEY,
+    OWNER_STATUS,
+    OWNER_STATUS_KIND,
+];
+/// The item that notes the shard counts the job items are keyed with (`keyed`), or how far a
+/// re-keying pass towards other counts got (`pass`, `from_pk`, `from_sk`).
+pub const KEYS_PK: &str = "KEYS";
+pub const KEYS_SK: &str = "SHARDS";
 /// An owner's jobs pending, queued or processing, on its `OWNER#<owner>` counter item.
 pub const INFLIGHT: &str = "inflight";
 /// Jobs waiting for a later start ([`crate::job::Job::is_scheduled`]), on the `STATS#<shard>`

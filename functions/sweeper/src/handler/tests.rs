@@ -23,6 +23,7 @@ fn handler() -> (Handler, Arc<MemoryJobStore>, Arc<MemoryQueue>) {
             bounds: Bounds::default(),
         },
         max_receives: 3,
+        keys: None,
     };
     (handler, store, queue)
 }

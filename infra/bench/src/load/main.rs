@@ -371,8 +371,8 @@ async fn measure(api: &Api, dynamodb: &aws_sdk_dynamodb::Client, table: &str, sa
     // The listing's own plan, raw: every shard of `by_created_shard` (keys only) queried at once
     // for the first round's share of a page (what `shards::merge` asks first), then the 20 newest
     // jobs by key in one consistent BatchGetItem; no HTTP, no Lambda.
-    let shards: u32 = stack_var("STATUS_SHARDS").parse().expect("STATUS_SHARDS");
-    let per_shard = (21usize.div_ceil(shards as usize) * 2).max(4) as i32;
+    let shards: u32 = stack_var("LIST_SHARDS").parse().expect("LIST_SHARDS");
+    let per_shard = (21usize.div_ceil(shards as usize) * 2).clamp(4, 21) as i32;
     for _ in 0..samples {
         let t = Instant::now();
         let mut keys: Vec<(String, String)> = futures::future::join_all((0..shards).map(|n| {
