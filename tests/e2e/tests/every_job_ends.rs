@@ -245,7 +245,8 @@ async fn a_dead_lettered_part_fails_its_image_job() {
 }
 
 /// The sweeper through `cargo lambda invoke`, with the schedule's event: it answers with what
-/// it did (the running stack's jobs are all moving, so it changes nothing of theirs).
+/// it did (the running stack's jobs are all moving, so it changes nothing of theirs), and with the
+/// shard counts the table's job items are kept keyed with: the stack's.
 #[test]
 fn the_sweeper_answers_a_scheduled_event_with_its_report() {
     let out = e2e::invoke("sweeper", "events/sweeper/scheduled-event.json");
@@ -254,6 +255,13 @@ fn the_sweeper_answers_a_scheduled_event_with_its_report() {
     for field in ["woken", "enqueued", "resent", "requeued", "failed", "skipped"] {
         assert!(sweep[field].is_u64(), "{field}: {out}");
     }
+    let keyed = format!(
+        "status {}, list {}",
+        e2e::stack_var("STATUS_SHARDS"),
+        e2e::stack_var("LIST_SHARDS")
+    );
+    assert_eq!(out["keys"]["keyed"], keyed.as_str(), "{out}");
+    assert!(out["keys"]["done"].is_boolean(), "{out}");
 }
 
 /// A job due more than 15 minutes ahead (SQS's longest delay) gets no message when created: it is
