@@ -627,8 +627,21 @@ async fn a_changed_shard_count_is_re_keyed_a_piece_at_a_time_and_then_costs_one_
     assert_eq!(walk(&eight, &ListFilter::default(), 50).await.0.len(), 260);
     assert_eq!(
         two.keep_keys_current(std::time::Duration::ZERO).await.unwrap(),
-        Rekeyed { keyed, ..current }
+        Rekeyed {
+            keyed: keyed.clone(),
+            ..current.clone()
+        }
     );
+    // A pass towards 8 that stops after a page (a deploy rolled back) has re-keyed some jobs for
+    // 8 shards: back at 2, the table is not current until a pass has undone that.
+    let towards_eight = eight.keep_keys_current(std::time::Duration::ZERO).await.unwrap();
+    assert!(
+        !towards_eight.done && towards_eight.pass.updated > 0,
+        "{towards_eight:?}"
+    );
+    let (again, _, scanned, _) = pass(two.clone()).await;
+    assert_eq!((again, scanned), (keyed, 260), "a fresh pass over every job");
+    assert_eq!(walk(&two, &ListFilter::default(), 50).await.0.len(), 260);
 }
 
 /// Parked jobs (due more than 15 minutes after creation, no message) are in `by_wake`: the

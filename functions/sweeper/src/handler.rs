@@ -59,6 +59,9 @@ impl Handler {
         // What is left of the minute (the schedule's period) re-keys job items, if any need it.
         // A failure here is logged and tried again next minute: the sweep's work is done.
         let budget = REKEY_BUDGET.saturating_sub(started.elapsed());
+        if budget.is_zero() {
+            return Ok(json!({ "sweep": report, "keys": { "skipped": "the sweep used the run's time" } }));
+        }
         let keys = match keys.keep_keys_current(budget).await {
             Ok(rekeyed) => {
                 if rekeyed.pass.scanned > 0 {

@@ -51,6 +51,8 @@ pub struct Backfilled {
     pub updated: usize,
     /// Job items written by someone else meanwhile (with their keys): left alone.
     pub raced: usize,
+    /// Job items that do not read as a job (logged with their key): left alone.
+    pub unreadable: usize,
 }
 
 /// Where the table's index keys stand after [`DynamoJobStore::keep_keys_current`].
@@ -123,32 +125,31 @@ impl DynamoJobStore {
             .item
             .unwrap_or_default();
         let keyed = string(&meta, "keyed").map(str::to_string);
-        if keyed.as_deref() == Some(want.as_str()) {
+        let under_way = string(&meta, "pass").map(str::to_string);
+        // Current only when no pass is under way: a pass towards other counts that was left when
+        // the counts went back has re-keyed some items with those, and must be undone by a pass.
+        if under_way.is_none() && keyed.as_deref() == Some(want.as_str()) {
             return Ok(Rekeyed {
                 keyed: want,
                 done: true,
                 pass: Backfilled::default(),
             });
         }
-        // A pass towards these counts that stopped goes on from where it stopped.
-        let mut start = match (
-            string(&meta, "pass"),
-            string(&meta, "from_pk"),
-            string(&meta, "from_sk"),
-        ) {
+        // A pass towards these counts that stopped goes on from where it stopped; one towards
+        // other counts starts over.
+        let mut start = match (under_way, string(&meta, "from_pk"), string(&meta, "from_sk")) {
             (Some(pass), Some(pk), Some(sk)) if pass == want => Some(key(pk.to_string(), sk)),
             _ => None,
         };
         let mut pass = Backfilled::default();
         loop {
             start = self.rekey_page(start, &mut pass).await?;
+            // Noted after every page, so a failure later in this call loses one page at most.
             let mut note = Item::from([(PK.to_string(), s(KEYS_PK)), (SK.to_string(), s(KEYS_SK))]);
-            let done = match &start {
+            match &start {
                 None => {
                     note.insert("keyed".into(), s(&want));
-                    true
                 }
-                Some(_) if std::time::Instant::now() < deadline => continue,
                 Some(from) => {
                     if let Some(k) = &keyed {
                         note.insert("keyed".into(), s(k));
@@ -159,9 +160,8 @@ impl DynamoJobStore {
                             note.insert(attr.into(), v.clone());
                         }
                     }
-                    false
                 }
-            };
+            }
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -169,11 +169,13 @@ impl DynamoJobStore {
                 .send()
                 .await
                 .map_err(|e| Error::aws("PutItem(keys)", e))?;
-            return Ok(Rekeyed {
-                keyed: want,
-                done,
-                pass,
-            });
+            if start.is_none() || std::time::Instant::now() >= deadline {
+                return Ok(Rekeyed {
+                    keyed: want,
+                    done: start.is_none(),
+                    pass,
+                });
+            }
         }
     }
 
@@ -221,7 +223,16 @@ impl DynamoJobStore {
         let mut updates = Vec::new();
         for item in out.items.unwrap_or_default() {
             done.scanned += 1;
-            let job = job_from_item(item.clone())?;
+            // An item that is not a job this code can read is counted and left (a pass that
+            // stopped at it would stop there every minute).
+            let job = match job_from_item(item.clone()) {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::error!(pk = ?item.get(PK), error = %e, "re-keying: unreadable job item left as it is");
+                    done.unreadable += 1;
+                    continue;
+                }
+            };
             let want = self.job_item(&job)?;
             let (mut set, mut remove) = (Vec::new(), Vec::new());
             let mut update = self
