@@ -124,11 +124,11 @@ impl DynamoJobStore {
             .map_err(|e| Error::aws("GetItem(keys)", e))?
             .item
             .unwrap_or_default();
-        let keyed = string(&meta, "keyed").map(str::to_string);
         let under_way = string(&meta, "pass").map(str::to_string);
-        // Current only when no pass is under way: a pass towards other counts that was left when
-        // the counts went back has re-keyed some items with those, and must be undone by a pass.
-        if under_way.is_none() && keyed.as_deref() == Some(want.as_str()) {
+        // Current only when no pass is under way (a note holds `keyed` only then): a pass towards
+        // other counts that was left when the counts went back has re-keyed some items with
+        // those, and must be undone by a pass.
+        if under_way.is_none() && string(&meta, "keyed") == Some(want.as_str()) {
             return Ok(Rekeyed {
                 keyed: want,
                 done: true,
@@ -151,9 +151,6 @@ impl DynamoJobStore {
                     note.insert("keyed".into(), s(&want));
                 }
                 Some(from) => {
-                    if let Some(k) = &keyed {
-                        note.insert("keyed".into(), s(k));
-                    }
                     note.insert("pass".into(), s(&want));
                     for (attr, at) in [("from_pk", PK), ("from_sk", SK)] {
                         if let Some(v) = from.get(at) {
@@ -257,14 +254,12 @@ impl DynamoJobStore {
             if set.is_empty() && remove.is_empty() {
                 continue;
             }
-            let mut expression = String::new();
-            if !set.is_empty() {
-                expression = format!("SET {}", set.join(", "));
-            }
-            if !remove.is_empty() {
-                expression = format!("{expression} REMOVE {}", remove.join(", "));
-            }
-            updates.push(update.update_expression(expression.trim()).send());
+            let clauses: Vec<String> = [("SET", set), ("REMOVE", remove)]
+                .into_iter()
+                .filter(|(_, parts)| !parts.is_empty())
+                .map(|(action, parts)| format!("{action} {}", parts.join(", ")))
+                .collect();
+            updates.push(update.update_expression(clauses.join(" ")).send());
         }
         let mut results = futures::stream::iter(updates).buffer_unordered(8);
         while let Some(result) = results.next().await {

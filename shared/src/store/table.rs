@@ -73,8 +73,9 @@ pub const INDEX_KEYS: &[&str] = &[
     OWNER_STATUS,
     OWNER_STATUS_KIND,
 ];
-/// The item that notes the shard counts the job items are keyed with (`keyed`), or how far a
-/// re-keying pass towards other counts got (`pass`, `from_pk`, `from_sk`).
+/// The item that notes the shard counts the job items are keyed with (`keyed`), or, while a
+/// re-keying pass is under way, the counts it keys with and how far it got (`pass`, `from_pk`,
+/// `from_sk`).
 pub const KEYS_PK: &str = "KEYS";
 pub const KEYS_SK: &str = "SHARDS";
 /// An owner's jobs pending, queued or processing, on its `OWNER#<owner>` counter item.
