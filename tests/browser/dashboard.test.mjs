@@ -54,6 +54,7 @@ let imageServer;
 const gates = new Map(); // gated image path -> {arrived, release}: the worker's request waits until released
 let imagesUrl;
 const pageErrors = [];
+const pushes = []; // [received at, payload] of every WebSocket frame a tab received (refreshedAfter's report)
 const tmp = mkdtempSync(join(tmpdir(), 'dashboard-test-'));
 const stamp = Date.now().toString(36);
 const shared = {}; // bucket and the archive source object
@@ -248,11 +249,30 @@ async function newTab(viewport = { width: 1280, height: 860 }) {
   context.setDefaultTimeout(60000); // generous: cargo lambda watch may be rebuilding a function
   const tab = await context.newPage();
   tab.on('pageerror', (e) => pageErrors.push(e.message));
+  tab.on('websocket', (ws) => ws.on('framereceived', (f) => pushes.push([Date.now(), String(f.payload)])));
   tab.on('console', (m) => {
     // A 404/409 the page asked for on purpose shows as "Failed to load resource"; anything else is a bug.
     if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
   });
   return tab;
+}
+
+/**
+ * Runs `act` and waits (10 s) for the page's next refresh: #refreshed[data-at], the refresh's time to
+ * the millisecond (its text says only the second). On a timeout it says what the page's WebSocket
+ * received meanwhile, so a push that never came and a push the page did not act on read apart.
+ */
+async function refreshedAfter(act) {
+  const before = await page.getAttribute('#refreshed', 'data-at');
+  const since = Date.now();
+  await act();
+  try {
+    await page.waitForFunction((b) => document.querySelector('#refreshed').dataset.at !== b, before, { timeout: 10000 });
+  } catch (e) {
+    const frames = pushes.filter(([t]) => t >= since).map(([t, f]) => `+${t - since} ms ${f.slice(0, 160)}`);
+    const live = await page.getAttribute('#live', 'data-state');
+    throw new Error(`no refresh within 10 s (live: ${live}; last refresh at ${before}); WebSocket frames since: ${frames.join(' | ') || 'none'}`, { cause: e });
+  }
 }
 
 /** Waits until the upload page moves on to its ingest, or fails with what the page said. */
@@ -988,14 +1008,10 @@ describe('dashboard', { concurrency: 1 }, () => {
     const intoWindow = Date.now() % 30000;
     if (intoWindow > 15000) {
       await new Promise((r) => setTimeout(r, 30000 - intoWindow + 200));
-      const before = await page.textContent('#refreshed');
-      await nudge();
-      await page.waitForFunction((r) => document.querySelector('#refreshed').textContent !== r, before, { timeout: 10000 });
+      await refreshedAfter(nudge);
     }
     await page.evaluate(() => (document.querySelector('#jobs').dataset.marker = 'kept'));
-    const refreshed = await page.textContent('#refreshed');
-    await nudge();
-    await page.waitForFunction((r) => document.querySelector('#refreshed').textContent !== r, refreshed, { timeout: 10000 });
+    await refreshedAfter(nudge);
     assert.equal(await hashNow(), pageHash);
     assert.deepEqual(await rowIds(), second);
     assert.equal(await page.getAttribute('#jobs', 'data-marker'), 'kept');
