@@ -534,7 +534,7 @@ describe('dashboard', { concurrency: 1 }, () => {
     await sqs('SendMessage', { QueueUrl: queue, MessageBody: JSON.stringify({ browser_test: stamp }) });
     try {
       // THEN LocalStack samples the depth (SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL, 10 s), evaluates
-      // the alarm (every 10 s locally) and the page, which asks for the alarms every 10 s, lists it.
+      // the alarm (every 10 s locally) and the page, which asks for the alarms every 5 s, lists it.
       await until(`the overview's alarms panel to list ${alarm}`, listed, 90000);
       const text = await page.textContent(`#alarms li[data-alarm="${alarm}"]`);
       assert.match(text, /Threshold Crossed|threshold/i, text);
@@ -1377,6 +1377,27 @@ describe('dashboard', { concurrency: 1 }, () => {
       assert.equal(queues.queues.find((q) => q.name === 'normal').mapping_state, 'Disabled');
       assert.equal(queues.queues.find((q) => q.name === 'high').paused, false, 'only that queue');
       await shot('queues-paused.png', page, { full: false });
+      // A message no job change announces (sent straight to SQS, as a redrive or a dead letter moves
+      // messages): the card counts it all the same, from the depths the page asks for every 5 s.
+      // Then it is taken off again, before anything could receive it.
+      const normalUrl = stackVar('NORMAL_QUEUE_URL');
+      const depth = await cardCount('normal');
+      const probe = awsJson(['sqs', 'send-message', '--queue-url', normalUrl, '--message-body', JSON.stringify({ probe: stamp })]);
+      try {
+        await page.waitForFunction((n) => Number(document.querySelector('[data-queue="normal"] .value')?.textContent.replace(/,/g, '')) > n, depth, { timeout: 15000 });
+      } finally {
+        await until(`the probe message ${probe.MessageId} back off the normal queue`, async () => {
+          const out = awsJson(['sqs', 'receive-message', '--queue-url', normalUrl, '--max-number-of-messages', '10', '--visibility-timeout', '30', '--wait-time-seconds', '1']);
+          let gone = false;
+          for (const m of out.Messages || []) {
+            if (m.MessageId === probe.MessageId) {
+              awsJson(['sqs', 'delete-message', '--queue-url', normalUrl, '--receipt-handle', m.ReceiptHandle]);
+              gone = true;
+            } else awsJson(['sqs', 'change-message-visibility', '--queue-url', normalUrl, '--receipt-handle', m.ReceiptHandle, '--visibility-timeout', '0']);
+          }
+          return gone;
+        });
+      }
       const job = await apiJson('jobs', { method: 'POST', body: { kind: 'notification', priority: 2, payload: { user_id: 'browser', channel: 'email', message: `paused ${stamp}` } } });
       // Its message waits in the queue: the card counts it (a pushed change redraws it), the job stays pending.
       await page.waitForFunction(() => Number(document.querySelector('[data-queue="normal"] .value')?.textContent.replace(/,/g, '')) >= 1, null, { timeout: 15000 });

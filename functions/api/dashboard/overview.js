@@ -76,6 +76,23 @@ export async function overview(el) {
     return refresh();
   };
 
+  function drawQueues(queues) {
+    if (queues.status === 'fulfilled') {
+      const qs = queues.value.queues || [];
+      renderIfChanged(queueCards, JSON.stringify(qs), () =>
+        qs.length ? qs.map((q) => queueCard(q, (name) => showDeadLetters(deadLetters, name, refresh), refresh)) : h('p', { class: 'muted' }, 'Queue depths are not available in this deployment.'),
+      );
+    } else {
+      renderIfChanged(queueCards, `err:${queues.reason.message}`, () => errorBox(queues.reason));
+    }
+  }
+
+  /** What no job change pushes: the queues' depths and the alarms (see `unpushed` below). */
+  async function refreshUnpushed() {
+    const [queues] = await Promise.allSettled([api('queues'), alarms.refresh()]);
+    drawQueues(queues);
+  }
+
   async function refresh() {
     const [stats, queues, failed, past] = await Promise.allSettled([
       api('stats'),
@@ -111,14 +128,7 @@ export async function overview(el) {
     } else {
       renderIfChanged(statusCards, `err:${stats.reason.message}`, () => errorBox(stats.reason));
     }
-    if (queues.status === 'fulfilled') {
-      const qs = queues.value.queues || [];
-      renderIfChanged(queueCards, JSON.stringify(qs), () =>
-        qs.length ? qs.map((q) => queueCard(q, (name) => showDeadLetters(deadLetters, name, refresh), refresh)) : h('p', { class: 'muted' }, 'Queue depths are not available in this deployment.'),
-      );
-    } else {
-      renderIfChanged(queueCards, `err:${queues.reason.message}`, () => errorBox(queues.reason));
-    }
+    drawQueues(queues);
     if (past.status === 'fulfilled') {
       const p = past.value;
       stuck.hidden = !p.jobs.length;
@@ -136,8 +146,11 @@ export async function overview(el) {
   }
   await refresh();
   // A pushed change moves the counts, queues and failures: all three again, at most every 2 s.
-  // The alarms are no job change: asked for every 10 s also while pushes keep the rest current.
-  return { refresh, onPush: throttle(refresh, 2000), unpushed: { refresh: alarms.refresh, interval: 10000 } };
+  // What is no job change is asked for every 5 s also while pushes keep the rest current: the
+  // alarms, and the queues' depths (a job is written before its message is sent, so the push of a
+  // new job can come before SQS counts the message; a dead letter or a redrive moves messages and
+  // no job).
+  return { refresh, onPush: throttle(refresh, 2000), unpushed: { refresh: refreshUnpushed, interval: 5000 } };
 }
 
 /**
