@@ -227,3 +227,55 @@ async fn a_partial_failure_retries_from_the_failed_record_only() {
     assert_eq!(failed[0]["DDBStreamBatchInfo"]["batchSize"], 2);
     assert!(failed[0]["responseContext"].get("functionError").is_none());
 }
+
+#[tokio::test]
+async fn latest_delivers_every_change_after_the_start_and_none_before() {
+    // GIVEN changes made before the mapping starts at LATEST (the template's StartingPosition)
+    let t = TestStack::new(None).await;
+    put(&t, &["before1", "before2", "before3"]).await;
+    let [source] = t.stack.stream_sources.as_slice() else {
+        panic!("one stream source: {:?}", t.stack.stream_sources)
+    };
+    assert!(!source.trim_horizon, "the template's notify mapping starts at LATEST");
+    let (invoker, calls, _) = function();
+    let poller = StreamPoller {
+        streams: t.clients.streams.clone(),
+        sqs: t.clients.sqs.clone(),
+        source: source.clone(),
+        invoker,
+        idle: Duration::from_millis(100),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(poller.run(stopped));
+    // WHEN changes keep coming after it started (when it has found the shard's end is its own
+    // business: a change is written every 200 ms until one arrives, and 5 more after that)
+    let delivered = || calls.lock().unwrap().concat();
+    let started = Instant::now();
+    let mut written = Vec::new();
+    let mut first_seen_at = None;
+    while first_seen_at.is_none_or(|n| written.len() < n + 5) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no change reached the function within 30 s; delivered: {:?}",
+            delivered()
+        );
+        let pk = format!("after{}", written.len());
+        put(&t, &[&pk]).await;
+        written.push(pk);
+        if first_seen_at.is_none() && !delivered().is_empty() {
+            first_seen_at = Some(written.len());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while !delivered().contains(written.last().unwrap()) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    // THEN nothing from before the start, and from the first change delivered on, every one in order
+    let got = delivered();
+    assert!(got.iter().all(|k| k.starts_with("after")), "{got:?}");
+    let first = written.iter().position(|w| w == &got[0]).unwrap();
+    assert_eq!(got, written[first..].to_vec(), "no gap and no repeat after the first");
+}
