@@ -20,7 +20,7 @@ use local_bridge::template::Template;
 /// A DynamoDB Local of the test's own, in memory, stopped when dropped.
 struct OwnDynamoDb {
     child: Child,
-    endpoint: String,
+    client: aws_sdk_dynamodb::Client,
 }
 
 impl OwnDynamoDb {
@@ -36,17 +36,23 @@ impl OwnDynamoDb {
                 "DYNAMODB_LOCAL_JAVA_OPTS",
                 "-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
             )
+            // It writes dynamodb-local-metadata.json where it runs: not into the source tree.
+            .current_dir(std::env::temp_dir())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("dynamodb-local is not on PATH: run through infra/test (infra/tools.sh installs it)");
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region("us-east-1")
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .load()
+            .await;
         let own = OwnDynamoDb {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            client: aws_sdk_dynamodb::Client::new(&config),
         };
-        let client = own.client().await;
         let start = Instant::now();
-        while client.list_tables().send().await.is_err() {
+        while own.client.list_tables().send().await.is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(60),
                 "DynamoDB Local on port {port} did not answer ListTables within 60 s"
@@ -54,15 +60,6 @@ impl OwnDynamoDb {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         own
-    }
-
-    async fn client(&self) -> aws_sdk_dynamodb::Client {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region("us-east-1")
-            .endpoint_url(&self.endpoint)
-            .load()
-            .await;
-        aws_sdk_dynamodb::Client::new(&config)
     }
 }
 
@@ -106,7 +103,7 @@ Resources:
 async fn a_table_that_gained_two_indexes_gets_both_one_at_a_time() {
     let own = OwnDynamoDb::start().await;
     let mut clients = Clients::from_env().await;
-    clients.dynamodb = own.client().await;
+    clients.dynamodb = own.client.clone();
     let options = Options {
         stack_name: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
         visibility_timeout: None,
