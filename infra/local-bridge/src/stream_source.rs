@@ -234,9 +234,11 @@ pub struct StreamPoller {
     pub idle: Duration,
 }
 
+#[derive(Default)]
 struct Shard {
     iterator: Option<String>,
-    /// The sequence number of the last record handed to the function (delivered or given up on).
+    /// The sequence number of the last record handed to the function (delivered or given up on),
+    /// or passed over when the shard was started at `LATEST`; none: nothing before the iterator.
     last: Option<String>,
 }
 
@@ -262,14 +264,7 @@ impl StreamPoller {
                 let Some(iterator) = shard.iterator.clone() else {
                     continue;
                 };
-                match self
-                    .streams
-                    .get_records()
-                    .shard_iterator(&iterator)
-                    .limit(self.source.batch_size as i32)
-                    .send()
-                    .await
-                {
+                match self.records(&iterator, self.source.batch_size).await {
                     Ok(out) => {
                         let records = out.records().to_vec();
                         shard.iterator = out.next_shard_iterator;
@@ -282,12 +277,16 @@ impl StreamPoller {
                     }
                     Err(e) => {
                         // Lambda resumes where it was; so does this (after the last record handed
-                        // over, or from the shard's end when nothing was yet).
-                        tracing::warn!(shard = %id, error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&e), "GetRecords failed: resuming the shard after its last record handed over");
+                        // over or passed over, or from the shard's start when there was none).
+                        tracing::warn!(shard = %id, error = %e, "GetRecords failed: resuming the shard after its last record");
                         shard.iterator = match &shard.last {
-                            Some(seq) => self.iterator_after(id, seq).await.ok(),
-                            None => self.after_last_record(id).await.ok(),
-                        };
+                            Some(seq) => {
+                                self.iterator(id, ShardIteratorType::AfterSequenceNumber, Some(seq))
+                                    .await
+                            }
+                            None => self.iterator(id, ShardIteratorType::TrimHorizon, None).await,
+                        }
+                        .ok();
                     }
                 }
             }
@@ -300,13 +299,20 @@ impl StreamPoller {
         }
     }
 
-    async fn iterator(&self, shard: &str, kind: ShardIteratorType) -> anyhow::Result<String> {
-        self.get_iterator(shard, kind, None).await
-    }
-
-    async fn iterator_after(&self, shard: &str, sequence: &str) -> anyhow::Result<String> {
-        self.get_iterator(shard, ShardIteratorType::AfterSequenceNumber, Some(sequence))
+    /// The records at `iterator` (at most `limit`) and the iterator after them (none: the shard
+    /// is closed and read to its end).
+    async fn records(
+        &self,
+        iterator: &str,
+        limit: usize,
+    ) -> anyhow::Result<aws_sdk_dynamodbstreams::operation::get_records::GetRecordsOutput> {
+        self.streams
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(limit as i32)
+            .send()
             .await
+            .map_err(|e| anyhow!(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()))
     }
 
     /// `LATEST` as Lambda means it: after the last record the shard holds now. Read there from
@@ -314,33 +320,27 @@ impl StreamPoller {
     /// DynamoDB Local, restarted after a shard rolled over, numbers new records below the open
     /// shard's starting sequence number, and a `LATEST` iterator then passes over them (seen: the
     /// first ~100 changes after `infra/up` never reached `notify`).
-    async fn after_last_record(&self, shard: &str) -> anyhow::Result<String> {
-        let mut iterator = self.iterator(shard, ShardIteratorType::TrimHorizon).await?;
+    async fn at_latest(&self, shard: &str) -> anyhow::Result<Shard> {
+        let mut iterator = self.iterator(shard, ShardIteratorType::TrimHorizon, None).await?;
+        let mut last = None;
         loop {
-            let out = self
-                .streams
-                .get_records()
-                .shard_iterator(&iterator)
-                .limit(1000)
-                .send()
-                .await
-                .map_err(|e| anyhow!(aws_sdk_dynamodbstreams::error::DisplayErrorContext(e).to_string()))?;
-            let read = out.records().len();
+            let out = self.records(&iterator, 1000).await?;
             iterator = out
                 .next_shard_iterator
                 .ok_or_else(|| anyhow!("shard {shard} is closed"))?;
-            if read == 0 {
-                return Ok(iterator);
+            match out.records.as_deref().and_then(<[Record]>::last) {
+                Some(record) => last = Some(sequence(record).to_string()),
+                None => {
+                    return Ok(Shard {
+                        iterator: Some(iterator),
+                        last,
+                    });
+                }
             }
         }
     }
 
-    async fn get_iterator(
-        &self,
-        shard: &str,
-        kind: ShardIteratorType,
-        sequence: Option<&str>,
-    ) -> anyhow::Result<String> {
+    async fn iterator(&self, shard: &str, kind: ShardIteratorType, sequence: Option<&str>) -> anyhow::Result<String> {
         self.streams
             .get_shard_iterator()
             .stream_arn(&self.source.stream_arn)
@@ -378,34 +378,20 @@ impl StreamPoller {
                     .sequence_number_range()
                     .and_then(|r| r.ending_sequence_number())
                     .is_some();
-                let kind = if first && !self.source.trim_horizon {
+                let shard = if first && !self.source.trim_horizon {
                     if closed {
-                        shards.insert(
-                            id.to_string(),
-                            Shard {
-                                iterator: None,
-                                last: None,
-                            },
-                        );
+                        shards.insert(id.to_string(), Shard::default());
                         continue;
                     }
-                    ShardIteratorType::Latest
+                    self.at_latest(id).await?
                 } else {
-                    ShardIteratorType::TrimHorizon
-                };
-                let iterator = if kind == ShardIteratorType::Latest {
-                    self.after_last_record(id).await?
-                } else {
-                    self.iterator(id, kind).await?
+                    Shard {
+                        iterator: Some(self.iterator(id, ShardIteratorType::TrimHorizon, None).await?),
+                        last: None,
+                    }
                 };
                 tracing::info!(stream = %self.source.stream_arn, shard = id, function = %self.source.function, "reading shard");
-                shards.insert(
-                    id.to_string(),
-                    Shard {
-                        iterator: Some(iterator),
-                        last: None,
-                    },
-                );
+                shards.insert(id.to_string(), shard);
             }
             start = desc.last_evaluated_shard_id;
             if start.is_none() {
