@@ -322,6 +322,22 @@ function awsJson(args) {
   }
 }
 
+/**
+ * Receives the message of `queueUrl` that `wanted(message)` picks (bounded: 30 s), hidden for 30 s;
+ * every other message received meanwhile is made visible again at once.
+ */
+async function receiveOne(queueUrl, what, wanted) {
+  return until(what, async () => {
+    const out = awsJson(['sqs', 'receive-message', '--queue-url', queueUrl, '--max-number-of-messages', '10', '--visibility-timeout', '30', '--wait-time-seconds', '1']);
+    let found = null;
+    for (const m of out.Messages || []) {
+      if (!found && wanted(m)) found = m;
+      else awsJson(['sqs', 'change-message-visibility', '--queue-url', queueUrl, '--receipt-handle', m.ReceiptHandle, '--visibility-timeout', '0']);
+    }
+    return found;
+  });
+}
+
 /** Resumes queues a step paused, whatever happened in it (the bridge keeps the flag across restarts). */
 async function resumeQueues(names) {
   for (const name of names) await apiJson(`queues/${name}/resume`, { method: 'POST' }).catch((e) => console.error(`resuming ${name}: ${e.message}`));
@@ -1386,17 +1402,8 @@ describe('dashboard', { concurrency: 1 }, () => {
       try {
         await page.waitForFunction((n) => Number(document.querySelector('[data-queue="normal"] .value')?.textContent.replace(/,/g, '')) > n, depth, { timeout: 15000 });
       } finally {
-        await until(`the probe message ${probe.MessageId} back off the normal queue`, async () => {
-          const out = awsJson(['sqs', 'receive-message', '--queue-url', normalUrl, '--max-number-of-messages', '10', '--visibility-timeout', '30', '--wait-time-seconds', '1']);
-          let gone = false;
-          for (const m of out.Messages || []) {
-            if (m.MessageId === probe.MessageId) {
-              awsJson(['sqs', 'delete-message', '--queue-url', normalUrl, '--receipt-handle', m.ReceiptHandle]);
-              gone = true;
-            } else awsJson(['sqs', 'change-message-visibility', '--queue-url', normalUrl, '--receipt-handle', m.ReceiptHandle, '--visibility-timeout', '0']);
-          }
-          return gone;
-        });
+        const back = await receiveOne(normalUrl, `the probe message ${probe.MessageId} back off the normal queue`, (m) => m.MessageId === probe.MessageId);
+        awsJson(['sqs', 'delete-message', '--queue-url', normalUrl, '--receipt-handle', back.ReceiptHandle]);
       }
       const job = await apiJson('jobs', { method: 'POST', body: { kind: 'notification', priority: 2, payload: { user_id: 'browser', channel: 'email', message: `paused ${stamp}` } } });
       // Its message waits in the queue: the card counts it (a pushed change redraws it), the job stays pending.
@@ -1428,15 +1435,7 @@ describe('dashboard', { concurrency: 1 }, () => {
       // then moved to the dead-letter queue (received, sent there, deleted), as after 3 failed deliveries.
       await apiJson('queues/high/pause', { method: 'POST' });
       const job = await apiJson('jobs', { method: 'POST', body: { kind: 'notification', priority: 5, payload: { user_id: 'browser', channel: 'email', message: `dead letter ${stamp}` } } });
-      const moved = await until(`job ${job.id}'s message on the high queue`, async () => {
-        const out = awsJson(['sqs', 'receive-message', '--queue-url', high, '--max-number-of-messages', '10', '--visibility-timeout', '30', '--wait-time-seconds', '1']);
-        let found = null;
-        for (const m of out.Messages || []) {
-          if (JSON.parse(m.Body).job_id === job.id) found = m;
-          else awsJson(['sqs', 'change-message-visibility', '--queue-url', high, '--receipt-handle', m.ReceiptHandle, '--visibility-timeout', '0']);
-        }
-        return found;
-      });
+      const moved = await receiveOne(high, `job ${job.id}'s message on the high queue`, (m) => JSON.parse(m.Body).job_id === job.id);
       const sent = awsJson(['sqs', 'send-message', '--queue-url', highDlq, '--message-body', moved.Body]);
       awsJson(['sqs', 'delete-message', '--queue-url', high, '--receipt-handle', moved.ReceiptHandle]);
       await apiJson('queues/high/resume', { method: 'POST' });

@@ -86,6 +86,21 @@ async fn run(t: &TestStack, invoker: Arc<dyn Invoker>, done: impl Fn() -> bool) 
         maximum_retry_attempts: Some(1),
         ..source.clone()
     };
+    let stop = start(t, &source, invoker);
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the stream source did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.await;
+    source
+}
+
+/// Starts polling `source`'s stream; the returned future stops it (waiting at most 5 s).
+fn start(t: &TestStack, source: &StreamSource, invoker: Arc<dyn Invoker>) -> impl Future<Output = ()> + use<> {
     let poller = StreamPoller {
         streams: t.clients.streams.clone(),
         sqs: t.clients.sqs.clone(),
@@ -95,17 +110,10 @@ async fn run(t: &TestStack, invoker: Arc<dyn Invoker>, done: impl Fn() -> bool) 
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(poller.run(stopped));
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the stream source did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    async move {
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    source
 }
 
 async fn failed_batches(t: &TestStack) -> Vec<Value> {
@@ -238,15 +246,7 @@ async fn latest_delivers_every_change_after_the_start_and_none_before() {
     };
     assert!(!source.trim_horizon, "the template's notify mapping starts at LATEST");
     let (invoker, calls, _) = function();
-    let poller = StreamPoller {
-        streams: t.clients.streams.clone(),
-        sqs: t.clients.sqs.clone(),
-        source: source.clone(),
-        invoker,
-        idle: Duration::from_millis(100),
-    };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(poller.run(stopped));
+    let stop = start(&t, source, invoker);
     // WHEN changes keep coming after it started (when it has found the shard's end is its own
     // business: a change is written every 200 ms until one arrives, and 5 more after that)
     let delivered = || calls.lock().unwrap().concat();
@@ -271,8 +271,7 @@ async fn latest_delivers_every_change_after_the_start_and_none_before() {
     while !delivered().contains(written.last().unwrap()) && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    stop.await;
     // THEN nothing from before the start, and from the first change delivered on, every one in order
     let got = delivered();
     assert!(got.iter().all(|k| k.starts_with("after")), "{got:?}");
